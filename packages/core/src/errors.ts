@@ -1,0 +1,137 @@
+/**
+ * The one registry of Tokenwarden's error codes. Core, the HTTP API and the SDK share these codes;
+ * `docs/errors.md` is checked against this table by a test.
+ */
+export const ERROR_CODES = {
+  not_found: {
+    status: 404,
+    message: 'No connection with this id exists.',
+    fix: 'Check the connection id; it may have been deleted.',
+  },
+  needs_reauth: {
+    status: 409,
+    message: 'The connection can no longer be refreshed; its owner must authorize again.',
+    fix: 'Run the OAuth handshake again for this owner and re-import the tokens. `reason` says why.',
+  },
+  refresh_unavailable: {
+    status: 503,
+    message: 'The access token could not be refreshed right now; the connection is still healthy.',
+    fix: 'Retry after `retryAfterMs`. The provider is down, slow or rate limiting.',
+  },
+  invalid_input: {
+    status: 400,
+    message: 'The request was malformed.',
+    fix: 'Correct the field named in the message.',
+  },
+  decrypt_failed: {
+    status: 500,
+    message: 'A stored secret could not be decrypted.',
+    fix: 'The ciphertext was tampered with, moved to another row or field, or its key is missing from the key ring.',
+  },
+  key_ring_invalid: {
+    status: 500,
+    message: 'The key ring is missing or malformed.',
+    fix: 'Set TOKENWARDEN_KEYS to `<key id>:<base64 of 32 random bytes>[,...]` or point to a key file in that format.',
+  },
+  unknown_provider: {
+    status: 400,
+    message: 'The connection names a provider that is not configured.',
+    fix: 'Configure the provider before importing or refreshing its connections.',
+  },
+} as const satisfies Record<string, { status: number; message: string; fix: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Why a connection needs its owner to authorize again. */
+export type ReauthReason =
+  /** The provider refused the refresh token (`invalid_grant` or its provider-specific twin). */
+  | 'invalid_grant'
+  /** A refresh may have been redeemed by a leader that died, and replaying it is unsafe or was refused. */
+  | 'refresh_in_doubt'
+  /** The refresh token's own lifetime has passed. */
+  | 'refresh_token_expired'
+  /** There is no refresh token and the access token has expired. */
+  | 'no_refresh_token';
+
+/** Base class of every error Tokenwarden throws on purpose. Messages never contain a secret. */
+export class TokenwardenError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string = ERROR_CODES[code].message, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'TokenwardenError';
+    this.code = code;
+  }
+  /** HTTP status the API answers this error with. */
+  get status(): number {
+    return ERROR_CODES[this.code].status;
+  }
+}
+
+export class NotFoundError extends TokenwardenError {
+  constructor(readonly connectionId: string) {
+    super('not_found', `No connection with id "${connectionId}" exists.`);
+    this.name = 'NotFoundError';
+  }
+}
+
+export class NeedsReauthError extends TokenwardenError {
+  constructor(
+    readonly connectionId: string,
+    readonly reason: ReauthReason,
+    detail?: string,
+  ) {
+    super(
+      'needs_reauth',
+      `Connection "${connectionId}" needs its owner to authorize again (${reason}${detail ? `: ${detail}` : ''}).`,
+    );
+    this.name = 'NeedsReauthError';
+  }
+}
+
+export class RefreshUnavailableError extends TokenwardenError {
+  constructor(
+    readonly connectionId: string,
+    /** How long to wait before asking again. */
+    readonly retryAfterMs: number,
+    /** The last error seen from the provider, as a code (e.g. `server_error`, `rate_limited`, `timeout`). */
+    readonly lastError: string,
+  ) {
+    super(
+      'refresh_unavailable',
+      `Connection "${connectionId}" could not be refreshed right now (${lastError}); retry in ${Math.ceil(retryAfterMs / 1000)} s.`,
+    );
+    this.name = 'RefreshUnavailableError';
+  }
+}
+
+export class InvalidInputError extends TokenwardenError {
+  constructor(
+    /** The offending field, e.g. `access_token`. */
+    readonly field: string,
+    message: string,
+  ) {
+    super('invalid_input', `${field}: ${message}`);
+    this.name = 'InvalidInputError';
+  }
+}
+
+export class DecryptError extends TokenwardenError {
+  constructor(message: string) {
+    super('decrypt_failed', message);
+    this.name = 'DecryptError';
+  }
+}
+
+export class KeyRingError extends TokenwardenError {
+  constructor(message: string) {
+    super('key_ring_invalid', message);
+    this.name = 'KeyRingError';
+  }
+}
+
+export class UnknownProviderError extends TokenwardenError {
+  constructor(readonly provider: string) {
+    super('unknown_provider', `Provider "${provider}" is not configured.`);
+    this.name = 'UnknownProviderError';
+  }
+}

@@ -1,0 +1,75 @@
+import BetterSqlite3 from 'better-sqlite3';
+import { CamelCasePlugin, Kysely, sql, SqliteDialect } from 'kysely';
+import { KyselyStore, type StoreAdapter } from '../kysely-store.ts';
+import type { Database } from '../schema.ts';
+
+export interface SqliteStoreOptions {
+  /** Path of the database file. Several processes may open the same file. */
+  path: string;
+  /** How long a writer waits for another process's write lock before failing. Default 5 s. */
+  busyTimeoutMs?: number;
+  /** How often a waiter polls for the leader's result. Default 15 ms. */
+  pollIntervalMs?: number;
+}
+
+/**
+ * The embedded default: one SQLite file shared by every process on one machine.
+ *
+ * WAL lets readers and the one writer proceed together; every protocol step is a single
+ * statement, so SQLite's file lock makes each conditional UPDATE atomic across processes.
+ */
+export function openSqliteStore(options: SqliteStoreOptions): KyselyStore {
+  const database = new BetterSqlite3(options.path);
+  database.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+  database.pragma('journal_mode = WAL');
+  database.pragma('synchronous = NORMAL');
+  const db = new Kysely<Database>({
+    dialect: new SqliteDialect({ database }),
+    plugins: [new CamelCasePlugin()],
+  });
+  return new KyselyStore(db, sqliteAdapter(database, options.pollIntervalMs ?? 15));
+}
+
+function sqliteAdapter(database: BetterSqlite3.Database, pollIntervalMs: number): StoreAdapter {
+  return {
+    now: sql<number>`cast(unixepoch('subsec') * 1000 as integer)`,
+    columnTypes: { epochMs: 'integer' },
+    pollIntervalMs,
+    async withMigrationLock(db, fn) {
+      // BEGIN IMMEDIATE takes the write lock up front, so two processes starting on a new file
+      // cannot both decide to create the tables.
+      await db.connection().execute(async (conn) => {
+        await beginImmediate(database);
+        try {
+          await fn(conn);
+          await sql`commit`.execute(conn);
+        } catch (error) {
+          await sql`rollback`.execute(conn);
+          throw error;
+        }
+      });
+    },
+  };
+}
+
+/**
+ * better-sqlite3 waits for a busy lock synchronously, freezing the event loop; a migration holds
+ * the lock across several awaits, so its lock is taken with a non-blocking, asynchronous retry.
+ */
+async function beginImmediate(database: BetterSqlite3.Database, timeoutMs = 30_000): Promise<void> {
+  const busyTimeout = database.pragma('busy_timeout', { simple: true }) as number;
+  database.pragma('busy_timeout = 0');
+  try {
+    for (const deadline = Date.now() + timeoutMs; ; ) {
+      try {
+        database.exec('begin immediate');
+        return;
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 20));
+      }
+    }
+  } finally {
+    database.pragma(`busy_timeout = ${busyTimeout}`);
+  }
+}

@@ -1,0 +1,110 @@
+import type { CredentialRecord, CredentialSnapshot } from '../credential.ts';
+
+/**
+ * Where credentials live. One interface, one adapter per database (`sqlite/`, `postgres/`), and
+ * one conformance suite (`@tokenwarden/testkit`) that every adapter passes.
+ *
+ * Every time the store reasons about (`now`, lease expiry, backoff) comes from the database's
+ * clock, never the caller's (invariant 2): callers pass durations, the store adds them to its own
+ * `now`. The store sees only sealed secrets; sealing and opening is the engine's job.
+ */
+export interface Store {
+  /** Creates or upgrades the schema. Safe to call from several processes at once. */
+  migrate(): Promise<void>;
+
+  /** The database clock, epoch milliseconds. */
+  now(): Promise<number>;
+
+  insertCredential(credential: NewCredential): Promise<CredentialSnapshot>;
+  getCredential(id: string): Promise<CredentialSnapshot | undefined>;
+  deleteCredential(id: string): Promise<boolean>;
+
+  /**
+   * Invariant 1: take the refresh lease if the credential is still at `expectedVersion`, active,
+   * and nobody holds an unexpired lease. Returns the leased record, or undefined if someone else
+   * won (or the version moved on).
+   */
+  acquireLease(id: string, lease: LeaseRequest): Promise<CredentialSnapshot | undefined>;
+
+  /** Invariant 6: record which refresh token the lease holder is about to redeem. */
+  recordIntent(id: string, leaseId: string, intentHash: string): Promise<boolean>;
+
+  /** Invariant 4: write new tokens only if `leaseId` still holds the lease; bumps the version. */
+  commitRefresh(
+    id: string,
+    leaseId: string,
+    tokens: RefreshedTokens,
+  ): Promise<CredentialSnapshot | undefined>;
+
+  /** Fenced like `commitRefresh`: the credential can no longer be refreshed. Bumps the version. */
+  commitNeedsReauth(
+    id: string,
+    leaseId: string,
+    failure: { reason: string; lastError: string },
+  ): Promise<CredentialSnapshot | undefined>;
+
+  /**
+   * Fenced: a refresh attempt failed without a verdict on the refresh token. Releases the lease,
+   * counts the failure and sets the next attempt `retryAfterMs` from now. `keepIntent` leaves the
+   * intent in place when the outcome is in doubt, so the next leader takes the recovery path.
+   */
+  commitFailure(
+    id: string,
+    leaseId: string,
+    failure: { lastError: string; retryAfterMs: number; keepIntent: boolean },
+  ): Promise<CredentialSnapshot | undefined>;
+
+  /**
+   * Resolves when the credential's version or lease holder differs from `seen` (or it is gone),
+   * or after `timeoutMs`, whichever comes first. Adapters with notifications wake early; the rest
+   * poll. Invariant 5: this is how waiters learn the leader's result without redeeming.
+   */
+  waitForChange(
+    id: string,
+    seen: { version: number; leaseId: string | null },
+    timeoutMs: number,
+  ): Promise<void>;
+
+  /** Key rotation: a page of credentials whose secrets are not sealed under `keyId`. */
+  listNotUnderKey(keyId: string, afterId: string | null, limit: number): Promise<CredentialRecord[]>;
+
+  /** Key rotation: replace the sealed secrets if the credential is still at `version`. */
+  resealSecrets(id: string, version: number, secrets: SealedSecrets): Promise<boolean>;
+
+  close(): Promise<void>;
+}
+
+export interface SealedSecrets {
+  keyId: string;
+  accessToken: string;
+  refreshToken: string | null;
+}
+
+export interface NewCredential extends SealedSecrets {
+  id: string;
+  provider: string;
+  owner: string;
+  tokenType: string;
+  scope: string | null;
+  /** Lifetimes relative to the database clock at insertion. */
+  accessTtlMs: number;
+  refreshTtlMs: number | null;
+  refreshInMs: number | null;
+  metadata: string;
+}
+
+export interface LeaseRequest {
+  expectedVersion: number;
+  leaseId: string;
+  leaseMs: number;
+}
+
+export interface RefreshedTokens extends SealedSecrets {
+  tokenType: string;
+  scope: string | null;
+  accessTtlMs: number;
+  /** Undefined keeps the current refresh token expiry (the provider said nothing new). */
+  refreshTtlMs: number | null | undefined;
+  /** When the scheduler should refresh next, from now; null for never. */
+  refreshInMs: number | null;
+}

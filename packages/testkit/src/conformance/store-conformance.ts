@@ -1,0 +1,279 @@
+import type { NewCredential, Store } from '@tokenwarden/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+export interface StoreUnderTest {
+  store: Store;
+  /** A second, independent handle on the same database (another process's view). */
+  openAnother(): Promise<Store>;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * The behaviour every `Store` adapter must have. Each adapter's test file calls this once:
+ * `describeStoreConformance('sqlite', async () => ({ store, openAnother, cleanup }))`.
+ */
+export function describeStoreConformance(name: string, setup: () => Promise<StoreUnderTest>): void {
+  describe(`Store conformance: ${name}`, () => {
+    let t: StoreUnderTest;
+    let store: Store;
+    beforeEach(async () => {
+      t = await setup();
+      store = t.store;
+      await store.migrate();
+    });
+    afterEach(async () => {
+      await t.cleanup();
+    });
+
+    it('migrates idempotently, also from a second handle', async () => {
+      const other = await t.openAnother();
+      await Promise.all([store.migrate(), other.migrate()]);
+      await other.close();
+    });
+
+    it('stores a credential and reads it back with the database clock', async () => {
+      const before = Date.now();
+      const { record, now } = await store.insertCredential(
+        newCredential('c1', { accessTtlMs: 60_000 }),
+      );
+      expect(record).toMatchObject({ id: 'c1', status: 'active', version: 1, failures: 0 });
+      expect(record.accessExpiresAt - now).toBe(60_000);
+      expect(Math.abs(now - before)).toBeLessThan(5_000);
+      const read = await store.getCredential('c1');
+      expect(read?.record).toEqual(record);
+      expect(await store.getCredential('nope')).toBeUndefined();
+    });
+
+    it('refuses a second credential with the same id', async () => {
+      await store.insertCredential(newCredential('c1'));
+      await expect(store.insertCredential(newCredential('c1'))).rejects.toThrow();
+    });
+
+    it('gives the lease to exactly one of many concurrent acquirers, across handles', async () => {
+      await store.insertCredential(newCredential('c1'));
+      const other = await t.openAnother();
+      const attempts = Array.from({ length: 20 }, (_, i) =>
+        (i % 2 ? other : store).acquireLease('c1', {
+          expectedVersion: 1,
+          leaseId: `lease-${i}`,
+          leaseMs: 10_000,
+        }),
+      );
+      const won = (await Promise.all(attempts)).filter((r) => r !== undefined);
+      expect(won).toHaveLength(1);
+      const { record, now } = (await store.getCredential('c1'))!;
+      expect(record.leaseId).toBe(won[0]!.record.leaseId);
+      expect(record.leaseUntil! - now).toBeGreaterThan(9_000);
+      await other.close();
+    });
+
+    it('refuses a lease for a stale version, a held lease or an inactive credential', async () => {
+      await store.insertCredential(newCredential('c1'));
+      expect(await store.acquireLease('c1', lease('a', 2))).toBeUndefined();
+      expect(await store.acquireLease('c1', lease('a', 1))).toBeDefined();
+      expect(await store.acquireLease('c1', lease('b', 1))).toBeUndefined();
+      await store.commitNeedsReauth('c1', 'a', {
+        reason: 'invalid_grant',
+        lastError: 'invalid_grant',
+      });
+      expect(await store.acquireLease('c1', lease('c', 2))).toBeUndefined();
+      expect(await store.acquireLease('missing', lease('d', 1))).toBeUndefined();
+    });
+
+    it('lets a new leader take over an expired lease, and fences the old one out', async () => {
+      await store.insertCredential(newCredential('c1'));
+      await store.acquireLease('c1', { expectedVersion: 1, leaseId: 'old', leaseMs: 1 });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await store.recordIntent('c1', 'old', 'h')).toBe(false);
+      expect(await store.acquireLease('c1', lease('new', 1))).toBeDefined();
+      expect(await store.commitRefresh('c1', 'old', refreshed())).toBeUndefined();
+      expect(
+        await store.commitFailure('c1', 'old', {
+          lastError: 'x',
+          retryAfterMs: 0,
+          keepIntent: false,
+        }),
+      ).toBeUndefined();
+      expect(
+        await store.commitNeedsReauth('c1', 'old', { reason: 'invalid_grant', lastError: 'x' }),
+      ).toBeUndefined();
+      const { record } = (await store.getCredential('c1'))!;
+      expect(record).toMatchObject({ leaseId: 'new', version: 1, status: 'active' });
+    });
+
+    it('commits a refresh only for the lease holder, bumping the version and clearing state', async () => {
+      await store.insertCredential(newCredential('c1', { refreshTtlMs: 1_000_000 }));
+      await store.acquireLease('c1', lease('L', 1));
+      expect(await store.recordIntent('c1', 'L', 'hash-1')).toBe(true);
+      let { record } = (await store.getCredential('c1'))!;
+      expect(record).toMatchObject({ intentHash: 'hash-1', intentAttempts: 1 });
+      expect(record.intentAt).not.toBeNull();
+      const committed = await store.commitRefresh('c1', 'L', refreshed({ accessTtlMs: 5_000 }));
+      record = committed!.record;
+      expect(record).toMatchObject({
+        version: 2,
+        accessToken: 'sealed-at-2',
+        refreshToken: 'sealed-rt-2',
+        leaseId: null,
+        leaseUntil: null,
+        intentHash: null,
+        intentAt: null,
+        intentAttempts: 0,
+        failures: 0,
+        lastError: null,
+      });
+      expect(record.accessExpiresAt - committed!.now).toBe(5_000);
+      // refreshTtlMs undefined keeps the refresh token's expiry.
+      expect(record.refreshExpiresAt).not.toBeNull();
+      expect(await store.commitRefresh('c1', 'L', refreshed())).toBeUndefined();
+    });
+
+    it('records failures with a database-clock backoff, keeping or releasing the intent', async () => {
+      await store.insertCredential(newCredential('c1'));
+      await store.acquireLease('c1', lease('L1', 1));
+      await store.recordIntent('c1', 'L1', 'h');
+      let snap = await store.commitFailure('c1', 'L1', {
+        lastError: 'timeout',
+        retryAfterMs: 2_000,
+        keepIntent: true,
+      });
+      expect(snap!.record).toMatchObject({
+        failures: 1,
+        lastError: 'timeout',
+        leaseId: null,
+        intentHash: 'h',
+        intentAttempts: 1,
+        version: 1,
+      });
+      expect(snap!.record.nextAttemptAt! - snap!.now).toBe(2_000);
+      // A recovery send answered "not redeemed" restores the earlier doubt, not a clean slate.
+      await store.acquireLease('c1', lease('L2', 1));
+      await store.recordIntent('c1', 'L2', 'h');
+      snap = await store.commitFailure('c1', 'L2', {
+        lastError: 'server_error',
+        retryAfterMs: 0,
+        keepIntent: false,
+      });
+      expect(snap!.record).toMatchObject({ failures: 2, intentHash: 'h', intentAttempts: 1 });
+      // A first send answered "not redeemed" clears the intent.
+      await store.insertCredential(newCredential('c2'));
+      await store.acquireLease('c2', lease('L3', 1));
+      await store.recordIntent('c2', 'L3', 'h2');
+      snap = await store.commitFailure('c2', 'L3', {
+        lastError: 'server_error',
+        retryAfterMs: 0,
+        keepIntent: false,
+      });
+      expect(snap!.record).toMatchObject({ intentHash: null, intentAt: null, intentAttempts: 0 });
+    });
+
+    it('marks a credential as needing re-authorization', async () => {
+      await store.insertCredential(newCredential('c1'));
+      await store.acquireLease('c1', lease('L', 1));
+      const snap = await store.commitNeedsReauth('c1', 'L', {
+        reason: 'refresh_in_doubt',
+        lastError: 'invalid_grant',
+      });
+      expect(snap!.record).toMatchObject({
+        status: 'needs_reauth',
+        statusReason: 'refresh_in_doubt',
+        version: 2,
+        leaseId: null,
+        refreshAt: null,
+      });
+    });
+
+    it('wakes a waiter when the version changes or the lease is released, else times out', async () => {
+      await store.insertCredential(newCredential('c1'));
+      const other = await t.openAnother();
+      const leased = await store.acquireLease('c1', lease('L', 1));
+      let started = Date.now();
+      const waiting = other.waitForChange('c1', { version: 1, leaseId: 'L' }, 10_000);
+      setTimeout(() => void store.commitRefresh('c1', 'L', refreshed()), 50);
+      await waiting;
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(leased).toBeDefined();
+
+      await store.acquireLease('c1', lease('M', 2));
+      started = Date.now();
+      const released = other.waitForChange('c1', { version: 2, leaseId: 'M' }, 10_000);
+      setTimeout(
+        () =>
+          void store.commitFailure('c1', 'M', {
+            lastError: 'x',
+            retryAfterMs: 0,
+            keepIntent: false,
+          }),
+        50,
+      );
+      await released;
+      expect(Date.now() - started).toBeLessThan(5_000);
+
+      started = Date.now();
+      await other.waitForChange('c1', { version: 2, leaseId: null }, 100);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(90);
+      await other.close();
+    });
+
+    it('pages through credentials not under a key and reseals them fenced by version', async () => {
+      for (const id of ['a', 'b', 'c'])
+        await store.insertCredential(newCredential(id, { keyId: 'old' }));
+      await store.insertCredential(newCredential('d', { keyId: 'new' }));
+      const page1 = await store.listNotUnderKey('new', null, 2);
+      expect(page1.map((r) => r.id)).toEqual(['a', 'b']);
+      const page2 = await store.listNotUnderKey('new', 'b', 2);
+      expect(page2.map((r) => r.id)).toEqual(['c']);
+      const secrets = { keyId: 'new', accessToken: 'resealed', refreshToken: null };
+      expect(await store.resealSecrets('a', 2, secrets)).toBe(false);
+      expect(await store.resealSecrets('a', 1, secrets)).toBe(true);
+      expect((await store.getCredential('a'))!.record).toMatchObject({
+        keyId: 'new',
+        accessToken: 'resealed',
+        version: 1,
+      });
+    });
+
+    it('deletes', async () => {
+      await store.insertCredential(newCredential('c1'));
+      expect(await store.deleteCredential('c1')).toBe(true);
+      expect(await store.deleteCredential('c1')).toBe(false);
+      expect(await store.getCredential('c1')).toBeUndefined();
+    });
+  });
+}
+
+function newCredential(id: string, overrides: Partial<NewCredential> = {}): NewCredential {
+  return {
+    id,
+    provider: 'p',
+    owner: 'o',
+    keyId: 'k1',
+    accessToken: 'sealed-at-1',
+    refreshToken: 'sealed-rt-1',
+    tokenType: 'Bearer',
+    scope: null,
+    accessTtlMs: 0,
+    refreshTtlMs: null,
+    refreshInMs: null,
+    metadata: '{}',
+    ...overrides,
+  };
+}
+
+function lease(leaseId: string, expectedVersion: number) {
+  return { leaseId, expectedVersion, leaseMs: 10_000 };
+}
+
+function refreshed(overrides: Partial<Parameters<Store['commitRefresh']>[2]> = {}) {
+  return {
+    keyId: 'k1',
+    accessToken: 'sealed-at-2',
+    refreshToken: 'sealed-rt-2',
+    tokenType: 'Bearer',
+    scope: null,
+    accessTtlMs: 60_000,
+    refreshTtlMs: undefined,
+    refreshInMs: 30_000,
+    ...overrides,
+  };
+}
