@@ -56,7 +56,11 @@ export type ReauthReason =
 /** Base class of every error Tokenwarden throws on purpose. Messages never contain a secret. */
 export class TokenwardenError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string = ERROR_CODES[code].message, options?: ErrorOptions) {
+  constructor(
+    code: ErrorCode,
+    message: string = ERROR_CODES[code].message,
+    options?: ErrorOptions,
+  ) {
     super(message, options);
     this.name = 'TokenwardenError';
     this.code = code;

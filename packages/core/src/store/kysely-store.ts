@@ -19,7 +19,10 @@ export interface StoreAdapter {
   readonly now: RawBuilder<number>;
   readonly columnTypes: ColumnTypes;
   /** Runs `fn` in a transaction that no other process can run at the same time. */
-  withMigrationLock(db: Kysely<Database>, fn: (locked: Kysely<Database>) => Promise<void>): Promise<void>;
+  withMigrationLock(
+    db: Kysely<Database>,
+    fn: (locked: Kysely<Database>) => Promise<void>,
+  ): Promise<void>;
   /** How often a waiter re-reads a credential when no notification arrives. */
   readonly pollIntervalMs: number;
 }

@@ -55,7 +55,11 @@ export const MIGRATIONS: readonly Migration[] = [
         .on('credentials')
         .column('refresh_at')
         .execute();
-      await db.schema.createIndex('credentials_key_id').on('credentials').column('key_id').execute();
+      await db.schema
+        .createIndex('credentials_key_id')
+        .on('credentials')
+        .column('key_id')
+        .execute();
     },
   },
 ];

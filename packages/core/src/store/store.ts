@@ -66,7 +66,11 @@ export interface Store {
   ): Promise<void>;
 
   /** Key rotation: a page of credentials whose secrets are not sealed under `keyId`. */
-  listNotUnderKey(keyId: string, afterId: string | null, limit: number): Promise<CredentialRecord[]>;
+  listNotUnderKey(
+    keyId: string,
+    afterId: string | null,
+    limit: number,
+  ): Promise<CredentialRecord[]>;
 
   /** Key rotation: replace the sealed secrets if the credential is still at `version`. */
   resealSecrets(id: string, version: number, secrets: SealedSecrets): Promise<boolean>;

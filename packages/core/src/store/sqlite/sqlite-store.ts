@@ -60,12 +60,13 @@ async function beginImmediate(database: BetterSqlite3.Database, timeoutMs = 30_0
   const busyTimeout = database.pragma('busy_timeout', { simple: true }) as number;
   database.pragma('busy_timeout = 0');
   try {
-    for (const deadline = Date.now() + timeoutMs; ; ) {
+    for (const deadline = Date.now() + timeoutMs; ;) {
       try {
         database.exec('begin immediate');
         return;
       } catch (error) {
-        if ((error as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw error;
+        if ((error as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > deadline)
+          throw error;
         await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 20));
       }
     }

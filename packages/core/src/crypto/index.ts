@@ -1,0 +1,21 @@
+export {
+  KeyRing,
+  loadKeyRing,
+  KEY_ID_PATTERN,
+  KEY_LENGTH,
+  GENERATE_KEY_COMMAND,
+  type KeyRingKey,
+  type LoadKeyRingOptions,
+} from './key-ring.ts';
+export {
+  encrypt,
+  decrypt,
+  keyIdOf,
+  sealField,
+  openField,
+  fieldAssociatedData,
+  SECRET_FIELDS,
+  SEALED_PREFIX,
+  type SecretField,
+  type FieldContext,
+} from './cipher.ts';

@@ -1,0 +1,270 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  connectionInfo,
+  type AccessToken,
+  type ConnectionInfo,
+  type CredentialRecord,
+} from '../credential.ts';
+import { openField, sealField, type KeyRing } from '../crypto/index.ts';
+import {
+  InvalidInputError,
+  NeedsReauthError,
+  NotFoundError,
+  RefreshUnavailableError,
+  UnknownProviderError,
+  type ReauthReason,
+} from '../errors.ts';
+import { resolveProvider, type ProviderConfig, type ResolvedProvider } from '../oauth/provider.ts';
+import type { Store } from '../store/store.ts';
+import { DEFAULT_BACKOFF, refreshLeadTime, type BackoffPolicy } from './backoff.ts';
+import type { BrokerEvent, ProtocolStep } from './events.ts';
+import { validateImport, type ImportCredentialInput } from './import-input.ts';
+import { refreshAsLeader, type LeaderContext } from './refresh-leader.ts';
+import { SingleFlight } from './single-flight.ts';
+
+export interface CredentialBrokerOptions {
+  store: Store;
+  keyRing: KeyRing;
+  providers?: Iterable<ProviderConfig>;
+  /** Used for every token request. Default: the global `fetch`. */
+  fetch?: typeof fetch;
+  /** How long a refresh lease lasts. The provider call ends well inside it. Default 30 s. */
+  leaseMs?: number;
+  /** How long one call may wait for a refresh (its own or another's). Default 20 s. */
+  maxWaitMs?: number;
+  /** An access token with less than this left is refreshed before it is handed out. Default 30 s. */
+  expirySkewMs?: number;
+  backoff?: Partial<BackoffPolicy>;
+  /** When the background scheduler should refresh (invariant 10). */
+  proactive?: { skewMs?: number; fraction?: number; jitterMs?: number };
+  /** Refreshes, failures and credentials needing re-authorization. Must not throw. */
+  onEvent?: (event: BrokerEvent) => void;
+  /** Test seam: awaited after each protocol step (see `ProtocolStep`). */
+  onStep?: (step: ProtocolStep, connectionId: string) => void | Promise<void>;
+}
+
+export interface GetAccessTokenOptions {
+  /** Refresh first if the token has less than this left. */
+  minTtlSeconds?: number;
+}
+
+/**
+ * Hands out valid access tokens for connections, refreshing each credential exactly once however
+ * many callers in however many processes ask at the same moment.
+ *
+ * ```ts
+ * const broker = new CredentialBroker({ store, keyRing, providers: [google] });
+ * const { id } = await broker.importCredential({ provider: 'google', owner: 'user-42', ... });
+ * const token = await broker.getAccessToken(id);
+ * // the API said 401? report the version you used, get a fresh token:
+ * const fresh = await broker.reportRejected(id, token.version);
+ * ```
+ */
+export class CredentialBroker {
+  readonly #store: Store;
+  readonly #keyRing: KeyRing;
+  readonly #providers = new Map<string, ResolvedProvider>();
+  readonly #flights = new SingleFlight<AccessToken>();
+  readonly #leader: LeaderContext;
+  readonly #maxWaitMs: number;
+  readonly #expirySkewMs: number;
+  readonly #onEvent: ((event: BrokerEvent) => void) | undefined;
+
+  constructor(options: CredentialBrokerOptions) {
+    this.#store = options.store;
+    this.#keyRing = options.keyRing;
+    this.#maxWaitMs = options.maxWaitMs ?? 20_000;
+    this.#expirySkewMs = options.expirySkewMs ?? 30_000;
+    this.#onEvent = options.onEvent;
+    for (const provider of options.providers ?? []) this.configureProvider(provider);
+    const onStep = options.onStep;
+    this.#leader = {
+      store: options.store,
+      keyRing: options.keyRing,
+      fetch: options.fetch,
+      leaseMs: options.leaseMs ?? 30_000,
+      backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
+      proactive: {
+        skewMs: options.proactive?.skewMs ?? 60_000,
+        fraction: options.proactive?.fraction ?? 0.1,
+        jitterMs: options.proactive?.jitterMs ?? 30_000,
+      },
+      emit: (event) => this.#emit(event),
+      step: async (step, id) => {
+        await onStep?.(step, id);
+      },
+    };
+  }
+
+  configureProvider(config: ProviderConfig): void {
+    this.#providers.set(config.name, resolveProvider(config));
+  }
+
+  /** Stores the tokens a backend got from the OAuth handshake. An expired access token is fine. */
+  async importCredential(input: ImportCredentialInput): Promise<ConnectionInfo> {
+    const valid = validateImport(input);
+    const provider = this.#provider(valid.provider);
+    const id = `conn_${randomBytes(15).toString('base64url')}`;
+    const accessTtlMs =
+      valid.expiresInMs ??
+      (valid.expiresAtMs !== undefined
+        ? valid.expiresAtMs - (await this.#store.now())
+        : provider.defaultAccessTtlSeconds * 1000);
+    const seal = (plaintext: string, field: 'access_token' | 'refresh_token') =>
+      sealField(this.#keyRing, plaintext, { credentialId: id, field });
+    const { record } = await this.#store.insertCredential({
+      id,
+      provider: valid.provider,
+      owner: valid.owner,
+      keyId: this.#keyRing.activeKeyId,
+      accessToken: seal(valid.accessToken, 'access_token'),
+      refreshToken: valid.refreshToken === null ? null : seal(valid.refreshToken, 'refresh_token'),
+      tokenType: valid.tokenType,
+      scope: valid.scope,
+      accessTtlMs,
+      refreshTtlMs: valid.refreshExpiresInMs,
+      refreshInMs:
+        valid.refreshToken === null ? null : refreshLeadTime(accessTtlMs, this.#leader.proactive),
+      metadata: valid.metadata,
+    });
+    return connectionInfo(record);
+  }
+
+  async getConnection(id: string): Promise<ConnectionInfo> {
+    const snapshot = await this.#store.getCredential(checkId(id));
+    if (!snapshot) throw new NotFoundError(id);
+    return connectionInfo(snapshot.record);
+  }
+
+  async deleteCredential(id: string): Promise<void> {
+    if (!(await this.#store.deleteCredential(checkId(id)))) throw new NotFoundError(id);
+  }
+
+  /** A valid access token, refreshed first if it expires within `minTtlSeconds` (or the skew). */
+  getAccessToken(id: string, options: GetAccessTokenOptions = {}): Promise<AccessToken> {
+    const minTtlSeconds = options.minTtlSeconds ?? 0;
+    if (typeof minTtlSeconds !== 'number' || !(minTtlSeconds >= 0) || minTtlSeconds > 86_400) {
+      return Promise.reject(
+        new InvalidInputError('min_ttl', 'must be between 0 and 86400 seconds'),
+      );
+    }
+    const minTtlMs = Math.max(this.#expirySkewMs, minTtlSeconds * 1000);
+    return this.#flights.run(`${checkId(id)}|${minTtlMs}`, () => this.#obtain(id, minTtlMs));
+  }
+
+  /**
+   * Invariant 9: a resource server refused the token of `version`. If that version is still
+   * current the token is treated as expired and refreshed (once, however many callers report
+   * it); if a newer token already exists, it is returned at once.
+   */
+  reportRejected(id: string, version: number): Promise<AccessToken> {
+    if (!Number.isSafeInteger(version) || version < 1) {
+      return Promise.reject(new InvalidInputError('version', 'must be a positive integer'));
+    }
+    return this.#flights.run(`${checkId(id)}|rejected:${version}`, () =>
+      this.#obtain(id, this.#expirySkewMs, version),
+    );
+  }
+
+  /**
+   * The decision loop every caller runs: use the current token, wait for someone else's refresh,
+   * back off after a failure, or take the lease and refresh. Bounded by `maxWaitMs`.
+   */
+  async #obtain(id: string, minTtlMs: number, rejectedVersion?: number): Promise<AccessToken> {
+    const startedAt = Date.now();
+    const deadline = startedAt + this.#maxWaitMs;
+    let startVersion: number | undefined;
+    for (;;) {
+      const snapshot = await this.#store.getCredential(id);
+      if (!snapshot) throw new NotFoundError(id);
+      const { record, now } = snapshot;
+      startVersion ??= record.version;
+      if (record.status !== 'active') {
+        throw new NeedsReauthError(id, (record.statusReason ?? 'invalid_grant') as ReauthReason);
+      }
+      const rejected = record.version === rejectedVersion;
+      // Invariant 5: once a refresh has happened since we started, its token is the answer.
+      const wanted = record.version === startVersion ? minTtlMs : 0;
+      if (!rejected && record.accessExpiresAt - now > wanted) return this.#open(record);
+
+      const left = deadline - Date.now();
+      if (record.nextAttemptAt !== null && record.nextAttemptAt > now) {
+        // Backing off after a failure: the current token stays in service while it is valid.
+        if (!rejected && record.accessExpiresAt > now) return this.#open(record);
+        const wait = record.nextAttemptAt - now;
+        if (wait > left) {
+          throw new RefreshUnavailableError(id, wait, record.lastError ?? 'backing_off');
+        }
+        await sleep(wait);
+        continue;
+      }
+      if (record.leaseUntil !== null && record.leaseUntil > now) {
+        // Someone else is refreshing: wait for their result, never redeem ourselves.
+        if (left <= 0) {
+          throw new RefreshUnavailableError(id, record.leaseUntil - now, 'refresh_in_progress');
+        }
+        await this.#store.waitForChange(
+          id,
+          { version: record.version, leaseId: record.leaseId },
+          Math.min(left, record.leaseUntil - now + 5),
+        );
+        continue;
+      }
+      if (left <= 0) throw new RefreshUnavailableError(id, 1000, record.lastError ?? 'timeout');
+
+      const leased = await this.#store.acquireLease(id, {
+        expectedVersion: record.version,
+        leaseId: randomUUID(),
+        leaseMs: this.#leader.leaseMs,
+      });
+      if (!leased) continue; // lost the race: the next read shows the winner's lease
+      const committed = await refreshAsLeader(
+        this.#leader,
+        this.#provider(record.provider),
+        leased,
+      );
+      const after = committed?.record;
+      if (after?.status === 'active' && after.version !== record.version) return this.#open(after);
+    }
+  }
+
+  #open(record: CredentialRecord): AccessToken {
+    return {
+      connectionId: record.id,
+      accessToken: openField(this.#keyRing, record.accessToken, {
+        credentialId: record.id,
+        field: 'access_token',
+      }),
+      tokenType: record.tokenType,
+      expiresAt: record.accessExpiresAt,
+      version: record.version,
+      scope: record.scope,
+    };
+  }
+
+  #provider(name: string): ResolvedProvider {
+    const provider = this.#providers.get(name);
+    if (!provider) throw new UnknownProviderError(name);
+    return provider;
+  }
+
+  #emit(event: BrokerEvent): void {
+    try {
+      this.#onEvent?.(event);
+    } catch {
+      // A listener's bug must not break a refresh that has already been committed.
+    }
+  }
+}
+
+/** Connection ids are opaque but bounded: no path characters, no control characters. */
+function checkId(id: unknown): string {
+  if (typeof id !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(id)) {
+    throw new InvalidInputError(
+      'connection_id',
+      'must be 1-64 characters of A-Z, a-z, 0-9, _ or -',
+    );
+  }
+  return id;
+}

@@ -1,0 +1,33 @@
+import type { ReauthReason } from '../errors.ts';
+
+/** What the broker reports about refreshes. Never carries a token. */
+export type BrokerEvent =
+  | {
+      type: 'refreshed';
+      connectionId: string;
+      provider: string;
+      version: number;
+      recovered: boolean;
+    }
+  | {
+      type: 'needs_reauth';
+      connectionId: string;
+      provider: string;
+      version: number;
+      reason: ReauthReason;
+      error: string;
+    }
+  | {
+      type: 'refresh_failed';
+      connectionId: string;
+      provider: string;
+      error: string;
+      inDoubt: boolean;
+      retryAfterMs: number;
+    };
+
+/**
+ * Test seams for the crash points of the design brief: the broker awaits `step` right after each
+ * protocol step, so a test can kill the process exactly there.
+ */
+export type ProtocolStep = 'lease_acquired' | 'intent_recorded' | 'response_received' | 'committed';

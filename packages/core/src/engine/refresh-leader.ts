@@ -1,0 +1,145 @@
+import { createHash } from 'node:crypto';
+import type { CredentialSnapshot } from '../credential.ts';
+import { openField, sealField, type KeyRing } from '../crypto/index.ts';
+import type { ReauthReason } from '../errors.ts';
+import { replayIsSafe, type ResolvedProvider } from '../oauth/provider.ts';
+import { refreshTokenGrant } from '../oauth/refresh-token-grant.ts';
+import type { Store } from '../store/store.ts';
+import { backoffDelay, refreshLeadTime, type BackoffPolicy } from './backoff.ts';
+import type { BrokerEvent, ProtocolStep } from './events.ts';
+
+export interface LeaderContext {
+  store: Store;
+  keyRing: KeyRing;
+  fetch: typeof fetch | undefined;
+  leaseMs: number;
+  backoff: BackoffPolicy;
+  proactive: { skewMs: number; fraction: number; jitterMs: number };
+  emit(event: BrokerEvent): void;
+  step(step: ProtocolStep, connectionId: string): Promise<void>;
+}
+
+/**
+ * What the holder of a refresh lease does (invariants 3, 4, 6, 7, 8): records its intent,
+ * redeems the refresh token with a deadline inside the lease, and writes the outcome fenced by
+ * its lease id. Returns the committed state, or undefined if the lease was lost (nothing written).
+ */
+export async function refreshAsLeader(
+  ctx: LeaderContext,
+  provider: ResolvedProvider,
+  leased: CredentialSnapshot,
+): Promise<CredentialSnapshot | undefined> {
+  const { record, now } = leased;
+  const { id } = record;
+  const leaseId = record.leaseId!;
+  await ctx.step('lease_acquired', id);
+
+  const needsReauth = async (reason: ReauthReason, error: string) => {
+    const committed = await ctx.store.commitNeedsReauth(id, leaseId, { reason, lastError: error });
+    if (committed) {
+      await ctx.step('committed', id);
+      ctx.emit({
+        type: 'needs_reauth',
+        connectionId: id,
+        provider: record.provider,
+        version: committed.record.version,
+        reason,
+        error,
+      });
+    }
+    return committed;
+  };
+
+  if (record.refreshToken === null) return needsReauth('no_refresh_token', 'no_refresh_token');
+  if (record.refreshExpiresAt !== null && record.refreshExpiresAt <= now) {
+    return needsReauth('refresh_token_expired', 'refresh_token_expired');
+  }
+  const refreshToken = openField(ctx.keyRing, record.refreshToken, {
+    credentialId: id,
+    field: 'refresh_token',
+  });
+
+  // Invariant 6: a stale intent means an earlier leader may have redeemed this refresh token.
+  const recovering = record.intentHash !== null;
+  if (recovering && !replayIsSafe(provider, record.intentAt!, now)) {
+    return needsReauth('refresh_in_doubt', 'replay_unsafe');
+  }
+  if (!(await ctx.store.recordIntent(id, leaseId, intentHash(refreshToken)))) return undefined;
+  await ctx.step('intent_recorded', id);
+
+  // Invariant 3: give up on the provider well before the lease ends, so a leader whose lease
+  // has passed to someone else is never still waiting for an answer it would try to write.
+  const leaseLeft = record.leaseUntil! - now;
+  const timeoutMs = Math.max(
+    50,
+    Math.min(provider.requestTimeoutMs, leaseLeft - Math.max(250, ctx.leaseMs * 0.25)),
+  );
+  const outcome = await refreshTokenGrant(provider, refreshToken, {
+    fetch: ctx.fetch,
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  await ctx.step('response_received', id);
+
+  switch (outcome.kind) {
+    case 'tokens': {
+      const accessTtlMs = (outcome.expiresIn ?? provider.defaultAccessTtlSeconds) * 1000;
+      // Invariant 7: no new refresh token in the response means the old one stays.
+      const nextRefreshToken = outcome.refreshToken ?? refreshToken;
+      const committed = await ctx.store.commitRefresh(id, leaseId, {
+        keyId: ctx.keyRing.activeKeyId,
+        accessToken: sealField(ctx.keyRing, outcome.accessToken, {
+          credentialId: id,
+          field: 'access_token',
+        }),
+        refreshToken: sealField(ctx.keyRing, nextRefreshToken, {
+          credentialId: id,
+          field: 'refresh_token',
+        }),
+        tokenType: outcome.tokenType,
+        scope: outcome.scope ?? record.scope,
+        accessTtlMs,
+        refreshTtlMs:
+          outcome.refreshExpiresIn !== undefined ? outcome.refreshExpiresIn * 1000 : undefined,
+        refreshInMs: refreshLeadTime(accessTtlMs, ctx.proactive),
+      });
+      if (committed) {
+        await ctx.step('committed', id);
+        ctx.emit({
+          type: 'refreshed',
+          connectionId: id,
+          provider: record.provider,
+          version: committed.record.version,
+          recovered: recovering,
+        });
+      }
+      return committed;
+    }
+    case 'refused':
+      return needsReauth(recovering ? 'refresh_in_doubt' : 'invalid_grant', outcome.error);
+    case 'failed': {
+      const retryAfterMs = backoffDelay(ctx.backoff, record.failures + 1, outcome.retryAfterMs);
+      const committed = await ctx.store.commitFailure(id, leaseId, {
+        lastError: outcome.error,
+        retryAfterMs,
+        keepIntent: outcome.inDoubt,
+      });
+      if (committed) {
+        await ctx.step('committed', id);
+        ctx.emit({
+          type: 'refresh_failed',
+          connectionId: id,
+          provider: record.provider,
+          error: outcome.error,
+          inDoubt: outcome.inDoubt,
+          retryAfterMs,
+        });
+      }
+      return committed;
+    }
+  }
+}
+
+/** Names a refresh token in the intent without storing it. */
+export function intentHash(refreshToken: string): string {
+  return createHash('sha256').update(refreshToken).digest('base64url');
+}

@@ -1,0 +1,40 @@
+/**
+ * `@tokenwarden/core`: the engine that hands out valid access tokens and refreshes each
+ * credential exactly once, across processes, with every secret encrypted at rest.
+ *
+ * ```ts
+ * import { CredentialBroker, loadKeyRing, openSqliteStore } from '@tokenwarden/core';
+ *
+ * const store = openSqliteStore({ path: 'tokenwarden.sqlite' });
+ * await store.migrate();
+ * const broker = new CredentialBroker({
+ *   store,
+ *   keyRing: loadKeyRing({ keyFile: 'tokenwarden.keys', generateIfMissing: true }),
+ *   providers: [{ name: 'acme', tokenUrl: 'https://acme.example/oauth/token', clientId, clientSecret }],
+ * });
+ * const { accessToken, version } = await broker.getAccessToken(connectionId);
+ * ```
+ */
+export * from './errors.ts';
+export type {
+  AccessToken,
+  ConnectionInfo,
+  CredentialRecord,
+  CredentialSnapshot,
+  CredentialStatus,
+} from './credential.ts';
+export * from './crypto/index.ts';
+export {
+  CredentialBroker,
+  type CredentialBrokerOptions,
+  type GetAccessTokenOptions,
+} from './engine/credential-broker.ts';
+export type { ImportCredentialInput } from './engine/import-input.ts';
+export type { BrokerEvent, ProtocolStep } from './engine/events.ts';
+export { backoffDelay, refreshLeadTime, type BackoffPolicy } from './engine/backoff.ts';
+export { rotateKeys, type RotateKeysOptions } from './engine/rotate-keys.ts';
+export { resolveProvider, type ProviderConfig, type ResolvedProvider } from './oauth/provider.ts';
+export { refreshTokenGrant, type RefreshOutcome } from './oauth/refresh-token-grant.ts';
+export type { Store, NewCredential, RefreshedTokens, SealedSecrets } from './store/store.ts';
+export { KyselyStore, type StoreAdapter } from './store/kysely-store.ts';
+export { openSqliteStore, type SqliteStoreOptions } from './store/sqlite/sqlite-store.ts';
