@@ -45,4 +45,6 @@ export default tseslint.config(
       'no-restricted-imports': ['error', { patterns: ['@tokenwarden/*/src/*', '../../*/src/*'] }],
     },
   },
+  // Formatting is prettier's job; turn off the rules that would disagree with it.
+  prettier,
 );

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteStore } from '@tokenwarden/core';
-import { describeStoreConformance } from '@tokenwarden/testkit';
+import { describeStoreConformance } from '@tokenwarden/testkit/conformance';
 
 describeStoreConformance('sqlite', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tw-sqlite-'));

@@ -142,12 +142,10 @@ export class CredentialBroker {
   }
 
   /** A valid access token, refreshed first if it expires within `minTtlSeconds` (or the skew). */
-  getAccessToken(id: string, options: GetAccessTokenOptions = {}): Promise<AccessToken> {
+  async getAccessToken(id: string, options: GetAccessTokenOptions = {}): Promise<AccessToken> {
     const minTtlSeconds = options.minTtlSeconds ?? 0;
     if (typeof minTtlSeconds !== 'number' || !(minTtlSeconds >= 0) || minTtlSeconds > 86_400) {
-      return Promise.reject(
-        new InvalidInputError('min_ttl', 'must be between 0 and 86400 seconds'),
-      );
+      throw new InvalidInputError('min_ttl', 'must be between 0 and 86400 seconds');
     }
     const minTtlMs = Math.max(this.#expirySkewMs, minTtlSeconds * 1000);
     return this.#flights.run(`${checkId(id)}|${minTtlMs}`, () => this.#obtain(id, minTtlMs));
@@ -158,9 +156,9 @@ export class CredentialBroker {
    * current the token is treated as expired and refreshed (once, however many callers report
    * it); if a newer token already exists, it is returned at once.
    */
-  reportRejected(id: string, version: number): Promise<AccessToken> {
+  async reportRejected(id: string, version: number): Promise<AccessToken> {
     if (!Number.isSafeInteger(version) || version < 1) {
-      return Promise.reject(new InvalidInputError('version', 'must be a positive integer'));
+      throw new InvalidInputError('version', 'must be a positive integer');
     }
     return this.#flights.run(`${checkId(id)}|rejected:${version}`, () =>
       this.#obtain(id, this.#expirySkewMs, version),

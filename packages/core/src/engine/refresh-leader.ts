@@ -29,6 +29,29 @@ export async function refreshAsLeader(
   provider: ResolvedProvider,
   leased: CredentialSnapshot,
 ): Promise<CredentialSnapshot | undefined> {
+  try {
+    return await lead(ctx, provider, leased);
+  } catch (error) {
+    // Something other than the provider failed (a secret that will not decrypt, a database
+    // error): hand the lease back so waiters are not stuck behind it, and leave any intent in
+    // place, since a redemption may already have happened.
+    const code = (error as { code?: unknown }).code;
+    await ctx.store
+      .commitFailure(leased.record.id, leased.record.leaseId!, {
+        lastError: typeof code === 'string' ? code : 'internal_error',
+        retryAfterMs: backoffDelay(ctx.backoff, leased.record.failures + 1, undefined),
+        keepIntent: true,
+      })
+      .catch(() => undefined);
+    throw error;
+  }
+}
+
+async function lead(
+  ctx: LeaderContext,
+  provider: ResolvedProvider,
+  leased: CredentialSnapshot,
+): Promise<CredentialSnapshot | undefined> {
   const { record, now } = leased;
   const { id } = record;
   const leaseId = record.leaseId!;

@@ -1,0 +1,144 @@
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { NeedsReauthError, type ProtocolStep } from '@tokenwarden/core';
+import { fixtureEnv, runWorkers, spawnTs, type TestProviderOptions } from '@tokenwarden/testkit';
+import { afterEach, describe, expect, it } from 'vitest';
+import { scenario, type Scenario } from './helpers.ts';
+import type { StormResult } from './workers/storm-worker.ts';
+
+const workers = join(import.meta.dirname, 'workers');
+let s: Scenario;
+afterEach(async () => {
+  await s?.cleanup();
+});
+
+describe('several processes on one SQLite file', () => {
+  it('4 processes × 50 callers, latency 100 ms: one redemption, one token', async () => {
+    s = await scenario({ provider: { latencyMs: 100 } });
+    const { id } = await s.importGrant();
+    const results = await runWorkers<StormResult>({
+      script: join(workers, 'storm-worker.ts'),
+      args: [id, '50'],
+      env: fixtureEnv(s.fixture),
+      count: 4,
+      barrier: true,
+    });
+    const all = results.map((r) => r.result!);
+    expect(results.map((r) => r.exitCode)).toEqual([0, 0, 0, 0]);
+    expect(all.flatMap((r) => r.errors)).toEqual([]);
+    expect(all.flatMap((r) => r.tokens)).toHaveLength(200);
+    expect(new Set(all.flatMap((r) => r.tokens)).size).toBe(1);
+    expect(s.provider.stats()).toMatchObject({ redemptions: 1, reuseViolations: 0 });
+  });
+
+  it('50 expiry rounds with rotation and reuse detection: 50 redemptions, still active', async () => {
+    s = await scenario();
+    const { id } = await s.importGrant({ expiresIn: 3600 });
+    const children = Array.from({ length: 3 }, () =>
+      spawnTs(join(workers, 'rounds-worker.ts'), [id, '10'], fixtureEnv(s.fixture)),
+    );
+    const lines = children.map((child) =>
+      createInterface({ input: child.stdout! })[Symbol.asyncIterator](),
+    );
+    const next = async (i: number) => (await lines[i]!.next()).value as string;
+    for (let i = 0; i < children.length; i++) expect(await next(i)).toBe('READY');
+
+    const versions = new Set<number>();
+    for (let round = 1; round <= 50; round++) {
+      s.expire(id);
+      for (const child of children) child.stdin!.write(`ROUND ${round}\n`);
+      const answers = await Promise.all(children.map((_, i) => next(i)));
+      const got = answers.flatMap(
+        (a) =>
+          (
+            JSON.parse(a.replace('ROUND_DONE ', '')) as {
+              answer: { token?: string; version?: number; error?: string }[];
+            }
+          ).answer,
+      );
+      expect(got.filter((g) => g.error)).toEqual([]);
+      expect(new Set(got.map((g) => g.token)).size).toBe(1);
+      versions.add(got[0]!.version!);
+    }
+    for (const child of children) child.stdin!.end('EXIT\n');
+    await Promise.all(children.map((child) => once(child, 'close')));
+
+    expect(versions.size).toBe(50);
+    expect(s.provider.stats()).toMatchObject({
+      redemptions: 50,
+      reuseViolations: 0,
+      revokedFamilies: 0,
+    });
+    expect((await s.broker.getConnection(id)).status).toBe('active');
+  });
+});
+
+/**
+ * The crash points of the design brief. A child takes the lease and is SIGKILLed at one point;
+ * then the next caller must get a valid token, or — only where the refresh token really may have
+ * been spent and a replay would be reuse — `needs_reauth` / `refresh_in_doubt`. Never a second
+ * redemption outside a grace window, never a loop.
+ */
+type CrashPoint = ProtocolStep | 'waiting_for_provider';
+const CRASH_POINTS: CrashPoint[] = [
+  'lease_acquired',
+  'intent_recorded',
+  'waiting_for_provider',
+  'response_received',
+  'committed',
+];
+const PROVIDERS: Record<string, { options: TestProviderOptions; inDoubtAt: CrashPoint[] }> = {
+  'rotation with a grace window (Xero, Atlassian)': {
+    options: { rotation: true, reuseDetection: true, reuseGraceMs: 60_000 },
+    inDoubtAt: [],
+  },
+  'rotation with reuse detection, no grace (Auth0, Salesforce)': {
+    options: { rotation: true, reuseDetection: true, reuseGraceMs: 0 },
+    // After the intent, the request may have left: replaying it would be reuse.
+    inDoubtAt: ['intent_recorded', 'waiting_for_provider', 'response_received'],
+  },
+  'no rotation (Google)': { options: { rotation: false }, inDoubtAt: [] },
+};
+
+describe.each(Object.entries(PROVIDERS))('SIGKILL at each crash point: %s', (_, provider) => {
+  it.each(CRASH_POINTS)('%s', async (point) => {
+    s = await scenario({
+      provider: { ...provider.options, latencyMs: point === 'waiting_for_provider' ? 400 : 0 },
+      fixture: { leaseMs: 1_500 },
+    });
+    const { id } = await s.importGrant();
+    const child = spawnTs(join(workers, 'crash-worker.ts'), [id], {
+      ...fixtureEnv(s.fixture),
+      ...(point === 'waiting_for_provider' ? {} : { TW_CRASH_AT: point }),
+    });
+    const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
+    if (point === 'waiting_for_provider') {
+      while (s.provider.stats().tokenRequests === 0) await new Promise((r) => setTimeout(r, 5));
+      child.kill('SIGKILL');
+      await new Promise((r) => setTimeout(r, 500)); // the provider finishes the redemption
+    }
+    const [, signal] = await exited;
+    expect(signal).toBe('SIGKILL');
+    const beforeNext = s.provider.stats();
+    const redeemedBeforeCrash = ['lease_acquired', 'intent_recorded'].includes(point) ? 0 : 1;
+    expect(beforeNext.redemptions).toBe(redeemedBeforeCrash);
+
+    const outcome = await s.broker.getAccessToken(id).catch((error: unknown) => error);
+    const stats = s.provider.stats();
+    expect(stats.reuseViolations).toBe(0);
+    expect(stats.revokedFamilies).toBe(0);
+    // Never a loop: the next caller sends at most one request.
+    expect(stats.tokenRequests - beforeNext.tokenRequests).toBeLessThanOrEqual(1);
+    if (provider.inDoubtAt.includes(point)) {
+      expect(outcome).toBeInstanceOf(NeedsReauthError);
+      expect((outcome as NeedsReauthError).reason).toBe('refresh_in_doubt');
+    } else {
+      expect(outcome).not.toBeInstanceOf(Error);
+      const token = outcome as { accessToken: string; version: number };
+      expect(s.provider.isAccessTokenValid(token.accessToken)).toBe(true);
+      expect(token.version).toBe(2);
+      expect((await s.broker.getConnection(id)).status).toBe('active');
+    }
+  });
+});

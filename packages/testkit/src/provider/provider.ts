@@ -1,0 +1,302 @@
+// A loopback OAuth 2.0 token endpoint that reproduces the refresh-token behaviour of real
+// providers (rotation, grace windows, reuse detection) and the failures listed in
+// the design notes (provider-quirks.md), so the refresh protocol can be tested against them.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { authenticateClient, oauthError, readBody, send, sendRaw, type Answer } from './http.ts';
+import { ProviderState, type RefusalReason } from './state.ts';
+import {
+  DEFAULT_OPTIONS,
+  validateFailure,
+  validateGrantOptions,
+  validateOptionsPatch,
+  type GrantOptions,
+  type InjectedFailure,
+  type IssuedGrant,
+  type ProviderStats,
+  type ResolvedProviderOptions,
+  type TestProviderOptions,
+} from './types.ts';
+
+export interface StartOptions extends TestProviderOptions {
+  /** Default 0: an ephemeral port. */
+  port?: number;
+  /** Default '127.0.0.1'. */
+  host?: string;
+}
+
+const REFUSALS: Record<RefusalReason, string> = {
+  unknown: 'Unknown refresh token.',
+  revoked: 'Token has been revoked.',
+  expired: 'Refresh token has expired.',
+  reused: 'Refresh token has already been used.',
+};
+
+/** A body that claims to be JSON and is not (the answer was cut short, or came from a proxy). */
+const MALFORMED_JSON = '{"access_token": "at_';
+
+/**
+ * What an injected failure answers instead of processing the grant: an HTTP answer, 'hang'
+ * (never answer), 'malformed', or undefined when the grant is processed (redeemed) first.
+ */
+function preempt(failure: InjectedFailure): Answer | 'hang' | 'malformed' | undefined {
+  switch (failure.kind) {
+    case 'hang':
+      return failure.afterRedeem ? undefined : 'hang';
+    case 'malformed_json':
+      return failure.afterRedeem ? undefined : 'malformed';
+    case 'server_error':
+      return oauthError(failure.status ?? 500, 'server_error');
+    case 'rate_limited':
+      return {
+        ...oauthError(429, 'slow_down', 'Too many token requests.'),
+        headers: { 'Retry-After': String(failure.retryAfterSeconds) },
+      };
+    case 'error_200':
+      // GitHub and Slack say "no" with HTTP 200; clients that only check the status are fooled.
+      return failure.style === 'slack'
+        ? { status: 200, body: { ok: false, error: failure.error ?? 'invalid_refresh_token' } }
+        : { status: 200, body: { error: failure.error ?? 'invalid_grant' } };
+    case 'invalid_grant':
+      return oauthError(400, 'invalid_grant', 'Token has been expired or revoked.');
+    default:
+      return undefined;
+  }
+}
+
+export class TestProvider {
+  readonly #server: Server;
+  #url = '';
+  #options: ResolvedProviderOptions;
+  #state = new ProviderState();
+  #failures: { failure: InjectedFailure; remaining: number }[] = [];
+  readonly #timers = new Set<NodeJS.Timeout>();
+
+  private constructor(server: Server, options: ResolvedProviderOptions) {
+    this.#server = server;
+    this.#options = options;
+  }
+
+  static async start(options: StartOptions = {}): Promise<TestProvider> {
+    const { port = 0, host = '127.0.0.1', ...rest } = options;
+    const resolved = { ...DEFAULT_OPTIONS, ...validateOptionsPatch(rest) };
+    const server = createServer();
+    const provider = new TestProvider(server, resolved);
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => provider.#handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    const { port: bound } = server.address() as AddressInfo;
+    const urlHost = host.includes(':') ? `[${host}]` : host;
+    provider.#url = `http://${urlHost}:${bound}`;
+    return provider;
+  }
+
+  /** Base URL, e.g. http://127.0.0.1:41234. */
+  get url(): string {
+    return this.#url;
+  }
+
+  get tokenUrl(): string {
+    return `${this.#url}/token`;
+  }
+
+  get clientId(): string {
+    return this.#options.clientId;
+  }
+
+  get clientSecret(): string {
+    return this.#options.clientSecret;
+  }
+
+  configure(patch: Partial<TestProviderOptions>): void {
+    this.#options = { ...this.#options, ...validateOptionsPatch(patch) };
+  }
+
+  issueGrant(opts: GrantOptions = {}): IssuedGrant {
+    return this.#state.issueGrant(this.#options, validateGrantOptions(opts), Date.now());
+  }
+
+  injectFailures(...failures: InjectedFailure[]): void {
+    for (const failure of failures.map(validateFailure)) {
+      this.#failures.push({ failure, remaining: failure.times ?? 1 });
+    }
+  }
+
+  stats(): ProviderStats {
+    const { stats } = this.#state;
+    return { ...stats, redemptionsByToken: { ...stats.redemptionsByToken } };
+  }
+
+  reset(): void {
+    this.#state = new ProviderState();
+    this.#failures = [];
+  }
+
+  isAccessTokenValid(token: string): boolean {
+    return this.#state.isAccessTokenValid(token, this.#options, Date.now());
+  }
+
+  async close(): Promise<void> {
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    // Destroys hanging requests and idle keep-alive sockets, which close() alone would wait for.
+    this.#server.closeAllConnections();
+    await closed;
+  }
+
+  #handle(req: IncomingMessage, res: ServerResponse): void {
+    this.#route(req, res).catch((error: unknown) => {
+      const message = error instanceof Error ? error.message : 'internal error';
+      send(res, oauthError(500, 'server_error', `test provider: ${message}`));
+    });
+  }
+
+  async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (path === '/token') return this.#token(req, res);
+    if (path === '/resource') return this.#resource(req, res);
+    if (path.startsWith('/__admin/')) return this.#admin(path, req, res);
+    send(res, { status: 404, body: { error: 'not_found' } });
+  }
+
+  async #token(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'POST') {
+      return send(res, { ...oauthError(405, 'invalid_request'), headers: { Allow: 'POST' } });
+    }
+    this.#state.stats.tokenRequests++;
+    // Taken on arrival, before any await, so concurrent requests meet failures in arrival order.
+    const failure = this.#takeFailure();
+    const body = await readBody(req);
+    if (body === null) return send(res, oauthError(413, 'invalid_request', 'body too large'));
+    if (this.#options.latencyMs > 0) await this.#sleep(this.#options.latencyMs);
+
+    const early = failure && preempt(failure);
+    if (early === 'hang') return; // never answer: the client aborts, or close() ends it
+    if (early === 'malformed') return sendRaw(res, 200, MALFORMED_JSON);
+    if (early !== undefined) {
+      // Counted with genuine refusals: to the client an HTTP 200 error is an invalid_grant too.
+      if (early.status === 200 || (early.body as { error?: string }).error === 'invalid_grant') {
+        this.#state.stats.invalidGrants++;
+      }
+      return send(res, early);
+    }
+
+    const answer = this.#grant(req, body, failure?.kind === 'no_refresh_token');
+    // "The provider processed it but the answer got lost": the redemption above stands.
+    if (failure?.kind === 'hang') return;
+    if (failure?.kind === 'malformed_json') return sendRaw(res, 200, MALFORMED_JSON);
+    if (answer.status === 200) {
+      const ok = answer.body as Record<string, unknown>;
+      if (failure?.kind === 'missing_expires_in') delete ok.expires_in;
+      if (failure?.kind === 'string_expires_in') ok.expires_in = String(ok.expires_in);
+    }
+    send(res, answer);
+  }
+
+  #grant(req: IncomingMessage, body: string, keepOld: boolean): Answer {
+    if (!/^application\/x-www-form-urlencoded\b/i.test(req.headers['content-type'] ?? '')) {
+      return oauthError(400, 'invalid_request', 'expected application/x-www-form-urlencoded');
+    }
+    const form = new URLSearchParams(body);
+    const refused = authenticateClient(req.headers.authorization, form, this.#options);
+    if (refused) return refused;
+    // RFC 6749 §3.2: request parameters must not be included more than once.
+    for (const name of ['grant_type', 'refresh_token', 'client_id', 'client_secret', 'scope']) {
+      if (form.getAll(name).length > 1)
+        return oauthError(400, 'invalid_request', `repeated ${name}`);
+    }
+    const grantType = form.get('grant_type');
+    if (!grantType) return oauthError(400, 'invalid_request', 'missing grant_type');
+    if (grantType !== 'refresh_token') return oauthError(400, 'unsupported_grant_type');
+    const refreshToken = form.get('refresh_token');
+    if (!refreshToken) return oauthError(400, 'invalid_request', 'missing refresh_token');
+
+    const result = this.#state.redeem(refreshToken, this.#options, Date.now(), keepOld);
+    if (!result.ok) {
+      this.#state.stats.invalidGrants++;
+      return oauthError(400, 'invalid_grant', REFUSALS[result.reason]);
+    }
+    const ok: Record<string, unknown> = {
+      access_token: result.accessToken,
+      token_type: 'Bearer',
+      expires_in: result.expiresIn,
+    };
+    if (result.refreshToken !== undefined) ok.refresh_token = result.refreshToken;
+    if (result.scope !== undefined) ok.scope = result.scope;
+    if (result.refreshExpiresIn !== undefined)
+      ok.refresh_token_expires_in = result.refreshExpiresIn;
+    return { status: 200, body: ok };
+  }
+
+  #resource(req: IncomingMessage, res: ServerResponse): void {
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
+    if (bearer !== undefined && this.isAccessTokenValid(bearer)) {
+      return send(res, { status: 200, body: { ok: true } });
+    }
+    send(res, {
+      status: 401,
+      body: { error: 'invalid_token' },
+      headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
+    });
+  }
+
+  async #admin(path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const action = path.slice('/__admin'.length);
+    if (!['/configure', '/grant', '/failures', '/reset', '/stats'].includes(action)) {
+      return send(res, { status: 404, body: { error: 'not_found' } });
+    }
+    const method = action === '/stats' ? 'GET' : 'POST';
+    if (req.method !== method) {
+      return send(res, { ...oauthError(405, 'invalid_request'), headers: { Allow: method } });
+    }
+    const text = await readBody(req);
+    if (text === null) return send(res, oauthError(413, 'invalid_request', 'body too large'));
+    try {
+      const input: unknown = text.trim() === '' ? undefined : JSON.parse(text);
+      send(res, { status: 200, body: this.#adminAction(action, input) });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : 'bad request';
+      send(res, oauthError(400, 'invalid_request', message));
+    }
+  }
+
+  /** The public methods validate their input, so untyped JSON can be passed straight through. */
+  #adminAction(action: string, input: unknown): unknown {
+    switch (action) {
+      case '/configure':
+        this.configure((input ?? {}) as Partial<TestProviderOptions>);
+        return { ok: true };
+      case '/grant':
+        return this.issueGrant((input ?? {}) as GrantOptions);
+      case '/failures':
+        if (!Array.isArray(input)) throw new TypeError('expected a JSON array of failures');
+        this.injectFailures(...(input as InjectedFailure[]));
+        return { ok: true, queued: input.length };
+      case '/reset':
+        this.reset();
+        return { ok: true };
+      default:
+        return this.stats();
+    }
+  }
+
+  #takeFailure(): InjectedFailure | undefined {
+    const head = this.#failures[0];
+    if (!head) return undefined;
+    if (--head.remaining === 0) this.#failures.shift();
+    return head.failure;
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        resolve();
+      }, ms);
+      this.#timers.add(timer);
+    });
+  }
+}
