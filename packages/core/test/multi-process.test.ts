@@ -2,10 +2,9 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { NeedsReauthError, type ProtocolStep } from '@tokenwarden/core';
-import { fixtureEnv, runWorkers, spawnTs, type TestProviderOptions } from '@tokenwarden/testkit';
+import { fixtureEnv, runStorm, spawnTs, type TestProviderOptions } from '@tokenwarden/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { scenario, type Scenario } from './helpers.ts';
-import type { StormResult } from './workers/storm-worker.ts';
 
 const workers = join(import.meta.dirname, 'workers');
 let s: Scenario;
@@ -15,21 +14,11 @@ afterEach(async () => {
 
 describe('several processes on one SQLite file', () => {
   it('4 processes × 50 callers, latency 100 ms: one redemption, one token', async () => {
-    s = await scenario({ provider: { latencyMs: 100 } });
-    const { id } = await s.importGrant();
-    const results = await runWorkers<StormResult>({
-      script: join(workers, 'storm-worker.ts'),
-      args: [id, '50'],
-      env: fixtureEnv(s.fixture),
-      count: 4,
-      barrier: true,
-    });
-    const all = results.map((r) => r.result!);
-    expect(results.map((r) => r.exitCode)).toEqual([0, 0, 0, 0]);
-    expect(all.flatMap((r) => r.errors)).toEqual([]);
-    expect(all.flatMap((r) => r.tokens)).toHaveLength(200);
-    expect(new Set(all.flatMap((r) => r.tokens)).size).toBe(1);
-    expect(s.provider.stats()).toMatchObject({ redemptions: 1, reuseViolations: 0 });
+    const storm = await runStorm({ processes: 4, callersPerProcess: 50, latencyMs: 100 });
+    expect(storm.errors).toEqual([]);
+    expect(storm.versions).toHaveLength(200);
+    expect(storm.distinctTokens).toBe(1);
+    expect(storm.provider).toMatchObject({ redemptions: 1, reuseViolations: 0 });
   });
 
   it('50 expiry rounds with rotation and reuse detection: 50 redemptions, still active', async () => {

@@ -16,6 +16,8 @@ export interface RunWorkersOptions extends WorkerSpec {
   timeoutMs?: number;
   /** Hold every child in waitForStart() until all are ready, then release them together. */
   barrier?: boolean;
+  /** Extra arguments for one child, appended to `args`. */
+  perWorkerArgs?: (index: number) => string[];
 }
 
 export interface WorkerResult<T> {
@@ -32,6 +34,7 @@ const RESULT_PREFIX = 'TW_RESULT ';
 
 export function runWorkers<T>(options: RunWorkersOptions): Promise<WorkerResult<T>[]> {
   const { script, args = [], env = {}, count, timeoutMs = 60_000, barrier = false } = options;
+  const argsFor = (index: number) => [...args, ...(options.perWorkerArgs?.(index) ?? [])];
   if (!Number.isInteger(count) || count < 1) throw new RangeError('count must be >= 1');
 
   // The barrier opens once every child is either ready or gone: a child that dies while booting
@@ -45,7 +48,7 @@ export function runWorkers<T>(options: RunWorkersOptions): Promise<WorkerResult<
 
   const runOne = (index: number): Promise<WorkerResult<T>> =>
     new Promise((resolve) => {
-      const child = spawnTs(script, args, {
+      const child = spawnTs(script, argsFor(index), {
         ...env,
         TW_WORKER_INDEX: String(index),
         TW_WORKER_COUNT: String(count),

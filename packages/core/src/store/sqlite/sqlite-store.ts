@@ -8,7 +8,7 @@ export interface SqliteStoreOptions {
   path: string;
   /** How long a writer waits for another process's write lock before failing. Default 5 s. */
   busyTimeoutMs?: number;
-  /** How often a waiter polls for the leader's result. Default 15 ms. */
+  /** How often a waiter polls for the leader's result. Default 5 ms: one indexed read. */
   pollIntervalMs?: number;
 }
 
@@ -27,7 +27,7 @@ export function openSqliteStore(options: SqliteStoreOptions): KyselyStore {
     dialect: new SqliteDialect({ database }),
     plugins: [new CamelCasePlugin()],
   });
-  return new KyselyStore(db, sqliteAdapter(database, options.pollIntervalMs ?? 15));
+  return new KyselyStore(db, sqliteAdapter(database, options.pollIntervalMs ?? 5));
 }
 
 function sqliteAdapter(database: BetterSqlite3.Database, pollIntervalMs: number): StoreAdapter {

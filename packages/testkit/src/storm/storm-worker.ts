@@ -1,12 +1,7 @@
 // One "machine" in a refresh storm: opens the shared broker, waits for the start signal, then
 // fires `callers` concurrent getAccessToken calls and reports what each got (fingerprints only).
 import { performance } from 'node:perf_hooks';
-import {
-  openBrokerFromEnv,
-  reportResult,
-  tokenFingerprint,
-  waitForStart,
-} from '@tokenwarden/testkit';
+import { openBrokerFromEnv, reportResult, tokenFingerprint, waitForStart } from '../index.ts';
 
 export interface StormResult {
   tokens: string[];
@@ -15,13 +10,19 @@ export interface StormResult {
   errors: string[];
 }
 
-const [connectionId, callers] = [process.argv[2]!, Number(process.argv[3] ?? 50)];
+const [connectionId, callers, warmUpId] = process.argv.slice(2);
 const { broker, close } = await openBrokerFromEnv();
+if (warmUpId) {
+  // A worker in production has been running for a while: its first refresh (module loading,
+  // JIT, the provider's TCP connection) is behind it. Refresh a credential of its own first.
+  await broker.getAccessToken(warmUpId);
+}
+await broker.getConnection(connectionId!);
 await waitForStart();
 const started = performance.now();
 const outcomes = await Promise.allSettled(
-  Array.from({ length: callers }, async () => {
-    const token = await broker.getAccessToken(connectionId);
+  Array.from({ length: Number(callers ?? 50) }, async () => {
+    const token = await broker.getAccessToken(connectionId!);
     return { token, latency: performance.now() - started };
   }),
 );

@@ -1,0 +1,33 @@
+// Refresh storm benchmark: P processes × C concurrent callers, one expired credential on a shared
+// SQLite file, provider latency L. Prints redemptions, distinct tokens and caller latency as a
+// ratio to L. Usage: npm run bench:storm -- [processes] [callers] [latencyMs] [runs] [--cold]
+import { cpus } from 'node:os';
+import { quantile, runStorm } from '@tokenwarden/testkit';
+
+const args = process.argv.slice(2);
+const cold = args.includes('--cold');
+const [processes = 4, callers = 250, latencyMs = 100, runs = 5] = args
+  .filter((a) => !a.startsWith('--'))
+  .map(Number);
+
+console.log(
+  `storm on SQLite: ${processes} processes × ${callers} callers, L = ${latencyMs} ms, ${runs} runs, ` +
+    `${cold ? 'cold' : 'warm'} processes (${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version})`,
+);
+console.log('run  redemptions  distinct  violations  errors  p50/L  p99/L  max/L');
+for (let run = 1; run <= runs; run++) {
+  const storm = await runStorm({ processes, callersPerProcess: callers, latencyMs, warm: !cold });
+  const ratio = (q: number) => (quantile(storm.latenciesMs, q) / latencyMs).toFixed(2);
+  console.log(
+    [
+      String(run).padEnd(4),
+      String(storm.provider.redemptions).padEnd(12),
+      String(storm.distinctTokens).padEnd(9),
+      String(storm.provider.reuseViolations).padEnd(11),
+      String(storm.errors.length).padEnd(7),
+      ratio(0.5).padEnd(6),
+      ratio(0.99).padEnd(6),
+      ratio(1),
+    ].join(' '),
+  );
+}

@@ -1,0 +1,134 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KeyRing, openSqliteStore, CredentialBroker } from '@tokenwarden/core';
+import { fixtureEnv, type BrokerFixture } from '../fixture/broker-fixture.ts';
+import { runWorkers } from '../harness/run-workers.ts';
+import { TestProvider } from '../provider/provider.ts';
+import type { ProviderStats } from '../provider/types.ts';
+import type { StormResult } from './storm-worker.ts';
+
+export interface StormOptions {
+  processes: number;
+  callersPerProcess: number;
+  /** Provider latency L, in milliseconds. */
+  latencyMs: number;
+  /** Where the SQLite file goes; a temporary directory (removed afterwards) by default. */
+  dir?: string;
+  /**
+   * Let each process refresh a credential of its own before the storm, as a long-running worker
+   * would have. Those warm-up redemptions are not counted in the report. Default false.
+   */
+  warm?: boolean;
+}
+
+export interface StormReport {
+  callers: number;
+  errors: string[];
+  distinctTokens: number;
+  versions: number[];
+  /** Per process, the versions its callers got. */
+  versionsByProcess: number[][];
+  latenciesMs: number[];
+  /** Per process, its slowest caller. */
+  maxLatencyByProcessMs: number[];
+  provider: ProviderStats;
+}
+
+/**
+ * A refresh storm: one expired credential on a shared SQLite file, `processes` child processes
+ * released at the same instant, each with `callersPerProcess` concurrent getAccessToken calls.
+ * Used by the test suite, `bench/storm.ts` and the `npm start` demo.
+ */
+export async function runStorm(options: StormOptions): Promise<StormReport> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'tw-storm-'));
+  const provider = await TestProvider.start({ latencyMs: options.latencyMs });
+  try {
+    const fixture: BrokerFixture = {
+      dbPath: join(dir, `storm-${Date.now()}.sqlite`),
+      keys: KeyRing.generate('storm').serialize(),
+      provider: {
+        name: 'test',
+        tokenUrl: provider.tokenUrl,
+        clientId: provider.clientId,
+        clientSecret: provider.clientSecret,
+      },
+    };
+    const [connectionId, ...warmUpIds] = await importExpiredGrants(
+      fixture,
+      provider,
+      options.warm ? 1 + options.processes : 1,
+    );
+    const results = await runWorkers<StormResult>({
+      script: join(import.meta.dirname, 'storm-worker.ts'),
+      args: [connectionId!, String(options.callersPerProcess)],
+      perWorkerArgs: warmUpIds.length > 0 ? (i) => [warmUpIds[i]!] : undefined,
+      env: fixtureEnv(fixture),
+      count: options.processes,
+      barrier: true,
+    });
+    const failed = results.filter((r) => r.exitCode !== 0 || !r.result);
+    if (failed.length > 0) {
+      throw new Error(`storm worker failed: ${failed.map((r) => r.stderr).join('\n')}`);
+    }
+    const all = results.map((r) => r.result!);
+    return {
+      callers: options.processes * options.callersPerProcess,
+      errors: all.flatMap((r) => r.errors),
+      distinctTokens: new Set(all.flatMap((r) => r.tokens)).size,
+      versions: all.flatMap((r) => r.versions),
+      versionsByProcess: all.map((r) => r.versions),
+      latenciesMs: all.flatMap((r) => r.latenciesMs),
+      maxLatencyByProcessMs: all.map((r) => Math.max(...r.latenciesMs)),
+      provider: withoutWarmUp(provider.stats(), warmUpIds.length),
+    };
+  } finally {
+    await provider.close();
+    if (!options.dir) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function withoutWarmUp(stats: ProviderStats, warmUps: number): ProviderStats {
+  return {
+    ...stats,
+    tokenRequests: stats.tokenRequests - warmUps,
+    redemptions: stats.redemptions - warmUps,
+  };
+}
+
+async function importExpiredGrants(
+  fixture: BrokerFixture,
+  provider: TestProvider,
+  count: number,
+): Promise<string[]> {
+  const store = openSqliteStore({ path: fixture.dbPath });
+  try {
+    await store.migrate();
+    const broker = new CredentialBroker({
+      store,
+      keyRing: KeyRing.parse(fixture.keys),
+      providers: [fixture.provider],
+    });
+    const ids: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const grant = provider.issueGrant();
+      const { id } = await broker.importCredential({
+        provider: fixture.provider.name,
+        owner: 'demo-user',
+        accessToken: grant.access_token,
+        refreshToken: grant.refresh_token,
+        expiresIn: 0,
+      });
+      ids.push(id);
+    }
+    return ids;
+  } finally {
+    await store.close();
+  }
+}
+
+/** The q-quantile (0..1) of a list of numbers, nearest-rank. */
+export function quantile(values: readonly number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN;
+}
