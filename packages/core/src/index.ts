@@ -38,3 +38,4 @@ export { refreshTokenGrant, type RefreshOutcome } from './oauth/refresh-token-gr
 export type { Store, NewCredential, RefreshedTokens, SealedSecrets } from './store/store.ts';
 export { KyselyStore, type StoreAdapter } from './store/kysely-store.ts';
 export { openSqliteStore, type SqliteStoreOptions } from './store/sqlite/sqlite-store.ts';
+export { openEmbedded, type Embedded, type EmbeddedOptions } from './embedded.ts';
