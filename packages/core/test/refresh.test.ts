@@ -79,6 +79,30 @@ describe('refresh in one process', () => {
   });
 });
 
+describe('client authentication', () => {
+  it.each(['client_secret_basic', 'client_secret_post'] as const)(
+    'refreshes with %s',
+    async (method) => {
+      s = await scenario({ config: { clientAuth: method } });
+      const { id } = await s.importGrant();
+      expect((await s.broker.getAccessToken(id)).version).toBe(2);
+    },
+  );
+
+  it('treats a wrong client secret as a configuration failure, not a dead credential', async () => {
+    s = await scenario({ config: { clientSecret: 'wrong' }, fixture: { maxWaitMs: 100 } });
+    const { id } = await s.importGrant();
+    const error = (await s.broker
+      .getAccessToken(id)
+      .catch((e: unknown) => e)) as RefreshUnavailableError;
+    expect(error).toBeInstanceOf(RefreshUnavailableError);
+    expect(error.lastError).toBe('invalid_client');
+    expect(String(error)).not.toContain('wrong');
+    expect((await s.broker.getConnection(id)).status).toBe('active');
+    expect(s.provider.stats().redemptions).toBe(0);
+  });
+});
+
 describe('failures', () => {
   it('retries 5xx with backoff inside one call and never marks the credential dead', async () => {
     const events: BrokerEvent[] = [];

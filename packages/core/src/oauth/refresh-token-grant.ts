@@ -116,9 +116,19 @@ export async function refreshTokenGrant(
         retryAfterMs: undefined,
       };
     }
-    // A 2xx we cannot read may still have redeemed (and rotated) the refresh token.
+    // A 2xx we cannot read may still have redeemed (and rotated) the refresh token. Any other
+    // status is an answer without a redemption (401 with a WWW-Authenticate challenge: RFC 6749
+    // §5.2 invalid_client).
     const ok = response.status >= 200 && response.status < 300;
-    return { kind: 'failed', error: 'malformed_response', inDoubt: ok, retryAfterMs: undefined };
+    if (ok)
+      return {
+        kind: 'failed',
+        error: 'malformed_response',
+        inDoubt: true,
+        retryAfterMs: undefined,
+      };
+    const code = response.status === 401 ? 'invalid_client' : `http_${response.status}`;
+    return { kind: 'failed', error: code, inDoubt: false, retryAfterMs: undefined };
   }
 }
 
