@@ -18,6 +18,7 @@ import {
 import { resolveProvider, type ProviderConfig, type ResolvedProvider } from '../oauth/provider.ts';
 import type { Store } from '../store/store.ts';
 import { DEFAULT_BACKOFF, refreshLeadTime, type BackoffPolicy } from './backoff.ts';
+import { CircuitBreaker, DEFAULT_BREAKER, type CircuitBreakerOptions } from './circuit-breaker.ts';
 import type { BrokerEvent, ProtocolStep } from './events.ts';
 import { validateImport, type ImportCredentialInput } from './import-input.ts';
 import { refreshAsLeader, type LeaderContext } from './refresh-leader.ts';
@@ -36,6 +37,8 @@ export interface CredentialBrokerOptions {
   /** An access token with less than this left is refreshed before it is handed out. Default 30 s. */
   expirySkewMs?: number;
   backoff?: Partial<BackoffPolicy>;
+  /** Per-provider circuit breaker (in this process). */
+  breaker?: Partial<CircuitBreakerOptions>;
   /** When the background scheduler should refresh (invariant 10). */
   proactive?: { skewMs?: number; fraction?: number; jitterMs?: number };
   /** Refreshes, failures and credentials needing re-authorization. Must not throw. */
@@ -65,6 +68,8 @@ export class CredentialBroker {
   readonly #store: Store;
   readonly #keyRing: KeyRing;
   readonly #providers = new Map<string, ResolvedProvider>();
+  readonly #breakers = new Map<string, CircuitBreaker>();
+  readonly #breakerOptions: CircuitBreakerOptions;
   readonly #flights = new SingleFlight<AccessToken>();
   readonly #leader: LeaderContext;
   readonly #maxWaitMs: number;
@@ -77,6 +82,7 @@ export class CredentialBroker {
     this.#maxWaitMs = options.maxWaitMs ?? 20_000;
     this.#expirySkewMs = options.expirySkewMs ?? 30_000;
     this.#onEvent = options.onEvent;
+    this.#breakerOptions = { ...DEFAULT_BREAKER, ...options.breaker };
     for (const provider of options.providers ?? []) this.configureProvider(provider);
     const onStep = options.onStep;
     this.#leader = {
@@ -91,6 +97,7 @@ export class CredentialBroker {
         jitterMs: options.proactive?.jitterMs ?? 30_000,
       },
       emit: (event) => this.#emit(event),
+      breaker: (provider) => this.#breaker(provider),
       step: async (step, id) => {
         await onStep?.(step, id);
       },
@@ -210,13 +217,31 @@ export class CredentialBroker {
         continue;
       }
       if (left <= 0) throw new RefreshUnavailableError(id, 1000, record.lastError ?? 'timeout');
+      const breaker = this.#breaker(record.provider);
+      const admission = breaker.admit();
+      if (!admission.admitted) {
+        // The provider is failing for everyone: do not add to it.
+        if (!rejected && record.accessExpiresAt > now) return this.#open(record);
+        if (admission.retryAfterMs > left) {
+          throw new RefreshUnavailableError(
+            id,
+            admission.retryAfterMs,
+            record.lastError ?? 'provider_unavailable',
+          );
+        }
+        await sleep(admission.retryAfterMs);
+        continue;
+      }
 
       const leased = await this.#store.acquireLease(id, {
         expectedVersion: record.version,
         leaseId: randomUUID(),
         leaseMs: this.#leader.leaseMs,
       });
-      if (!leased) continue; // lost the race: the next read shows the winner's lease
+      if (!leased) {
+        breaker.release();
+        continue; // lost the race: the next read shows the winner's lease
+      }
       const committed = await refreshAsLeader(
         this.#leader,
         this.#provider(record.provider),
@@ -245,6 +270,15 @@ export class CredentialBroker {
     const provider = this.#providers.get(name);
     if (!provider) throw new UnknownProviderError(name);
     return provider;
+  }
+
+  #breaker(provider: string): CircuitBreaker {
+    let breaker = this.#breakers.get(provider);
+    if (!breaker) {
+      breaker = new CircuitBreaker(this.#breakerOptions);
+      this.#breakers.set(provider, breaker);
+    }
+    return breaker;
   }
 
   #emit(event: BrokerEvent): void {

@@ -6,6 +6,7 @@ import { replayIsSafe, type ResolvedProvider } from '../oauth/provider.ts';
 import { refreshTokenGrant } from '../oauth/refresh-token-grant.ts';
 import type { Store } from '../store/store.ts';
 import { backoffDelay, refreshLeadTime, type BackoffPolicy } from './backoff.ts';
+import type { CircuitBreaker } from './circuit-breaker.ts';
 import type { BrokerEvent, ProtocolStep } from './events.ts';
 
 export interface LeaderContext {
@@ -16,6 +17,7 @@ export interface LeaderContext {
   backoff: BackoffPolicy;
   proactive: { skewMs: number; fraction: number; jitterMs: number };
   emit(event: BrokerEvent): void;
+  breaker(provider: string): CircuitBreaker;
   step(step: ProtocolStep, connectionId: string): Promise<void>;
 }
 
@@ -29,8 +31,9 @@ export async function refreshAsLeader(
   provider: ResolvedProvider,
   leased: CredentialSnapshot,
 ): Promise<CredentialSnapshot | undefined> {
+  const breaker = ctx.breaker(provider.name);
   try {
-    return await lead(ctx, provider, leased);
+    return await lead(ctx, provider, leased, breaker);
   } catch (error) {
     // Something other than the provider failed (a secret that will not decrypt, a database
     // error): hand the lease back so waiters are not stuck behind it, and leave any intent in
@@ -44,6 +47,10 @@ export async function refreshAsLeader(
       })
       .catch(() => undefined);
     throw error;
+  } finally {
+    // A leader that never reached the provider frees its half-open probe slot; one that did has
+    // reported the outcome already, and then this does nothing.
+    breaker.release();
   }
 }
 
@@ -51,6 +58,7 @@ async function lead(
   ctx: LeaderContext,
   provider: ResolvedProvider,
   leased: CredentialSnapshot,
+  breaker: CircuitBreaker,
 ): Promise<CredentialSnapshot | undefined> {
   const { record, now } = leased;
   const { id } = record;
@@ -102,6 +110,8 @@ async function lead(
     signal: AbortSignal.timeout(timeoutMs),
   });
   await ctx.step('response_received', id);
+  if (outcome.kind === 'failed') breaker.onFailure(outcome.retryAfterMs);
+  else breaker.onSuccess();
 
   switch (outcome.kind) {
     case 'tokens': {

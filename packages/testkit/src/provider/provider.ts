@@ -124,6 +124,11 @@ export class TestProvider {
     }
   }
 
+  /** Ends an injected outage: drops the failures still queued, keeps tokens and stats. */
+  clearFailures(): void {
+    this.#failures = [];
+  }
+
   stats(): ProviderStats {
     const { stats } = this.#state;
     return { ...stats, redemptionsByToken: { ...stats.redemptionsByToken } };

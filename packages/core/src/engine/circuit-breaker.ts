@@ -1,0 +1,75 @@
+export interface CircuitBreakerOptions {
+  /** Consecutive failures that open the circuit. Default 5. */
+  threshold: number;
+  /** First open period; doubles each time it reopens, up to `maxCooldownMs`. Default 1 s. */
+  cooldownMs: number;
+  maxCooldownMs: number;
+}
+
+export const DEFAULT_BREAKER: CircuitBreakerOptions = {
+  threshold: 5,
+  cooldownMs: 1_000,
+  maxCooldownMs: 60_000,
+};
+
+export type Admission = { admitted: true } | { admitted: false; retryAfterMs: number };
+
+/**
+ * One per provider and process: after `threshold` consecutive transient failures (or one 429)
+ * the provider gets no requests until the cooldown ends; then a single probe decides whether it
+ * closes again. An outage of one provider thus neither floods it nor slows the others.
+ */
+export class CircuitBreaker {
+  readonly #options: CircuitBreakerOptions;
+  #failures = 0;
+  #openUntil = 0;
+  #reopenings = 0;
+  #probing = false;
+
+  constructor(options: CircuitBreakerOptions = DEFAULT_BREAKER) {
+    this.#options = options;
+  }
+
+  /** May a request go to the provider now? An admitted caller must report back (or `release`). */
+  admit(now = Date.now()): Admission {
+    if (now < this.#openUntil) return { admitted: false, retryAfterMs: this.#openUntil - now };
+    if (this.#failures < this.#options.threshold) return { admitted: true };
+    // Half-open: one probe at a time.
+    if (this.#probing)
+      return { admitted: false, retryAfterMs: Math.min(250, this.#options.cooldownMs) };
+    this.#probing = true;
+    return { admitted: true };
+  }
+
+  /** An admitted caller that sent nothing after all. */
+  release(): void {
+    this.#probing = false;
+  }
+
+  /** The provider answered properly (tokens, or a verdict on the refresh token). */
+  onSuccess(): void {
+    this.#failures = 0;
+    this.#openUntil = 0;
+    this.#reopenings = 0;
+    this.#probing = false;
+  }
+
+  /** The provider failed (5xx, timeout, network, 429). `retryAfterMs` opens the circuit at once. */
+  onFailure(retryAfterMs: number | undefined, now = Date.now()): void {
+    this.#probing = false;
+    this.#failures++;
+    let until = 0;
+    // Answers to requests sent before the circuit opened do not extend it.
+    if (this.#failures >= this.#options.threshold && now >= this.#openUntil) {
+      const cooldown = this.#options.cooldownMs * 2 ** Math.min(this.#reopenings, 16);
+      until = now + Math.min(this.#options.maxCooldownMs, cooldown);
+      this.#reopenings++;
+    }
+    if (retryAfterMs !== undefined) until = Math.max(until, now + retryAfterMs);
+    this.#openUntil = Math.max(this.#openUntil, until);
+  }
+
+  get isOpen(): boolean {
+    return Date.now() < this.#openUntil;
+  }
+}
