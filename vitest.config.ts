@@ -9,6 +9,8 @@ export default defineConfig({
   ssr: { resolve: { conditions, externalConditions: ['tokenwarden-source'] } },
   test: {
     include: ['packages/*/test/**/*.test.ts'],
+    // One Postgres server for the run (or TOKENWARDEN_TEST_DATABASE_URL); a database per test.
+    globalSetup: ['packages/testkit/src/postgres/global-setup.ts'],
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 60_000,

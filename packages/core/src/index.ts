@@ -31,6 +31,8 @@ export {
 } from './engine/credential-broker.ts';
 export type { ImportCredentialInput } from './engine/import-input.ts';
 export type { BrokerEvent, ProtocolStep } from './engine/events.ts';
+export { RefreshScheduler, type RefreshSchedulerOptions } from './engine/refresh-scheduler.ts';
+export type { CircuitBreakerOptions } from './engine/circuit-breaker.ts';
 export { backoffDelay, refreshLeadTime, type BackoffPolicy } from './engine/backoff.ts';
 export { rotateKeys, type RotateKeysOptions } from './engine/rotate-keys.ts';
 export { resolveProvider, type ProviderConfig, type ResolvedProvider } from './oauth/provider.ts';
@@ -39,3 +41,4 @@ export type { Store, NewCredential, RefreshedTokens, SealedSecrets } from './sto
 export { KyselyStore, type StoreAdapter } from './store/kysely-store.ts';
 export { openSqliteStore, type SqliteStoreOptions } from './store/sqlite/sqlite-store.ts';
 export { openEmbedded, type Embedded, type EmbeddedOptions } from './embedded.ts';
+export { openPostgresStore, type PostgresStoreOptions } from './store/postgres/postgres-store.ts';

@@ -357,7 +357,7 @@ describe('key rotation', () => {
         );
       }
       // The resealed refresh token still works at the provider.
-      s.expire(ids.find((id) => id !== accessOnly.id)!);
+      await s.expire(ids.find((id) => id !== accessOnly.id)!);
       const refreshed = await broker.getAccessToken(ids.find((id) => id !== accessOnly.id)!);
       expect(refreshed.version).toBe(2);
       expect(s.provider.isAccessTokenValid(refreshed.accessToken)).toBe(true);
@@ -470,7 +470,7 @@ describe('key rotation', () => {
         }
         // Every stored refresh token is the live one: each refreshes once more, without reuse.
         const all = [...expiredIds, ...validIds];
-        for (const id of all) s.expire(id);
+        for (const id of all) await s.expire(id);
         const again = await Promise.all(all.map((id) => broker.getAccessToken(id)));
         expect(again.map((t) => t.version)).toEqual([3, 3, 3, 3, 2, 2, 2, 2]);
       });

@@ -2,7 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { KeyRing, type ProviderConfig } from '@tokenwarden/core';
+import { createTestDatabase } from '@tokenwarden/testkit/postgres';
 import {
   openBroker,
   TestProvider,
@@ -18,9 +20,11 @@ export interface Scenario extends OpenedBroker {
   /** Imports a fresh grant from the test provider as a connection. */
   importGrant(options?: { expiresIn?: number }): Promise<{ id: string; refreshToken: string }>;
   /** Moves the access token's expiry into the past, as if time had passed. */
-  expire(id: string): void;
-  /** Direct SQL on the store's file, for what no API should be able to do. */
+  expire(id: string): Promise<void>;
+  /** Direct SQL on the store's SQLite file, for what no API should be able to do. */
   sql: Database.Database;
+  /** Direct SQL on the store's Postgres database (backend 'postgres' only). */
+  pg: pg.Pool | undefined;
   cleanup(): Promise<void>;
 }
 
@@ -30,12 +34,15 @@ export async function scenario(
     config?: Partial<ProviderConfig>;
     fixture?: Partial<BrokerFixture>;
     events?: unknown[];
+    backend?: 'sqlite' | 'postgres';
   } = {},
 ): Promise<Scenario> {
   const dir = mkdtempSync(join(tmpdir(), 'tw-core-'));
   const provider = await TestProvider.start(options.provider);
+  const database = options.backend === 'postgres' ? await createTestDatabase() : undefined;
   const fixture: BrokerFixture = {
     dbPath: join(dir, 'tokenwarden.sqlite'),
+    databaseUrl: database?.url,
     keys: KeyRing.generate('k1').serialize(),
     provider: {
       name: 'test',
@@ -56,12 +63,14 @@ export async function scenario(
     onEvent: options.events ? (e) => options.events!.push(e) : undefined,
   });
   const sql = new Database(fixture.dbPath);
+  const pgPool = database && new pg.Pool({ connectionString: database.url, max: 2 });
   return {
     ...opened,
     dir,
     fixture,
     provider,
     sql,
+    pg: pgPool,
     async importGrant({ expiresIn = 0 } = {}) {
       const grant = provider.issueGrant();
       const info = await opened.broker.importCredential({
@@ -73,12 +82,16 @@ export async function scenario(
       });
       return { id: info.id, refreshToken: grant.refresh_token };
     },
-    expire(id) {
-      sql.prepare('update credentials set access_expires_at = 0 where id = ?').run(id);
+    async expire(id) {
+      if (pgPool)
+        await pgPool.query('update credentials set access_expires_at = 0 where id = $1', [id]);
+      else sql.prepare('update credentials set access_expires_at = 0 where id = ?').run(id);
     },
     async cleanup() {
       sql.close();
       await opened.close();
+      await pgPool?.end();
+      await database?.drop();
       await provider.close();
       rmSync(dir, { recursive: true, force: true });
     },

@@ -35,7 +35,7 @@ describe('several processes on one SQLite file', () => {
 
     const versions = new Set<number>();
     for (let round = 1; round <= 50; round++) {
-      s.expire(id);
+      await s.expire(id);
       for (const child of children) child.stdin!.write(`ROUND ${round}\n`);
       const answers = await Promise.all(children.map((_, i) => next(i)));
       const got = answers.flatMap(

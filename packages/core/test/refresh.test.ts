@@ -57,7 +57,7 @@ describe('refresh in one process', () => {
     const { id, refreshToken } = await s.importGrant();
     s.provider.injectFailures({ kind: 'no_refresh_token' });
     await s.broker.getAccessToken(id);
-    s.expire(id);
+    await s.expire(id);
     const token = await s.broker.getAccessToken(id);
     expect(token.version).toBe(3);
     // The second refresh redeemed the original refresh token again: it was kept, not lost.
@@ -72,7 +72,7 @@ describe('refresh in one process', () => {
     let token = await s.broker.getAccessToken(id);
     expect(Math.round((token.expiresAt - Date.now()) / 1000)).toBeGreaterThan(1200);
     expect(Math.round((token.expiresAt - Date.now()) / 1000)).toBeLessThanOrEqual(1234);
-    s.expire(id);
+    await s.expire(id);
     s.provider.injectFailures({ kind: 'string_expires_in' });
     token = await s.broker.getAccessToken(id);
     expect(Math.round((token.expiresAt - Date.now()) / 1000)).toBeGreaterThan(3500);
@@ -117,7 +117,13 @@ describe('failures', () => {
   });
 
   it('answers refresh_unavailable during an outage and stays active', async () => {
-    s = await scenario({ fixture: { maxWaitMs: 500, backoff: { baseMs: 100, maxMs: 400 } } });
+    s = await scenario({
+      fixture: {
+        maxWaitMs: 500,
+        backoff: { baseMs: 100, maxMs: 400 },
+        breaker: { cooldownMs: 50, maxCooldownMs: 50 },
+      },
+    });
     const { id } = await s.importGrant();
     s.provider.injectFailures({ kind: 'server_error', times: 1000 });
     const error = await s.broker.getAccessToken(id).catch((e: unknown) => e);
@@ -126,10 +132,10 @@ describe('failures', () => {
     const info = await s.broker.getConnection(id);
     expect(info).toMatchObject({ status: 'active', lastError: 'server_error' });
     expect(info.failures).toBeGreaterThan(0);
-    // Recovery after the outage.
-    s.provider.reset();
-    const { id: id2 } = await s.importGrant();
-    expect((await s.broker.getAccessToken(id2)).version).toBe(2);
+    // Recovery after the outage (once the circuit breaker's short cooldown has passed).
+    s.provider.clearFailures();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect((await s.broker.getAccessToken(id)).version).toBe(2);
   });
 
   it('honours Retry-After on 429', async () => {

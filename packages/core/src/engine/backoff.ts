@@ -34,3 +34,17 @@ export function refreshLeadTime(
   const early = Math.max(options.skewMs, ttlMs * options.fraction) + random() * options.jitterMs;
   return Math.max(0, Math.round(ttlMs - early));
 }
+
+/**
+ * When to refresh next: ahead of the access token's expiry (`refreshLeadTime`), and, when the
+ * provider kills refresh tokens left unused (`idleMs`), at least every ¾ of that idle lifetime.
+ */
+export function nextRefreshIn(
+  accessTtlMs: number,
+  idleMs: number | undefined,
+  options: { skewMs: number; fraction: number; jitterMs: number },
+  random: () => number = Math.random,
+): number {
+  const lead = refreshLeadTime(accessTtlMs, options, random);
+  return idleMs === undefined ? lead : Math.min(lead, Math.round(idleMs * 0.75));
+}

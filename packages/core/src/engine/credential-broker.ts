@@ -17,11 +17,12 @@ import {
 } from '../errors.ts';
 import { resolveProvider, type ProviderConfig, type ResolvedProvider } from '../oauth/provider.ts';
 import type { Store } from '../store/store.ts';
-import { DEFAULT_BACKOFF, refreshLeadTime, type BackoffPolicy } from './backoff.ts';
+import { DEFAULT_BACKOFF, nextRefreshIn, type BackoffPolicy } from './backoff.ts';
 import { CircuitBreaker, DEFAULT_BREAKER, type CircuitBreakerOptions } from './circuit-breaker.ts';
 import type { BrokerEvent, ProtocolStep } from './events.ts';
 import { validateImport, type ImportCredentialInput } from './import-input.ts';
-import { refreshAsLeader, type LeaderContext } from './refresh-leader.ts';
+import { idleMs, refreshAsLeader, type LeaderContext } from './refresh-leader.ts';
+import { RefreshScheduler, type RefreshSchedulerOptions } from './refresh-scheduler.ts';
 import { SingleFlight } from './single-flight.ts';
 
 export interface CredentialBrokerOptions {
@@ -108,6 +109,24 @@ export class CredentialBroker {
     this.#providers.set(config.name, resolveProvider(config));
   }
 
+  /**
+   * A background scheduler that refreshes credentials before they expire (invariant 10), sharing
+   * this broker's providers, lease protocol and circuit breakers. Call `start()` on it; run one
+   * per process, as many processes as you like.
+   */
+  scheduler(options: RefreshSchedulerOptions = {}): RefreshScheduler {
+    return new RefreshScheduler(
+      {
+        store: this.#store,
+        leader: this.#leader,
+        provider: (name) => this.#providers.get(name),
+        unavailableProviders: () =>
+          [...this.#breakers].filter(([, breaker]) => breaker.isOpen).map(([name]) => name),
+      },
+      options,
+    );
+  }
+
   /** Stores the tokens a backend got from the OAuth handshake. An expired access token is fine. */
   async importCredential(input: ImportCredentialInput): Promise<ConnectionInfo> {
     const valid = validateImport(input);
@@ -132,7 +151,9 @@ export class CredentialBroker {
       accessTtlMs,
       refreshTtlMs: valid.refreshExpiresInMs,
       refreshInMs:
-        valid.refreshToken === null ? null : refreshLeadTime(accessTtlMs, this.#leader.proactive),
+        valid.refreshToken === null
+          ? null
+          : nextRefreshIn(accessTtlMs, idleMs(provider), this.#leader.proactive),
       metadata: valid.metadata,
     });
     return connectionInfo(record);

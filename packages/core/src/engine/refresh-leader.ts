@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { CredentialSnapshot } from '../credential.ts';
 import { openField, sealField, type KeyRing } from '../crypto/index.ts';
 import type { ReauthReason } from '../errors.ts';
 import { replayIsSafe, type ResolvedProvider } from '../oauth/provider.ts';
 import { refreshTokenGrant } from '../oauth/refresh-token-grant.ts';
 import type { Store } from '../store/store.ts';
-import { backoffDelay, refreshLeadTime, type BackoffPolicy } from './backoff.ts';
+import { backoffDelay, nextRefreshIn, type BackoffPolicy } from './backoff.ts';
 import type { CircuitBreaker } from './circuit-breaker.ts';
 import type { BrokerEvent, ProtocolStep } from './events.ts';
 
@@ -30,10 +31,12 @@ export async function refreshAsLeader(
   ctx: LeaderContext,
   provider: ResolvedProvider,
   leased: CredentialSnapshot,
+  /** `performance.now()` when the lease was taken: the deadline counts from there. */
+  leasedAt: number = performance.now(),
 ): Promise<CredentialSnapshot | undefined> {
   const breaker = ctx.breaker(provider.name);
   try {
-    return await lead(ctx, provider, leased, breaker);
+    return await lead(ctx, provider, leased, leasedAt, breaker);
   } catch (error) {
     // Something other than the provider failed (a secret that will not decrypt, a database
     // error): hand the lease back so waiters are not stuck behind it, and leave any intent in
@@ -58,6 +61,7 @@ async function lead(
   ctx: LeaderContext,
   provider: ResolvedProvider,
   leased: CredentialSnapshot,
+  leasedAt: number,
   breaker: CircuitBreaker,
 ): Promise<CredentialSnapshot | undefined> {
   const { record, now } = leased;
@@ -95,16 +99,23 @@ async function lead(
   if (recovering && !replayIsSafe(provider, record.intentAt!, now)) {
     return needsReauth('refresh_in_doubt', 'replay_unsafe');
   }
+  // Invariant 3: give up on the provider well before the lease ends, so a leader whose lease
+  // has passed to someone else is never still waiting for an answer it would try to write.
+  const leaseLeft = record.leaseUntil! - now - (performance.now() - leasedAt);
+  const timeoutMs = Math.floor(
+    Math.min(provider.requestTimeoutMs, leaseLeft - Math.max(250, ctx.leaseMs * 0.25)),
+  );
+  if (timeoutMs < 50) {
+    // Too little of the lease is left to send anything safely: hand it back untouched.
+    return ctx.store.commitFailure(id, leaseId, {
+      lastError: 'lease_expiring',
+      retryAfterMs: 0,
+      keepIntent: true,
+    });
+  }
   if (!(await ctx.store.recordIntent(id, leaseId, intentHash(refreshToken)))) return undefined;
   await ctx.step('intent_recorded', id);
 
-  // Invariant 3: give up on the provider well before the lease ends, so a leader whose lease
-  // has passed to someone else is never still waiting for an answer it would try to write.
-  const leaseLeft = record.leaseUntil! - now;
-  const timeoutMs = Math.max(
-    50,
-    Math.min(provider.requestTimeoutMs, leaseLeft - Math.max(250, ctx.leaseMs * 0.25)),
-  );
   const outcome = await refreshTokenGrant(provider, refreshToken, {
     fetch: ctx.fetch,
     signal: AbortSignal.timeout(timeoutMs),
@@ -133,7 +144,7 @@ async function lead(
         accessTtlMs,
         refreshTtlMs:
           outcome.refreshExpiresIn !== undefined ? outcome.refreshExpiresIn * 1000 : undefined,
-        refreshInMs: refreshLeadTime(accessTtlMs, ctx.proactive),
+        refreshInMs: nextRefreshIn(accessTtlMs, idleMs(provider), ctx.proactive),
       });
       if (committed) {
         await ctx.step('committed', id);
@@ -175,4 +186,10 @@ async function lead(
 /** Names a refresh token in the intent without storing it. */
 export function intentHash(refreshToken: string): string {
   return createHash('sha256').update(refreshToken).digest('base64url');
+}
+
+export function idleMs(provider: ResolvedProvider): number | undefined {
+  return provider.refreshTokenIdleSeconds === undefined
+    ? undefined
+    : provider.refreshTokenIdleSeconds * 1000;
 }

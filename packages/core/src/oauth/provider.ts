@@ -19,10 +19,18 @@ export interface ProviderConfig {
   reuseGraceSeconds?: number;
   /** Upper bound for one token request; it is also kept well inside the refresh lease. Default 10 s. */
   requestTimeoutMs?: number;
+  /**
+   * Keep-alive: the refresh token dies after this long unused (Google 6 months, Xero 60 days,
+   * Salesforce per policy). The scheduler then refreshes at least every ¾ of it, even when the
+   * access token would still be valid. Default: none.
+   */
+  refreshTokenIdleSeconds?: number;
 }
 
-export type ResolvedProvider = Required<Omit<ProviderConfig, 'clientSecret'>> &
-  Pick<ProviderConfig, 'clientSecret'>;
+export type ResolvedProvider = Required<
+  Omit<ProviderConfig, 'clientSecret' | 'refreshTokenIdleSeconds'>
+> &
+  Pick<ProviderConfig, 'clientSecret' | 'refreshTokenIdleSeconds'>;
 
 /** Fills in defaults and refuses configurations that cannot work. */
 export function resolveProvider(config: ProviderConfig): ResolvedProvider {
@@ -42,6 +50,7 @@ export function resolveProvider(config: ProviderConfig): ResolvedProvider {
     reuseDetection: config.reuseDetection ?? true,
     reuseGraceSeconds: config.reuseGraceSeconds ?? 0,
     requestTimeoutMs: config.requestTimeoutMs ?? 10_000,
+    refreshTokenIdleSeconds: config.refreshTokenIdleSeconds,
   };
 }
 

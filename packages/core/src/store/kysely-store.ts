@@ -1,8 +1,9 @@
-import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { sql, type ExpressionBuilder, type Kysely, type RawBuilder } from 'kysely';
 import type { CredentialRecord, CredentialSnapshot } from '../credential.ts';
-import { MIGRATIONS, type ColumnTypes } from './migrations.ts';
+import { MIGRATIONS, type ColumnTypes, type Migration } from './migrations.ts';
 import type { Database } from './schema.ts';
 import type {
+  ClaimRequest,
   LeaseRequest,
   NewCredential,
   RefreshedTokens,
@@ -15,7 +16,7 @@ import type {
  * column types, how migrations are serialised across processes, and how waiters are woken.
  */
 export interface StoreAdapter {
-  /** The database clock as epoch milliseconds (invariant 2). */
+  /** The database clock as epoch milliseconds (invariant 2), one value per statement. */
   readonly now: RawBuilder<number>;
   readonly columnTypes: ColumnTypes;
   /** Runs `fn` in a transaction that no other process can run at the same time. */
@@ -23,8 +24,36 @@ export interface StoreAdapter {
     db: Kysely<Database>,
     fn: (locked: Kysely<Database>) => Promise<void>,
   ): Promise<void>;
+  /** Schema changes only this database needs, merged into the shared ones by name. */
+  readonly migrations?: readonly Migration[];
   /** How often a waiter re-reads a credential when no notification arrives. */
   readonly pollIntervalMs: number;
+  /** Push notifications of credential changes, if the database has them. */
+  readonly changes?: ChangeNotifications;
+  /** Claim due rows with `FOR UPDATE SKIP LOCKED`, so concurrent claimers never queue. */
+  readonly skipLockedClaims?: boolean;
+}
+
+/**
+ * Tells waiters that a credential may have changed (Postgres LISTEN/NOTIFY). Only ever a hint:
+ * a waiter re-reads the row after every wake-up and keeps polling, so a lost notification costs
+ * latency, never correctness.
+ */
+export interface ChangeNotifications {
+  watch(id: string): ChangeWatch;
+  /** Stops listening; called by `Store.close()` before the connections are closed. */
+  close(): Promise<void>;
+}
+
+export interface ChangeWatch {
+  /**
+   * Settles once a change committed from now on will be notified, or once it is known that it
+   * will not be (the listener is down): then the waiter only polls. Never rejects.
+   */
+  readonly ready: Promise<void>;
+  /** Resolves at the next notification (or one that came since the last call), or after `ms`. */
+  next(ms: number): Promise<void>;
+  stop(): void;
 }
 
 /** The `Store` queries, written once for every Kysely dialect. */
@@ -35,17 +64,21 @@ export class KyselyStore implements Store {
   ) {}
 
   async migrate(): Promise<void> {
-    await this.db.schema
-      .createTable('tokenwarden_migrations')
-      .ifNotExists()
-      .addColumn('name', 'text', (c) => c.primaryKey())
-      .addColumn('applied_at', this.adapter.columnTypes.epochMs, (c) => c.notNull())
-      .execute();
+    const migrations = [...MIGRATIONS, ...(this.adapter.migrations ?? [])].sort((a, b) =>
+      a.name < b.name ? -1 : 1,
+    );
     await this.adapter.withMigrationLock(this.db, async (trx) => {
+      // Inside the lock: Postgres' CREATE TABLE IF NOT EXISTS is not safe against a concurrent one.
+      await trx.schema
+        .createTable('tokenwarden_migrations')
+        .ifNotExists()
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('applied_at', this.adapter.columnTypes.epochMs, (c) => c.notNull())
+        .execute();
       const applied = new Set(
         (await trx.selectFrom('tokenwardenMigrations').select('name').execute()).map((m) => m.name),
       );
-      for (const migration of MIGRATIONS) {
+      for (const migration of migrations) {
         if (applied.has(migration.name)) continue;
         await migration.up(trx, this.adapter.columnTypes);
         await trx
@@ -73,17 +106,17 @@ export class KyselyStore implements Store {
         statusReason: null,
         version: 1,
         accessToken: c.accessToken,
-        accessExpiresAt: sql`${now} + ${c.accessTtlMs}`,
+        accessExpiresAt: later(now, c.accessTtlMs),
         tokenType: c.tokenType,
         scope: c.scope,
         refreshToken: c.refreshToken,
-        refreshExpiresAt: c.refreshTtlMs === null ? null : sql`${now} + ${c.refreshTtlMs}`,
+        refreshExpiresAt: c.refreshTtlMs === null ? null : later(now, c.refreshTtlMs),
         keyId: c.keyId,
         leaseId: null,
         leaseUntil: null,
         intentHash: null,
         intentAt: null,
-        refreshAt: c.refreshInMs === null ? null : sql`${now} + ${c.refreshInMs}`,
+        refreshAt: c.refreshInMs === null ? null : later(now, c.refreshInMs),
         nextAttemptAt: null,
         lastError: null,
         metadata: c.metadata,
@@ -117,7 +150,7 @@ export class KyselyStore implements Store {
       .updateTable('credentials')
       .set({
         leaseId: lease.leaseId,
-        leaseUntil: sql`${now} + ${lease.leaseMs}`,
+        leaseUntil: later(now, lease.leaseMs),
         updatedAt: now,
       })
       .where('id', '=', id)
@@ -158,7 +191,7 @@ export class KyselyStore implements Store {
       .updateTable('credentials')
       .set((eb) => ({
         accessToken: t.accessToken,
-        accessExpiresAt: sql`${now} + ${t.accessTtlMs}`,
+        accessExpiresAt: later(now, t.accessTtlMs),
         tokenType: t.tokenType,
         scope: t.scope,
         refreshToken: t.refreshToken,
@@ -167,14 +200,14 @@ export class KyselyStore implements Store {
             ? eb.ref('refreshExpiresAt')
             : t.refreshTtlMs === null
               ? null
-              : sql`${now} + ${t.refreshTtlMs}`,
+              : later(now, t.refreshTtlMs),
         keyId: t.keyId,
         version: eb('version', '+', 1),
         ...CLEARED_LEASE_AND_INTENT,
         failures: 0,
         nextAttemptAt: null,
         lastError: null,
-        refreshAt: t.refreshInMs === null ? null : sql`${now} + ${t.refreshInMs}`,
+        refreshAt: t.refreshInMs === null ? null : later(now, t.refreshInMs),
         updatedAt: now,
       }))
       .where('id', '=', id)
@@ -223,7 +256,7 @@ export class KyselyStore implements Store {
         leaseId: null,
         leaseUntil: null,
         failures: eb('failures', '+', 1),
-        nextAttemptAt: sql`${now} + ${Math.max(0, Math.round(failure.retryAfterMs))}`,
+        nextAttemptAt: later(now, Math.max(0, failure.retryAfterMs)),
         lastError: failure.lastError,
         // The provider answered without redeeming: this send is no longer in doubt. An intent
         // left by an earlier, unanswered send stays.
@@ -244,25 +277,74 @@ export class KyselyStore implements Store {
     return row && snapshot(row);
   }
 
+  async claimDue(request: ClaimRequest): Promise<CredentialSnapshot[]> {
+    const now = this.adapter.now;
+    const due = (eb: ExpressionBuilder<Database, 'credentials'>) =>
+      eb.and([
+        eb('status', '=', 'active'),
+        eb('refreshAt', '<=', now),
+        eb.or([eb('leaseUntil', 'is', null), eb('leaseUntil', '<=', now)]),
+        eb.or([eb('nextAttemptAt', 'is', null), eb('nextAttemptAt', '<=', now)]),
+        ...(request.excludeProviders.length > 0
+          ? [eb('provider', 'not in', request.excludeProviders)]
+          : []),
+      ]);
+    let candidates = this.db
+      .selectFrom('credentials')
+      .select('id')
+      .where(due)
+      .orderBy('refreshAt')
+      .limit(request.limit);
+    if (this.adapter.skipLockedClaims) candidates = candidates.forUpdate().skipLocked();
+    const rows = await this.db
+      .updateTable('credentials')
+      .set({
+        leaseId: request.leaseId,
+        leaseUntil: later(now, request.leaseMs),
+        updatedAt: now,
+      })
+      .where('id', 'in', candidates)
+      .where(due) // re-checked on the locked row, in case it changed since it was selected
+      .returningAll()
+      .returning(now.as('dbNow'))
+      .execute();
+    return rows.map(snapshot);
+  }
+
   async waitForChange(
     id: string,
     seen: { version: number; leaseId: string | null },
     timeoutMs: number,
   ): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const left = deadline - Date.now();
-      if (left <= 0) return;
-      // Jitter keeps pollers in several processes from reading in lockstep.
-      const interval = this.adapter.pollIntervalMs * (0.5 + Math.random());
-      await new Promise((resolve) => setTimeout(resolve, Math.min(left, interval)));
-      const row = await this.db
-        .selectFrom('credentials')
-        .select(['version', 'leaseId'])
-        .where('id', '=', id)
-        .executeTakeFirst();
-      if (!row || Number(row.version) !== seen.version || row.leaseId !== seen.leaseId) return;
+    const watch = this.adapter.changes?.watch(id);
+    try {
+      // The change may have landed between the caller's read and the watch, and then no
+      // notification will come: look once more, as soon as later changes will be notified.
+      if (watch) {
+        await settleWithin(watch.ready, deadline - Date.now());
+        if (await this.#changed(id, seen)) return;
+      }
+      for (;;) {
+        const left = deadline - Date.now();
+        if (left <= 0) return;
+        // Jitter keeps pollers in several processes from reading in lockstep.
+        const interval = Math.min(left, this.adapter.pollIntervalMs * (0.5 + Math.random()));
+        await (watch ? watch.next(interval) : sleep(interval));
+        if (await this.#changed(id, seen)) return;
+      }
+    } finally {
+      watch?.stop();
     }
+  }
+
+  async #changed(id: string, seen: { version: number; leaseId: string | null }): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('credentials')
+      .select(['version', 'leaseId'])
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return !row || Number(row.version) !== seen.version || row.leaseId !== seen.leaseId;
   }
 
   async listNotUnderKey(
@@ -296,8 +378,31 @@ export class KyselyStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.adapter.changes?.close();
     await this.db.destroy();
   }
+}
+
+/**
+ * `ms` from the database's `now`. Whole milliseconds: epoch columns are integers (a Postgres
+ * `bigint` refuses 1.5), and callers compute durations with floating point.
+ */
+function later(now: RawBuilder<number>, ms: number): RawBuilder<number> {
+  return sql<number>`${now} + ${Math.round(ms)}`;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Waits for `promise` to settle, at most `ms`, leaving no timer behind. */
+function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, Math.max(0, ms));
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    promise.then(done, done);
+  });
 }
 
 const CLEARED_LEASE_AND_INTENT = {

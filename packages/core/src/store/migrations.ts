@@ -1,7 +1,10 @@
 import type { Kysely } from 'kysely';
 import type { Database } from './schema.ts';
 
-/** A schema change, applied once, in order, inside the adapter's migration lock. */
+/**
+ * A schema change, applied once, in order, inside the adapter's migration lock. Names set the
+ * order, also across the adapter-only migrations (`StoreAdapter.migrations`) merged into these.
+ */
 export interface Migration {
   name: string;
   up(db: Kysely<Database>, types: ColumnTypes): Promise<void>;

@@ -65,6 +65,13 @@ export interface Store {
     timeoutMs: number,
   ): Promise<void>;
 
+  /**
+   * Invariant 10: take the refresh lease on up to `limit` credentials whose `refresh_at` has
+   * passed (active, not leased, not backing off), oldest first. Several schedulers claiming at
+   * once get disjoint sets (Postgres: `FOR UPDATE SKIP LOCKED`).
+   */
+  claimDue(request: ClaimRequest): Promise<CredentialSnapshot[]>;
+
   /** Key rotation: a page of credentials whose secrets are not sealed under `keyId`. */
   listNotUnderKey(
     keyId: string,
@@ -95,6 +102,15 @@ export interface NewCredential extends SealedSecrets {
   refreshTtlMs: number | null;
   refreshInMs: number | null;
   metadata: string;
+}
+
+export interface ClaimRequest {
+  limit: number;
+  /** One lease id for the whole batch: the fence is (id, lease id), unique per credential. */
+  leaseId: string;
+  leaseMs: number;
+  /** Providers not to claim for now (circuit open, or no free slot in this process). */
+  excludeProviders: string[];
 }
 
 export interface LeaseRequest {

@@ -1,0 +1,145 @@
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { CredentialSnapshot } from '../credential.ts';
+import type { ResolvedProvider } from '../oauth/provider.ts';
+import type { Store } from '../store/store.ts';
+import { refreshAsLeader, type LeaderContext } from './refresh-leader.ts';
+
+export interface RefreshSchedulerOptions {
+  /** Credentials claimed per round trip. Default 100. */
+  batchSize?: number;
+  /** Refreshes in flight per provider in this process. Default 16. */
+  concurrencyPerProvider?: number;
+  /** Pause between looks when nothing was due. Default 1 s. */
+  idleIntervalMs?: number;
+}
+
+/** What the scheduler borrows from its broker. */
+export interface SchedulerHost {
+  store: Store;
+  leader: LeaderContext;
+  provider(name: string): ResolvedProvider | undefined;
+  /** Providers whose circuit is open: their credentials are not claimed now. */
+  unavailableProviders(): string[];
+}
+
+/**
+ * Proactive refresh (invariant 10): claims credentials whose `refresh_at` has passed, in batches,
+ * under the same lease as callers take, and refreshes them before anyone has to wait. Several
+ * instances share the work through the claim (`FOR UPDATE SKIP LOCKED` on Postgres); nothing is
+ * kept per credential, so memory does not grow with their number.
+ */
+export class RefreshScheduler {
+  readonly #host: SchedulerHost;
+  readonly #batchSize: number;
+  readonly #concurrency: number;
+  readonly #idleIntervalMs: number;
+  /** Per provider: refreshes running, and those queued for a slot. */
+  readonly #inFlight = new Map<string, number>();
+  readonly #queued = new Map<string, (() => void)[]>();
+  readonly #running = new Set<Promise<void>>();
+  #loop: Promise<void> | undefined;
+  #stopping = new AbortController();
+
+  constructor(host: SchedulerHost, options: RefreshSchedulerOptions = {}) {
+    this.#host = host;
+    this.#batchSize = options.batchSize ?? 100;
+    this.#concurrency = options.concurrencyPerProvider ?? 16;
+    this.#idleIntervalMs = options.idleIntervalMs ?? 1_000;
+  }
+
+  start(): void {
+    if (this.#loop) return;
+    this.#stopping = new AbortController();
+    this.#loop = this.#run(this.#stopping.signal);
+  }
+
+  /** Stops claiming and waits for the refreshes in flight. */
+  async stop(): Promise<void> {
+    this.#stopping.abort();
+    await this.#loop;
+    this.#loop = undefined;
+    await Promise.allSettled(this.#running);
+  }
+
+  /**
+   * Claims one batch of due credentials and starts refreshing them; resolves with how many were
+   * claimed once they are all done.
+   */
+  async tick(): Promise<number> {
+    const claimed = await this.#claim();
+    await Promise.allSettled(claimed.map((snapshot) => this.#refresh(snapshot)));
+    return claimed.length;
+  }
+
+  async #run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      let claimed: CredentialSnapshot[] = [];
+      try {
+        claimed = await this.#claim();
+      } catch {
+        // The store is unreachable: try again later; callers still refresh on demand.
+      }
+      for (const snapshot of claimed) {
+        const job = this.#refresh(snapshot).finally(() => this.#running.delete(job));
+        this.#running.add(job);
+      }
+      // A full batch means more may be due: look again as soon as there is room.
+      const pause = claimed.length < this.#batchSize ? this.#idleIntervalMs : 0;
+      await Promise.race([
+        sleep(pause, undefined, { signal }).catch(() => undefined),
+        ...(pause === 0 && this.#running.size >= this.#batchSize
+          ? [Promise.race(this.#running)]
+          : []),
+      ]);
+    }
+  }
+
+  async #claim(): Promise<CredentialSnapshot[]> {
+    const room = this.#batchSize - this.#running.size;
+    if (room <= 0) return [];
+    const saturated = [...this.#inFlight].filter(([, n]) => n >= this.#concurrency).map(([p]) => p);
+    return this.#host.store.claimDue({
+      limit: room,
+      leaseId: randomUUID(),
+      leaseMs: this.#host.leader.leaseMs,
+      excludeProviders: [...new Set([...saturated, ...this.#host.unavailableProviders()])],
+    });
+  }
+
+  async #refresh(snapshot: CredentialSnapshot): Promise<void> {
+    const claimedAt = performance.now();
+    const { provider: name } = snapshot.record;
+    const provider = this.#host.provider(name);
+    if (!provider) return; // an unconfigured provider's lease simply runs out
+    await this.#acquireSlot(name);
+    try {
+      await refreshAsLeader(this.#host.leader, provider, snapshot, claimedAt);
+    } catch {
+      // refreshAsLeader has recorded the failure and released the lease.
+    } finally {
+      this.#releaseSlot(name);
+    }
+  }
+
+  async #acquireSlot(provider: string): Promise<void> {
+    const running = this.#inFlight.get(provider) ?? 0;
+    if (running < this.#concurrency) {
+      this.#inFlight.set(provider, running + 1);
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      const queue = this.#queued.get(provider) ?? [];
+      queue.push(resolve);
+      this.#queued.set(provider, queue);
+    });
+  }
+
+  #releaseSlot(provider: string): void {
+    const next = this.#queued.get(provider)?.shift();
+    if (next)
+      next(); // the slot passes straight to the next in line
+    else this.#inFlight.set(provider, this.#inFlight.get(provider)! - 1);
+  }
+}

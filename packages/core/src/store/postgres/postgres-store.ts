@@ -1,0 +1,104 @@
+import { CamelCasePlugin, Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import { KyselyStore, type StoreAdapter } from '../kysely-store.ts';
+import type { Database } from '../schema.ts';
+import { ChangeListener } from './change-listener.ts';
+import { clientConfig, type ConnectionSettings } from './connection.ts';
+import { CHANGES_CHANNEL, NOTIFY_MIGRATION } from './notify-trigger.ts';
+
+export interface PostgresStoreOptions {
+  /** `postgres://user:password@host:port/database`, as libpq and `pg` read it. */
+  connectionString: string;
+  /** Tables live in this schema (created by `migrate()`); default: the server's search_path. */
+  schema?: string;
+  /** Connections this store opens at most, besides its one listener. Default 10. */
+  poolMax?: number;
+  /** Server-side limit on every statement. Default 5 s. */
+  statementTimeoutMs?: number;
+  /** Limit on connecting and on waiting for a free pooled connection. Default 10 s. */
+  connectTimeoutMs?: number;
+  /** How often a waiter re-reads a credential if no notification came. Default 250 ms. */
+  pollIntervalMs?: number;
+}
+
+/**
+ * Postgres, for processes on several machines. Every protocol step is one conditional statement,
+ * so row locks make it atomic across the cluster; waiters are woken by LISTEN/NOTIFY.
+ *
+ * Nothing connects until the first call; a server that cannot be reached makes that call throw.
+ */
+export function openPostgresStore(options: PostgresStoreOptions): KyselyStore {
+  const settings = connectionSettings(options);
+  const pool = new pg.Pool({
+    ...clientConfig(settings, 'tokenwarden'),
+    max: options.poolMax ?? 10,
+    idleTimeoutMillis: 10_000,
+  });
+  // A connection that dies (server restart, terminated backend) emits 'error'. The query using
+  // it has already failed with that error, and an unhandled 'error' event would end the process.
+  pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool }),
+    plugins: [new CamelCasePlugin()],
+  });
+  const listener = new ChangeListener(
+    clientConfig(settings, 'tokenwarden-listener'),
+    CHANGES_CHANNEL,
+  );
+  return new KyselyStore(
+    db,
+    postgresAdapter(settings.schema, options.pollIntervalMs ?? 250, listener),
+  );
+}
+
+/** Any fixed number: every Tokenwarden process in the database must use the same one. */
+const MIGRATION_LOCK_KEY = 0x746f6b656e77; // "tokenw"
+/** Migrations may build indexes on a big table; the usual 5 s would cancel them. */
+const MIGRATION_STATEMENT_TIMEOUT_MS = 10 * 60_000;
+
+function postgresAdapter(
+  schema: string | undefined,
+  pollIntervalMs: number,
+  changes: ChangeListener,
+): StoreAdapter {
+  return {
+    // statement_timestamp(): the database clock read once per statement, so every `now` in one
+    // statement agrees, as in SQLite (clock_timestamp() differs between two calls in a row).
+    now: sql<number>`floor(extract(epoch from statement_timestamp()) * 1000)::bigint`,
+    columnTypes: { epochMs: 'bigint' },
+    migrations: [NOTIFY_MIGRATION],
+    pollIntervalMs,
+    changes,
+    skipLockedClaims: true,
+    async withMigrationLock(db, fn) {
+      // Postgres has transactional DDL: under a transaction-scoped advisory lock, a process that
+      // starts while another migrates waits, then finds everything applied.
+      await db.transaction().execute(async (trx) => {
+        await sql`select set_config('statement_timeout', ${String(MIGRATION_STATEMENT_TIMEOUT_MS)}, true)`.execute(
+          trx,
+        );
+        await sql`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`.execute(trx);
+        if (schema !== undefined)
+          await sql`create schema if not exists ${sql.id(schema)}`.execute(trx);
+        await fn(trx);
+      });
+    },
+  };
+}
+
+function connectionSettings(options: PostgresStoreOptions): ConnectionSettings {
+  const { schema } = options;
+  // It travels unquoted in the startup packet and is folded to lower case by the server.
+  if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+    throw new TypeError(
+      `schema must be a lower-case SQL identifier, got ${JSON.stringify(schema)}`,
+    );
+  }
+  return {
+    connectionString: options.connectionString,
+    schema,
+    statementTimeoutMs: options.statementTimeoutMs ?? 5_000,
+    connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+  };
+}

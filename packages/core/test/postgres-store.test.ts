@@ -1,0 +1,278 @@
+import { openPostgresStore, type KyselyStore, type NewCredential } from '@tokenwarden/core';
+import { describeStoreConformance } from '@tokenwarden/testkit/conformance';
+import { createTestDatabase, type TestDatabase } from '@tokenwarden/testkit/postgres';
+import pg from 'pg';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { clientConfig } from '../src/store/postgres/connection.ts';
+
+describeStoreConformance('postgres', async () => {
+  const database = await createTestDatabase();
+  const opened = [openPostgresStore({ connectionString: database.url })];
+  return {
+    store: opened[0]!,
+    async openAnother() {
+      const store = openPostgresStore({ connectionString: database.url });
+      opened.push(store);
+      return store;
+    },
+    async cleanup() {
+      await Promise.allSettled(opened.map((s) => s.close()));
+      await database.drop();
+    },
+  };
+});
+
+describe('Postgres store', () => {
+  let database: TestDatabase;
+  /** A connection as the owner of the test database, for what no store API does. */
+  let admin: pg.Client;
+  let stores: KyselyStore[];
+  const open = (options: Partial<Parameters<typeof openPostgresStore>[0]> = {}) => {
+    const store = openPostgresStore({ connectionString: database.url, ...options });
+    stores.push(store);
+    return store;
+  };
+
+  beforeEach(async () => {
+    database = await createTestDatabase();
+    admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    stores = [];
+  });
+  afterEach(async () => {
+    await Promise.allSettled(stores.map((s) => s.close()));
+    await admin.end();
+    await database.drop();
+  });
+
+  const listenerPid = async () =>
+    (
+      await admin.query<{ pid: number }>(
+        `select pid from pg_stat_activity
+          where datname = current_database() and application_name = 'tokenwarden-listener'`,
+      )
+    ).rows.map((r) => r.pid);
+
+  const listening = async () =>
+    (
+      await admin.query(
+        `select 1 from pg_stat_activity where datname = current_database()
+          and application_name = 'tokenwarden-listener' and state = 'idle' and query ilike 'listen %'`,
+      )
+    ).rowCount === 1;
+
+  it('wakes a waiter on another handle by notification', async () => {
+    // Polling once a minute: only a notification can wake the waiter within the test.
+    const [leader, waiter] = [open(), open({ pollIntervalMs: 60_000 })];
+    await leader.migrate();
+    await leader.insertCredential(credential('c1'));
+    await leader.acquireLease('c1', { expectedVersion: 1, leaseId: 'L', leaseMs: 10_000 });
+    const started = Date.now();
+    const waiting = waiter.waitForChange('c1', { version: 1, leaseId: 'L' }, 30_000);
+    // Change it only once the waiter listens and has looked (else it might see it by looking).
+    await eventually(listening, (yes) => yes);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await leader.commitRefresh('c1', 'L', refreshed());
+    await waiting;
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(await listenerPid()).toHaveLength(1);
+
+    // A deleted credential wakes its waiters too.
+    const gone = waiter.waitForChange('c1', { version: 2, leaseId: null }, 30_000);
+    setTimeout(() => void leader.deleteCredential('c1'), 100);
+    await gone;
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('polls when a notification is lost', async () => {
+    const store = open({ pollIntervalMs: 200 });
+    await store.migrate();
+    await store.insertCredential(credential('c1'));
+    const waiting = store.waitForChange('c1', { version: 1, leaseId: null }, 30_000);
+    await eventually(listenerPid, (pids) => pids.length === 1);
+    // Without its trigger, this change notifies nobody.
+    await admin.query(`alter table credentials disable trigger user`);
+    await admin.query(`update credentials set version = 2 where id = 'c1'`);
+    const started = Date.now();
+    await waiting;
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('keeps waking waiters when the listener connection is killed, and reconnects it', async () => {
+    const [leader, waiter] = [open(), open({ pollIntervalMs: 100 })];
+    await leader.migrate();
+    await leader.insertCredential(credential('c1'));
+    await leader.acquireLease('c1', { expectedVersion: 1, leaseId: 'L', leaseMs: 10_000 });
+    const waiting = waiter.waitForChange('c1', { version: 1, leaseId: 'L' }, 30_000);
+    const [first] = await eventually(listenerPid, (pids) => pids.length === 1);
+    await admin.query('select pg_terminate_backend($1)', [first]);
+    await leader.commitRefresh('c1', 'L', refreshed());
+    const started = Date.now();
+    await waiting;
+    expect(Date.now() - started).toBeLessThan(5_000);
+
+    // While someone waits, the listener comes back.
+    const next = waiter.waitForChange('c1', { version: 2, leaseId: null }, 30_000);
+    const [second] = await eventually(listenerPid, (pids) => pids.length === 1);
+    expect(second).not.toBe(first);
+    await leader.deleteCredential('c1');
+    await next;
+  });
+
+  it('sets the statement timeout and schema on every connection', async () => {
+    const settings = {
+      connectionString: database.url,
+      schema: 'tenant_a',
+      statementTimeoutMs: 1234,
+      connectTimeoutMs: 5_000,
+    };
+    const client = new pg.Client(clientConfig(settings, 'probe'));
+    await client.connect();
+    const shown = await client.query(`select current_setting('statement_timeout') as timeout,
+      current_setting('search_path') as path, current_setting('application_name') as app`);
+    await client.end();
+    expect(shown.rows[0]).toEqual({ timeout: '1234ms', path: 'tenant_a', app: 'probe' });
+
+    // And the store's own connections obey it: a statement stuck behind a lock is cancelled.
+    const store = open({ statementTimeoutMs: 300 });
+    await store.migrate();
+    await store.insertCredential(credential('c1'));
+    await admin.query('begin');
+    await admin.query(`select * from credentials where id = 'c1' for update`);
+    const started = Date.now();
+    await expect(
+      store.acquireLease('c1', { expectedVersion: 1, leaseId: 'L', leaseMs: 10_000 }),
+    ).rejects.toMatchObject({ code: '57014' }); // query_canceled
+    expect(Date.now() - started).toBeLessThan(3_000);
+    await admin.query('rollback');
+  });
+
+  it('opens no more connections than poolMax', async () => {
+    const store = open({ poolMax: 3 });
+    await store.migrate();
+    await store.insertCredential(credential('c1'));
+    // Hold the row, so that every lease attempt keeps its connection while it waits. (Another
+    // connection: statistics views do not change within the holder's transaction.)
+    const holder = new pg.Client({ connectionString: database.url });
+    await holder.connect();
+    await holder.query('begin');
+    await holder.query(`select * from credentials where id = 'c1' for update`);
+    const attempts = Promise.allSettled(
+      Array.from({ length: 12 }, (_, i) =>
+        store.acquireLease('c1', { expectedVersion: 1, leaseId: `L${i}`, leaseMs: 10_000 }),
+      ),
+    );
+    const connections = async () =>
+      Number(
+        (
+          await admin.query(
+            `select count(*) from pg_stat_activity
+              where datname = current_database() and application_name = 'tokenwarden'`,
+          )
+        ).rows[0].count,
+      );
+    try {
+      expect(await eventually(connections, (n) => n >= 3)).toBe(3);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(await connections()).toBe(3);
+    } finally {
+      await holder.query('commit');
+      await holder.end();
+    }
+    const won = (await attempts).filter((r) => r.status === 'fulfilled' && r.value !== undefined);
+    expect(won).toHaveLength(1);
+  });
+
+  it("uses the database's clock", async () => {
+    const store = open();
+    const clock = async () =>
+      Number(
+        (await admin.query(`select extract(epoch from clock_timestamp()) * 1000 as ms`)).rows[0].ms,
+      );
+    const before = await clock();
+    const now = await store.now();
+    const after = await clock();
+    expect(typeof now).toBe('number');
+    expect(now).toBeGreaterThanOrEqual(Math.floor(before));
+    expect(now).toBeLessThanOrEqual(Math.ceil(after));
+  });
+
+  it('migrates from four handles at once', async () => {
+    const handles = [open(), open(), open(), open()];
+    await Promise.all(handles.map((s) => s.migrate()));
+    const applied = await admin.query(`select name from tokenwarden_migrations order by name`);
+    expect(applied.rows.map((r) => r.name)).toEqual([
+      '0001_credentials',
+      '0002_postgres_notify_changes',
+    ]);
+    await handles[0]!.insertCredential(credential('c1'));
+    expect((await handles[3]!.getCredential('c1'))?.record.version).toBe(1);
+  });
+
+  it('keeps stores in different schemas apart', async () => {
+    const [a, b] = [open({ schema: 'tenant_a' }), open({ schema: 'tenant_b' })];
+    await Promise.all([a.migrate(), b.migrate()]);
+    await a.insertCredential(credential('c1'));
+    expect(await b.getCredential('c1')).toBeUndefined();
+    expect((await a.getCredential('c1'))?.record.id).toBe('c1');
+    const tables = await admin.query(
+      `select table_schema from information_schema.tables where table_name = 'credentials'
+        order by table_schema`,
+    );
+    expect(tables.rows.map((r) => r.table_schema)).toEqual(['tenant_a', 'tenant_b']);
+    expect(() => open({ schema: 'Robert"; drop table students' })).toThrow(TypeError);
+  });
+
+  it('throws, promptly, when the server cannot be reached', async () => {
+    const url = new URL(database.url);
+    url.port = '1'; // nothing listens there
+    const store = open({ connectionString: url.toString(), connectTimeoutMs: 2_000 });
+    const started = Date.now();
+    await expect(store.migrate()).rejects.toThrow();
+    await expect(store.now()).rejects.toThrow();
+    await expect(
+      store.waitForChange('c1', { version: 1, leaseId: null }, 10_000),
+    ).rejects.toThrow();
+    expect(Date.now() - started).toBeLessThan(5_000);
+    await store.close();
+  });
+});
+
+/** Re-evaluates `read` until `done` says so (at most 10 s), returning the last value. */
+async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+  for (const deadline = Date.now() + 10_000; ;) {
+    const value = await read();
+    if (done(value) || Date.now() > deadline) return value;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function credential(id: string): NewCredential {
+  return {
+    id,
+    provider: 'p',
+    owner: 'o',
+    keyId: 'k1',
+    accessToken: 'sealed-at-1',
+    refreshToken: 'sealed-rt-1',
+    tokenType: 'Bearer',
+    scope: null,
+    accessTtlMs: 60_000,
+    refreshTtlMs: null,
+    refreshInMs: null,
+    metadata: '{}',
+  };
+}
+
+function refreshed() {
+  return {
+    keyId: 'k1',
+    accessToken: 'sealed-at-2',
+    refreshToken: 'sealed-rt-2',
+    tokenType: 'Bearer',
+    scope: null,
+    accessTtlMs: 60_000,
+    refreshTtlMs: undefined,
+    refreshInMs: 30_000,
+  };
+}

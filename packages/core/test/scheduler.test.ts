@@ -1,0 +1,94 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KeyRing } from '@tokenwarden/core';
+import { openBroker, TestProvider, type BrokerFixture } from '@tokenwarden/testkit';
+import { afterEach, describe, expect, it } from 'vitest';
+
+let cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const fn of cleanup.reverse()) await fn();
+  cleanup = [];
+});
+
+async function setup(count: number) {
+  const dir = mkdtempSync(join(tmpdir(), 'tw-scheduler-'));
+  const provider = await TestProvider.start();
+  const fixture: BrokerFixture = {
+    dbPath: join(dir, 'tw.sqlite'),
+    keys: KeyRing.generate('k').serialize(),
+    provider: {
+      name: 'test',
+      tokenUrl: provider.tokenUrl,
+      clientId: provider.clientId,
+      clientSecret: provider.clientSecret,
+    },
+  };
+  const instances = await Promise.all([openBroker(fixture), openBroker(fixture)]);
+  cleanup.push(async () => {
+    await Promise.all(instances.map((i) => i.close()));
+    await provider.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const grant = provider.issueGrant();
+    const info = await instances[0]!.broker.importCredential({
+      provider: 'test',
+      owner: `owner-${i}`,
+      accessToken: grant.access_token,
+      refreshToken: grant.refresh_token,
+      expiresIn: 0, // due for refresh at once
+    });
+    ids.push(info.id);
+  }
+  return { provider, instances, ids };
+}
+
+describe('proactive scheduler', () => {
+  it('two instances refresh 2,000 due credentials, each exactly once', async () => {
+    const { provider, instances, ids } = await setup(2_000);
+    const schedulers = instances.map((i) =>
+      i.broker.scheduler({ batchSize: 100, idleIntervalMs: 50 }),
+    );
+    for (const s of schedulers) s.start();
+    const deadline = Date.now() + 60_000;
+    while (provider.stats().redemptions < 2_000 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // Let anything claimed twice by mistake show up before stopping.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await Promise.all(schedulers.map((s) => s.stop()));
+
+    const stats = provider.stats();
+    expect(stats.redemptions).toBe(2_000);
+    expect(stats.reuseViolations).toBe(0);
+    expect(Object.values(stats.redemptionsByToken).every((n) => n === 1)).toBe(true);
+    const versions = await Promise.all(ids.map((id) => instances[1]!.broker.getConnection(id)));
+    expect(versions.every((c) => c.version === 2 && c.status === 'active')).toBe(true);
+    // Callers now find fresh tokens: no waiting, no provider call.
+    await instances[0]!.broker.getAccessToken(ids[0]!);
+    expect(provider.stats().tokenRequests).toBe(2_000);
+  });
+
+  it('leaves credentials alone until they are due, and skips those backing off', async () => {
+    const { provider, instances, ids } = await setup(3);
+    const [fresh] = await Promise.all([
+      instances[0]!.broker.importCredential({
+        provider: 'test',
+        owner: 'fresh',
+        accessToken: 'at-fresh',
+        refreshToken: 'rt-fresh',
+        expiresIn: 3_600,
+      }),
+    ]);
+    provider.injectFailures({ kind: 'server_error', times: 3 });
+    const scheduler = instances[0]!.broker.scheduler({ idleIntervalMs: 10 });
+    expect(await scheduler.tick()).toBe(3); // all three fail, and back off
+    expect(await scheduler.tick()).toBe(0); // backing off: not claimed again yet
+    expect(provider.stats().tokenRequests).toBe(3);
+    const info = await instances[0]!.broker.getConnection(ids[0]!);
+    expect(info).toMatchObject({ status: 'active', failures: 1, lastError: 'server_error' });
+    expect((await instances[0]!.broker.getConnection(fresh.id)).version).toBe(1);
+  });
+});
