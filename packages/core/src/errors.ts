@@ -33,6 +33,11 @@ export const ERROR_CODES = {
     message: 'The key ring is missing or malformed.',
     fix: 'Set TOKENWARDEN_KEYS to `<key id>:<base64 of 32 random bytes>[,...]` or point to a key file in that format.',
   },
+  store_unavailable: {
+    status: 503,
+    message: 'The credential store cannot be reached right now.',
+    fix: 'Retry shortly. Check that the database is up and reachable; nothing was changed.',
+  },
   unknown_provider: {
     status: 400,
     message: 'The connection names a provider that is not configured.',
@@ -99,10 +104,12 @@ export class RefreshUnavailableError extends TokenwardenError {
     readonly retryAfterMs: number,
     /** The last error seen from the provider, as a code (e.g. `server_error`, `rate_limited`, `timeout`). */
     readonly lastError: string,
+    options?: ErrorOptions,
   ) {
     super(
       'refresh_unavailable',
       `Connection "${connectionId}" could not be refreshed right now (${lastError}); retry in ${Math.ceil(retryAfterMs / 1000)} s.`,
+      options,
     );
     this.name = 'RefreshUnavailableError';
   }
@@ -130,6 +137,14 @@ export class KeyRingError extends TokenwardenError {
   constructor(message: string) {
     super('key_ring_invalid', message);
     this.name = 'KeyRingError';
+  }
+}
+
+export class StoreUnavailableError extends TokenwardenError {
+  constructor(cause: unknown) {
+    // The driver's message may quote SQL or a connection string: it stays in `cause` only.
+    super('store_unavailable', ERROR_CODES.store_unavailable.message, { cause });
+    this.name = 'StoreUnavailableError';
   }
 }
 

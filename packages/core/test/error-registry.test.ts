@@ -97,6 +97,10 @@ const FACTORIES: Record<string, { make: () => TokenwardenError; code: ErrorCode 
   },
   DecryptError: { make: () => new core.DecryptError('bad'), code: 'decrypt_failed' },
   KeyRingError: { make: () => new core.KeyRingError('bad'), code: 'key_ring_invalid' },
+  StoreUnavailableError: {
+    make: () => new core.StoreUnavailableError(new Error('connect ECONNREFUSED')),
+    code: 'store_unavailable',
+  },
   UnknownProviderError: {
     make: () => new core.UnknownProviderError('nope'),
     code: 'unknown_provider',

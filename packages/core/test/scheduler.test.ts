@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KeyRing } from '@tokenwarden/core';
 import { openBroker, TestProvider, type BrokerFixture } from '@tokenwarden/testkit';
+import { createTestDatabase } from '@tokenwarden/testkit/postgres';
 import { afterEach, describe, expect, it } from 'vitest';
 
 let cleanup: (() => Promise<void>)[] = [];
@@ -11,11 +12,13 @@ afterEach(async () => {
   cleanup = [];
 });
 
-async function setup(count: number) {
+async function setup(count: number, backend: 'sqlite' | 'postgres') {
   const dir = mkdtempSync(join(tmpdir(), 'tw-scheduler-'));
   const provider = await TestProvider.start();
+  const database = backend === 'postgres' ? await createTestDatabase() : undefined;
   const fixture: BrokerFixture = {
     dbPath: join(dir, 'tw.sqlite'),
+    databaseUrl: database?.url,
     keys: KeyRing.generate('k').serialize(),
     provider: {
       name: 'test',
@@ -24,10 +27,20 @@ async function setup(count: number) {
       clientSecret: provider.clientSecret,
     },
   };
-  const instances = await Promise.all([openBroker(fixture), openBroker(fixture)]);
+  const refreshedBy = [0, 0];
+  const instances = await Promise.all(
+    [0, 1].map((i) =>
+      openBroker(fixture, {
+        onEvent: (event) => {
+          if (event.type === 'refreshed') refreshedBy[i]!++;
+        },
+      }),
+    ),
+  );
   cleanup.push(async () => {
     await Promise.all(instances.map((i) => i.close()));
     await provider.close();
+    await database?.drop();
     rmSync(dir, { recursive: true, force: true });
   });
   const ids: string[] = [];
@@ -42,12 +55,12 @@ async function setup(count: number) {
     });
     ids.push(info.id);
   }
-  return { provider, instances, ids };
+  return { provider, instances, ids, refreshedBy };
 }
 
-describe('proactive scheduler', () => {
+describe.each(['sqlite', 'postgres'] as const)('proactive scheduler on %s', (backend) => {
   it('two instances refresh 2,000 due credentials, each exactly once', async () => {
-    const { provider, instances, ids } = await setup(2_000);
+    const { provider, instances, ids, refreshedBy } = await setup(2_000, backend);
     const schedulers = instances.map((i) =>
       i.broker.scheduler({ batchSize: 100, idleIntervalMs: 50 }),
     );
@@ -62,6 +75,9 @@ describe('proactive scheduler', () => {
 
     const stats = provider.stats();
     expect(stats.redemptions).toBe(2_000);
+    // Both instances took part; together they refreshed each credential once.
+    expect(refreshedBy[0]! + refreshedBy[1]!).toBe(2_000);
+    expect(Math.min(...refreshedBy)).toBeGreaterThan(0);
     expect(stats.reuseViolations).toBe(0);
     expect(Object.values(stats.redemptionsByToken).every((n) => n === 1)).toBe(true);
     const versions = await Promise.all(ids.map((id) => instances[1]!.broker.getConnection(id)));
@@ -72,7 +88,7 @@ describe('proactive scheduler', () => {
   });
 
   it('leaves credentials alone until they are due, and skips those backing off', async () => {
-    const { provider, instances, ids } = await setup(3);
+    const { provider, instances, ids } = await setup(3, backend);
     const [fresh] = await Promise.all([
       instances[0]!.broker.importCredential({
         provider: 'test',

@@ -12,10 +12,12 @@ import {
   NeedsReauthError,
   NotFoundError,
   RefreshUnavailableError,
+  StoreUnavailableError,
   UnknownProviderError,
   type ReauthReason,
 } from '../errors.ts';
 import { resolveProvider, type ProviderConfig, type ResolvedProvider } from '../oauth/provider.ts';
+import { guardStore } from '../store/guard-store.ts';
 import type { Store } from '../store/store.ts';
 import { DEFAULT_BACKOFF, nextRefreshIn, type BackoffPolicy } from './backoff.ts';
 import { CircuitBreaker, DEFAULT_BREAKER, type CircuitBreakerOptions } from './circuit-breaker.ts';
@@ -78,7 +80,7 @@ export class CredentialBroker {
   readonly #onEvent: ((event: BrokerEvent) => void) | undefined;
 
   constructor(options: CredentialBrokerOptions) {
-    this.#store = options.store;
+    this.#store = guardStore(options.store);
     this.#keyRing = options.keyRing;
     this.#maxWaitMs = options.maxWaitMs ?? 20_000;
     this.#expirySkewMs = options.expirySkewMs ?? 30_000;
@@ -87,7 +89,7 @@ export class CredentialBroker {
     for (const provider of options.providers ?? []) this.configureProvider(provider);
     const onStep = options.onStep;
     this.#leader = {
-      store: options.store,
+      store: this.#store,
       keyRing: options.keyRing,
       fetch: options.fetch,
       leaseMs: options.leaseMs ?? 30_000,
@@ -176,7 +178,9 @@ export class CredentialBroker {
       throw new InvalidInputError('min_ttl', 'must be between 0 and 86400 seconds');
     }
     const minTtlMs = Math.max(this.#expirySkewMs, minTtlSeconds * 1000);
-    return this.#flights.run(`${checkId(id)}|${minTtlMs}`, () => this.#obtain(id, minTtlMs));
+    return this.#flights.run(`${checkId(id)}|${minTtlMs}`, () =>
+      retryableOnStoreFailure(id, this.#obtain(id, minTtlMs)),
+    );
   }
 
   /**
@@ -189,7 +193,7 @@ export class CredentialBroker {
       throw new InvalidInputError('version', 'must be a positive integer');
     }
     return this.#flights.run(`${checkId(id)}|rejected:${version}`, () =>
-      this.#obtain(id, this.#expirySkewMs, version),
+      retryableOnStoreFailure(id, this.#obtain(id, this.#expirySkewMs, version)),
     );
   }
 
@@ -308,6 +312,19 @@ export class CredentialBroker {
     } catch {
       // A listener's bug must not break a refresh that has already been committed.
     }
+  }
+}
+
+/** A caller waiting for a token hears of a store outage as a retryable `refresh_unavailable`. */
+async function retryableOnStoreFailure(
+  id: string,
+  work: Promise<AccessToken>,
+): Promise<AccessToken> {
+  try {
+    return await work;
+  } catch (error) {
+    if (!(error instanceof StoreUnavailableError)) throw error;
+    throw new RefreshUnavailableError(id, 1_000, 'store_unavailable', { cause: error });
   }
 }
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { CredentialSnapshot } from '../credential.ts';
 import { openField, sealField, type KeyRing } from '../crypto/index.ts';
-import type { ReauthReason } from '../errors.ts';
+import { StoreUnavailableError, type ReauthReason } from '../errors.ts';
 import { replayIsSafe, type ResolvedProvider } from '../oauth/provider.ts';
 import { refreshTokenGrant } from '../oauth/refresh-token-grant.ts';
 import type { Store } from '../store/store.ts';
@@ -129,23 +129,27 @@ async function lead(
       const accessTtlMs = (outcome.expiresIn ?? provider.defaultAccessTtlSeconds) * 1000;
       // Invariant 7: no new refresh token in the response means the old one stays.
       const nextRefreshToken = outcome.refreshToken ?? refreshToken;
-      const committed = await ctx.store.commitRefresh(id, leaseId, {
-        keyId: ctx.keyRing.activeKeyId,
-        accessToken: sealField(ctx.keyRing, outcome.accessToken, {
-          credentialId: id,
-          field: 'access_token',
+      // The provider has redeemed the refresh token: its successor exists only in this process
+      // now. If the database is briefly unreachable, keep trying; the fence keeps this safe.
+      const committed = await untilStored(leasedAt + 2 * ctx.leaseMs, () =>
+        ctx.store.commitRefresh(id, leaseId, {
+          keyId: ctx.keyRing.activeKeyId,
+          accessToken: sealField(ctx.keyRing, outcome.accessToken, {
+            credentialId: id,
+            field: 'access_token',
+          }),
+          refreshToken: sealField(ctx.keyRing, nextRefreshToken, {
+            credentialId: id,
+            field: 'refresh_token',
+          }),
+          tokenType: outcome.tokenType,
+          scope: outcome.scope ?? record.scope,
+          accessTtlMs,
+          refreshTtlMs:
+            outcome.refreshExpiresIn !== undefined ? outcome.refreshExpiresIn * 1000 : undefined,
+          refreshInMs: nextRefreshIn(accessTtlMs, idleMs(provider), ctx.proactive),
         }),
-        refreshToken: sealField(ctx.keyRing, nextRefreshToken, {
-          credentialId: id,
-          field: 'refresh_token',
-        }),
-        tokenType: outcome.tokenType,
-        scope: outcome.scope ?? record.scope,
-        accessTtlMs,
-        refreshTtlMs:
-          outcome.refreshExpiresIn !== undefined ? outcome.refreshExpiresIn * 1000 : undefined,
-        refreshInMs: nextRefreshIn(accessTtlMs, idleMs(provider), ctx.proactive),
-      });
+      );
       if (committed) {
         await ctx.step('committed', id);
         ctx.emit({
@@ -179,6 +183,18 @@ async function lead(
         });
       }
       return committed;
+    }
+  }
+}
+
+/** Retries a write while the store is unavailable, with backoff, until `deadline` (performance.now()). */
+async function untilStored<T>(deadline: number, write: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await write();
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError) || performance.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 50 * 2 ** attempt)));
     }
   }
 }

@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KeyRing, openSqliteStore, CredentialBroker } from '@tokenwarden/core';
-import { fixtureEnv, type BrokerFixture } from '../fixture/broker-fixture.ts';
+import { KeyRing } from '@tokenwarden/core';
+import { fixtureEnv, openBroker, type BrokerFixture } from '../fixture/broker-fixture.ts';
 import { runWorkers } from '../harness/run-workers.ts';
 import { TestProvider } from '../provider/provider.ts';
 import type { ProviderStats } from '../provider/types.ts';
@@ -15,6 +15,8 @@ export interface StormOptions {
   latencyMs: number;
   /** Where the SQLite file goes; a temporary directory (removed afterwards) by default. */
   dir?: string;
+  /** Use this Postgres database instead of a SQLite file. Each process opens its own pool. */
+  databaseUrl?: string;
   /**
    * Let each process refresh a credential of its own before the storm, as a long-running worker
    * would have. Those warm-up redemptions are not counted in the report. Default false.
@@ -46,6 +48,7 @@ export async function runStorm(options: StormOptions): Promise<StormReport> {
   try {
     const fixture: BrokerFixture = {
       dbPath: join(dir, `storm-${Date.now()}.sqlite`),
+      databaseUrl: options.databaseUrl,
       keys: KeyRing.generate('storm').serialize(),
       provider: {
         name: 'test',
@@ -101,14 +104,8 @@ async function importExpiredGrants(
   provider: TestProvider,
   count: number,
 ): Promise<string[]> {
-  const store = openSqliteStore({ path: fixture.dbPath });
+  const { broker, close } = await openBroker(fixture);
   try {
-    await store.migrate();
-    const broker = new CredentialBroker({
-      store,
-      keyRing: KeyRing.parse(fixture.keys),
-      providers: [fixture.provider],
-    });
     const ids: string[] = [];
     for (let i = 0; i < count; i++) {
       const grant = provider.issueGrant();
@@ -123,7 +120,7 @@ async function importExpiredGrants(
     }
     return ids;
   } finally {
-    await store.close();
+    await close();
   }
 }
 
