@@ -1,22 +1,31 @@
 // Refresh storm benchmark: P processes × C concurrent callers, one expired credential on a shared
-// SQLite file, provider latency L. Prints redemptions, distinct tokens and caller latency as a
-// ratio to L. Usage: npm run bench:storm -- [processes] [callers] [latencyMs] [runs] [--cold]
+// SQLite file (or, with --postgres, an embedded Postgres server, each process with its own pool),
+// provider latency L. Prints redemptions, distinct tokens and caller latency as a ratio to L.
+// Usage: npm run bench:storm -- [processes] [callers] [latencyMs] [runs] [--cold] [--postgres]
 import { cpus } from 'node:os';
 import { quantile, runStorm } from '@tokenwarden/testkit';
+import { startPostgres } from '@tokenwarden/testkit/postgres';
 
 const args = process.argv.slice(2);
 const cold = args.includes('--cold');
+const postgres = args.includes('--postgres') ? await startPostgres() : undefined;
 const [processes = 4, callers = 250, latencyMs = 100, runs = 5] = args
   .filter((a) => !a.startsWith('--'))
   .map(Number);
 
 console.log(
-  `storm on SQLite: ${processes} processes × ${callers} callers, L = ${latencyMs} ms, ${runs} runs, ` +
+  `storm on ${postgres ? 'Postgres' : 'SQLite'}: ${processes} processes × ${callers} callers, L = ${latencyMs} ms, ${runs} runs, ` +
     `${cold ? 'cold' : 'warm'} processes (${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version})`,
 );
 console.log('run  redemptions  distinct  violations  errors  p50/L  p99/L  max/L');
 for (let run = 1; run <= runs; run++) {
-  const storm = await runStorm({ processes, callersPerProcess: callers, latencyMs, warm: !cold });
+  const storm = await runStorm({
+    processes,
+    callersPerProcess: callers,
+    latencyMs,
+    warm: !cold,
+    databaseUrl: postgres?.url,
+  });
   const ratio = (q: number) => (quantile(storm.latenciesMs, q) / latencyMs).toFixed(2);
   console.log(
     [
@@ -31,3 +40,4 @@ for (let run = 1; run <= runs; run++) {
     ].join(' '),
   );
 }
+await postgres?.close();

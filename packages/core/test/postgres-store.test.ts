@@ -64,7 +64,7 @@ describe('Postgres store', () => {
   it('wakes a waiter on another handle by notification', async () => {
     // Polling once a minute: only a notification can wake the waiter within the test.
     const [leader, waiter] = [open(), open({ pollIntervalMs: 60_000 })];
-    await leader.migrate();
+    await waiter.migrate(); // the handle that migrates listens: only the waiter, here
     await leader.insertCredential(credential('c1'));
     await leader.acquireLease('c1', { expectedVersion: 1, leaseId: 'L', leaseMs: 10_000 });
     const started = Date.now();
@@ -100,7 +100,7 @@ describe('Postgres store', () => {
 
   it('keeps waking waiters when the listener connection is killed, and reconnects it', async () => {
     const [leader, waiter] = [open(), open({ pollIntervalMs: 100 })];
-    await leader.migrate();
+    await waiter.migrate(); // the handle that migrates listens: only the waiter, here
     await leader.insertCredential(credential('c1'));
     await leader.acquireLease('c1', { expectedVersion: 1, leaseId: 'L', leaseMs: 10_000 });
     const waiting = waiter.waitForChange('c1', { version: 1, leaseId: 'L' }, 30_000);

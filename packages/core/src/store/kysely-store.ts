@@ -40,6 +40,8 @@ export interface StoreAdapter {
  * latency, never correctness.
  */
 export interface ChangeNotifications {
+  /** Gets ready to notify (connects); called once the schema is known to be in place. */
+  start(): void;
   watch(id: string): ChangeWatch;
   /** Stops listening; called by `Store.close()` before the connections are closed. */
   close(): Promise<void>;
@@ -87,6 +89,8 @@ export class KyselyStore implements Store {
           .execute();
       }
     });
+    // Every process migrates on start: from here on, waiters are woken without delay.
+    this.adapter.changes?.start();
   }
 
   async now(): Promise<number> {

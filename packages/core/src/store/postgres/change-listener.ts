@@ -28,6 +28,11 @@ export class ChangeListener implements ChangeNotifications {
     this.#channel = channel;
   }
 
+  /** Connects ahead of the first waiter, so that no caller waits for a new connection. */
+  start(): void {
+    if (!this.#closed && !this.#client && !this.#retryTimer) this.#connect();
+  }
+
   watch(id: string): ChangeWatch {
     const watch = new Watch(() => this.#unwatch(id, watch));
     if (this.#closed) return watch;
