@@ -6,6 +6,7 @@
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { runStorm, runWorkers, TestProvider, type ProviderStats } from '@tokenwarden/testkit';
+import { startPostgres } from '@tokenwarden/testkit/postgres';
 // Types only: a value import would run the worker script in this process.
 import type { CompareFixture, CompareResult } from './worker.ts';
 
@@ -23,11 +24,19 @@ async function tokenwarden(): Promise<Row> {
   // runStorm brings its own provider (rotation and reuse detection on, no grace: the defaults)
   // and reports fingerprints, not tokens. One token for everybody, minted by a redemption the
   // provider did not refuse, is a token that works, so then every caller has a working one.
-  const storm = await runStorm({ processes, callersPerProcess: callers, latencyMs, warm: true });
+  // On Postgres, each process with its own pool: the cluster case the other two cannot cover.
+  const postgres = await startPostgres();
+  const storm = await runStorm({
+    processes,
+    callersPerProcess: callers,
+    latencyMs,
+    warm: true,
+    databaseUrl: postgres.url,
+  }).finally(() => postgres.close());
   const allGood =
     storm.errors.length === 0 && storm.distinctTokens === 1 && storm.provider.redemptions >= 1;
   return {
-    approach: 'Tokenwarden',
+    approach: 'Tokenwarden (Postgres)',
     provider: storm.provider,
     working: allGood ? storm.callers : 0,
     errors: storm.errors.length,
