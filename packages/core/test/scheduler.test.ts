@@ -55,7 +55,7 @@ async function setup(count: number, backend: 'sqlite' | 'postgres') {
     });
     ids.push(info.id);
   }
-  return { provider, instances, ids, refreshedBy };
+  return { provider, instances, ids, refreshedBy, fixture };
 }
 
 describe.each(['sqlite', 'postgres'] as const)('proactive scheduler on %s', (backend) => {
@@ -106,5 +106,21 @@ describe.each(['sqlite', 'postgres'] as const)('proactive scheduler on %s', (bac
     const info = await instances[0]!.broker.getConnection(ids[0]!);
     expect(info).toMatchObject({ status: 'active', failures: 1, lastError: 'server_error' });
     expect((await instances[0]!.broker.getConnection(fresh.id)).version).toBe(1);
+  });
+
+  it('keep-alive: a refresh token that dies unused is refreshed within ¾ of its idle lifetime', async () => {
+    const { instances, fixture } = await setup(0, backend);
+    const { broker, store } = instances[0]!;
+    broker.configureProvider({ ...fixture.provider, refreshTokenIdleSeconds: 600 });
+    const info = await broker.importCredential({
+      provider: 'test',
+      owner: 'idle',
+      accessToken: 'at-long-lived',
+      refreshToken: 'rt-idle',
+      expiresIn: 30 * 24 * 3600, // the access token alone would not be refreshed for weeks
+    });
+    const { record, now } = (await store.getCredential(info.id))!;
+    expect(record.refreshAt! - now).toBeLessThanOrEqual(450_000);
+    expect(record.refreshAt! - now).toBeGreaterThan(440_000);
   });
 });
