@@ -7,6 +7,7 @@ import { KeyRing, type ProviderConfig } from '@tokenwarden/core';
 import { createTestDatabase } from '@tokenwarden/testkit/postgres';
 import {
   openBroker,
+  providerConfigFor,
   TestProvider,
   type BrokerFixture,
   type OpenedBroker,
@@ -45,10 +46,7 @@ export async function scenario(
     databaseUrl: database?.url,
     keys: KeyRing.generate('k1').serialize(),
     provider: {
-      name: 'test',
-      tokenUrl: provider.tokenUrl,
-      clientId: provider.clientId,
-      clientSecret: provider.clientSecret,
+      ...providerConfigFor(provider),
       rotatesRefreshTokens: options.provider?.rotation ?? true,
       reuseDetection: options.provider?.reuseDetection ?? true,
       reuseGraceSeconds: (options.provider?.reuseGraceMs ?? 0) / 1000,

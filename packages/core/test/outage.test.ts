@@ -1,8 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KeyRing, RefreshUnavailableError, type ProviderConfig } from '@tokenwarden/core';
-import { openBroker, TestProvider, type OpenedBroker } from '@tokenwarden/testkit';
+import { KeyRing, RefreshUnavailableError } from '@tokenwarden/core';
+import {
+  openBroker,
+  providerConfigFor,
+  TestProvider,
+  type OpenedBroker,
+} from '@tokenwarden/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 
 let cleanup: (() => Promise<void>)[] = [];
@@ -10,15 +15,6 @@ afterEach(async () => {
   for (const fn of cleanup.reverse()) await fn();
   cleanup = [];
 });
-
-function providerConfig(name: string, provider: TestProvider): ProviderConfig {
-  return {
-    name,
-    tokenUrl: provider.tokenUrl,
-    clientId: provider.clientId,
-    clientSecret: provider.clientSecret,
-  };
-}
 
 async function importExpired(opened: OpenedBroker, name: string, provider: TestProvider) {
   const grant = provider.issueGrant();
@@ -44,12 +40,12 @@ describe('provider outage', () => {
     const opened = await openBroker({
       dbPath: join(dir, 'tw.sqlite'),
       keys: KeyRing.generate('k').serialize(),
-      provider: providerConfig('down', down),
+      provider: providerConfigFor(down, 'down'),
       maxWaitMs: 400,
       backoff: { baseMs: 10, maxMs: 50 },
       breaker,
     });
-    opened.broker.configureProvider(providerConfig('up', up));
+    opened.broker.configureProvider(providerConfigFor(up, 'up'));
     cleanup.push(async () => {
       await opened.close();
       await Promise.all([down.close(), up.close()]);
@@ -102,7 +98,7 @@ describe('provider outage', () => {
     const opened = await openBroker({
       dbPath: join(dir, 'tw.sqlite'),
       keys: KeyRing.generate('k').serialize(),
-      provider: providerConfig('limited', limited),
+      provider: providerConfigFor(limited, 'limited'),
       maxWaitMs: 300,
     });
     cleanup.push(async () => {

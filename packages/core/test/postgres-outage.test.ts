@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { KeyRing } from '@tokenwarden/core';
 import {
   openBroker,
+  providerConfigFor,
   runWorkers,
   TestProvider,
   fixtureEnv,
@@ -27,12 +28,7 @@ describe('Postgres stopped and restarted in the middle of a storm', () => {
       dbPath: '',
       databaseUrl: server.url,
       keys: KeyRing.generate('k').serialize(),
-      provider: {
-        name: 'test',
-        tokenUrl: provider.tokenUrl,
-        clientId: provider.clientId,
-        clientSecret: provider.clientSecret,
-      },
+      provider: providerConfigFor(provider),
       leaseMs: 5_000,
       maxWaitMs: 2_000,
       backoff: { baseMs: 20, maxMs: 200 },

@@ -1,6 +1,7 @@
 import { openPostgresStore, type KyselyStore } from '@tokenwarden/core';
 import { startPostgres, type PostgresServer } from '@tokenwarden/testkit/postgres';
 import pg from 'pg';
+import { newCredential } from '@tokenwarden/testkit/conformance';
 import { afterEach, describe, expect, it } from 'vitest';
 
 // A server of its own, since this test stops it.
@@ -19,7 +20,7 @@ describe('Postgres store across a server restart', () => {
     const other = openPostgresStore({ connectionString: server.url });
     stores.push(store, other);
     await store.migrate();
-    await other.insertCredential(credential('c1'));
+    await other.insertCredential(newCredential('c1'));
     const lease = { expectedVersion: 1, leaseId: 'L', leaseMs: 60_000 };
     expect(await other.acquireLease('c1', lease)).toBeDefined();
     const during = settled(store.waitForChange('c1', { version: 1, leaseId: 'L' }, 2_000), 5_000);
@@ -83,21 +84,4 @@ async function listening(url: string): Promise<void> {
   } finally {
     await admin.end();
   }
-}
-
-function credential(id: string) {
-  return {
-    id,
-    provider: 'p',
-    owner: 'o',
-    keyId: 'k1',
-    accessToken: 'sealed-at-1',
-    refreshToken: 'sealed-rt-1',
-    tokenType: 'Bearer',
-    scope: null,
-    accessTtlMs: 60_000,
-    refreshTtlMs: null,
-    refreshInMs: null,
-    metadata: '{}',
-  };
 }

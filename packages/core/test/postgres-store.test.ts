@@ -1,5 +1,9 @@
-import { openPostgresStore, type KyselyStore, type NewCredential } from '@tokenwarden/core';
-import { describeStoreConformance } from '@tokenwarden/testkit/conformance';
+import { openPostgresStore, type KyselyStore } from '@tokenwarden/core';
+import {
+  describeStoreConformance,
+  newCredential,
+  refreshed,
+} from '@tokenwarden/testkit/conformance';
 import { createTestDatabase, type TestDatabase } from '@tokenwarden/testkit/postgres';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -65,7 +69,7 @@ describe('Postgres store', () => {
     // Polling once a minute: only a notification can wake the waiter within the test.
     const [leader, waiter] = [open(), open({ pollIntervalMs: 60_000 })];
     await waiter.migrate(); // the handle that migrates listens: only the waiter, here
-    await leader.insertCredential(credential('c1'));
+    await leader.insertCredential(newCredential('c1'));
     await leader.acquireLease('c1', { expectedVersion: 1, leaseId: 'L', leaseMs: 10_000 });
     const started = Date.now();
     const waiting = waiter.waitForChange('c1', { version: 1, leaseId: 'L' }, 30_000);
@@ -87,7 +91,7 @@ describe('Postgres store', () => {
   it('polls when a notification is lost', async () => {
     const store = open({ pollIntervalMs: 200 });
     await store.migrate();
-    await store.insertCredential(credential('c1'));
+    await store.insertCredential(newCredential('c1'));
     const waiting = store.waitForChange('c1', { version: 1, leaseId: null }, 30_000);
     await eventually(listenerPid, (pids) => pids.length === 1);
     // Without its trigger, this change notifies nobody.
@@ -101,7 +105,7 @@ describe('Postgres store', () => {
   it('keeps waking waiters when the listener connection is killed, and reconnects it', async () => {
     const [leader, waiter] = [open(), open({ pollIntervalMs: 100 })];
     await waiter.migrate(); // the handle that migrates listens: only the waiter, here
-    await leader.insertCredential(credential('c1'));
+    await leader.insertCredential(newCredential('c1'));
     await leader.acquireLease('c1', { expectedVersion: 1, leaseId: 'L', leaseMs: 10_000 });
     const waiting = waiter.waitForChange('c1', { version: 1, leaseId: 'L' }, 30_000);
     const [first] = await eventually(listenerPid, (pids) => pids.length === 1);
@@ -136,7 +140,7 @@ describe('Postgres store', () => {
     // And the store's own connections obey it: a statement stuck behind a lock is cancelled.
     const store = open({ statementTimeoutMs: 300 });
     await store.migrate();
-    await store.insertCredential(credential('c1'));
+    await store.insertCredential(newCredential('c1'));
     await admin.query('begin');
     await admin.query(`select * from credentials where id = 'c1' for update`);
     const started = Date.now();
@@ -150,7 +154,7 @@ describe('Postgres store', () => {
   it('opens no more connections than poolMax', async () => {
     const store = open({ poolMax: 3 });
     await store.migrate();
-    await store.insertCredential(credential('c1'));
+    await store.insertCredential(newCredential('c1'));
     // Hold the row, so that every lease attempt keeps its connection while it waits. (Another
     // connection: statistics views do not change within the holder's transaction.)
     const holder = new pg.Client({ connectionString: database.url });
@@ -205,14 +209,14 @@ describe('Postgres store', () => {
       '0001_credentials',
       '0002_postgres_notify_changes',
     ]);
-    await handles[0]!.insertCredential(credential('c1'));
+    await handles[0]!.insertCredential(newCredential('c1'));
     expect((await handles[3]!.getCredential('c1'))?.record.version).toBe(1);
   });
 
   it('keeps stores in different schemas apart', async () => {
     const [a, b] = [open({ schema: 'tenant_a' }), open({ schema: 'tenant_b' })];
     await Promise.all([a.migrate(), b.migrate()]);
-    await a.insertCredential(credential('c1'));
+    await a.insertCredential(newCredential('c1'));
     expect(await b.getCredential('c1')).toBeUndefined();
     expect((await a.getCredential('c1'))?.record.id).toBe('c1');
     const tables = await admin.query(
@@ -245,34 +249,4 @@ async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean
     if (done(value) || Date.now() > deadline) return value;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-}
-
-function credential(id: string): NewCredential {
-  return {
-    id,
-    provider: 'p',
-    owner: 'o',
-    keyId: 'k1',
-    accessToken: 'sealed-at-1',
-    refreshToken: 'sealed-rt-1',
-    tokenType: 'Bearer',
-    scope: null,
-    accessTtlMs: 60_000,
-    refreshTtlMs: null,
-    refreshInMs: null,
-    metadata: '{}',
-  };
-}
-
-function refreshed() {
-  return {
-    keyId: 'k1',
-    accessToken: 'sealed-at-2',
-    refreshToken: 'sealed-rt-2',
-    tokenType: 'Bearer',
-    scope: null,
-    accessTtlMs: 60_000,
-    refreshTtlMs: undefined,
-    refreshInMs: 30_000,
-  };
 }

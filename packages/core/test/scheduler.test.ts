@@ -2,7 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KeyRing } from '@tokenwarden/core';
-import { openBroker, TestProvider, type BrokerFixture } from '@tokenwarden/testkit';
+import {
+  openBroker,
+  providerConfigFor,
+  TestProvider,
+  type BrokerFixture,
+} from '@tokenwarden/testkit';
 import { createTestDatabase } from '@tokenwarden/testkit/postgres';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -20,12 +25,7 @@ async function setup(count: number, backend: 'sqlite' | 'postgres') {
     dbPath: join(dir, 'tw.sqlite'),
     databaseUrl: database?.url,
     keys: KeyRing.generate('k').serialize(),
-    provider: {
-      name: 'test',
-      tokenUrl: provider.tokenUrl,
-      clientId: provider.clientId,
-      clientSecret: provider.clientSecret,
-    },
+    provider: providerConfigFor(provider),
   };
   const refreshedBy = [0, 0];
   const instances = await Promise.all(

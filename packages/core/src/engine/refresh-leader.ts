@@ -69,21 +69,23 @@ async function lead(
   const leaseId = record.leaseId!;
   await ctx.step('lease_acquired', id);
 
-  const needsReauth = async (reason: ReauthReason, error: string) => {
-    const committed = await ctx.store.commitNeedsReauth(id, leaseId, { reason, lastError: error });
+  /** After a fenced write: the crash-point seam, then the event, only if the write landed. */
+  const announce = async (
+    committed: CredentialSnapshot | undefined,
+    event: (version: number) => BrokerEvent,
+  ) => {
     if (committed) {
       await ctx.step('committed', id);
-      ctx.emit({
-        type: 'needs_reauth',
-        connectionId: id,
-        provider: record.provider,
-        version: committed.record.version,
-        reason,
-        error,
-      });
+      ctx.emit(event(committed.record.version));
     }
     return committed;
   };
+  const base = { connectionId: id, provider: record.provider };
+  const needsReauth = async (reason: ReauthReason, error: string) =>
+    announce(
+      await ctx.store.commitNeedsReauth(id, leaseId, { reason, lastError: error }),
+      (version) => ({ type: 'needs_reauth', ...base, version, reason, error }),
+    );
 
   if (record.refreshToken === null) return needsReauth('no_refresh_token', 'no_refresh_token');
   if (record.refreshExpiresAt !== null && record.refreshExpiresAt <= now) {
@@ -150,17 +152,12 @@ async function lead(
           refreshInMs: nextRefreshIn(accessTtlMs, idleMs(provider), ctx.proactive),
         }),
       );
-      if (committed) {
-        await ctx.step('committed', id);
-        ctx.emit({
-          type: 'refreshed',
-          connectionId: id,
-          provider: record.provider,
-          version: committed.record.version,
-          recovered: recovering,
-        });
-      }
-      return committed;
+      return announce(committed, (version) => ({
+        type: 'refreshed',
+        ...base,
+        version,
+        recovered: recovering,
+      }));
     }
     case 'refused':
       return needsReauth(recovering ? 'refresh_in_doubt' : 'invalid_grant', outcome.error);
@@ -171,18 +168,13 @@ async function lead(
         retryAfterMs,
         keepIntent: outcome.inDoubt,
       });
-      if (committed) {
-        await ctx.step('committed', id);
-        ctx.emit({
-          type: 'refresh_failed',
-          connectionId: id,
-          provider: record.provider,
-          error: outcome.error,
-          inDoubt: outcome.inDoubt,
-          retryAfterMs,
-        });
-      }
-      return committed;
+      return announce(committed, () => ({
+        type: 'refresh_failed',
+        ...base,
+        error: outcome.error,
+        inDoubt: outcome.inDoubt,
+        retryAfterMs,
+      }));
     }
   }
 }

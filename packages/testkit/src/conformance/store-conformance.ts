@@ -242,7 +242,8 @@ export function describeStoreConformance(name: string, setup: () => Promise<Stor
   });
 }
 
-function newCredential(id: string, overrides: Partial<NewCredential> = {}): NewCredential {
+/** A credential row with placeholder sealed secrets, for store-level tests. */
+export function newCredential(id: string, overrides: Partial<NewCredential> = {}): NewCredential {
   return {
     id,
     provider: 'p',
@@ -264,7 +265,10 @@ function lease(leaseId: string, expectedVersion: number) {
   return { leaseId, expectedVersion, leaseMs: 10_000 };
 }
 
-function refreshed(overrides: Partial<Parameters<Store['commitRefresh']>[2]> = {}) {
+/** What a leader commits after a refresh, with placeholder sealed secrets. */
+export function refreshed(
+  overrides: Partial<Parameters<Store['commitRefresh']>[2]> = {},
+): Parameters<Store['commitRefresh']>[2] {
   return {
     keyId: 'k1',
     accessToken: 'sealed-at-2',

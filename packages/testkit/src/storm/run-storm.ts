@@ -2,7 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KeyRing } from '@tokenwarden/core';
-import { fixtureEnv, openBroker, type BrokerFixture } from '../fixture/broker-fixture.ts';
+import {
+  fixtureEnv,
+  openBroker,
+  providerConfigFor,
+  type BrokerFixture,
+} from '../fixture/broker-fixture.ts';
 import { runWorkers } from '../harness/run-workers.ts';
 import { TestProvider } from '../provider/provider.ts';
 import type { ProviderStats } from '../provider/types.ts';
@@ -50,12 +55,7 @@ export async function runStorm(options: StormOptions): Promise<StormReport> {
       dbPath: join(dir, `storm-${Date.now()}.sqlite`),
       databaseUrl: options.databaseUrl,
       keys: KeyRing.generate('storm').serialize(),
-      provider: {
-        name: 'test',
-        tokenUrl: provider.tokenUrl,
-        clientId: provider.clientId,
-        clientSecret: provider.clientSecret,
-      },
+      provider: providerConfigFor(provider),
     };
     const [connectionId, ...warmUpIds] = await importExpiredGrants(
       fixture,
