@@ -9,6 +9,7 @@ import {
   type ImportCredentialInput,
 } from '@tokenwarden/core';
 import { afterEach, describe, expect, it } from 'vitest';
+import { openBroker } from '@tokenwarden/testkit';
 import { scenario, type Scenario } from './helpers.ts';
 
 let s: Scenario;
@@ -391,3 +392,24 @@ function tokenColumns(id: string): {
     .prepare('select access_token, refresh_token, version from credentials where id = ?')
     .get(id) as { access_token: string; refresh_token: string; version: number };
 }
+
+describe('a connection whose provider this process does not know', () => {
+  it('fails with unknown_provider and leaves no lease behind', async () => {
+    s = await scenario();
+    const { id } = await s.importGrant({ expiresIn: 0 });
+    const elsewhere = await openBroker({
+      ...s.fixture,
+      provider: { ...s.fixture.provider, name: 'another' },
+    });
+    try {
+      const error = await elsewhere.broker.getAccessToken(id).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UnknownProviderError);
+      expect(s.sql.prepare('select lease_id from credentials where id = ?').get(id)).toEqual({
+        lease_id: null,
+      });
+      expect(s.provider.stats().tokenRequests).toBe(0);
+    } finally {
+      await elsewhere.close();
+    }
+  });
+});

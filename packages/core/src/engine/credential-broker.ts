@@ -242,6 +242,7 @@ export class CredentialBroker {
         continue;
       }
       if (left <= 0) throw new RefreshUnavailableError(id, 1000, record.lastError ?? 'timeout');
+      const provider = this.#provider(record.provider); // before the lease: it may throw
       const breaker = this.#breaker(record.provider);
       const admission = breaker.admit();
       if (!admission.admitted) {
@@ -267,11 +268,7 @@ export class CredentialBroker {
         breaker.release();
         continue; // lost the race: the next read shows the winner's lease
       }
-      const committed = await refreshAsLeader(
-        this.#leader,
-        this.#provider(record.provider),
-        leased,
-      );
+      const committed = await refreshAsLeader(this.#leader, provider, leased);
       const after = committed?.record;
       if (after?.status === 'active' && after.version !== record.version) return this.#open(after);
     }
