@@ -1,0 +1,117 @@
+import type { CredentialRecord, CredentialStatus } from '../credential.ts';
+
+/**
+ * What the service layer keeps next to the credentials, in the same database: provider
+ * configurations (client secret sealed), service clients and their grants, the audit log, and a
+ * few settings (the admin key's hash). Implemented once for every Kysely dialect, like `Store`,
+ * and checked by the same conformance suite.
+ *
+ * Secrets never reach this interface in plaintext: provider client secrets arrive sealed,
+ * API keys arrive as hashes.
+ */
+export interface ServiceStore {
+  /** Creates or replaces the provider named `provider.name`; returns it as stored. */
+  putProvider(provider: StoredProvider): Promise<StoredProviderRecord>;
+  getProvider(name: string): Promise<StoredProviderRecord | undefined>;
+  listProviders(): Promise<StoredProviderRecord[]>;
+
+  insertClient(client: NewServiceClient): Promise<ServiceClientRecord>;
+  /** Revoked clients are returned too (with `revokedAt` set): the caller refuses them. */
+  getClient(id: string): Promise<ServiceClientRecord | undefined>;
+  listClients(): Promise<ServiceClientRecord[]>;
+  /** Sets `revokedAt` (database clock). False if no such client or already revoked. */
+  revokeClient(id: string): Promise<boolean>;
+
+  /** Appends events in order; `at` is the database clock when not given. */
+  appendAudit(events: NewAuditEvent[]): Promise<void>;
+  /** Newest first; `before` is the `seq` cursor from a previous page. */
+  listAudit(query: AuditQuery): Promise<AuditRecord[]>;
+
+  getSetting(name: string): Promise<string | undefined>;
+  /** Sets a setting only if it has no value yet; true if this call set it. */
+  setSettingIfAbsent(name: string, value: string): Promise<boolean>;
+
+  /**
+   * Connections, metadata included, secrets still sealed; ordered by id, after `afterId`.
+   * `grants`, when given, keeps only rows matching at least one grant (owner/provider or '*');
+   * an empty list matches nothing.
+   */
+  listCredentials(query: CredentialQuery): Promise<CredentialRecord[]>;
+}
+
+export interface StoredProvider {
+  name: string;
+  /** The provider's configuration as JSON text, without its client secret. */
+  config: string;
+  /** The client secret sealed with `sealProviderSecret`, or null. */
+  clientSecret: string | null;
+}
+
+export interface StoredProviderRecord extends StoredProvider {
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface NewServiceClient {
+  id: string;
+  name: string;
+  /** SHA-256 of the API key's secret part, hex. The key itself is never stored. */
+  keyHash: string;
+  grants: ServiceGrant[];
+}
+
+export interface ServiceClientRecord extends NewServiceClient {
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export type ServiceAction = 'token.read' | 'connections.read' | 'connections.write';
+
+export interface ServiceGrant {
+  /** An owner, or '*' for every owner. */
+  owner: string;
+  /** A provider name, or '*' for every provider. */
+  provider: string;
+  actions: ServiceAction[];
+}
+
+export interface NewAuditEvent {
+  /** Epoch ms; default: the database clock at insertion. */
+  at?: number;
+  requestId: string;
+  /** A service client id, 'admin', or 'system' (scheduler). */
+  actor: string;
+  /** e.g. 'token.read', 'token.rejected', 'connection.create', 'client.revoke'. */
+  action: string;
+  connectionId: string | null;
+  owner: string | null;
+  provider: string | null;
+  /** 'ok' or a stable error code ('forbidden', 'needs_reauth', ...). */
+  outcome: string;
+  /** Small JSON text with non-secret details (version, reason, ...), or null. */
+  detail: string | null;
+}
+
+export interface AuditRecord extends Required<NewAuditEvent> {
+  /** Monotonic within one database; the pagination cursor. */
+  seq: number;
+}
+
+export interface AuditQuery {
+  connectionId?: string;
+  actor?: string;
+  /** Epoch ms, inclusive. */
+  since?: number;
+  /** Only events with `seq` below this (the previous page's last `seq`). */
+  before?: number;
+  limit: number;
+}
+
+export interface CredentialQuery {
+  owner?: string;
+  provider?: string;
+  status?: CredentialStatus;
+  afterId?: string;
+  limit: number;
+  grants?: Array<Pick<ServiceGrant, 'owner' | 'provider'>>;
+}
