@@ -43,6 +43,31 @@ export const ERROR_CODES = {
     message: 'The connection names a provider that is not configured.',
     fix: 'Configure the provider before importing or refreshing its connections.',
   },
+  invalid_request: {
+    status: 400,
+    message: 'The HTTP request was malformed.',
+    fix: 'Send a JSON body of the documented shape (see /docs): no unknown fields, right types, ids of A-Z, a-z, 0-9, _ or -.',
+  },
+  unauthorized: {
+    status: 401,
+    message: 'The request carries no valid API key.',
+    fix: 'Send `Authorization: Bearer <api key>` with a key that exists and has not been revoked.',
+  },
+  forbidden: {
+    status: 403,
+    message: 'The API key is valid but not allowed to do this.',
+    fix: 'Grant the client this action on this owner and provider, or use the admin key for admin routes.',
+  },
+  payload_too_large: {
+    status: 413,
+    message: 'The request body is larger than the server accepts.',
+    fix: 'Send a smaller body; tokens and metadata have documented size limits.',
+  },
+  internal_error: {
+    status: 500,
+    message: 'The server failed unexpectedly.',
+    fix: 'Retry; if it persists, look up the request id in the server log.',
+  },
 } as const satisfies Record<string, { status: number; message: string; fix: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
