@@ -39,6 +39,20 @@ export { resolveProvider, type ProviderConfig, type ResolvedProvider } from './o
 export { refreshTokenGrant, type RefreshOutcome } from './oauth/refresh-token-grant.ts';
 export type { Store, NewCredential, RefreshedTokens, SealedSecrets } from './store/store.ts';
 export { KyselyStore, type StoreAdapter } from './store/kysely-store.ts';
+export type {
+  AuditQuery,
+  AuditRecord,
+  CredentialQuery,
+  NewAuditEvent,
+  NewServiceClient,
+  ServiceAction,
+  ServiceClientRecord,
+  ServiceGrant,
+  ServiceStore,
+  StoredProvider,
+  StoredProviderRecord,
+} from './store/service-store.ts';
+export { MAX_PAGE_SIZE } from './store/kysely-service-store.ts';
 export { openSqliteStore, type SqliteStoreOptions } from './store/sqlite/sqlite-store.ts';
 export { openEmbedded, type Embedded, type EmbeddedOptions } from './embedded.ts';
 export { openPostgresStore, type PostgresStoreOptions } from './store/postgres/postgres-store.ts';

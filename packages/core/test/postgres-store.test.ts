@@ -1,5 +1,6 @@
 import { openPostgresStore, type KyselyStore } from '@tokenwarden/core';
 import {
+  describeServiceStoreConformance,
   describeStoreConformance,
   newCredential,
   refreshed,
@@ -9,7 +10,8 @@ import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { clientConfig } from '../src/store/postgres/connection.ts';
 
-describeStoreConformance('postgres', async () => {
+/** A fresh database per test; every handle opened on it is closed at cleanup. */
+async function postgresUnderTest() {
   const database = await createTestDatabase();
   const opened = [openPostgresStore({ connectionString: database.url })];
   return {
@@ -24,7 +26,10 @@ describeStoreConformance('postgres', async () => {
       await database.drop();
     },
   };
-});
+}
+
+describeStoreConformance('postgres', postgresUnderTest);
+describeServiceStoreConformance('postgres', postgresUnderTest);
 
 describe('Postgres store', () => {
   let database: TestDatabase;
@@ -208,6 +213,7 @@ describe('Postgres store', () => {
     expect(applied.rows.map((r) => r.name)).toEqual([
       '0001_credentials',
       '0002_postgres_notify_changes',
+      '0002_service',
     ]);
     await handles[0]!.insertCredential(newCredential('c1'));
     expect((await handles[3]!.getCredential('c1'))?.record.version).toBe(1);

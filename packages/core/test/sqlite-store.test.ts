@@ -2,9 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteStore } from '@tokenwarden/core';
-import { describeStoreConformance } from '@tokenwarden/testkit/conformance';
+import {
+  describeServiceStoreConformance,
+  describeStoreConformance,
+} from '@tokenwarden/testkit/conformance';
 
-describeStoreConformance('sqlite', async () => {
+/** A fresh SQLite file per test; every handle opened on it is closed at cleanup. */
+async function sqliteUnderTest() {
   const dir = mkdtempSync(join(tmpdir(), 'tw-sqlite-'));
   const path = join(dir, 'store.sqlite');
   const opened = [openSqliteStore({ path })];
@@ -20,4 +24,7 @@ describeStoreConformance('sqlite', async () => {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-});
+}
+
+describeStoreConformance('sqlite', sqliteUnderTest);
+describeServiceStoreConformance('sqlite', sqliteUnderTest);

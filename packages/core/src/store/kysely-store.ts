@@ -1,7 +1,10 @@
 import { sql, type ExpressionBuilder, type Kysely, type RawBuilder } from 'kysely';
 import type { CredentialRecord, CredentialSnapshot } from '../credential.ts';
+import { toRecord, type CredentialRow } from './credential-row.ts';
+import { KyselyServiceStore } from './kysely-service-store.ts';
 import { MIGRATIONS, type ColumnTypes, type Migration } from './migrations.ts';
 import type { Database } from './schema.ts';
+import type { ServiceStore } from './service-store.ts';
 import type {
   ClaimRequest,
   LeaseRequest,
@@ -60,10 +63,15 @@ export interface ChangeWatch {
 
 /** The `Store` queries, written once for every Kysely dialect. */
 export class KyselyStore implements Store {
+  /** Providers, service clients, audit and settings, in the same database. */
+  readonly service: ServiceStore;
+
   constructor(
     protected readonly db: Kysely<Database>,
     protected readonly adapter: StoreAdapter,
-  ) {}
+  ) {
+    this.service = new KyselyServiceStore(db, adapter);
+  }
 
   async migrate(): Promise<void> {
     const migrations = [...MIGRATIONS, ...(this.adapter.migrations ?? [])].sort((a, b) =>
@@ -417,40 +425,7 @@ const CLEARED_LEASE_AND_INTENT = {
   intentAttempts: 0,
 } as const;
 
-type Row = Record<keyof CredentialRecord, unknown> & { dbNow: unknown };
-
-/** Drivers return integers as numbers or strings (`pg` bigint); the model wants numbers. */
-function toRecord(row: Omit<Row, 'dbNow'>): CredentialRecord {
-  const num = (v: unknown) => Number(v);
-  const numOrNull = (v: unknown) => (v === null || v === undefined ? null : Number(v));
-  return {
-    id: row.id as string,
-    provider: row.provider as string,
-    owner: row.owner as string,
-    status: row.status as CredentialRecord['status'],
-    statusReason: row.statusReason as string | null,
-    version: num(row.version),
-    accessToken: row.accessToken as string,
-    accessExpiresAt: num(row.accessExpiresAt),
-    tokenType: row.tokenType as string,
-    scope: row.scope as string | null,
-    refreshToken: row.refreshToken as string | null,
-    refreshExpiresAt: numOrNull(row.refreshExpiresAt),
-    keyId: row.keyId as string,
-    leaseId: row.leaseId as string | null,
-    leaseUntil: numOrNull(row.leaseUntil),
-    intentHash: row.intentHash as string | null,
-    intentAt: numOrNull(row.intentAt),
-    intentAttempts: num(row.intentAttempts),
-    refreshAt: numOrNull(row.refreshAt),
-    failures: num(row.failures),
-    nextAttemptAt: numOrNull(row.nextAttemptAt),
-    lastError: row.lastError as string | null,
-    metadata: row.metadata as string,
-    createdAt: num(row.createdAt),
-    updatedAt: num(row.updatedAt),
-  };
-}
+type Row = CredentialRow & { dbNow: unknown };
 
 function snapshot(row: Row): CredentialSnapshot {
   const { dbNow, ...rest } = row;

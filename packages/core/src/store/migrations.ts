@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { ColumnDefinitionBuilder, Kysely } from 'kysely';
 import type { Database } from './schema.ts';
 
 /**
@@ -14,6 +14,21 @@ export interface Migration {
 export interface ColumnTypes {
   /** Epoch milliseconds. */
   epochMs: 'integer' | 'bigint';
+  /**
+   * How a key numbers rows on insert: SQLite's `integer primary key autoincrement` (never reuses
+   * a number, even after a delete) or a Postgres `bigint generated always as identity`.
+   */
+  sequence: 'autoincrement' | 'identity';
+}
+
+/** A primary key the database numbers on insert, in the adapter's way. */
+function sequenceKey(types: ColumnTypes): {
+  dataType: 'integer' | 'bigint';
+  build: (column: ColumnDefinitionBuilder) => ColumnDefinitionBuilder;
+} {
+  return types.sequence === 'identity'
+    ? { dataType: 'bigint', build: (c) => c.primaryKey().generatedAlwaysAsIdentity() }
+    : { dataType: 'integer', build: (c) => c.primaryKey().autoIncrement() };
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -62,6 +77,60 @@ export const MIGRATIONS: readonly Migration[] = [
         .createIndex('credentials_key_id')
         .on('credentials')
         .column('key_id')
+        .execute();
+    },
+  },
+  {
+    // What the service layer keeps next to the credentials (see `ServiceStore`).
+    name: '0002_service',
+    async up(db, types) {
+      const { epochMs } = types;
+      await db.schema
+        .createTable('providers')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('config', 'text', (c) => c.notNull())
+        .addColumn('client_secret', 'text')
+        .addColumn('created_at', epochMs, (c) => c.notNull())
+        .addColumn('updated_at', epochMs, (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('service_clients')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('key_hash', 'text', (c) => c.notNull())
+        .addColumn('grants', 'text', (c) => c.notNull())
+        .addColumn('created_at', epochMs, (c) => c.notNull())
+        .addColumn('revoked_at', epochMs)
+        .execute();
+      const seq = sequenceKey(types);
+      await db.schema
+        .createTable('audit_events')
+        .addColumn('seq', seq.dataType, seq.build)
+        .addColumn('at', epochMs, (c) => c.notNull())
+        .addColumn('request_id', 'text', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('connection_id', 'text')
+        .addColumn('owner', 'text')
+        .addColumn('provider', 'text')
+        .addColumn('outcome', 'text', (c) => c.notNull())
+        .addColumn('detail', 'text')
+        .execute();
+      await db.schema
+        .createIndex('audit_events_connection_id_seq')
+        .on('audit_events')
+        .columns(['connection_id', 'seq'])
+        .execute();
+      await db.schema
+        .createIndex('audit_events_actor_seq')
+        .on('audit_events')
+        .columns(['actor', 'seq'])
+        .execute();
+      await db.schema.createIndex('audit_events_at').on('audit_events').column('at').execute();
+      await db.schema
+        .createTable('settings')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('value', 'text', (c) => c.notNull())
         .execute();
     },
   },

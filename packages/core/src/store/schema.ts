@@ -5,6 +5,10 @@ import type { CredentialStatus } from '../credential.ts';
 export interface Database {
   credentials: CredentialsTable;
   tokenwardenMigrations: MigrationsTable;
+  providers: ProvidersTable;
+  serviceClients: ServiceClientsTable;
+  auditEvents: AuditEventsTable;
+  settings: SettingsTable;
 }
 
 export interface CredentialsTable {
@@ -38,4 +42,42 @@ export interface CredentialsTable {
 export interface MigrationsTable {
   name: string;
   appliedAt: number;
+}
+
+export interface ProvidersTable {
+  name: string;
+  /** JSON text of the provider's configuration, without its client secret. */
+  config: string;
+  /** Sealed (`sealProviderSecret`), or null. */
+  clientSecret: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ServiceClientsTable {
+  id: string;
+  name: string;
+  keyHash: string;
+  /** JSON text: `ServiceGrant[]`. */
+  grants: string;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export interface AuditEventsTable {
+  seq: Generated<number>;
+  at: number;
+  requestId: string;
+  actor: string;
+  action: string;
+  connectionId: string | null;
+  owner: string | null;
+  provider: string | null;
+  outcome: string;
+  detail: string | null;
+}
+
+export interface SettingsTable {
+  name: string;
+  value: string;
 }

@@ -13,18 +13,25 @@ export interface ServiceStore {
   /** Creates or replaces the provider named `provider.name`; returns it as stored. */
   putProvider(provider: StoredProvider): Promise<StoredProviderRecord>;
   getProvider(name: string): Promise<StoredProviderRecord | undefined>;
+  /** Ordered by name. */
   listProviders(): Promise<StoredProviderRecord[]>;
+  /**
+   * Key rotation: replaces a provider's sealed client secret only if it is still `expected`, so
+   * a concurrent `putProvider` is never overwritten. Leaves `updatedAt` alone: nothing changed.
+   */
+  resealProviderSecret(name: string, expected: string, sealed: string): Promise<boolean>;
 
   insertClient(client: NewServiceClient): Promise<ServiceClientRecord>;
   /** Revoked clients are returned too (with `revokedAt` set): the caller refuses them. */
   getClient(id: string): Promise<ServiceClientRecord | undefined>;
+  /** Ordered by id, revoked ones included. */
   listClients(): Promise<ServiceClientRecord[]>;
   /** Sets `revokedAt` (database clock). False if no such client or already revoked. */
   revokeClient(id: string): Promise<boolean>;
 
-  /** Appends events in order; `at` is the database clock when not given. */
+  /** Appends events in order, in one statement; `at` is the database clock when not given. */
   appendAudit(events: NewAuditEvent[]): Promise<void>;
-  /** Newest first; `before` is the `seq` cursor from a previous page. */
+  /** Newest first; `before` is the `seq` cursor from a previous page. `limit` is 1-1000. */
   listAudit(query: AuditQuery): Promise<AuditRecord[]>;
 
   getSetting(name: string): Promise<string | undefined>;
@@ -34,7 +41,7 @@ export interface ServiceStore {
   /**
    * Connections, metadata included, secrets still sealed; ordered by id, after `afterId`.
    * `grants`, when given, keeps only rows matching at least one grant (owner/provider or '*');
-   * an empty list matches nothing.
+   * an empty list matches nothing. `limit` is 1-1000 (else `InvalidInputError`).
    */
   listCredentials(query: CredentialQuery): Promise<CredentialRecord[]>;
 }

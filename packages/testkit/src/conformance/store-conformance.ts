@@ -1,5 +1,13 @@
-import type { NewCredential, Store } from '@tokenwarden/core';
+import type { Store } from '@tokenwarden/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { newCredential, refreshed } from './records.ts';
+
+export { newCredential, refreshed } from './records.ts';
+export {
+  describeServiceStoreConformance,
+  type ServiceStoreUnderTest,
+  type StoreWithService,
+} from './service-store-conformance.ts';
 
 export interface StoreUnderTest {
   store: Store;
@@ -242,42 +250,6 @@ export function describeStoreConformance(name: string, setup: () => Promise<Stor
   });
 }
 
-/** A credential row with placeholder sealed secrets, for store-level tests. */
-export function newCredential(id: string, overrides: Partial<NewCredential> = {}): NewCredential {
-  return {
-    id,
-    provider: 'p',
-    owner: 'o',
-    keyId: 'k1',
-    accessToken: 'sealed-at-1',
-    refreshToken: 'sealed-rt-1',
-    tokenType: 'Bearer',
-    scope: null,
-    accessTtlMs: 0,
-    refreshTtlMs: null,
-    refreshInMs: null,
-    metadata: '{}',
-    ...overrides,
-  };
-}
-
 function lease(leaseId: string, expectedVersion: number) {
   return { leaseId, expectedVersion, leaseMs: 10_000 };
-}
-
-/** What a leader commits after a refresh, with placeholder sealed secrets. */
-export function refreshed(
-  overrides: Partial<Parameters<Store['commitRefresh']>[2]> = {},
-): Parameters<Store['commitRefresh']>[2] {
-  return {
-    keyId: 'k1',
-    accessToken: 'sealed-at-2',
-    refreshToken: 'sealed-rt-2',
-    tokenType: 'Bearer',
-    scope: null,
-    accessTtlMs: 60_000,
-    refreshTtlMs: undefined,
-    refreshInMs: 30_000,
-    ...overrides,
-  };
 }

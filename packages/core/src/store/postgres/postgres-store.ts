@@ -66,7 +66,7 @@ function postgresAdapter(
     // statement_timestamp(): the database clock read once per statement, so every `now` in one
     // statement agrees, as in SQLite (clock_timestamp() differs between two calls in a row).
     now: sql<number>`floor(extract(epoch from statement_timestamp()) * 1000)::bigint`,
-    columnTypes: { epochMs: 'bigint' },
+    columnTypes: { epochMs: 'bigint', sequence: 'identity' },
     migrations: [NOTIFY_MIGRATION],
     pollIntervalMs,
     changes,

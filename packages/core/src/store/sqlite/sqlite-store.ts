@@ -33,7 +33,7 @@ export function openSqliteStore(options: SqliteStoreOptions): KyselyStore {
 function sqliteAdapter(database: BetterSqlite3.Database, pollIntervalMs: number): StoreAdapter {
   return {
     now: sql<number>`cast(unixepoch('subsec') * 1000 as integer)`,
-    columnTypes: { epochMs: 'integer' },
+    columnTypes: { epochMs: 'integer', sequence: 'autoincrement' },
     pollIntervalMs,
     async withMigrationLock(db, fn) {
       // BEGIN IMMEDIATE takes the write lock up front, so two processes starting on a new file

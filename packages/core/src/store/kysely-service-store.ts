@@ -1,0 +1,241 @@
+import type { ExpressionBuilder, Kysely, Selectable } from 'kysely';
+import type { CredentialRecord } from '../credential.ts';
+import { InvalidInputError } from '../errors.ts';
+import { numberOrNull, toRecord } from './credential-row.ts';
+import type { StoreAdapter } from './kysely-store.ts';
+import type { AuditEventsTable, Database, ServiceClientsTable } from './schema.ts';
+import type {
+  AuditQuery,
+  AuditRecord,
+  CredentialQuery,
+  NewAuditEvent,
+  NewServiceClient,
+  ServiceClientRecord,
+  ServiceGrant,
+  ServiceStore,
+  StoredProvider,
+  StoredProviderRecord,
+} from './service-store.ts';
+
+/** The largest page any list returns: a caller asking for more gets `invalid_input`. */
+export const MAX_PAGE_SIZE = 1000;
+
+/** The `ServiceStore` queries, written once for every Kysely dialect (as `KyselyStore`). */
+export class KyselyServiceStore implements ServiceStore {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly adapter: Pick<StoreAdapter, 'now'>,
+  ) {}
+
+  async putProvider(provider: StoredProvider): Promise<StoredProviderRecord> {
+    const now = this.adapter.now;
+    const row = await this.db
+      .insertInto('providers')
+      .values({
+        name: provider.name,
+        config: provider.config,
+        clientSecret: provider.clientSecret,
+        createdAt: now,
+        updatedAt: now,
+      })
+      .onConflict((oc) =>
+        oc.column('name').doUpdateSet((eb) => ({
+          config: eb.ref('excluded.config'),
+          clientSecret: eb.ref('excluded.clientSecret'),
+          updatedAt: now,
+        })),
+      )
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toProvider(row);
+  }
+
+  async getProvider(name: string): Promise<StoredProviderRecord | undefined> {
+    const row = await this.db
+      .selectFrom('providers')
+      .selectAll()
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return row && toProvider(row);
+  }
+
+  async listProviders(): Promise<StoredProviderRecord[]> {
+    const rows = await this.db.selectFrom('providers').selectAll().orderBy('name').execute();
+    return rows.map(toProvider);
+  }
+
+  async resealProviderSecret(name: string, expected: string, sealed: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('providers')
+      .set({ clientSecret: sealed })
+      .where('name', '=', name)
+      .where('clientSecret', '=', expected)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  async insertClient(client: NewServiceClient): Promise<ServiceClientRecord> {
+    const row = await this.db
+      .insertInto('serviceClients')
+      .values({
+        id: client.id,
+        name: client.name,
+        keyHash: client.keyHash,
+        grants: JSON.stringify(client.grants),
+        createdAt: this.adapter.now,
+        revokedAt: null,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toClient(row);
+  }
+
+  async getClient(id: string): Promise<ServiceClientRecord | undefined> {
+    const row = await this.db
+      .selectFrom('serviceClients')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row && toClient(row);
+  }
+
+  async listClients(): Promise<ServiceClientRecord[]> {
+    const rows = await this.db.selectFrom('serviceClients').selectAll().orderBy('id').execute();
+    return rows.map(toClient);
+  }
+
+  async revokeClient(id: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('serviceClients')
+      .set({ revokedAt: this.adapter.now })
+      .where('id', '=', id)
+      .where('revokedAt', 'is', null)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  async appendAudit(events: NewAuditEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    // One statement for the whole batch: audit sits on the path of every token hand-out.
+    await this.db
+      .insertInto('auditEvents')
+      .values(
+        events.map((e) => ({
+          at: e.at ?? this.adapter.now,
+          requestId: e.requestId,
+          actor: e.actor,
+          action: e.action,
+          connectionId: e.connectionId,
+          owner: e.owner,
+          provider: e.provider,
+          outcome: e.outcome,
+          detail: e.detail,
+        })),
+      )
+      .execute();
+  }
+
+  async listAudit(query: AuditQuery): Promise<AuditRecord[]> {
+    let select = this.db
+      .selectFrom('auditEvents')
+      .selectAll()
+      .orderBy('seq', 'desc')
+      .limit(checkLimit(query.limit));
+    if (query.connectionId !== undefined)
+      select = select.where('connectionId', '=', query.connectionId);
+    if (query.actor !== undefined) select = select.where('actor', '=', query.actor);
+    if (query.since !== undefined) select = select.where('at', '>=', query.since);
+    if (query.before !== undefined) select = select.where('seq', '<', query.before);
+    return (await select.execute()).map(toAudit);
+  }
+
+  async getSetting(name: string): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('settings')
+      .select('value')
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return row?.value;
+  }
+
+  async setSettingIfAbsent(name: string, value: string): Promise<boolean> {
+    // The primary key decides a race between processes: exactly one insert returns a row.
+    const row = await this.db
+      .insertInto('settings')
+      .values({ name, value })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .returning('name')
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async listCredentials(query: CredentialQuery): Promise<CredentialRecord[]> {
+    const limit = checkLimit(query.limit);
+    const { grants } = query;
+    if (grants !== undefined && grants.length === 0) return [];
+    let select = this.db.selectFrom('credentials').selectAll().orderBy('id').limit(limit);
+    if (query.owner !== undefined) select = select.where('owner', '=', query.owner);
+    if (query.provider !== undefined) select = select.where('provider', '=', query.provider);
+    if (query.status !== undefined) select = select.where('status', '=', query.status);
+    if (query.afterId !== undefined) select = select.where('id', '>', query.afterId);
+    if (grants !== undefined) select = select.where((eb) => matchesAnyGrant(eb, grants));
+    return (await select.execute()).map(toRecord);
+  }
+}
+
+type GrantScope = Pick<ServiceGrant, 'owner' | 'provider'>;
+
+/** OR over the grants; within one grant, '*' matches anything, so it adds no condition. */
+function matchesAnyGrant(eb: ExpressionBuilder<Database, 'credentials'>, grants: GrantScope[]) {
+  return eb.or(
+    grants.map((grant) => {
+      const conditions = [];
+      if (grant.owner !== '*') conditions.push(eb('owner', '=', grant.owner));
+      if (grant.provider !== '*') conditions.push(eb('provider', '=', grant.provider));
+      return conditions.length === 0 ? eb.lit(true) : eb.and(conditions);
+    }),
+  );
+}
+
+function checkLimit(limit: number): number {
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
+    throw new InvalidInputError('limit', `must be an integer between 1 and ${MAX_PAGE_SIZE}`);
+  }
+  return limit;
+}
+
+function toProvider(row: Record<keyof StoredProviderRecord, unknown>): StoredProviderRecord {
+  return {
+    name: row.name as string,
+    config: row.config as string,
+    clientSecret: row.clientSecret as string | null,
+    createdAt: Number(row.createdAt),
+    updatedAt: Number(row.updatedAt),
+  };
+}
+
+function toClient(row: Selectable<ServiceClientsTable>): ServiceClientRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    keyHash: row.keyHash,
+    grants: JSON.parse(row.grants) as ServiceGrant[],
+    createdAt: Number(row.createdAt),
+    revokedAt: numberOrNull(row.revokedAt),
+  };
+}
+
+function toAudit(row: Selectable<AuditEventsTable>): AuditRecord {
+  return {
+    seq: Number(row.seq),
+    at: Number(row.at),
+    requestId: row.requestId,
+    actor: row.actor,
+    action: row.action,
+    connectionId: row.connectionId,
+    owner: row.owner,
+    provider: row.provider,
+    outcome: row.outcome,
+    detail: row.detail,
+  };
+}
