@@ -379,6 +379,26 @@ describe('TestProvider', () => {
     expect((await resource(provider.url, grant.access_token)).status).toBe(401);
   });
 
+  it('counts /resource requests and 401s; expireAccessTokens makes issued tokens stale', async () => {
+    const a = provider.issueGrant();
+    const b = provider.issueGrant();
+    expect((await resource(provider.url, a.access_token)).status).toBe(200);
+    expect((await resource(provider.url, 'at_forged')).status).toBe(401);
+    expect(provider.expireAccessTokens()).toBe(2);
+    expect(provider.expireAccessTokens()).toBe(0);
+    expect((await resource(provider.url, a.access_token)).status).toBe(401);
+    expect((await resource(provider.url, b.access_token)).status).toBe(401);
+    // The refresh token still works, and what it brings is accepted.
+    const fresh = await refresh(provider, a.refresh_token);
+    expect(fresh.status).toBe(200);
+    expect((await resource(provider.url, fresh.json!.access_token as string)).status).toBe(200);
+    expect(provider.stats()).toMatchObject({
+      resourceRequests: 5,
+      resourceRejections: 3,
+      redemptions: 1,
+    });
+  });
+
   it('reset clears tokens, stats and queued failures', async () => {
     const grant = provider.issueGrant();
     provider.injectFailures({ kind: 'server_error', times: 5 });
@@ -392,6 +412,8 @@ describe('TestProvider', () => {
       revokedFamilies: 0,
       redemptionsByToken: {},
       invalidGrants: 0,
+      resourceRequests: 0,
+      resourceRejections: 0,
     });
     const res = await refresh(provider, grant.refresh_token);
     expect([res.status, res.json!.error]).toEqual([400, 'invalid_grant']);
@@ -429,6 +451,12 @@ describe('provider in a child process', () => {
       await expect(provider.configure({ rotaton: false } as never)).rejects.toThrow(
         /unknown option rotaton/,
       );
+
+      const current = again.json!.access_token as string;
+      expect((await resource(child.url, current)).status).toBe(200);
+      expect(await provider.expireAccessTokens()).toBeGreaterThanOrEqual(1);
+      expect((await resource(child.url, current)).status).toBe(401);
+      expect(await provider.stats()).toMatchObject({ resourceRequests: 2, resourceRejections: 1 });
 
       await provider.reset();
       expect(await provider.stats()).toMatchObject({ tokenRequests: 0, redemptions: 0 });

@@ -143,6 +143,15 @@ export class TestProvider {
     return this.#state.isAccessTokenValid(token, this.#options, Date.now());
   }
 
+  /**
+   * Every access token issued so far stops being accepted by /resource, as if it had expired
+   * early (revoked by the user, a provider-side rotation): what a stale cached token meets.
+   * Refresh tokens stay valid. Returns how many had not expired yet.
+   */
+  expireAccessTokens(): number {
+    return this.#state.expireAccessTokens(Date.now());
+  }
+
   async close(): Promise<void> {
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
@@ -237,10 +246,12 @@ export class TestProvider {
   }
 
   #resource(req: IncomingMessage, res: ServerResponse): void {
+    this.#state.stats.resourceRequests++;
     const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
     if (bearer !== undefined && this.isAccessTokenValid(bearer)) {
       return send(res, { status: 200, body: { ok: true } });
     }
+    this.#state.stats.resourceRejections++;
     send(res, {
       status: 401,
       body: { error: 'invalid_token' },
@@ -250,7 +261,15 @@ export class TestProvider {
 
   async #admin(path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const action = path.slice('/__admin'.length);
-    if (!['/configure', '/grant', '/failures', '/reset', '/stats'].includes(action)) {
+    const actions = [
+      '/configure',
+      '/grant',
+      '/failures',
+      '/reset',
+      '/stats',
+      '/expire-access-tokens',
+    ];
+    if (!actions.includes(action)) {
       return send(res, { status: 404, body: { error: 'not_found' } });
     }
     const method = action === '/stats' ? 'GET' : 'POST';
@@ -283,6 +302,8 @@ export class TestProvider {
       case '/reset':
         this.reset();
         return { ok: true };
+      case '/expire-access-tokens':
+        return { ok: true, expired: this.expireAccessTokens() };
       default:
         return this.stats();
     }

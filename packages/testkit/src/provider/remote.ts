@@ -36,6 +36,12 @@ export class RemoteTestProvider {
     await this.#call('POST', '/reset');
   }
 
+  /** See TestProvider.expireAccessTokens. */
+  async expireAccessTokens(): Promise<number> {
+    const { expired } = (await this.#call('POST', '/expire-access-tokens')) as { expired: number };
+    return expired;
+  }
+
   async #call(method: 'GET' | 'POST', action: string, body?: unknown): Promise<unknown> {
     const res = await fetch(`${this.url}/__admin${action}`, {
       method,

@@ -53,6 +53,8 @@ export function emptyStats(): ProviderStats {
     revokedFamilies: 0,
     redemptionsByToken: {},
     invalidGrants: 0,
+    resourceRequests: 0,
+    resourceRejections: 0,
   };
 }
 
@@ -130,6 +132,21 @@ export class ProviderState {
     const family = record && this.#families.get(record.family);
     if (!record || !family || family.revoked || now >= record.expiresAt) return false;
     return !options.rotation || family.currentAccessToken === token;
+  }
+
+  /**
+   * Makes every access token issued so far expire now, as if their lifetime had passed; refresh
+   * tokens are untouched. Returns how many had not expired yet.
+   */
+  expireAccessTokens(now: number): number {
+    let expired = 0;
+    for (const record of this.#accessTokens.values()) {
+      if (record.expiresAt > now) {
+        record.expiresAt = now;
+        expired++;
+      }
+    }
+    return expired;
   }
 
   #mintAccessToken(familyId: string, ttlSeconds: number, now: number): string {

@@ -50,6 +50,10 @@ export interface ProviderStats {
   redemptionsByToken: Record<string, number>;
   /** Requests refused as invalid_grant for any reason, injected ones and HTTP-200 errors included. */
   invalidGrants: number;
+  /** Every request to the protected resource, GET /resource. */
+  resourceRequests: number;
+  /** Of those, the ones refused with 401 (no, unknown, expired, superseded or revoked token). */
+  resourceRejections: number;
 }
 
 export interface GrantOptions {
