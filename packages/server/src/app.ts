@@ -1,0 +1,225 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomUUID } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import {
+  CredentialBroker,
+  type BrokerEvent,
+  type CredentialBrokerOptions,
+  type KeyRing,
+  type KyselyStore,
+  type RefreshScheduler,
+  type RefreshSchedulerOptions,
+} from '@tokenwarden/core';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Logger, LoggerOptions } from 'pino';
+import { AuditWriter, type AuditWriterOptions } from './audit/audit-writer.ts';
+import { isApiKeyHash } from './auth/api-keys.ts';
+import { Authenticator } from './auth/authenticator.ts';
+import { actorOf } from './auth/principal.ts';
+import { errorReply } from './errors.ts';
+import type { RequestScope, ServerContext } from './http/context.ts';
+import { ServerMetrics } from './metrics.ts';
+import { auditRoutes } from './routes/audit.ts';
+import { clientRoutes } from './routes/clients.ts';
+import { connectionRoutes } from './routes/connections.ts';
+import { healthRoutes } from './routes/health.ts';
+import { providerRoutes } from './routes/providers.ts';
+import { tokenRoutes } from './routes/tokens.ts';
+import { refreshAuditEvent } from './audit/refresh-events.ts';
+
+export interface BuildServerOptions {
+  /** The database (SQLite or Postgres), migrated. The caller opened it and closes it. */
+  store: KyselyStore;
+  keyRing: KeyRing;
+  /** `hashApiKey(adminKey)`: SHA-256 hex of the admin key. The key itself is never needed. */
+  adminKeyHash: string;
+  /** Pino options, a pino logger, or false for none. Default: info level to stdout. */
+  logger?: LoggerOptions | Logger | false;
+  /** Largest request body in bytes. Default 64 KiB. */
+  bodyLimit?: number;
+  /** Extra broker options (fetch, leaseMs, maxWaitMs, ...). `onEvent` is called after the server's own. */
+  broker?: Partial<Omit<CredentialBrokerOptions, 'store' | 'keyRing'>>;
+  /** The proactive refresh scheduler: true (default), false, or its options. */
+  scheduler?: boolean | RefreshSchedulerOptions;
+  /** Serve Prometheus metrics at /metrics. Default true. */
+  metrics?: boolean;
+  /** Audit buffering. Defaults: flush every 5 ms or 200 events; at most 10,000 buffered. */
+  audit?: Pick<AuditWriterOptions, 'flushIntervalMs' | 'batchSize' | 'maxBuffered'>;
+  /** Serve the OpenAPI document at /docs/json and Swagger UI at /docs. Default true. */
+  docs?: boolean;
+}
+
+/** Request ids from a proxy are kept if they look like ids; anything else gets a fresh one. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Builds the HTTP API over one store, ready to `listen()` (it does not listen itself). Stateless
+ * apart from the database, so any number of replicas can share one Postgres.
+ *
+ * `app.close()` stops accepting, lets in-flight requests finish, stops the scheduler (releasing
+ * its leases as its refreshes end) and writes the buffered audit events. The store stays open.
+ */
+export async function buildServer(options: BuildServerOptions): Promise<FastifyInstance> {
+  if (!isApiKeyHash(options.adminKeyHash)) {
+    throw new TypeError('adminKeyHash must be hashApiKey(adminKey): 64 lower-case hex digits');
+  }
+  const app = Fastify({
+    ...loggerOptions(options.logger),
+    bodyLimit: options.bodyLimit ?? 64 * 1024,
+    // onResponse below writes one line per request instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const incoming = req.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+    ajv: {
+      // Unknown fields are an error, not silently dropped; a string is never taken for a number.
+      customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false },
+    },
+    routerOptions: { maxParamLength: 200 },
+  });
+
+  const requestScope = new AsyncLocalStorage<RequestScope>();
+  const service = options.store.service;
+  const audit: AuditWriter = new AuditWriter(service, {
+    ...options.audit,
+    onProblem: ({ kind, count, error }) => {
+      if (kind === 'dropped') metrics?.auditDropped.inc(count);
+      app.log.error(
+        { err: error, count },
+        `audit events ${kind === 'dropped' ? 'dropped' : 'not written yet'}`,
+      );
+    },
+  });
+  const metrics =
+    options.metrics === false
+      ? undefined
+      : new ServerMetrics({ auditPending: () => audit.pending });
+  const userOnEvent = options.broker?.onEvent;
+  const broker = new CredentialBroker({
+    ...options.broker,
+    store: options.store,
+    keyRing: options.keyRing,
+    providerStore: service,
+    onEvent: (event: BrokerEvent) => {
+      metrics?.onBrokerEvent(event);
+      audit.record(refreshAuditEvent(event, requestScope.getStore()));
+      userOnEvent?.(event);
+    },
+  });
+  const ctx: ServerContext = {
+    broker,
+    store: options.store,
+    service,
+    auth: new Authenticator(service, options.adminKeyHash),
+    audit,
+    metrics,
+    requestScope,
+  };
+
+  app.decorateRequest('principal', null as never);
+  app.setErrorHandler((error, request, reply) => {
+    const answer = errorReply(error);
+    if (answer.status >= 500) request.log.error({ err: error }, 'request failed');
+    return reply.code(answer.status).headers(answer.headers).send(answer.body);
+  });
+  app.setNotFoundHandler((_request, reply) =>
+    reply.code(404).send({ error: 'not_found', message: 'No such route.' }),
+  );
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+  // One line per request, after the fact: no headers, no body, no query string.
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unknown';
+    metrics?.requestDuration.observe(
+      { route, method: request.method, status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+    request.log.info(
+      {
+        method: request.method,
+        route,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 100) / 100,
+        actor: request.principal ? actorOf(request.principal) : undefined,
+      },
+      'request',
+    );
+  });
+
+  if (options.docs !== false) await registerDocs(app);
+  await app.register(healthRoutes, ctx);
+  await app.register(providerRoutes, ctx);
+  await app.register(connectionRoutes, ctx);
+  await app.register(tokenRoutes, ctx);
+  await app.register(clientRoutes, ctx);
+  await app.register(auditRoutes, ctx);
+
+  let scheduler: RefreshScheduler | undefined;
+  if (options.scheduler !== false) {
+    scheduler = broker.scheduler(typeof options.scheduler === 'object' ? options.scheduler : {});
+    app.addHook('onReady', async () => scheduler!.start());
+  }
+  // Runs after the HTTP server has stopped and its in-flight requests are done.
+  app.addHook('onClose', async () => {
+    await scheduler?.stop();
+    await audit.close();
+  });
+  return app;
+}
+
+function loggerOptions(
+  logger: BuildServerOptions['logger'],
+): Pick<FastifyServerOptions, 'logger' | 'loggerInstance'> {
+  if (logger === false) return { logger: false };
+  if (logger && typeof (logger as Logger).child === 'function') {
+    return { loggerInstance: logger as Logger } as Pick<FastifyServerOptions, 'loggerInstance'>;
+  }
+  return {
+    logger: {
+      level: 'info',
+      ...(logger as LoggerOptions | undefined),
+      // Nothing should put these in a log line; if something ever does, they are masked.
+      redact: {
+        paths: [
+          'req.headers.authorization',
+          'headers.authorization',
+          '*.access_token',
+          '*.refresh_token',
+          '*.client_secret',
+          '*.api_key',
+        ],
+        censor: '[redacted]',
+      },
+    },
+  };
+}
+
+async function registerDocs(app: FastifyInstance): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Tokenwarden',
+        description:
+          'OAuth2 credential broker: hands out valid access tokens and refreshes each credential ' +
+          'exactly once. Errors are `{"error": code, "message"}`; codes in docs/errors.md.',
+        version: '0.1.0',
+      },
+      components: {
+        securitySchemes: {
+          apiKey: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'A service client key (tw_cli_..._...) or the admin key.',
+          },
+        },
+      },
+      security: [{ apiKey: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+}

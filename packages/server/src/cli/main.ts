@@ -1,0 +1,95 @@
+// `tokenwarden <command>`: dispatches to one file per command group. Expected failures print one
+// `error: ...` line and exit non-zero; only an unexpected bug shows a stack (or set
+// TOKENWARDEN_DEBUG=1 to see one for every error).
+import type { Command } from './args.ts';
+import { CliError, oneLine, UsageError } from './errors.ts';
+
+// Loaded on demand: the API commands start without loading core's database drivers.
+const COMMANDS: ReadonlyArray<{ name: string; summary: string; load: () => Promise<Command> }> = [
+  {
+    name: 'serve',
+    summary: 'run the HTTP API',
+    load: async () => (await import('./serve.ts')).serveCommand,
+  },
+  {
+    name: 'providers',
+    summary: 'configure OAuth providers',
+    load: async () => (await import('./providers.ts')).providersCommand,
+  },
+  {
+    name: 'clients',
+    summary: 'manage service clients and their API keys',
+    load: async () => (await import('./clients.ts')).clientsCommand,
+  },
+  {
+    name: 'connections',
+    summary: 'list, inspect, import and delete connections',
+    load: async () => (await import('./connections.ts')).connectionsCommand,
+  },
+  {
+    name: 'token',
+    summary: 'print a valid access token for a connection',
+    load: async () => (await import('./token.ts')).tokenCommand,
+  },
+  {
+    name: 'audit',
+    summary: 'show the audit log',
+    load: async () => (await import('./audit.ts')).auditCommand,
+  },
+  {
+    name: 'keys',
+    summary: 'add an encryption key; re-encrypt stored tokens under it',
+    load: async () => (await import('./keys.ts')).keysCommand,
+  },
+];
+
+const HELP = `Usage: tokenwarden <command> [options]
+
+Tokenwarden: one valid OAuth2 access token for any worker, refreshed exactly once.
+
+Commands:
+${COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`).join('\n')}
+
+Run 'tokenwarden <command> --help' for a command's options.`;
+
+async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    const topic = name === 'help' ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
+    process.stdout.write(`${(topic ? (await topic.load()).help : HELP).trimEnd()}\n`);
+    if (name === undefined) process.exitCode = 2;
+    return;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (command === undefined) {
+    const what = name.startsWith('-') ? `unknown option ${name}` : `unknown command '${name}'`;
+    throw new UsageError(`${what} (see 'tokenwarden --help')`);
+  }
+  await (await command.load()).run(rest);
+}
+
+try {
+  await main(process.argv.slice(2));
+} catch (error) {
+  process.exitCode = await report(error);
+}
+
+async function report(error: unknown): Promise<number> {
+  const debug = Boolean(process.env.TOKENWARDEN_DEBUG);
+  if (error instanceof CliError) {
+    process.stderr.write(`error: ${oneLine(error.message)}\n`);
+    return error.exitCode;
+  }
+  // Core's typed errors are expected (bad key ring, database down) and their messages are safe.
+  const { TokenwardenError } = await import('@tokenwarden/core');
+  if (error instanceof TokenwardenError) {
+    process.stderr.write(`error: ${error.code}: ${oneLine(error.message)}\n`);
+    if (debug && error.stack) process.stderr.write(`${error.stack}\n`);
+    return 1;
+  }
+  process.stderr.write(
+    `error: unexpected failure: ${oneLine(error instanceof Error ? error.message : String(error))}\n`,
+  );
+  if (error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+  return 1;
+}

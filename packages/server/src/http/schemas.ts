@@ -1,0 +1,59 @@
+/**
+ * JSON schemas shared by the route plugins. Strict on input: unknown fields are refused (the app's
+ * Ajv does not strip them) and nothing is coerced. Response schemas double as an allow-list: a
+ * field not listed here is never serialised.
+ */
+
+export const ID_PATTERN = '^[A-Za-z0-9_-]{1,64}$';
+
+export const idString = { type: 'string', pattern: ID_PATTERN } as const;
+
+/** Mirrors core's PROVIDER_NAME_PATTERN: names appear in URLs, and '*' is a grant's wildcard. */
+export const providerName = {
+  type: 'string',
+  pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$',
+} as const;
+
+/** Owners and provider names as core accepts them: 1-256 characters, no surrounding space. */
+export const nameString = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 256,
+  pattern: '^\\S(.*\\S)?$',
+} as const;
+
+export const isoTime = { type: 'string', format: 'date-time' } as const;
+export const nullableIsoTime = { type: ['string', 'null'], format: 'date-time' } as const;
+
+export const idParams = {
+  type: 'object',
+  required: ['id'],
+  additionalProperties: false,
+  properties: { id: idString },
+} as const;
+
+export const errorBody = {
+  type: 'object',
+  required: ['error', 'message'],
+  properties: {
+    error: { type: 'string', description: 'Stable code, see docs/errors.md.' },
+    message: { type: 'string' },
+    reason: { type: 'string', description: 'needs_reauth only: why.' },
+    retry_after: { type: 'integer', description: 'refresh_unavailable only: seconds.' },
+  },
+} as const;
+
+/** The error replies a route can give, for the OpenAPI document. */
+export function errorResponses(...statuses: number[]): Record<number, typeof errorBody> {
+  return Object.fromEntries(statuses.map((status) => [status, errorBody]));
+}
+
+/** Cursor pagination: `limit` is a string in the query (nothing is coerced), 1-200. */
+export const limitQuery = {
+  type: 'string',
+  pattern: '^(?:[1-9]|[1-9][0-9]|1[0-9][0-9]|200)$',
+} as const;
+
+export function parseLimit(value: string | undefined, fallback = 50): number {
+  return value === undefined ? fallback : Number(value);
+}

@@ -1,0 +1,78 @@
+import type { BrokerEvent } from '@tokenwarden/core';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * Prometheus metrics, on a registry of this server's own (two servers in one process, as in
+ * tests, do not share counters). Labels are codes and names, never a token, key or owner.
+ */
+export class ServerMetrics {
+  readonly registry = new Registry();
+
+  readonly handouts = new Counter({
+    name: 'tokenwarden_token_handouts_total',
+    help: 'Access tokens asked for over the API, by route (token, rejected) and outcome (ok or an error code).',
+    labelNames: ['route', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly refreshes = new Counter({
+    name: 'tokenwarden_refreshes_total',
+    help: 'Refresh attempts this process led, by provider and outcome (refreshed, recovered, needs_reauth, failed).',
+    labelNames: ['provider', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly refreshFailures = new Counter({
+    name: 'tokenwarden_refresh_failures_total',
+    help: 'Failed refresh attempts without a verdict on the refresh token, by provider and error code.',
+    labelNames: ['provider', 'error'] as const,
+    registers: [this.registry],
+  });
+
+  readonly requestDuration = new Histogram({
+    name: 'tokenwarden_http_request_duration_seconds',
+    help: 'HTTP request duration by route pattern, method and status code.',
+    labelNames: ['route', 'method', 'status'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly auditDropped = new Counter({
+    name: 'tokenwarden_audit_dropped_total',
+    help: 'Audit events dropped because the buffer was full while the store was unreachable.',
+    registers: [this.registry],
+  });
+
+  constructor(options: { auditPending: () => number; processMetrics?: boolean }) {
+    new Gauge({
+      name: 'tokenwarden_audit_pending',
+      help: 'Audit events buffered and not yet written.',
+      registers: [this.registry],
+      collect() {
+        this.set(options.auditPending());
+      },
+    });
+    if (options.processMetrics ?? true) {
+      collectDefaultMetrics({ register: this.registry, prefix: 'tokenwarden_' });
+    }
+  }
+
+  /** The broker's `onEvent`: counts refresh outcomes. */
+  onBrokerEvent(event: BrokerEvent): void {
+    switch (event.type) {
+      case 'refreshed':
+        this.refreshes.inc({
+          provider: event.provider,
+          outcome: event.recovered ? 'recovered' : 'refreshed',
+        });
+        break;
+      case 'needs_reauth':
+        this.refreshes.inc({ provider: event.provider, outcome: 'needs_reauth' });
+        break;
+      case 'refresh_failed':
+        this.refreshes.inc({ provider: event.provider, outcome: 'failed' });
+        this.refreshFailures.inc({ provider: event.provider, error: event.error });
+        break;
+    }
+  }
+}

@@ -1,0 +1,178 @@
+import type { ServiceClientRecord, ServiceGrant } from '@tokenwarden/core';
+import type { FastifyPluginAsync } from 'fastify';
+import { newClientKey } from '../auth/api-keys.ts';
+import { authenticateAdmin, recordAudit, type ServerContext } from '../http/context.ts';
+import {
+  errorResponses,
+  idParams,
+  isoTime,
+  nameString,
+  nullableIsoTime,
+  providerName,
+} from '../http/schemas.ts';
+import { iso, isoOrNull } from '../http/views.ts';
+
+const ACTIONS = ['token.read', 'connections.read', 'connections.write'] as const;
+
+const grantSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['owner', 'provider', 'actions'],
+  properties: {
+    owner: { ...nameString, description: 'An owner, or "*" for every owner.' },
+    provider: { anyOf: [providerName, { const: '*' }], description: 'A provider name, or "*".' },
+    actions: {
+      type: 'array',
+      minItems: 1,
+      uniqueItems: true,
+      items: { type: 'string', enum: ACTIONS },
+    },
+  },
+} as const;
+
+const clientView = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'name', 'grants', 'created_at', 'revoked_at'],
+  properties: {
+    id: { type: 'string' },
+    name: { type: 'string' },
+    grants: { type: 'array', items: grantSchema },
+    created_at: isoTime,
+    revoked_at: nullableIsoTime,
+  },
+} as const;
+
+interface CreateBody {
+  name: string;
+  grants: ServiceGrant[];
+}
+
+/** Service clients (admin): each gets an API key, shown once, and grants on owners × providers. */
+export const clientRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) => {
+  app.addHook('onRequest', authenticateAdmin(ctx));
+
+  app.post<{ Body: CreateBody }>(
+    '/v1/clients',
+    {
+      schema: {
+        tags: ['clients'],
+        summary: 'Create a service client; its API key is in this response only (admin)',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['name', 'grants'],
+          properties: {
+            name: { ...nameString, maxLength: 128 },
+            grants: { type: 'array', maxItems: 100, items: grantSchema },
+          },
+        },
+        response: {
+          201: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['id', 'name', 'api_key', 'grants', 'created_at'],
+            properties: {
+              id: { type: 'string' },
+              name: { type: 'string' },
+              api_key: { type: 'string', description: 'Shown once; only its hash is stored.' },
+              grants: { type: 'array', items: grantSchema },
+              created_at: isoTime,
+            },
+          },
+          ...errorResponses(400, 401, 403, 413),
+        },
+      },
+      config: { auditAction: 'client.create' },
+    },
+    async (request, reply) => {
+      const { clientId, apiKey, keyHash } = newClientKey();
+      const grants = request.body.grants.map(({ owner, provider, actions }) => ({
+        owner,
+        provider,
+        actions: [...actions],
+      }));
+      const client = await ctx.service.insertClient({
+        id: clientId,
+        name: request.body.name,
+        keyHash,
+        grants,
+      });
+      recordAudit(ctx, request, {
+        action: 'client.create',
+        outcome: 'ok',
+        detail: { client_id: client.id, name: client.name, grants: client.grants },
+      });
+      return reply.code(201).send({
+        id: client.id,
+        name: client.name,
+        api_key: apiKey,
+        grants: client.grants,
+        created_at: iso(client.createdAt),
+      });
+    },
+  );
+
+  app.get(
+    '/v1/clients',
+    {
+      schema: {
+        tags: ['clients'],
+        summary: 'Every service client, revoked ones included; never a key (admin)',
+        response: {
+          200: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['clients'],
+            properties: { clients: { type: 'array', items: clientView } },
+          },
+          ...errorResponses(401, 403),
+        },
+      },
+    },
+    async () => ({ clients: (await ctx.service.listClients()).map(view) }),
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    '/v1/clients/:id',
+    {
+      schema: {
+        tags: ['clients'],
+        summary: 'Revoke a service client: its key is refused from the next request on (admin)',
+        params: idParams,
+        response: { 204: { type: 'null' }, ...errorResponses(400, 401, 403, 404) },
+      },
+      config: { auditAction: 'client.revoke' },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      const client = await ctx.service.getClient(id);
+      if (!client) {
+        recordAudit(ctx, request, {
+          action: 'client.revoke',
+          outcome: 'not_found',
+          detail: { client_id: id },
+        });
+        return reply.code(404).send({ error: 'not_found', message: 'No client with this id.' });
+      }
+      // Revoking twice is not an error: the client is revoked either way.
+      const revoked = await ctx.service.revokeClient(id);
+      recordAudit(ctx, request, {
+        action: 'client.revoke',
+        outcome: 'ok',
+        detail: { client_id: id, name: client.name, already_revoked: !revoked },
+      });
+      return reply.code(204).send();
+    },
+  );
+};
+
+function view(client: ServiceClientRecord) {
+  return {
+    id: client.id,
+    name: client.name,
+    grants: client.grants,
+    created_at: iso(client.createdAt),
+    revoked_at: isoOrNull(client.revokedAt),
+  };
+}

@@ -1,0 +1,51 @@
+import type { ConnectionInfo, ServiceAction } from '@tokenwarden/core';
+import type { FastifyRequest } from 'fastify';
+import { allows } from '../auth/principal.ts';
+import { errorCodeOf, ForbiddenError } from '../errors.ts';
+import { recordAudit, type ServerContext } from '../http/context.ts';
+
+/** The connection, if the caller holds a grant for `action` on its owner and provider. */
+export async function authorizedConnection(
+  ctx: ServerContext,
+  request: FastifyRequest,
+  id: string,
+  action: ServiceAction,
+): Promise<ConnectionInfo> {
+  const info = await ctx.broker.getConnection(id);
+  if (!allows(request.principal, action, info)) {
+    throw new ConnectionForbiddenError(action, info);
+  }
+  return info;
+}
+
+/** Carries the connection a caller was refused, so the audit row can name its owner and provider. */
+export class ConnectionForbiddenError extends ForbiddenError {
+  constructor(
+    action: ServiceAction,
+    readonly connection: Pick<ConnectionInfo, 'id' | 'owner' | 'provider'>,
+  ) {
+    super(`This API key has no ${action} grant for this connection's owner and provider.`);
+  }
+}
+
+/**
+ * Records the failure of an audited action on connection `id`, with owner and provider when
+ * they are known (always for a refusal).
+ */
+export function auditFailure(
+  ctx: ServerContext,
+  request: FastifyRequest,
+  action: string,
+  id: string,
+  error: unknown,
+  known?: Pick<ConnectionInfo, 'owner' | 'provider'>,
+): void {
+  const connection = error instanceof ConnectionForbiddenError ? error.connection : known;
+  recordAudit(ctx, request, {
+    action,
+    outcome: errorCodeOf(error),
+    connectionId: id,
+    owner: connection?.owner,
+    provider: connection?.provider,
+  });
+}

@@ -1,0 +1,267 @@
+import type { CredentialStatus } from '@tokenwarden/core';
+import type { FastifyPluginAsync } from 'fastify';
+import { listableGrants, allows } from '../auth/principal.ts';
+import { errorCodeOf, ForbiddenError } from '../errors.ts';
+import { authenticate, recordAudit, type ServerContext } from '../http/context.ts';
+import {
+  errorResponses,
+  idParams,
+  idString,
+  isoTime,
+  providerName,
+  limitQuery,
+  nameString,
+  parseLimit,
+} from '../http/schemas.ts';
+import { connectionView, connectionViewSchema, recordView } from '../http/views.ts';
+import { auditFailure, authorizedConnection } from './connection-access.ts';
+
+const TEN_YEARS_SECONDS = 10 * 365 * 24 * 3600;
+const token = { type: 'string', minLength: 1, maxLength: 16_384, pattern: '^\\S+$' } as const;
+
+interface ImportBody {
+  provider: string;
+  owner: string;
+  access_token: string;
+  refresh_token?: string | null;
+  expires_in?: number;
+  expires_at?: string;
+  refresh_expires_in?: number;
+  token_type?: string;
+  scope?: string;
+  metadata?: Record<string, unknown>;
+}
+
+const importSchema = {
+  tags: ['connections'],
+  summary: 'Import the tokens of a finished OAuth handshake',
+  description:
+    'An access token that has already expired is a normal import: the first hand-out refreshes it. ' +
+    'Needs connections.write on the owner and provider.',
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['provider', 'owner', 'access_token'],
+    // expires_in and expires_at say the same thing two ways: one or the other.
+    not: { required: ['expires_in', 'expires_at'] },
+    properties: {
+      provider: providerName,
+      owner: {
+        ...nameString,
+        not: { const: '*' },
+        description: 'Not "*": that means every owner in grants.',
+      },
+      access_token: token,
+      refresh_token: { ...token, type: ['string', 'null'] },
+      expires_in: { type: 'number', minimum: 0, maximum: TEN_YEARS_SECONDS },
+      expires_at: { ...isoTime, description: 'ISO 8601 date-time.' },
+      refresh_expires_in: { type: 'number', minimum: 1, maximum: TEN_YEARS_SECONDS },
+      token_type: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
+      scope: { type: 'string', minLength: 1, maxLength: 4096 },
+      metadata: {
+        type: 'object',
+        maxProperties: 64,
+        description: 'At most 8 KiB as JSON; never secret.',
+      },
+    },
+  },
+  response: {
+    201: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['id', 'provider', 'owner', 'status', 'version', 'access_expires_at'],
+      properties: {
+        id: { type: 'string' },
+        provider: { type: 'string' },
+        owner: { type: 'string' },
+        status: { type: 'string' },
+        version: { type: 'integer' },
+        access_expires_at: isoTime,
+      },
+    },
+    ...errorResponses(400, 401, 403, 413),
+  },
+} as const;
+
+interface ListQuery {
+  owner?: string;
+  provider?: string;
+  status?: CredentialStatus;
+  cursor?: string;
+  limit?: string;
+}
+
+const listSchema = {
+  tags: ['connections'],
+  summary: 'List connections (metadata only), ordered by id',
+  description:
+    'A service client sees the connections its connections.read grants cover; asking for an owner ' +
+    'or provider outside them is refused (403).',
+  querystring: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      owner: nameString,
+      provider: providerName,
+      status: { type: 'string', enum: ['active', 'needs_reauth', 'revoked'] },
+      cursor: { ...idString, description: 'next_cursor of the previous page.' },
+      limit: { ...limitQuery, description: '1-200, default 50.' },
+    },
+  },
+  response: {
+    200: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['connections', 'next_cursor'],
+      properties: {
+        connections: { type: 'array', items: connectionViewSchema },
+        next_cursor: { type: ['string', 'null'] },
+      },
+    },
+    ...errorResponses(400, 401, 403),
+  },
+} as const;
+
+/** Import, read, list and delete connections. Token hand-outs live in `tokens.ts`. */
+export const connectionRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) => {
+  app.addHook('onRequest', authenticate(ctx));
+
+  app.post<{ Body: ImportBody }>(
+    '/v1/connections',
+    { schema: importSchema, config: { auditAction: 'connection.create' } },
+    async (request, reply) => {
+      const body = request.body;
+      const target = { owner: body.owner, provider: body.provider };
+      const action = 'connection.create';
+      if (!allows(request.principal, 'connections.write', target)) {
+        recordAudit(ctx, request, { action, outcome: 'forbidden', ...target });
+        throw new ForbiddenError(
+          "This API key has no connections.write grant for this connection's owner and provider.",
+        );
+      }
+      let info;
+      try {
+        info = await ctx.broker.importCredential({
+          provider: body.provider,
+          owner: body.owner,
+          accessToken: body.access_token,
+          refreshToken: body.refresh_token,
+          expiresIn: body.expires_in,
+          expiresAt: body.expires_at,
+          refreshExpiresIn: body.refresh_expires_in,
+          tokenType: body.token_type,
+          scope: body.scope,
+          metadata: body.metadata,
+        });
+      } catch (error) {
+        recordAudit(ctx, request, { action, outcome: errorCodeOf(error), ...target });
+        throw error;
+      }
+      recordAudit(ctx, request, {
+        action,
+        outcome: 'ok',
+        connectionId: info.id,
+        ...target,
+        detail: { version: info.version, has_refresh_token: info.hasRefreshToken },
+      });
+      const view = connectionView(info);
+      return reply.code(201).send({
+        id: view.id,
+        provider: view.provider,
+        owner: view.owner,
+        status: view.status,
+        version: view.version,
+        access_expires_at: view.access_expires_at,
+      });
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/connections/:id',
+    {
+      schema: {
+        tags: ['connections'],
+        summary: 'One connection: metadata only, never a token',
+        params: idParams,
+        response: { 200: connectionViewSchema, ...errorResponses(400, 401, 403, 404) },
+      },
+      config: { auditAction: 'connection.read' },
+    },
+    async (request) => {
+      const { id } = request.params;
+      try {
+        return connectionView(await authorizedConnection(ctx, request, id, 'connections.read'));
+      } catch (error) {
+        // Reads are not audited, refusals are.
+        if (errorCodeOf(error) === 'forbidden') {
+          auditFailure(ctx, request, 'connection.read', id, error);
+        }
+        throw error;
+      }
+    },
+  );
+
+  app.get<{ Querystring: ListQuery }>(
+    '/v1/connections',
+    { schema: listSchema, config: { auditAction: 'connection.list' } },
+    async (request) => {
+      const { owner, provider, status, cursor } = request.query;
+      const limit = parseLimit(request.query.limit);
+      const grants = listableGrants(request.principal, { owner, provider });
+      if (grants?.length === 0) {
+        recordAudit(ctx, request, {
+          action: 'connection.list',
+          outcome: 'forbidden',
+          owner,
+          provider,
+        });
+        throw new ForbiddenError('This API key has no connections.read grant covering this query.');
+      }
+      const records = await ctx.service.listCredentials({
+        owner,
+        provider,
+        status,
+        afterId: cursor,
+        limit,
+        grants,
+      });
+      return {
+        connections: records.map(recordView),
+        next_cursor: records.length === limit ? records[records.length - 1]!.id : null,
+      };
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    '/v1/connections/:id',
+    {
+      schema: {
+        tags: ['connections'],
+        summary: 'Delete a connection and its tokens',
+        params: idParams,
+        response: { 204: { type: 'null' }, ...errorResponses(400, 401, 403, 404) },
+      },
+      config: { auditAction: 'connection.delete' },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      const action = 'connection.delete';
+      let info;
+      try {
+        info = await authorizedConnection(ctx, request, id, 'connections.write');
+        await ctx.broker.deleteCredential(id);
+      } catch (error) {
+        auditFailure(ctx, request, action, id, error, info);
+        throw error;
+      }
+      recordAudit(ctx, request, {
+        action,
+        outcome: 'ok',
+        connectionId: id,
+        owner: info.owner,
+        provider: info.provider,
+      });
+      return reply.code(204).send();
+    },
+  );
+};

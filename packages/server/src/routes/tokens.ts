@@ -1,0 +1,134 @@
+import type { AccessToken, ConnectionInfo } from '@tokenwarden/core';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { actorOf } from '../auth/principal.ts';
+import { errorCodeOf } from '../errors.ts';
+import { authenticate, recordAudit, type ServerContext } from '../http/context.ts';
+import { errorResponses, idParams, isoTime } from '../http/schemas.ts';
+import { iso } from '../http/views.ts';
+import { auditFailure, authorizedConnection } from './connection-access.ts';
+
+/** The one response that carries a token. */
+const tokenResponse = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['access_token', 'token_type', 'expires_at', 'version'],
+  properties: {
+    access_token: { type: 'string' },
+    token_type: { type: 'string' },
+    expires_at: isoTime,
+    version: {
+      type: 'integer',
+      description:
+        'Report this version to /token/rejected if the resource server refuses the token.',
+    },
+  },
+} as const;
+
+const responses = { 200: tokenResponse, ...errorResponses(400, 401, 403, 404, 409, 413, 503) };
+
+interface TokenBody {
+  min_ttl?: number;
+}
+
+interface RejectedBody {
+  version: number;
+}
+
+/** Access-token hand-outs: the hot path. Every hand-out is audited (never with the token). */
+export const tokenRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) => {
+  app.addHook('onRequest', authenticate(ctx));
+
+  app.post<{ Params: { id: string }; Body: TokenBody | undefined }>(
+    '/v1/connections/:id/token',
+    {
+      schema: {
+        tags: ['tokens'],
+        summary: 'A valid access token, refreshed first if it expires within min_ttl seconds',
+        description: 'Needs token.read on the connection. The body may be omitted.',
+        params: idParams,
+        body: {
+          type: ['object', 'null'],
+          additionalProperties: false,
+          properties: { min_ttl: { type: 'integer', minimum: 0, maximum: 86_400 } },
+        },
+        response: responses,
+      },
+      config: { auditAction: 'token.read' },
+    },
+    (request, reply) =>
+      handOut(ctx, request, reply, 'token.read', (id) =>
+        ctx.broker.getAccessToken(id, { minTtlSeconds: request.body?.min_ttl }),
+      ),
+  );
+
+  app.post<{ Params: { id: string }; Body: RejectedBody }>(
+    '/v1/connections/:id/token/rejected',
+    {
+      schema: {
+        tags: ['tokens'],
+        summary: 'Report that a resource server refused the token of `version`; get a fresh one',
+        description:
+          'Refreshes only if `version` is still current (once, however many callers report it); ' +
+          'otherwise answers the newer token at once. Needs token.read on the connection.',
+        params: idParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['version'],
+          properties: {
+            version: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+          },
+        },
+        response: responses,
+      },
+      config: { auditAction: 'token.rejected' },
+    },
+    (request, reply) =>
+      handOut(ctx, request, reply, 'token.rejected', (id) =>
+        ctx.broker.reportRejected(id, request.body.version),
+      ),
+  );
+};
+
+async function handOut(
+  ctx: ServerContext,
+  request: FastifyRequest<{ Params: { id: string } }>,
+  reply: FastifyReply,
+  action: 'token.read' | 'token.rejected',
+  obtain: (id: string) => Promise<AccessToken>,
+) {
+  const { id } = request.params;
+  const route = action === 'token.read' ? 'token' : 'rejected';
+  let info: ConnectionInfo | undefined;
+  let token: AccessToken;
+  try {
+    info = await authorizedConnection(ctx, request, id, 'token.read');
+    // A refresh this request leads is audited under its request id and caller (see app.ts).
+    const scope = { requestId: request.id, actor: actorOf(request.principal) };
+    token = await ctx.requestScope.run(scope, () => obtain(id));
+  } catch (error) {
+    auditFailure(ctx, request, action, id, error, info);
+    ctx.metrics?.handouts.inc({ route, outcome: errorCodeOf(error) });
+    throw error;
+  }
+  recordAudit(ctx, request, {
+    action,
+    outcome: 'ok',
+    connectionId: id,
+    owner: info.owner,
+    provider: info.provider,
+    detail:
+      action === 'token.rejected'
+        ? { version: token.version, reported_version: (request.body as RejectedBody).version }
+        : { version: token.version },
+  });
+  ctx.metrics?.handouts.inc({ route, outcome: 'ok' });
+  // RFC 6749 §5.1: responses carrying tokens must not be cached.
+  void reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
+  return {
+    access_token: token.accessToken,
+    token_type: token.tokenType,
+    expires_at: iso(token.expiresAt),
+    version: token.version,
+  };
+}

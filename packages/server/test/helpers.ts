@@ -1,0 +1,178 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { KeyRing, openPostgresStore, openSqliteStore, type KyselyStore } from '@tokenwarden/core';
+import { TestProvider, type TestProviderOptions } from '@tokenwarden/testkit';
+import { createTestDatabase, type TestDatabase } from '@tokenwarden/testkit/postgres';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import pino from 'pino';
+import { buildServer, generateApiKey, hashApiKey, type BuildServerOptions } from '../src/index.ts';
+
+export type Backend = 'sqlite' | 'postgres';
+export const BACKENDS: Backend[] = ['sqlite', 'postgres'];
+
+export interface ApiCall {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  url: string;
+  /** An object is sent as JSON; a string is sent as is, with `contentType`. */
+  body?: unknown;
+  contentType?: string;
+  /** An API key; undefined sends no Authorization header. */
+  key?: string;
+  headers?: Record<string, string>;
+}
+
+export interface TestServer {
+  app: FastifyInstance;
+  store: KyselyStore;
+  provider: TestProvider;
+  adminKey: string;
+  /** The SQLite file (backend 'sqlite'). */
+  dbPath: string;
+  database: TestDatabase | undefined;
+  /** Every log line the server wrote, as JSON text. */
+  logLines: string[];
+  call(call: ApiCall): Promise<LightMyRequestResponse>;
+  admin(method: ApiCall['method'], url: string, body?: unknown): Promise<LightMyRequestResponse>;
+  /** Configures the test provider as provider `name` (default 'test'). */
+  putProvider(name?: string): Promise<void>;
+  /** A service client with these grants; returns its API key and id. */
+  createClient(
+    grants: { owner: string; provider: string; actions: string[] }[],
+  ): Promise<{ id: string; apiKey: string }>;
+  /** Imports a fresh grant from the test provider, as the admin. */
+  importGrant(options?: {
+    owner?: string;
+    provider?: string;
+    expiresIn?: number;
+  }): Promise<{ id: string; accessToken: string; refreshToken: string }>;
+  close(): Promise<void>;
+}
+
+export interface TestServerOptions {
+  backend?: Backend;
+  provider?: TestProviderOptions;
+  server?: Partial<Omit<BuildServerOptions, 'store' | 'keyRing' | 'adminKeyHash'>>;
+}
+
+/**
+ * A server on a real store (a SQLite file in a temp dir, or a fresh Postgres database) with a
+ * real test OAuth provider on loopback; the scheduler is off unless asked for. Its pino output is
+ * captured in `logLines`.
+ */
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'tw-server-'));
+  const dbPath = join(dir, 'tokenwarden.sqlite');
+  const database = options.backend === 'postgres' ? await createTestDatabase() : undefined;
+  const store = database
+    ? openPostgresStore({ connectionString: database.url, poolMax: 4 })
+    : openSqliteStore({ path: dbPath });
+  await store.migrate();
+  const provider = await TestProvider.start(options.provider);
+  const adminKey = generateApiKey();
+  const logLines: string[] = [];
+  const logStream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      logLines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      done();
+    },
+  });
+  const app = await buildServer({
+    store,
+    keyRing: KeyRing.generate('k1'),
+    adminKeyHash: hashApiKey(adminKey),
+    logger: pino({ level: 'trace' }, logStream),
+    scheduler: false,
+    ...options.server,
+    broker: {
+      leaseMs: 2_000,
+      maxWaitMs: 5_000,
+      backoff: { baseMs: 20, maxMs: 200 },
+      ...options.server?.broker,
+    },
+  });
+
+  const call = (c: ApiCall) => {
+    const headers: Record<string, string> = { ...c.headers };
+    if (c.key !== undefined) headers.authorization = `Bearer ${c.key}`;
+    let payload: string | undefined;
+    if (c.body !== undefined) {
+      payload = typeof c.body === 'string' ? c.body : JSON.stringify(c.body);
+      headers['content-type'] = c.contentType ?? 'application/json';
+    } else if (c.contentType !== undefined) headers['content-type'] = c.contentType;
+    return app.inject({ method: c.method, url: c.url, headers, payload });
+  };
+  const admin = (method: ApiCall['method'], url: string, body?: unknown) =>
+    call({ method, url, body, key: adminKey });
+
+  const server: TestServer = {
+    app,
+    store,
+    provider,
+    adminKey,
+    dbPath,
+    database,
+    logLines,
+    call,
+    admin,
+    async putProvider(name = 'test') {
+      const response = await admin('PUT', `/v1/providers/${name}`, {
+        token_url: provider.tokenUrl,
+        client_id: provider.clientId,
+        client_secret: provider.clientSecret,
+      });
+      if (response.statusCode !== 200) throw new Error(`putProvider: ${response.body}`);
+    },
+    async createClient(grants) {
+      const response = await admin('POST', '/v1/clients', { name: 'worker', grants });
+      if (response.statusCode !== 201) throw new Error(`createClient: ${response.body}`);
+      const body = response.json<{ id: string; api_key: string }>();
+      return { id: body.id, apiKey: body.api_key };
+    },
+    async importGrant({ owner = 'user-a', provider: name = 'test', expiresIn = 3600 } = {}) {
+      const grant = provider.issueGrant();
+      const response = await admin('POST', '/v1/connections', {
+        provider: name,
+        owner,
+        access_token: grant.access_token,
+        refresh_token: grant.refresh_token,
+        expires_in: expiresIn,
+      });
+      if (response.statusCode !== 201) throw new Error(`importGrant: ${response.body}`);
+      return {
+        id: response.json<{ id: string }>().id,
+        accessToken: grant.access_token,
+        refreshToken: grant.refresh_token,
+      };
+    },
+    async close() {
+      await app.close();
+      await store.close();
+      await provider.close();
+      await database?.drop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return server;
+}
+
+/** The audit rows, oldest first (the buffer is flushed by the audit route). */
+export async function auditRows(server: TestServer, query = ''): Promise<AuditRow[]> {
+  const response = await server.admin('GET', `/v1/audit?limit=200${query}`);
+  if (response.statusCode !== 200) throw new Error(`audit: ${response.body}`);
+  return response.json<{ events: AuditRow[] }>().events.reverse();
+}
+
+export interface AuditRow {
+  seq: number;
+  at: string;
+  request_id: string;
+  actor: string;
+  action: string;
+  connection_id: string | null;
+  owner: string | null;
+  provider: string | null;
+  outcome: string;
+  detail: Record<string, unknown> | null;
+}
