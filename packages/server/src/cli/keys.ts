@@ -65,7 +65,7 @@ Once it reports 0 skipped, the old keys can be removed from the ring.
 Options:
 ${DB_HELP}
   --batch-size <n> credentials per batch (default 500)
-  --json           print {"active_key_id", "resealed", "skipped", "providerSecrets"}`;
+  --json           print {"active_key_id", "resealed", "skipped", "provider_secrets"}`;
 
 const rotateCommand: Command = {
   name: 'keys rotate',
@@ -102,7 +102,12 @@ const rotateCommand: Command = {
       });
       progress.finish(Math.max(resealed, result.resealed + result.skipped));
       if (args.flag('json')) {
-        printJson({ active_key_id: keyRing.activeKeyId, ...result });
+        printJson({
+          active_key_id: keyRing.activeKeyId,
+          resealed: result.resealed,
+          skipped: result.skipped,
+          provider_secrets: result.providerSecrets ?? null,
+        });
       } else {
         const providers = result.providerSecrets;
         process.stdout.write(
