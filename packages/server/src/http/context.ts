@@ -48,7 +48,7 @@ export function authenticateAdmin(ctx: ServerContext) {
     request.principal = await ctx.auth.authenticate(request.headers.authorization);
     if (request.principal.kind !== 'admin') {
       recordAudit(ctx, request, {
-        action: request.routeOptions.config.auditAction ?? 'admin',
+        action: request.routeOptions.config.auditAction ?? 'admin.route',
         outcome: 'forbidden',
       });
       throw new ForbiddenError('This route needs the admin key.');

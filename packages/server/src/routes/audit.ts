@@ -64,6 +64,7 @@ export const auditRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =
           ...errorResponses(400, 401, 403),
         },
       },
+      config: { auditAction: 'audit.read' },
     },
     async (request) => {
       const { connection, client, since, cursor } = request.query;

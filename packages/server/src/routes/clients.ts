@@ -129,6 +129,7 @@ export const clientRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) 
           ...errorResponses(401, 403),
         },
       },
+      config: { auditAction: 'client.list' },
     },
     async () => ({ clients: (await ctx.service.listClients()).map(view) }),
   );

@@ -140,6 +140,7 @@ export const providerRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx
           ...errorResponses(401, 403),
         },
       },
+      config: { auditAction: 'provider.list' },
     },
     async () => ({ providers: (await ctx.broker.providers.list()).map(view) }),
   );
@@ -153,6 +154,7 @@ export const providerRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx
         params: nameParams,
         response: { 200: providerView, ...errorResponses(400, 401, 403, 404) },
       },
+      config: { auditAction: 'provider.read' },
     },
     async (request, reply) => {
       const provider = await ctx.broker.providers.get(request.params.name);

@@ -1,0 +1,357 @@
+// End to end through the real `tokenwarden` binary (the workspace bin link that `npm ci`
+// creates): a server on the embedded default in a temporary directory, the admin commands against
+// it, a token refreshed once at the test provider, key rotation, and a clean SIGTERM shutdown.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openSqliteStore } from '@tokenwarden/core';
+import { TestProvider } from '@tokenwarden/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const BIN = fileURLToPath(new URL('../../../node_modules/.bin/tokenwarden', import.meta.url));
+
+/** The environment without the caller's TOKENWARDEN_* settings, so only the test's apply. */
+function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!name.startsWith('TOKENWARDEN_')) env[name] = value;
+  }
+  return { ...env, ...extra };
+}
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(
+  args: string[],
+  options: { cwd: string; env?: Record<string, string>; input?: string },
+): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BIN, args, { cwd: options.cwd, env: cleanEnv(options.env ?? {}) });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+interface Server {
+  child: ChildProcess;
+  url: string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+/** `tokenwarden serve --port 0`, resolved once it prints the URL it listens on. */
+function serve(cwd: string, env: Record<string, string> = {}): Promise<Server> {
+  const child = spawn(BIN, ['serve', '--port', '0'], {
+    cwd,
+    env: cleanEnv({ TOKENWARDEN_LOG_LEVEL: 'warn', ...env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  child.stdout!.resume();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${stderr}`)), 30_000);
+    child.stderr!.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      const url = /listening on (http:\/\/\S+)/.exec(stderr)?.[1];
+      if (url) {
+        clearTimeout(timer);
+        resolve({ child, url, stderr: () => stderr, exited });
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`serve exited with ${code} before listening:\n${stderr}`));
+    });
+  });
+}
+
+async function stop(server: Server): Promise<number | null> {
+  server.child.kill('SIGTERM');
+  return server.exited;
+}
+
+const ADMIN_KEY = /Generated the admin key[^:]*: (tw_admin_[A-Za-z0-9_-]+)/;
+
+/** An expected failure: a non-zero exit and exactly one `error: ...` line on stderr. */
+function expectOneErrorLine(result: Run, code: number, pattern: RegExp): void {
+  expect(result.code).toBe(code);
+  const lines = result.stderr.trimEnd().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/^error: /);
+  expect(lines[0]).toMatch(pattern);
+}
+
+describe('the tokenwarden CLI', () => {
+  let dir: string;
+  let provider: TestProvider;
+  let server: Server | undefined;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tw-cli-'));
+    provider = await TestProvider.start();
+  });
+  afterAll(async () => {
+    if (server && server.child.exitCode === null) await stop(server);
+    await provider.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is linked as a workspace bin and prints help for every command', async () => {
+    expect(existsSync(BIN)).toBe(true);
+    const top = await run(['--help'], { cwd: dir });
+    expect(top.code).toBe(0);
+    expect(top.stdout).toMatch(/^Usage: tokenwarden <command>/);
+    for (const command of [
+      ['serve'],
+      ['providers', 'put'],
+      ['providers', 'list'],
+      ['providers', 'show'],
+      ['clients', 'create'],
+      ['clients', 'list'],
+      ['clients', 'revoke'],
+      ['connections', 'list'],
+      ['connections', 'show'],
+      ['connections', 'import'],
+      ['connections', 'delete'],
+      ['token'],
+      ['audit'],
+      ['keys', 'add'],
+      ['keys', 'rotate'],
+      ['keys'],
+    ]) {
+      const help = await run([...command, '--help'], { cwd: dir });
+      expect(help.code, command.join(' ')).toBe(0);
+      expect(help.stdout).toMatch(new RegExp(`^Usage: tokenwarden ${command.join(' ')}`));
+    }
+  });
+
+  it('serves, configures, hands out a token refreshed once, audits it and rotates keys', async () => {
+    server = await serve(dir);
+    const adminKey = ADMIN_KEY.exec(server.stderr())?.[1];
+    expect(adminKey).toBeDefined();
+    const admin = { TOKENWARDEN_URL: server.url, TOKENWARDEN_ADMIN_KEY: adminKey! };
+
+    const put = await run(
+      [
+        'providers',
+        'put',
+        'acme',
+        '--token-url',
+        provider.tokenUrl,
+        '--client-id',
+        provider.clientId,
+        '--client-secret-file',
+        '-',
+      ],
+      { cwd: dir, env: admin, input: `${provider.clientSecret}\n` },
+    );
+    expect(put.stderr).toBe('');
+    expect(put.code).toBe(0);
+    expect(put.stdout).toMatch(/client secret:\s+stored \(encrypted\)/);
+    expect(put.stdout).not.toContain(provider.clientSecret);
+
+    const created = await run(
+      ['clients', 'create', '--name', 'worker', '--grant', 'acme:*:token.read', '--json'],
+      { cwd: dir, env: admin },
+    );
+    expect(created.code).toBe(0);
+    const client = JSON.parse(created.stdout) as { id: string; api_key: string };
+    expect(client.api_key).toMatch(/^tw_cli_/);
+    const listed = await run(['clients', 'list'], { cwd: dir, env: admin });
+    expect(listed.stdout).toMatch(new RegExp(`${client.id}\\s+worker`));
+    expect(listed.stdout).not.toContain(client.api_key);
+
+    // An expired access token: the first hand-out has to refresh it.
+    const grant = provider.issueGrant();
+    const imported = await run(
+      [
+        'connections',
+        'import',
+        '--provider',
+        'acme',
+        '--owner',
+        'user-42',
+        '--file',
+        '-',
+        '--expires-in',
+        '0',
+      ],
+      {
+        cwd: dir,
+        env: admin,
+        input: JSON.stringify({
+          access_token: grant.access_token,
+          refresh_token: grant.refresh_token,
+        }),
+      },
+    );
+    expect(imported.code).toBe(0);
+    const id = imported.stdout.trim();
+    expect(id).toMatch(/^conn_/);
+
+    const worker = { TOKENWARDEN_URL: server.url, TOKENWARDEN_API_KEY: client.api_key };
+    const first = await run(['token', id], { cwd: dir, env: worker });
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    const token = first.stdout.trim();
+    expect(token).not.toBe(grant.access_token);
+    expect(provider.isAccessTokenValid(token)).toBe(true);
+    const again = await run(['token', id, '--json'], { cwd: dir, env: worker });
+    expect(JSON.parse(again.stdout)).toMatchObject({ access_token: token, version: 2 });
+    expect(provider.stats().redemptions).toBe(1);
+
+    const shown = await run(['connections', 'show', id], { cwd: dir, env: admin });
+    expect(shown.stdout).toMatch(/status:\s+active/);
+    expect(shown.stdout).toMatch(/version:\s+2/);
+    expect(shown.stdout).not.toContain(token);
+    const connections = await run(['connections', 'list', '--owner', 'user-42'], {
+      cwd: dir,
+      env: admin,
+    });
+    expect(connections.stdout).toMatch(new RegExp(`${id}\\s+acme\\s+user-42\\s+active\\s+2`));
+
+    const audit = await run(['audit', '--connection', id], { cwd: dir, env: admin });
+    expect(audit.code).toBe(0);
+    expect(audit.stdout).toMatch(new RegExp(`${client.id}\\s+token.read\\s+${id}\\s+ok`));
+    expect(audit.stdout).toMatch(new RegExp(`admin\\s+connection.create\\s+${id}\\s+ok`));
+    expect(audit.stdout).not.toContain(token);
+
+    // A service client may not use admin commands; the API's error is one line.
+    expectOneErrorLine(
+      await run(['clients', 'list'], { cwd: dir, env: worker }),
+      1,
+      /^error: forbidden: /,
+    );
+
+    // SIGTERM: requests finish, the audit is flushed, the store closed, exit 0.
+    expect(await stop(server)).toBe(0);
+    expect(server.stderr()).toContain('Stopped.');
+    expectOneErrorLine(
+      await run(['token', id], { cwd: dir, env: worker }),
+      1,
+      new RegExp(`cannot connect to Tokenwarden at ${server.url} \\(connection refused\\)`),
+    );
+
+    // Rotation: a new active key in the key file, then every secret re-encrypted under it.
+    const added = await run(['keys', 'add', '--id', 'k2', '--json'], { cwd: dir });
+    expect(added.code).toBe(0);
+    expect(JSON.parse(added.stdout)).toMatchObject({ active_key_id: 'k2' });
+    expect(statSync(join(dir, 'tokenwarden.keys')).mode & 0o777).toBe(0o600);
+    const rotated = await run(['keys', 'rotate', '--json'], { cwd: dir });
+    expect(rotated.code).toBe(0);
+    expect(JSON.parse(rotated.stdout)).toMatchObject({
+      active_key_id: 'k2',
+      resealed: 1,
+      skipped: 0,
+      provider_secrets: { resealed: 1, skipped: 0 },
+    });
+    expect(rotated.stderr).toMatch(/re-encrypting: 1\/1 \(100%\)/);
+    const noop = await run(['keys', 'rotate'], { cwd: dir });
+    expect(noop.stdout).toContain('re-encrypted 0 credentials under key k2');
+
+    // With only the new key, the rotated secrets still open: the same token, no new refresh.
+    const onlyNewKey = readFileSync(join(dir, 'tokenwarden.keys'), 'utf8')
+      .split('\n')
+      .find((line) => line.startsWith('k2:'))!;
+    server = await serve(dir, { TOKENWARDEN_KEYS: onlyNewKey });
+    expect(server.stderr()).not.toMatch(ADMIN_KEY);
+    const afterRotation = await run(['token', id], {
+      cwd: dir,
+      env: { TOKENWARDEN_URL: server.url, TOKENWARDEN_API_KEY: client.api_key },
+    });
+    expect(afterRotation.stdout.trim()).toBe(token);
+    expect(provider.stats().redemptions).toBe(1);
+    expect(await stop(server)).toBe(0);
+  });
+
+  it('reports bad usage as one line and a non-zero exit', async () => {
+    expectOneErrorLine(await run(['nope'], { cwd: dir }), 2, /unknown command 'nope'/);
+    expectOneErrorLine(
+      await run(['clients', 'create', '--bogus'], { cwd: dir }),
+      2,
+      /unknown option --bogus/,
+    );
+    expectOneErrorLine(await run(['token'], { cwd: dir }), 2, /missing connection id/);
+    expectOneErrorLine(
+      await run(['token', 'conn_x'], { cwd: dir }),
+      2,
+      /no API key: set TOKENWARDEN_API_KEY/,
+    );
+    expectOneErrorLine(
+      await run(['serve', '--port', 'eighty'], { cwd: dir }),
+      2,
+      /--port must be an integer/,
+    );
+    expectOneErrorLine(
+      await run(['clients', 'create', '--name', 'x', '--grant', 'acme'], {
+        cwd: dir,
+        env: { TOKENWARDEN_ADMIN_KEY: 'k' },
+      }),
+      2,
+      /--grant 'acme' must look like <provider>:<owner>:<actions>/,
+    );
+    const empty = mkdtempSync(join(tmpdir(), 'tw-cli-empty-'));
+    try {
+      expectOneErrorLine(await run(['keys', 'rotate'], { cwd: empty }), 1, /no database at/);
+      // A shared database is never given generated keys: refused before connecting.
+      expectOneErrorLine(
+        await run(['serve', '--db', 'postgres://tw@127.0.0.1:1/tw'], { cwd: empty }),
+        1,
+        /^error: key_ring_invalid: No encryption keys are configured/,
+      );
+      expect(readdirSync(empty)).toEqual([]);
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the generated admin key', () => {
+  it('is printed once, on first start, and only its hash is stored', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-cli-admin-'));
+    try {
+      const first = await serve(dir);
+      const key = ADMIN_KEY.exec(first.stderr())?.[1];
+      expect(key).toBeDefined();
+      expect(first.stderr().split(key!)).toHaveLength(2);
+      expect(await stop(first)).toBe(0);
+
+      const second = await serve(dir);
+      expect(second.stderr()).not.toMatch(ADMIN_KEY);
+      const listed = await run(['clients', 'list', '--json'], {
+        cwd: dir,
+        env: { TOKENWARDEN_URL: second.url, TOKENWARDEN_ADMIN_KEY: key! },
+      });
+      expect(listed.code).toBe(0);
+      expect(JSON.parse(listed.stdout)).toEqual({ clients: [] });
+      expect(await stop(second)).toBe(0);
+
+      for (const file of readdirSync(dir)) {
+        expect(readFileSync(join(dir, file)).includes(key!), file).toBe(false);
+      }
+      const store = openSqliteStore({ path: join(dir, 'tokenwarden.sqlite') });
+      try {
+        expect(await store.service.getSetting('admin_key_hash')).toBe(
+          createHash('sha256').update(key!).digest('hex'),
+        );
+      } finally {
+        await store.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
