@@ -114,7 +114,7 @@ describe('the tokenwarden CLI', () => {
     const top = await run(['--help'], { cwd: dir });
     expect(top.code).toBe(0);
     expect(top.stdout).toMatch(/^Usage: tokenwarden <command>/);
-    for (const command of [
+    const commands = [
       ['serve'],
       ['providers', 'put'],
       ['providers', 'list'],
@@ -131,11 +131,13 @@ describe('the tokenwarden CLI', () => {
       ['keys', 'add'],
       ['keys', 'rotate'],
       ['keys'],
-    ]) {
-      const help = await run([...command, '--help'], { cwd: dir });
-      expect(help.code, command.join(' ')).toBe(0);
-      expect(help.stdout).toMatch(new RegExp(`^Usage: tokenwarden ${command.join(' ')}`));
-    }
+    ];
+    const helps = await Promise.all(commands.map((c) => run([...c, '--help'], { cwd: dir })));
+    helps.forEach((help, i) => {
+      const command = commands[i]!.join(' ');
+      expect(help.code, command).toBe(0);
+      expect(help.stdout).toMatch(new RegExp(`^Usage: tokenwarden ${command}`));
+    });
   });
 
   it('serves, configures, hands out a token refreshed once, audits it and rotates keys', async () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -6,6 +6,8 @@ import { KeyRing, openPostgresStore, openSqliteStore, type KyselyStore } from '@
 import { TestProvider, type TestProviderOptions } from '@tokenwarden/testkit';
 import { createTestDatabase, type TestDatabase } from '@tokenwarden/testkit/postgres';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import Database from 'better-sqlite3';
+import pg from 'pg';
 import pino from 'pino';
 import { buildServer, generateApiKey, hashApiKey, type BuildServerOptions } from '../src/index.ts';
 
@@ -175,4 +177,62 @@ export interface AuditRow {
   provider: string | null;
   outcome: string;
   detail: Record<string, unknown> | null;
+}
+
+const TABLES = ['credentials', 'providers', 'service_clients', 'audit_events', 'settings'];
+
+/** Every row of every table, in a stable order; "nothing stored" means this is unchanged. */
+export async function dumpTables(
+  server: TestServer,
+  tables = TABLES,
+): Promise<Record<string, unknown[]>> {
+  const dump: Record<string, unknown[]> = {};
+  if (server.database) {
+    const client = new pg.Client({ connectionString: server.database.url });
+    await client.connect();
+    try {
+      for (const table of tables) {
+        dump[table] = (await client.query(`select * from ${table} order by 1`)).rows;
+      }
+    } finally {
+      await client.end();
+    }
+  } else {
+    const db = new Database(server.dbPath, { readonly: true });
+    try {
+      for (const table of tables)
+        dump[table] = db.prepare(`select * from ${table} order by 1`).all();
+    } finally {
+      db.close();
+    }
+  }
+  return dump;
+}
+
+/**
+ * Everything the database holds, as text: the SQLite file and its WAL byte for byte, or every
+ * Postgres table's rows as text.
+ */
+export async function databaseText(server: TestServer): Promise<string> {
+  if (server.database) {
+    const client = new pg.Client({ connectionString: server.database.url });
+    await client.connect();
+    try {
+      const tables = await client.query<{ tablename: string }>(
+        "select tablename from pg_tables where schemaname = 'public'",
+      );
+      const parts: string[] = [];
+      for (const { tablename } of tables.rows) {
+        const rows = await client.query(`select t::text as row from ${tablename} t`);
+        parts.push(...rows.rows.map((r: { row: string }) => r.row));
+      }
+      return parts.join('\n');
+    } finally {
+      await client.end();
+    }
+  }
+  return ['', '-wal', '-shm']
+    .filter((suffix) => existsSync(server.dbPath + suffix))
+    .map((suffix) => readFileSync(server.dbPath + suffix).toString('latin1'))
+    .join('\n');
 }

@@ -43,6 +43,8 @@ export const serveCommand: Command = {
       args.string('port') === undefined && env.TOKENWARDEN_PORT ? 'TOKENWARDEN_PORT' : '--port';
     const port = parseInteger(portText, label, { min: 0, max: 65535 }, 'serve');
     const host = args.string('host') || env.TOKENWARDEN_HOST || '127.0.0.1';
+    // Listening for signals from the start: a SIGTERM while starting up is a stop request too.
+    const stopRequested = untilSignal();
 
     const database = await openDatabase({ db: args.string('db'), create: true, warn });
     const { store } = database;
@@ -67,7 +69,7 @@ export const serveCommand: Command = {
       `Tokenwarden listening on http://${shown}:${address.port} ` +
         `(${database.kind} ${database.location}, keys from ${database.keySource})`,
     );
-    await untilSignal();
+    await stopRequested;
     note('Shutting down: finishing requests in flight.');
     await app.close();
     await store.close();
