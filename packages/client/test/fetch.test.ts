@@ -124,6 +124,23 @@ describe('fetch', () => {
     expect(server.count('/token')).toBe(1);
   });
 
+  it('replays buffered bodies: Uint8Array, URLSearchParams, Blob', async () => {
+    const tw = client();
+    const bodies: BodyInit[] = [
+      new TextEncoder().encode('bytes'),
+      new URLSearchParams({ a: '1' }),
+      new Blob(['blob']),
+    ];
+    for (const body of bodies) {
+      await tw.getAccessToken('conn_1');
+      rotateBehindTheSdksBack();
+      const res = await tw.fetch('conn_1', `${server.url}/resource`, { method: 'POST', body });
+      expect(res.status).toBe(200);
+    }
+    expect(resourceBodies).toEqual(['bytes', 'bytes', 'a=1', 'a=1', 'blob', 'blob']);
+    expect(server.count('/token/rejected')).toBe(3);
+  });
+
   it('a second 401 is returned as it is: one retry, never a loop', async () => {
     const tw = client();
     refuseAll = true;

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { KeyRing, openPostgresStore, openSqliteStore, type KyselyStore } from '@tokenwarden/core';
-import { buildServer, hashApiKey } from '@tokenwarden/server';
+import { buildServer, hashApiKey, type BuildServerOptions } from '@tokenwarden/server';
 import { TestProvider, type TestProviderOptions } from '@tokenwarden/testkit';
 
 export interface ClusterOptions {
@@ -14,6 +14,8 @@ export interface ClusterOptions {
   databaseUrl?: string;
   dir?: string;
   provider?: TestProviderOptions;
+  /** Broker options of every replica (maxWaitMs, backoff, ...). */
+  broker?: BuildServerOptions['broker'];
 }
 
 export interface Cluster {
@@ -24,6 +26,8 @@ export interface Cluster {
   apiKey: string;
   /** Imports a fresh grant of the test provider; `expiresIn: 0` makes it expired already. */
   importConnection(options?: { expiresIn?: number }): Promise<string>;
+  /** An API call with the admin key on the first replica; throws on a non-2xx answer. */
+  admin(method: string, path: string, body: unknown): Promise<unknown>;
   close(): Promise<void>;
 }
 
@@ -51,6 +55,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         keyRing: KeyRing.parse(keys),
         adminKeyHash: hashApiKey(adminKey),
         logger: false,
+        broker: options.broker,
         // Refreshes must come from the callers under test, not from a background sweep.
         scheduler: false,
         docs: false,
@@ -93,6 +98,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         })) as { id: string };
         return created.id;
       },
+      admin: (method, path, body) => call(adminKey, method, path, body),
       close,
     };
   } catch (error) {
