@@ -126,7 +126,7 @@ describe('fetch', () => {
 
   it('replays buffered bodies: Uint8Array, URLSearchParams, Blob', async () => {
     const tw = client();
-    const bodies: BodyInit[] = [
+    const bodies: NonNullable<RequestInit['body']>[] = [
       new TextEncoder().encode('bytes'),
       new URLSearchParams({ a: '1' }),
       new Blob(['blob']),
