@@ -34,8 +34,14 @@ export type { BrokerEvent, ProtocolStep } from './engine/events.ts';
 export { RefreshScheduler, type RefreshSchedulerOptions } from './engine/refresh-scheduler.ts';
 export type { CircuitBreakerOptions } from './engine/circuit-breaker.ts';
 export { backoffDelay, refreshLeadTime, type BackoffPolicy } from './engine/backoff.ts';
-export { rotateKeys, type RotateKeysOptions } from './engine/rotate-keys.ts';
-export { resolveProvider, type ProviderConfig, type ResolvedProvider } from './oauth/provider.ts';
+export { rotateKeys, type RotateKeysOptions, type RotateKeysResult } from './engine/rotate-keys.ts';
+export { ProviderRegistry, type ProviderRegistryOptions } from './engine/provider-registry.ts';
+export {
+  resolveProvider,
+  PROVIDER_NAME_PATTERN,
+  type ProviderConfig,
+  type ResolvedProvider,
+} from './oauth/provider.ts';
 export { refreshTokenGrant, type RefreshOutcome } from './oauth/refresh-token-grant.ts';
 export type { Store, NewCredential, RefreshedTokens, SealedSecrets } from './store/store.ts';
 export { KyselyStore, type StoreAdapter } from './store/kysely-store.ts';

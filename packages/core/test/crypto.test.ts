@@ -23,7 +23,9 @@ import {
   KeyRing,
   loadKeyRing,
   openField,
+  openProviderSecret,
   sealField,
+  sealProviderSecret,
   type SecretField,
 } from '../src/crypto/index.ts';
 
@@ -360,6 +362,41 @@ describe('sealField / openField', () => {
     expect(() => sealField(ring, PLAINTEXT, { credentialId: '', field: 'access_token' })).toThrow(
       TypeError,
     );
+  });
+});
+
+describe('sealProviderSecret / openProviderSecret', () => {
+  const ring = KeyRing.parse(SPEC);
+
+  it('round-trips, bound to tokenwarden/provider/v1/<name>/client_secret', () => {
+    const sealed = sealProviderSecret(ring, PLAINTEXT, 'acme');
+    expect(openProviderSecret(ring, sealed, 'acme')).toBe(PLAINTEXT);
+    expect(decrypt(ring, sealed, 'tokenwarden/provider/v1/acme/client_secret')).toBe(PLAINTEXT);
+  });
+
+  it('fails when copied to another provider, or to or from a credential field', () => {
+    const sealed = sealProviderSecret(ring, PLAINTEXT, 'acme');
+    const attempts = [
+      () => openProviderSecret(ring, sealed, 'globex'),
+      () => openProviderSecret(ring, sealed, 'acm'),
+      // A credential whose id looks like a provider path cannot open it either.
+      () => openField(ring, sealed, { credentialId: 'provider/v1/acme', field: 'client_secret' }),
+      () =>
+        openProviderSecret(
+          ring,
+          sealField(ring, PLAINTEXT, { credentialId: 'acme', field: 'client_secret' }),
+          'acme',
+        ),
+    ];
+    for (const attempt of attempts) {
+      const error = thrown(DecryptError, attempt);
+      expect(error.code).toBe('decrypt_failed');
+      expectNoSecrets(error.message, [PLAINTEXT, sealed, KEY_A, KEY_B]);
+    }
+  });
+
+  it('rejects an empty provider name', () => {
+    expect(() => sealProviderSecret(ring, PLAINTEXT, '')).toThrow(TypeError);
   });
 });
 

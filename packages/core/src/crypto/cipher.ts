@@ -133,3 +133,30 @@ export function sealField(ring: KeyRing, plaintext: string, context: FieldContex
 export function openField(ring: KeyRing, sealed: string, context: FieldContext): string {
   return decrypt(ring, sealed, fieldAssociatedData(context));
 }
+
+/**
+ * The associated data binding a provider's client secret to that provider:
+ * `tokenwarden/provider/v1/<name>/client_secret`. A namespace of its own, apart from the
+ * credentials' `tokenwarden/v1/...`, so no credential field ever opens as a provider secret or
+ * the reverse, whatever the ids; between providers, the fixed prefix and suffix leave exactly one
+ * name per string.
+ */
+export function providerSecretAssociatedData(provider: string): string {
+  if (typeof provider !== 'string' || provider === '') {
+    throw new TypeError('provider must be a non-empty string');
+  }
+  return `tokenwarden/provider/v1/${provider}/client_secret`;
+}
+
+/** Encrypts a provider's client secret, bound to the provider's name. */
+export function sealProviderSecret(ring: KeyRing, plaintext: string, provider: string): string {
+  return encrypt(ring, plaintext, providerSecretAssociatedData(provider));
+}
+
+/**
+ * Decrypts a client secret sealed by `sealProviderSecret` for the same provider. A secret copied
+ * to another provider's row throws DecryptError.
+ */
+export function openProviderSecret(ring: KeyRing, sealed: string, provider: string): string {
+  return decrypt(ring, sealed, providerSecretAssociatedData(provider));
+}

@@ -16,13 +16,15 @@ import {
   UnknownProviderError,
   type ReauthReason,
 } from '../errors.ts';
-import { resolveProvider, type ProviderConfig, type ResolvedProvider } from '../oauth/provider.ts';
+import type { ProviderConfig, ResolvedProvider } from '../oauth/provider.ts';
 import { guardStore } from '../store/guard-store.ts';
+import type { ServiceStore } from '../store/service-store.ts';
 import type { Store } from '../store/store.ts';
 import { DEFAULT_BACKOFF, nextRefreshIn, type BackoffPolicy } from './backoff.ts';
 import { CircuitBreaker, DEFAULT_BREAKER, type CircuitBreakerOptions } from './circuit-breaker.ts';
 import type { BrokerEvent, ProtocolStep } from './events.ts';
 import { validateImport, type ImportCredentialInput } from './import-input.ts';
+import { ProviderRegistry } from './provider-registry.ts';
 import { idleMs, refreshAsLeader, type LeaderContext } from './refresh-leader.ts';
 import { RefreshScheduler, type RefreshSchedulerOptions } from './refresh-scheduler.ts';
 import { SingleFlight } from './single-flight.ts';
@@ -30,7 +32,15 @@ import { SingleFlight } from './single-flight.ts';
 export interface CredentialBrokerOptions {
   store: Store;
   keyRing: KeyRing;
+  /** Providers configured in code, in this process only (see `configureProvider`). */
   providers?: Iterable<ProviderConfig>;
+  /**
+   * Where providers configured at run time live (`broker.providers.put`), shared by every
+   * replica: usually `store.service` of the same database.
+   */
+  providerStore?: ServiceStore;
+  /** How soon a provider changed by another replica is seen. Default 5 s. */
+  providerCacheMs?: number;
   /** Used for every token request. Default: the global `fetch`. */
   fetch?: typeof fetch;
   /** How long a refresh lease lasts. The provider call ends well inside it. Default 30 s. */
@@ -68,9 +78,10 @@ export interface GetAccessTokenOptions {
  * ```
  */
 export class CredentialBroker {
+  /** The providers this broker refreshes with: configured in code, or stored (`put`). */
+  readonly providers: ProviderRegistry;
   readonly #store: Store;
   readonly #keyRing: KeyRing;
-  readonly #providers = new Map<string, ResolvedProvider>();
   readonly #breakers = new Map<string, CircuitBreaker>();
   readonly #breakerOptions: CircuitBreakerOptions;
   readonly #flights = new SingleFlight<AccessToken>();
@@ -86,6 +97,11 @@ export class CredentialBroker {
     this.#expirySkewMs = options.expirySkewMs ?? 30_000;
     this.#onEvent = options.onEvent;
     this.#breakerOptions = { ...DEFAULT_BREAKER, ...options.breaker };
+    this.providers = new ProviderRegistry({
+      keyRing: options.keyRing,
+      store: options.providerStore,
+      cacheMs: options.providerCacheMs,
+    });
     for (const provider of options.providers ?? []) this.configureProvider(provider);
     const onStep = options.onStep;
     this.#leader = {
@@ -107,8 +123,12 @@ export class CredentialBroker {
     };
   }
 
+  /**
+   * Configures a provider in this process only, synchronously; it is not stored, and wins over a
+   * stored one of the same name until `providers.put` replaces it. Throws InvalidInputError.
+   */
   configureProvider(config: ProviderConfig): void {
-    this.#providers.set(config.name, resolveProvider(config));
+    this.providers.define(config);
   }
 
   /**
@@ -121,7 +141,7 @@ export class CredentialBroker {
       {
         store: this.#store,
         leader: this.#leader,
-        provider: (name) => this.#providers.get(name),
+        provider: (name) => this.providers.get(name),
         unavailableProviders: () =>
           [...this.#breakers].filter(([, breaker]) => breaker.isOpen).map(([name]) => name),
       },
@@ -132,7 +152,7 @@ export class CredentialBroker {
   /** Stores the tokens a backend got from the OAuth handshake. An expired access token is fine. */
   async importCredential(input: ImportCredentialInput): Promise<ConnectionInfo> {
     const valid = validateImport(input);
-    const provider = this.#provider(valid.provider);
+    const provider = await this.#provider(valid.provider);
     const id = `conn_${randomBytes(15).toString('base64url')}`;
     const accessTtlMs =
       valid.expiresInMs ??
@@ -242,7 +262,7 @@ export class CredentialBroker {
         continue;
       }
       if (left <= 0) throw new RefreshUnavailableError(id, 1000, record.lastError ?? 'timeout');
-      const provider = this.#provider(record.provider); // before the lease: it may throw
+      const provider = await this.#provider(record.provider); // before the lease: it may throw
       const breaker = this.#breaker(record.provider);
       const admission = breaker.admit();
       if (!admission.admitted) {
@@ -288,8 +308,8 @@ export class CredentialBroker {
     };
   }
 
-  #provider(name: string): ResolvedProvider {
-    const provider = this.#providers.get(name);
+  async #provider(name: string): Promise<ResolvedProvider> {
+    const provider = await this.providers.get(name);
     if (!provider) throw new UnknownProviderError(name);
     return provider;
   }

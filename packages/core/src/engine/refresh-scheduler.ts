@@ -19,7 +19,8 @@ export interface RefreshSchedulerOptions {
 export interface SchedulerHost {
   store: Store;
   leader: LeaderContext;
-  provider(name: string): ResolvedProvider | undefined;
+  /** May read the provider from the store: it may be slow, and it may throw. */
+  provider(name: string): Promise<ResolvedProvider | undefined>;
   /** Providers whose circuit is open: their credentials are not claimed now. */
   unavailableProviders(): string[];
 }
@@ -111,8 +112,9 @@ export class RefreshScheduler {
   async #refresh(snapshot: CredentialSnapshot): Promise<void> {
     const claimedAt = performance.now();
     const { provider: name } = snapshot.record;
-    const provider = this.#host.provider(name);
-    if (!provider) return; // an unconfigured provider's lease simply runs out
+    // A provider that is not configured, or cannot be read now: the lease simply runs out.
+    const provider = await this.#host.provider(name).catch(() => undefined);
+    if (!provider) return;
     await this.#acquireSlot(name);
     try {
       await refreshAsLeader(this.#host.leader, provider, snapshot, claimedAt);

@@ -1,10 +1,20 @@
-import { keyIdOf, openField, sealField, type KeyRing } from '../crypto/index.ts';
+import {
+  keyIdOf,
+  openField,
+  openProviderSecret,
+  sealField,
+  sealProviderSecret,
+  type KeyRing,
+} from '../crypto/index.ts';
+import type { ServiceStore } from '../store/service-store.ts';
 import type { Store } from '../store/store.ts';
 
 export interface RotateKeysOptions {
   store: Store;
   /** The ring whose first key is the new active key; older keys must still be in it. */
   keyRing: KeyRing;
+  /** Also re-encrypt the stored providers' client secrets (usually `store.service`). */
+  service?: ServiceStore;
   batchSize?: number;
   onProgress?: (progress: { resealed: number; skipped: number }) => void;
 }
@@ -14,9 +24,7 @@ export interface RotateKeysOptions {
  * meanwhile is skipped (its new secrets are already sealed under the active key); a second pass
  * picks up anything a concurrent writer sealed under an old key.
  */
-export async function rotateKeys(
-  options: RotateKeysOptions,
-): Promise<{ resealed: number; skipped: number }> {
+export async function rotateKeys(options: RotateKeysOptions): Promise<RotateKeysResult> {
   const { store, keyRing } = options;
   const batchSize = options.batchSize ?? 500;
   const totals = { resealed: 0, skipped: 0 };
@@ -50,6 +58,35 @@ export async function rotateKeys(
     // started before the rotation; report it rather than loop.
     totals.skipped = skippedThisPass;
     if (skippedThisPass === 0) break;
+  }
+  if (!options.service) return totals;
+  return { ...totals, providerSecrets: await resealProviderSecrets(options.service, keyRing) };
+}
+
+export interface RotateKeysResult {
+  /** Credentials re-encrypted, and those rewritten under an old key meanwhile (run again). */
+  resealed: number;
+  skipped: number;
+  /** With `service`: provider client secrets re-encrypted, and those changed meanwhile. */
+  providerSecrets?: { resealed: number; skipped: number };
+}
+
+/**
+ * Providers are few: one pass. A secret replaced meanwhile (`putProvider`) is sealed under the
+ * active key already, unless the writer started before the rotation: that one is reported.
+ */
+async function resealProviderSecrets(
+  service: ServiceStore,
+  keyRing: KeyRing,
+): Promise<{ resealed: number; skipped: number }> {
+  const totals = { resealed: 0, skipped: 0 };
+  for (const provider of await service.listProviders()) {
+    const sealed = provider.clientSecret;
+    if (sealed === null || keyIdOf(sealed) === keyRing.activeKeyId) continue;
+    const plaintext = openProviderSecret(keyRing, sealed, provider.name);
+    const resealed = sealProviderSecret(keyRing, plaintext, provider.name);
+    if (await service.resealProviderSecret(provider.name, sealed, resealed)) totals.resealed++;
+    else totals.skipped++;
   }
   return totals;
 }

@@ -1,4 +1,5 @@
 import { StoreUnavailableError, TokenwardenError } from '../errors.ts';
+import type { ServiceStore } from './service-store.ts';
 import type { Store } from './store.ts';
 
 /**
@@ -6,7 +7,7 @@ import type { Store } from './store.ts';
  * server restarting, statement timeout) surfaces as `StoreUnavailableError`, a typed, retryable
  * error, instead of a driver-specific one whose message might quote SQL or a connection string.
  */
-export function guardStore(store: Store): Store {
+export function guardStore<T extends Store | ServiceStore>(store: T): T {
   return new Proxy(store, {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, receiver);

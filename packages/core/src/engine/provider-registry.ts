@@ -1,0 +1,166 @@
+import { performance } from 'node:perf_hooks';
+import { openProviderSecret, sealProviderSecret, type KeyRing } from '../crypto/index.ts';
+import {
+  PROVIDER_NAME_PATTERN,
+  resolveProvider,
+  type ProviderConfig,
+  type ResolvedProvider,
+} from '../oauth/provider.ts';
+import { guardStore } from '../store/guard-store.ts';
+import type { ServiceStore, StoredProviderRecord } from '../store/service-store.ts';
+
+export interface ProviderRegistryOptions {
+  keyRing: KeyRing;
+  /** Where providers configured at run time live, shared by every replica. */
+  store?: ServiceStore;
+  /**
+   * How long a provider read from the store is used before it is read again: a change made by
+   * another replica is seen within this long. Default 5 s.
+   */
+  cacheMs?: number;
+}
+
+/** The settings kept in a provider row's `config` column: everything but its name and secret. */
+const STORED_SETTINGS = [
+  'tokenUrl',
+  'authorizeUrl',
+  'revocationUrl',
+  'scopes',
+  'clientId',
+  'clientAuth',
+  'defaultAccessTtlSeconds',
+  'rotatesRefreshTokens',
+  'reuseDetection',
+  'reuseGraceSeconds',
+  'requestTimeoutMs',
+  'refreshTokenIdleSeconds',
+] as const satisfies readonly (keyof ProviderConfig)[];
+// A setting added to ProviderConfig but not to the list above fails to compile here.
+const _everySettingStored: [
+  Exclude<keyof ProviderConfig, 'name' | 'clientSecret' | (typeof STORED_SETTINGS)[number]>,
+] extends [never]
+  ? true
+  : never = true;
+
+interface CacheEntry {
+  /** A promise, so that concurrent lookups of one name share one read. */
+  provider: Promise<ResolvedProvider | undefined>;
+  /** `performance.now()` after which the store is asked again; Infinity for `define`d ones. */
+  until: number;
+}
+
+/**
+ * The providers a broker knows: those configured in code (`define`) and, with a store, those
+ * configured at run time (`put`), shared by every replica through the database with their client
+ * secrets sealed. Lookups are served from memory and re-read from the store every `cacheMs`.
+ *
+ * A provider defined in code stays in use in this process until `put` replaces it.
+ */
+export class ProviderRegistry {
+  readonly #keyRing: KeyRing;
+  readonly #store: ServiceStore | undefined;
+  readonly #cacheMs: number;
+  readonly #cache = new Map<string, CacheEntry>();
+
+  constructor(options: ProviderRegistryOptions) {
+    this.#keyRing = options.keyRing;
+    // Database failures surface as the typed, retryable `store_unavailable`.
+    this.#store = options.store && guardStore(options.store);
+    this.#cacheMs = options.cacheMs ?? 5_000;
+  }
+
+  /** Configures a provider in this process only, synchronously. Throws InvalidInputError. */
+  define(config: ProviderConfig): ResolvedProvider {
+    const provider = resolveProvider(config);
+    this.#cache.set(provider.name, { provider: Promise.resolve(provider), until: Infinity });
+    return provider;
+  }
+
+  /**
+   * Validates the configuration, seals its client secret (bound to the provider's name), stores
+   * it for every replica if there is a store, and uses it here at once. Without a store it is
+   * the same as `define`. Throws InvalidInputError, and then changes nothing.
+   */
+  async put(config: ProviderConfig): Promise<ResolvedProvider> {
+    const provider = resolveProvider(config);
+    if (!this.#store) return this.define(config);
+    await this.#store.putProvider({
+      name: provider.name,
+      config: JSON.stringify(storedSettings(config)),
+      clientSecret:
+        provider.clientSecret === undefined
+          ? null
+          : sealProviderSecret(this.#keyRing, provider.clientSecret, provider.name),
+    });
+    this.#remember(provider.name, Promise.resolve(provider));
+    return provider;
+  }
+
+  /**
+   * The provider named `name`, or undefined. Throws DecryptError if its stored client secret
+   * does not open (a missing key, or a secret copied from another provider's row), and
+   * StoreUnavailableError if the database cannot be reached.
+   */
+  async get(name: string): Promise<ResolvedProvider | undefined> {
+    const entry = this.#cache.get(name);
+    if (entry && entry.until > performance.now()) return entry.provider;
+    if (!this.#store || typeof name !== 'string' || !PROVIDER_NAME_PATTERN.test(name)) {
+      return undefined;
+    }
+    const store = this.#store;
+    const provider = store.getProvider(name).then((row) => row && this.#open(row));
+    this.#remember(name, provider);
+    return provider;
+  }
+
+  /** Every provider, ordered by name; read from the store (not the cache) when there is one. */
+  async list(): Promise<ResolvedProvider[]> {
+    const byName = new Map<string, ResolvedProvider>();
+    if (this.#store) {
+      for (const row of await this.#store.listProviders()) {
+        if (this.#cache.get(row.name)?.until === Infinity) continue; // defined in code
+        const provider = this.#open(row);
+        this.#remember(row.name, Promise.resolve(provider));
+        byName.set(row.name, provider);
+      }
+    }
+    for (const [name, entry] of this.#cache) {
+      if (entry.until !== Infinity) continue;
+      const provider = await entry.provider;
+      if (provider) byName.set(name, provider);
+    }
+    return [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  #remember(name: string, provider: Promise<ResolvedProvider | undefined>): void {
+    this.#cache.set(name, { provider, until: performance.now() + this.#cacheMs });
+    // A failed read is not remembered: the next lookup asks the store again.
+    provider.catch(() => {
+      if (this.#cache.get(name)?.provider === provider) this.#cache.delete(name);
+    });
+  }
+
+  #open(row: StoredProviderRecord): ResolvedProvider {
+    const settings = JSON.parse(row.config) as Omit<ProviderConfig, 'name' | 'clientSecret'>;
+    return resolveProvider({
+      ...settings,
+      name: row.name,
+      clientSecret:
+        row.clientSecret === null
+          ? undefined
+          : openProviderSecret(this.#keyRing, row.clientSecret, row.name),
+    });
+  }
+}
+
+/**
+ * The settings to store, picked by name: whatever else the caller's object carries (a
+ * mis-spelt `client_secret`, say) never reaches the database.
+ */
+function storedSettings(config: ProviderConfig): Partial<ProviderConfig> {
+  const settings: Record<string, unknown> = {};
+  for (const key of STORED_SETTINGS) {
+    if (config[key] !== undefined) settings[key] = config[key];
+  }
+  return settings;
+}
