@@ -20,6 +20,9 @@ import type {
 /** The largest page any list returns: a caller asking for more gets `invalid_input`. */
 export const MAX_PAGE_SIZE = 1000;
 
+/** 9 parameters per event: far below every database's limit on one statement's parameters. */
+const AUDIT_ROWS_PER_STATEMENT = 1000;
+
 /** The `ServiceStore` queries, written once for every Kysely dialect (as `KyselyStore`). */
 export class KyselyServiceStore implements ServiceStore {
   constructor(
@@ -116,8 +119,19 @@ export class KyselyServiceStore implements ServiceStore {
 
   async appendAudit(events: NewAuditEvent[]): Promise<void> {
     if (events.length === 0) return;
-    // One statement for the whole batch: audit sits on the path of every token hand-out.
-    await this.db
+    // One statement per batch: audit sits on the path of every token hand-out. A batch too big
+    // for one statement's parameters (SQLite allows 32,766, Postgres 65,535) is split, inside
+    // one transaction so that it still lands whole or not at all.
+    if (events.length <= AUDIT_ROWS_PER_STATEMENT) return this.#insertAudit(this.db, events);
+    await this.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < events.length; i += AUDIT_ROWS_PER_STATEMENT) {
+        await this.#insertAudit(trx, events.slice(i, i + AUDIT_ROWS_PER_STATEMENT));
+      }
+    });
+  }
+
+  async #insertAudit(db: Kysely<Database>, events: NewAuditEvent[]): Promise<void> {
+    await db
       .insertInto('auditEvents')
       .values(
         events.map((e) => ({

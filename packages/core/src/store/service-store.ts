@@ -29,7 +29,10 @@ export interface ServiceStore {
   /** Sets `revokedAt` (database clock). False if no such client or already revoked. */
   revokeClient(id: string): Promise<boolean>;
 
-  /** Appends events in order, in one statement; `at` is the database clock when not given. */
+  /**
+   * Appends events in order, all or none: one statement for up to 1000 events, a transaction
+   * for more. `at` is the database clock when not given.
+   */
   appendAudit(events: NewAuditEvent[]): Promise<void>;
   /** Newest first; `before` is the `seq` cursor from a previous page. `limit` is 1-1000. */
   listAudit(query: AuditQuery): Promise<AuditRecord[]>;

@@ -167,6 +167,25 @@ export function describeServiceStoreConformance(
         expect(await service.listAudit({ limit: 10 })).toEqual([]);
       });
 
+      it('writes a batch too big for one statement whole, in order, or not at all', async () => {
+        // 8,000 events × 9 columns: more parameters than SQLite or Postgres take in one statement.
+        const many = Array.from({ length: 8_000 }, (_, i) => event({ requestId: `r${i}` }));
+        const broken = [...many.slice(0, 7_900), event({ outcome: null as unknown as string })];
+        await expect(service.appendAudit(broken)).rejects.toThrow();
+        expect(await service.listAudit({ limit: 10 })).toEqual([]);
+
+        await service.appendAudit(many);
+        const read: string[] = [];
+        let before: number | undefined;
+        for (;;) {
+          const page = await service.listAudit({ limit: 1000, before });
+          if (page.length === 0) break;
+          read.push(...page.map((e) => e.requestId));
+          before = page[page.length - 1]!.seq;
+        }
+        expect(read).toEqual(many.map((e) => e.requestId).reverse());
+      });
+
       it('filters by connection, actor and time, and pages with the seq cursor', async () => {
         await service.appendAudit([
           event({ requestId: 'a1', at: 100 }),
