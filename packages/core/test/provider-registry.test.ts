@@ -161,9 +161,10 @@ describe.each([
 
     await mine.put({ ...acme, clientId: 'acme-client-2' });
     await mine.put({ ...acme, name: 'globex' });
-    // Within cacheMs the other replica may still use what it read.
+    // Within cacheMs the other replica may still use what it read; a name it did not find is
+    // looked up again at once.
     expect((await theirs.get('acme'))!.clientId).toBe('acme-client');
-    expect(await theirs.get('globex')).toBeUndefined();
+    expect((await theirs.get('globex'))!.name).toBe('globex');
     await sleep(30);
     expect((await theirs.get('acme'))!.clientId).toBe('acme-client-2');
     expect((await theirs.get('globex'))!.name).toBe('globex');
@@ -186,9 +187,16 @@ describe.each([
     });
     await Promise.all(Array.from({ length: 10 }, () => counting.get('acme')));
     expect(reads).toBe(1);
+    await counting.get('acme');
+    expect(reads).toBe(1);
     await sleep(30);
     await counting.get('acme');
     expect(reads).toBe(2);
+    // Unknown names are not remembered, so made-up names cannot fill the cache.
+    await Promise.all(Array.from({ length: 10 }, () => counting.get('nope')));
+    expect(reads).toBe(3);
+    await counting.get('nope');
+    expect(reads).toBe(4);
   });
 
   it('lists stored and code-defined providers by name; code wins until put', async () => {

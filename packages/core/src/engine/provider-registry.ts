@@ -134,10 +134,15 @@ export class ProviderRegistry {
 
   #remember(name: string, provider: Promise<ResolvedProvider | undefined>): void {
     this.#cache.set(name, { provider, until: performance.now() + this.#cacheMs });
-    // A failed read is not remembered: the next lookup asks the store again.
-    provider.catch(() => {
+    // Only a provider that exists is kept (concurrent lookups still share the read): an unknown
+    // name or a failed read is asked again next time, and the cache never holds more entries
+    // than there are providers, whatever names callers make up.
+    const forget = () => {
       if (this.#cache.get(name)?.provider === provider) this.#cache.delete(name);
-    });
+    };
+    provider.then((found) => {
+      if (!found) forget();
+    }, forget);
   }
 
   #open(row: StoredProviderRecord): ResolvedProvider {
