@@ -128,11 +128,13 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
   app.setNotFoundHandler((_request, reply) =>
     reply.code(404).send({ error: 'not_found', message: 'No such route.' }),
   );
-  app.addHook('onRequest', async (request, reply) => {
+  // Hot-path hooks take a callback: an async hook costs a promise per request.
+  app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
+    done();
   });
   // One line per request, after the fact: no headers, no body, no query string.
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unknown';
     metrics?.requestDuration.observe(
       { route, method: request.method, status: String(reply.statusCode) },
@@ -148,6 +150,7 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
       },
       'request',
     );
+    done();
   });
 
   if (options.docs !== false) await registerDocs(app);
@@ -163,6 +166,16 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     scheduler = broker.scheduler(typeof options.scheduler === 'object' ? options.scheduler : {});
     app.addHook('onReady', async () => scheduler!.start());
   }
+  // Node's server.close() ends only idle keep-alive connections: one busy at that moment would
+  // linger until its keep-alive timeout, so answers given while closing close their connection.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing) void reply.header('connection', 'close');
+    done(null, payload);
+  });
   // Runs after the HTTP server has stopped and its in-flight requests are done.
   app.addHook('onClose', async () => {
     await scheduler?.stop();

@@ -7,8 +7,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openSqliteStore } from '@tokenwarden/core';
+import { KeyRing, openSqliteStore } from '@tokenwarden/core';
 import { TestProvider } from '@tokenwarden/testkit';
+import { createTestDatabase } from '@tokenwarden/testkit/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const BIN = fileURLToPath(new URL('../../../node_modules/.bin/tokenwarden', import.meta.url));
@@ -83,6 +84,9 @@ async function stop(server: Server): Promise<number | null> {
   return server.exited;
 }
 
+// Each step spawns a process that loads TypeScript sources: slow on a busy shared machine.
+const SLOW = { timeout: 240_000 };
+
 const ADMIN_KEY = /Generated the admin key[^:]*: (tw_admin_[A-Za-z0-9_-]+)/;
 
 /** An expected failure: a non-zero exit and exactly one `error: ...` line on stderr. */
@@ -109,7 +113,7 @@ describe('the tokenwarden CLI', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('is linked as a workspace bin and prints help for every command', async () => {
+  it('is linked as a workspace bin and prints help for every command', SLOW, async () => {
     expect(existsSync(BIN)).toBe(true);
     const top = await run(['--help'], { cwd: dir });
     expect(top.code).toBe(0);
@@ -140,146 +144,150 @@ describe('the tokenwarden CLI', () => {
     });
   });
 
-  it('serves, configures, hands out a token refreshed once, audits it and rotates keys', async () => {
-    server = await serve(dir);
-    const adminKey = ADMIN_KEY.exec(server.stderr())?.[1];
-    expect(adminKey).toBeDefined();
-    const admin = { TOKENWARDEN_URL: server.url, TOKENWARDEN_ADMIN_KEY: adminKey! };
+  it(
+    'serves, configures, hands out a token refreshed once, audits it and rotates keys',
+    SLOW,
+    async () => {
+      server = await serve(dir);
+      const adminKey = ADMIN_KEY.exec(server.stderr())?.[1];
+      expect(adminKey).toBeDefined();
+      const admin = { TOKENWARDEN_URL: server.url, TOKENWARDEN_ADMIN_KEY: adminKey! };
 
-    const put = await run(
-      [
-        'providers',
-        'put',
-        'acme',
-        '--token-url',
-        provider.tokenUrl,
-        '--client-id',
-        provider.clientId,
-        '--client-secret-file',
-        '-',
-      ],
-      { cwd: dir, env: admin, input: `${provider.clientSecret}\n` },
-    );
-    expect(put.stderr).toBe('');
-    expect(put.code).toBe(0);
-    expect(put.stdout).toMatch(/client secret:\s+stored \(encrypted\)/);
-    expect(put.stdout).not.toContain(provider.clientSecret);
+      const put = await run(
+        [
+          'providers',
+          'put',
+          'acme',
+          '--token-url',
+          provider.tokenUrl,
+          '--client-id',
+          provider.clientId,
+          '--client-secret-file',
+          '-',
+        ],
+        { cwd: dir, env: admin, input: `${provider.clientSecret}\n` },
+      );
+      expect(put.stderr).toBe('');
+      expect(put.code).toBe(0);
+      expect(put.stdout).toMatch(/client secret:\s+stored \(encrypted\)/);
+      expect(put.stdout).not.toContain(provider.clientSecret);
 
-    const created = await run(
-      ['clients', 'create', '--name', 'worker', '--grant', 'acme:*:token.read', '--json'],
-      { cwd: dir, env: admin },
-    );
-    expect(created.code).toBe(0);
-    const client = JSON.parse(created.stdout) as { id: string; api_key: string };
-    expect(client.api_key).toMatch(/^tw_cli_/);
-    const listed = await run(['clients', 'list'], { cwd: dir, env: admin });
-    expect(listed.stdout).toMatch(new RegExp(`${client.id}\\s+worker`));
-    expect(listed.stdout).not.toContain(client.api_key);
+      const created = await run(
+        ['clients', 'create', '--name', 'worker', '--grant', 'acme:*:token.read', '--json'],
+        { cwd: dir, env: admin },
+      );
+      expect(created.code).toBe(0);
+      const client = JSON.parse(created.stdout) as { id: string; api_key: string };
+      expect(client.api_key).toMatch(/^tw_cli_/);
+      const listed = await run(['clients', 'list'], { cwd: dir, env: admin });
+      expect(listed.stdout).toMatch(new RegExp(`${client.id}\\s+worker`));
+      expect(listed.stdout).not.toContain(client.api_key);
 
-    // An expired access token: the first hand-out has to refresh it.
-    const grant = provider.issueGrant();
-    const imported = await run(
-      [
-        'connections',
-        'import',
-        '--provider',
-        'acme',
-        '--owner',
-        'user-42',
-        '--file',
-        '-',
-        '--expires-in',
-        '0',
-      ],
-      {
+      // An expired access token: the first hand-out has to refresh it.
+      const grant = provider.issueGrant();
+      const imported = await run(
+        [
+          'connections',
+          'import',
+          '--provider',
+          'acme',
+          '--owner',
+          'user-42',
+          '--file',
+          '-',
+          '--expires-in',
+          '0',
+        ],
+        {
+          cwd: dir,
+          env: admin,
+          input: JSON.stringify({
+            access_token: grant.access_token,
+            refresh_token: grant.refresh_token,
+          }),
+        },
+      );
+      expect(imported.code).toBe(0);
+      const id = imported.stdout.trim();
+      expect(id).toMatch(/^conn_/);
+
+      const worker = { TOKENWARDEN_URL: server.url, TOKENWARDEN_API_KEY: client.api_key };
+      const first = await run(['token', id], { cwd: dir, env: worker });
+      expect(first.stderr).toBe('');
+      expect(first.code).toBe(0);
+      const token = first.stdout.trim();
+      expect(token).not.toBe(grant.access_token);
+      expect(provider.isAccessTokenValid(token)).toBe(true);
+      const again = await run(['token', id, '--json'], { cwd: dir, env: worker });
+      expect(JSON.parse(again.stdout)).toMatchObject({ access_token: token, version: 2 });
+      expect(provider.stats().redemptions).toBe(1);
+
+      const shown = await run(['connections', 'show', id], { cwd: dir, env: admin });
+      expect(shown.stdout).toMatch(/status:\s+active/);
+      expect(shown.stdout).toMatch(/version:\s+2/);
+      expect(shown.stdout).not.toContain(token);
+      const connections = await run(['connections', 'list', '--owner', 'user-42'], {
         cwd: dir,
         env: admin,
-        input: JSON.stringify({
-          access_token: grant.access_token,
-          refresh_token: grant.refresh_token,
-        }),
-      },
-    );
-    expect(imported.code).toBe(0);
-    const id = imported.stdout.trim();
-    expect(id).toMatch(/^conn_/);
+      });
+      expect(connections.stdout).toMatch(new RegExp(`${id}\\s+acme\\s+user-42\\s+active\\s+2`));
 
-    const worker = { TOKENWARDEN_URL: server.url, TOKENWARDEN_API_KEY: client.api_key };
-    const first = await run(['token', id], { cwd: dir, env: worker });
-    expect(first.stderr).toBe('');
-    expect(first.code).toBe(0);
-    const token = first.stdout.trim();
-    expect(token).not.toBe(grant.access_token);
-    expect(provider.isAccessTokenValid(token)).toBe(true);
-    const again = await run(['token', id, '--json'], { cwd: dir, env: worker });
-    expect(JSON.parse(again.stdout)).toMatchObject({ access_token: token, version: 2 });
-    expect(provider.stats().redemptions).toBe(1);
+      const audit = await run(['audit', '--connection', id], { cwd: dir, env: admin });
+      expect(audit.code).toBe(0);
+      expect(audit.stdout).toMatch(new RegExp(`${client.id}\\s+token.read\\s+${id}\\s+ok`));
+      expect(audit.stdout).toMatch(new RegExp(`admin\\s+connection.create\\s+${id}\\s+ok`));
+      expect(audit.stdout).not.toContain(token);
 
-    const shown = await run(['connections', 'show', id], { cwd: dir, env: admin });
-    expect(shown.stdout).toMatch(/status:\s+active/);
-    expect(shown.stdout).toMatch(/version:\s+2/);
-    expect(shown.stdout).not.toContain(token);
-    const connections = await run(['connections', 'list', '--owner', 'user-42'], {
-      cwd: dir,
-      env: admin,
-    });
-    expect(connections.stdout).toMatch(new RegExp(`${id}\\s+acme\\s+user-42\\s+active\\s+2`));
+      // A service client may not use admin commands; the API's error is one line.
+      expectOneErrorLine(
+        await run(['clients', 'list'], { cwd: dir, env: worker }),
+        1,
+        /^error: forbidden: /,
+      );
 
-    const audit = await run(['audit', '--connection', id], { cwd: dir, env: admin });
-    expect(audit.code).toBe(0);
-    expect(audit.stdout).toMatch(new RegExp(`${client.id}\\s+token.read\\s+${id}\\s+ok`));
-    expect(audit.stdout).toMatch(new RegExp(`admin\\s+connection.create\\s+${id}\\s+ok`));
-    expect(audit.stdout).not.toContain(token);
+      // SIGTERM: requests finish, the audit is flushed, the store closed, exit 0.
+      expect(await stop(server)).toBe(0);
+      expect(server.stderr()).toContain('Stopped.');
+      expectOneErrorLine(
+        await run(['token', id], { cwd: dir, env: worker }),
+        1,
+        new RegExp(`cannot connect to Tokenwarden at ${server.url} \\(connection refused\\)`),
+      );
 
-    // A service client may not use admin commands; the API's error is one line.
-    expectOneErrorLine(
-      await run(['clients', 'list'], { cwd: dir, env: worker }),
-      1,
-      /^error: forbidden: /,
-    );
+      // Rotation: a new active key in the key file, then every secret re-encrypted under it.
+      const added = await run(['keys', 'add', '--id', 'k2', '--json'], { cwd: dir });
+      expect(added.code).toBe(0);
+      expect(JSON.parse(added.stdout)).toMatchObject({ active_key_id: 'k2' });
+      expect(statSync(join(dir, 'tokenwarden.keys')).mode & 0o777).toBe(0o600);
+      const rotated = await run(['keys', 'rotate', '--json'], { cwd: dir });
+      expect(rotated.code).toBe(0);
+      expect(JSON.parse(rotated.stdout)).toMatchObject({
+        active_key_id: 'k2',
+        resealed: 1,
+        skipped: 0,
+        provider_secrets: { resealed: 1, skipped: 0 },
+      });
+      expect(rotated.stderr).toMatch(/re-encrypting: 1\/1 \(100%\)/);
+      const noop = await run(['keys', 'rotate'], { cwd: dir });
+      expect(noop.stdout).toContain('re-encrypted 0 credentials under key k2');
 
-    // SIGTERM: requests finish, the audit is flushed, the store closed, exit 0.
-    expect(await stop(server)).toBe(0);
-    expect(server.stderr()).toContain('Stopped.');
-    expectOneErrorLine(
-      await run(['token', id], { cwd: dir, env: worker }),
-      1,
-      new RegExp(`cannot connect to Tokenwarden at ${server.url} \\(connection refused\\)`),
-    );
+      // With only the new key, the rotated secrets still open: the same token, no new refresh.
+      const onlyNewKey = readFileSync(join(dir, 'tokenwarden.keys'), 'utf8')
+        .split('\n')
+        .find((line) => line.startsWith('k2:'))!;
+      server = await serve(dir, { TOKENWARDEN_KEYS: onlyNewKey });
+      expect(server.stderr()).not.toMatch(ADMIN_KEY);
+      const afterRotation = await run(['token', id], {
+        cwd: dir,
+        env: { TOKENWARDEN_URL: server.url, TOKENWARDEN_API_KEY: client.api_key },
+      });
+      expect(afterRotation.stdout.trim()).toBe(token);
+      expect(provider.stats().redemptions).toBe(1);
+      expect(await stop(server)).toBe(0);
+    },
+  );
 
-    // Rotation: a new active key in the key file, then every secret re-encrypted under it.
-    const added = await run(['keys', 'add', '--id', 'k2', '--json'], { cwd: dir });
-    expect(added.code).toBe(0);
-    expect(JSON.parse(added.stdout)).toMatchObject({ active_key_id: 'k2' });
-    expect(statSync(join(dir, 'tokenwarden.keys')).mode & 0o777).toBe(0o600);
-    const rotated = await run(['keys', 'rotate', '--json'], { cwd: dir });
-    expect(rotated.code).toBe(0);
-    expect(JSON.parse(rotated.stdout)).toMatchObject({
-      active_key_id: 'k2',
-      resealed: 1,
-      skipped: 0,
-      provider_secrets: { resealed: 1, skipped: 0 },
-    });
-    expect(rotated.stderr).toMatch(/re-encrypting: 1\/1 \(100%\)/);
-    const noop = await run(['keys', 'rotate'], { cwd: dir });
-    expect(noop.stdout).toContain('re-encrypted 0 credentials under key k2');
-
-    // With only the new key, the rotated secrets still open: the same token, no new refresh.
-    const onlyNewKey = readFileSync(join(dir, 'tokenwarden.keys'), 'utf8')
-      .split('\n')
-      .find((line) => line.startsWith('k2:'))!;
-    server = await serve(dir, { TOKENWARDEN_KEYS: onlyNewKey });
-    expect(server.stderr()).not.toMatch(ADMIN_KEY);
-    const afterRotation = await run(['token', id], {
-      cwd: dir,
-      env: { TOKENWARDEN_URL: server.url, TOKENWARDEN_API_KEY: client.api_key },
-    });
-    expect(afterRotation.stdout.trim()).toBe(token);
-    expect(provider.stats().redemptions).toBe(1);
-    expect(await stop(server)).toBe(0);
-  });
-
-  it('reports bad usage as one line and a non-zero exit', async () => {
+  it('reports bad usage as one line and a non-zero exit', SLOW, async () => {
     expectOneErrorLine(await run(['nope'], { cwd: dir }), 2, /unknown command 'nope'/);
     expectOneErrorLine(
       await run(['clients', 'create', '--bogus'], { cwd: dir }),
@@ -322,7 +330,7 @@ describe('the tokenwarden CLI', () => {
 });
 
 describe('the generated admin key', () => {
-  it('is printed once, on first start, and only its hash is stored', async () => {
+  it('is printed once, on first start, and only its hash is stored', SLOW, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tw-cli-admin-'));
     try {
       const first = await serve(dir);
@@ -354,6 +362,69 @@ describe('the generated admin key', () => {
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('serve and keys rotate on Postgres', () => {
+  it('needs keys and an admin key, never generates either, and rotates', SLOW, async () => {
+    const database = await createTestDatabase();
+    const dir = mkdtempSync(join(tmpdir(), 'tw-cli-pg-'));
+    try {
+      const db = ['--db', database.url];
+      const k1 = KeyRing.generate('k1').serialize();
+      expectOneErrorLine(
+        await run(['serve', ...db], { cwd: dir, env: { TOKENWARDEN_KEYS: k1 } }),
+        1,
+        /^error: no admin key: set TOKENWARDEN_ADMIN_KEY/,
+      );
+      // An unreachable server is named without its password.
+      const unreachable = await run(['serve', '--db', 'postgres://tw:hunter2@127.0.0.1:9/tw'], {
+        cwd: dir,
+        env: { TOKENWARDEN_KEYS: k1 },
+      });
+      expectOneErrorLine(
+        unreachable,
+        1,
+        /cannot open the database postgres:\/\/tw:\*\*\*@127\.0\.0\.1:9/,
+      );
+      expect(unreachable.stderr).not.toContain('hunter2');
+
+      const adminKey = 'an operator-chosen admin key';
+      const server = await serve(dir, {
+        TOKENWARDEN_DB: database.url,
+        TOKENWARDEN_KEYS: k1,
+        TOKENWARDEN_ADMIN_KEY: adminKey,
+      });
+      expect(server.stderr()).not.toMatch(ADMIN_KEY);
+      const admin = { TOKENWARDEN_URL: server.url, TOKENWARDEN_ADMIN_KEY: adminKey };
+      const put = await run(
+        ['providers', 'put', 'acme', '--token-url', 'http://127.0.0.1:9/token', '--client-id', 'c'],
+        { cwd: dir, env: { ...admin, TOKENWARDEN_CLIENT_SECRET: 'client-secret' } },
+      );
+      expect(put.code).toBe(0);
+      const imported = await run(
+        ['connections', 'import', '--provider', 'acme', '--owner', 'o', '--access-token-file', '-'],
+        { cwd: dir, env: admin, input: 'at_pg_1' },
+      );
+      expect(imported.code).toBe(0);
+      expect(await stop(server)).toBe(0);
+      expect(readdirSync(dir)).toEqual([]);
+
+      const k2 = KeyRing.parse(k1).withNewActiveKey('k2').serialize();
+      const rotated = await run(['keys', 'rotate', ...db, '--json'], {
+        cwd: dir,
+        env: { TOKENWARDEN_KEYS: k2 },
+      });
+      expect(rotated.code).toBe(0);
+      expect(JSON.parse(rotated.stdout)).toMatchObject({
+        active_key_id: 'k2',
+        resealed: 1,
+        provider_secrets: { resealed: 1 },
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await database.drop();
     }
   });
 });
