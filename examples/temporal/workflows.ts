@@ -4,7 +4,7 @@
 // and the calls already done stay done.
 //
 // Workflow code: imports only @temporalio/workflow, @tokenwarden/temporal/workflow and types.
-import { proxyActivities } from '@temporalio/workflow';
+import { proxyActivities, sleep } from '@temporalio/workflow';
 import { FailureTypes, Reauthorization } from '@tokenwarden/temporal/workflow';
 import type { ExampleActivities } from './activities.ts';
 
@@ -30,6 +30,8 @@ export interface FanOutInput {
   calls: number;
   /** How many run at once. */
   concurrency: number;
+  /** Workflow time each lane waits between two calls (a timer), so that a run spans token expiries. */
+  pauseBetweenCallsMs?: number;
   /** How long to wait for the owner to authorize again. Default 7 days. */
   reauthorizationTimeout?: string;
 }
@@ -60,6 +62,7 @@ export async function fanOutWorkflow(input: FanOutInput): Promise<FanOutResult> 
       const call = next++;
       const { ok } = await reauth.run(() => callProtectedApi(input.connectionId, call));
       if (ok) succeeded++;
+      if (input.pauseBetweenCallsMs) await sleep(input.pauseBetweenCallsMs);
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, input.concurrency) }, lane));
