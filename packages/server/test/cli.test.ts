@@ -390,7 +390,15 @@ describe('serve and keys rotate on Postgres', () => {
       );
       expect(unreachable.stderr).not.toContain('hunter2');
 
-      const adminKey = 'an operator-chosen admin key';
+      expectOneErrorLine(
+        await run(['serve', ...db], {
+          cwd: dir,
+          env: { TOKENWARDEN_KEYS: k1, TOKENWARDEN_ADMIN_KEY: 'two words' },
+        }),
+        1,
+        /TOKENWARDEN_ADMIN_KEY must be 16 to 512 printable ASCII characters without spaces/,
+      );
+      const adminKey = 'an-operator-chosen-admin-key';
       const server = await serve(dir, {
         TOKENWARDEN_DB: database.url,
         TOKENWARDEN_KEYS: k1,
@@ -402,6 +410,7 @@ describe('serve and keys rotate on Postgres', () => {
         ['providers', 'put', 'acme', '--token-url', 'http://127.0.0.1:9/token', '--client-id', 'c'],
         { cwd: dir, env: { ...admin, TOKENWARDEN_CLIENT_SECRET: 'client-secret' } },
       );
+      expect(put.stderr).toBe('');
       expect(put.code).toBe(0);
       const imported = await run(
         ['connections', 'import', '--provider', 'acme', '--owner', 'o', '--access-token-file', '-'],

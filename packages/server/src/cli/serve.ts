@@ -46,11 +46,12 @@ export const serveCommand: Command = {
     // Listening for signals from the start: a SIGTERM while starting up is a stop request too.
     const stopRequested = untilSignal();
 
+    const configuredHash = configuredAdminKeyHash();
     const database = await openDatabase({ db: args.string('db'), create: true, warn });
     const { store } = database;
     let app: Awaited<ReturnType<typeof buildServer>> | undefined;
     try {
-      const adminKeyHash = await adminKey(store, database.kind);
+      const adminKeyHash = configuredHash ?? (await storedAdminKeyHash(store, database.kind));
       app = await buildServer({
         store,
         keyRing: database.keyRing,
@@ -77,14 +78,28 @@ export const serveCommand: Command = {
   },
 };
 
+/** TOKENWARDEN_ADMIN_KEY's hash; checked before the database is opened. */
+function configuredAdminKeyHash(): string | undefined {
+  const configured = process.env.TOKENWARDEN_ADMIN_KEY;
+  if (!configured) return undefined;
+  // What an Authorization header can carry (the server's Bearer syntax); short keys are guessable.
+  if (!/^[\x21-\x7e]{16,512}$/.test(configured)) {
+    throw new CliError(
+      'TOKENWARDEN_ADMIN_KEY must be 16 to 512 printable ASCII characters without spaces',
+    );
+  }
+  return hashApiKey(configured);
+}
+
 /**
- * The admin key's hash: from TOKENWARDEN_ADMIN_KEY, else the one stored at first start. Only the
+ * Without TOKENWARDEN_ADMIN_KEY: the hash stored at first start. Only the
  * embedded default generates a key, printed once; a shared database must be given one, or the
  * first replica to start would hold a key nobody else knows.
  */
-async function adminKey(store: KyselyStore, kind: 'sqlite' | 'postgres'): Promise<string> {
-  const configured = process.env.TOKENWARDEN_ADMIN_KEY;
-  if (configured) return hashApiKey(configured);
+async function storedAdminKeyHash(
+  store: KyselyStore,
+  kind: 'sqlite' | 'postgres',
+): Promise<string> {
   const stored = await store.service.getSetting(ADMIN_KEY_SETTING);
   if (stored !== undefined) return stored;
   if (kind === 'postgres') {
