@@ -57,6 +57,7 @@ export {
   type EncryptionCodecOptions,
   type PayloadDecryptionFailure,
 } from './codec/encryption-codec.ts';
+export { createCodecServerHandler, type CodecServerOptions } from './codec/codec-server.ts';
 export {
   CodecKeyRing,
   CodecKeyRingError,
