@@ -118,6 +118,9 @@ describe('the tokenwarden CLI', () => {
     const top = await run(['--help'], { cwd: dir });
     expect(top.code).toBe(0);
     expect(top.stdout).toMatch(/^Usage: tokenwarden <command>/);
+    expect((await run(['--version'], { cwd: dir })).stdout).toMatch(
+      /^tokenwarden \d+\.\d+\.\d+\n$/,
+    );
     const commands = [
       ['serve'],
       ['providers', 'put'],

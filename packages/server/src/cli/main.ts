@@ -50,7 +50,7 @@ Tokenwarden: one valid OAuth2 access token for any worker, refreshed exactly onc
 Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`).join('\n')}
 
-Run 'tokenwarden <command> --help' for a command's options.`;
+Run 'tokenwarden <command> --help' for a command's options; --version prints the version.`;
 
 async function main(argv: string[]): Promise<void> {
   const [name, ...rest] = argv;
@@ -58,6 +58,13 @@ async function main(argv: string[]): Promise<void> {
     const topic = name === 'help' ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
     process.stdout.write(`${(topic ? (await topic.load()).help : HELP).trimEnd()}\n`);
     if (name === undefined) process.exitCode = 2;
+    return;
+  }
+  if (name === '--version' || name === '-V') {
+    const { readFileSync } = await import('node:fs');
+    const manifest = new URL('../../package.json', import.meta.url);
+    const { version } = JSON.parse(readFileSync(manifest, 'utf8')) as { version: string };
+    process.stdout.write(`tokenwarden ${version}\n`);
     return;
   }
   const command = COMMANDS.find((c) => c.name === name);
