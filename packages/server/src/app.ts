@@ -19,6 +19,7 @@ import { Authenticator } from './auth/authenticator.ts';
 import { actorOf } from './auth/principal.ts';
 import { errorReply } from './errors.ts';
 import type { RequestScope, ServerContext } from './http/context.ts';
+import { OwnerCache } from './http/owner-cache.ts';
 import { ServerMetrics } from './metrics.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { clientRoutes } from './routes/clients.ts';
@@ -44,7 +45,7 @@ export interface BuildServerOptions {
   scheduler?: boolean | RefreshSchedulerOptions;
   /** Serve Prometheus metrics at /metrics. Default true. */
   metrics?: boolean;
-  /** Audit buffering. Defaults: flush every 5 ms or 200 events; at most 10,000 buffered. */
+  /** Audit buffering. Defaults: flush every 10 ms or 500 events; at most 10,000 buffered. */
   audit?: Pick<AuditWriterOptions, 'flushIntervalMs' | 'batchSize' | 'maxBuffered'>;
   /** Serve the OpenAPI document at /docs/json and Swagger UI at /docs. Default true. */
   docs?: boolean;
@@ -117,6 +118,7 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     audit,
     metrics,
     requestScope,
+    owners: new OwnerCache(),
   };
 
   app.decorateRequest('principal', null as never);

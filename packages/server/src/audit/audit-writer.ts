@@ -1,9 +1,9 @@
 import type { NewAuditEvent, ServiceStore } from '@tokenwarden/core';
 
 export interface AuditWriterOptions {
-  /** Write a batch at least this often while events are waiting. Default 5 ms. */
+  /** Write a batch at least this often while events are waiting. Default 10 ms. */
   flushIntervalMs?: number;
-  /** Write at once when this many events are waiting. Default 200. */
+  /** Write at once when this many events are waiting. Default 500. */
   batchSize?: number;
   /** Events kept while the store is unreachable; beyond this new events are dropped and counted. */
   maxBuffered?: number;
@@ -35,8 +35,8 @@ export class AuditWriter {
 
   constructor(service: ServiceStore, options: AuditWriterOptions = {}) {
     this.#service = service;
-    this.#flushIntervalMs = options.flushIntervalMs ?? 5;
-    this.#batchSize = options.batchSize ?? 200;
+    this.#flushIntervalMs = options.flushIntervalMs ?? 10;
+    this.#batchSize = options.batchSize ?? 500;
     this.#maxBuffered = options.maxBuffered ?? 10_000;
     this.#onProblem = options.onProblem;
   }

@@ -6,6 +6,7 @@ import type { Authenticator } from '../auth/authenticator.ts';
 import { actorOf, type Principal } from '../auth/principal.ts';
 import { ForbiddenError } from '../errors.ts';
 import type { ServerMetrics } from '../metrics.ts';
+import type { OwnerCache } from './owner-cache.ts';
 
 /** Which request a refresh happened for, so the broker's events can be audited under it. */
 export interface RequestScope {
@@ -22,6 +23,7 @@ export interface ServerContext {
   audit: AuditWriter;
   metrics: ServerMetrics | undefined;
   requestScope: AsyncLocalStorage<RequestScope>;
+  owners: OwnerCache;
 }
 
 declare module 'fastify' {

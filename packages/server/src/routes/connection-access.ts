@@ -1,6 +1,6 @@
 import type { ConnectionInfo, ServiceAction } from '@tokenwarden/core';
 import type { FastifyRequest } from 'fastify';
-import { allows } from '../auth/principal.ts';
+import { allows, type GrantTarget } from '../auth/principal.ts';
 import { errorCodeOf, ForbiddenError } from '../errors.ts';
 import { recordAudit, type ServerContext } from '../http/context.ts';
 
@@ -12,17 +12,35 @@ export async function authorizedConnection(
   action: ServiceAction,
 ): Promise<ConnectionInfo> {
   const info = await ctx.broker.getConnection(id);
+  ctx.owners.set(id, info);
   if (!allows(request.principal, action, info)) {
     throw new ConnectionForbiddenError(action, info);
   }
   return info;
 }
 
+/**
+ * The grant check of the token routes, without reading the connection when its owner and
+ * provider are already known: the hand-out itself reads the row and answers not_found if it is
+ * gone. Saves one database read per hand-out.
+ */
+export async function authorizeHandOut(
+  ctx: ServerContext,
+  request: FastifyRequest,
+  id: string,
+): Promise<GrantTarget> {
+  const target = ctx.owners.get(id) ?? (await authorizedConnection(ctx, request, id, 'token.read'));
+  if (!allows(request.principal, 'token.read', target)) {
+    throw new ConnectionForbiddenError('token.read', { id, ...target });
+  }
+  return target;
+}
+
 /** Carries the connection a caller was refused, so the audit row can name its owner and provider. */
 export class ConnectionForbiddenError extends ForbiddenError {
   constructor(
     action: ServiceAction,
-    readonly connection: Pick<ConnectionInfo, 'id' | 'owner' | 'provider'>,
+    readonly connection: GrantTarget & { id: string },
   ) {
     super(`This API key has no ${action} grant for this connection's owner and provider.`);
   }
@@ -38,7 +56,7 @@ export function auditFailure(
   action: string,
   id: string,
   error: unknown,
-  known?: Pick<ConnectionInfo, 'owner' | 'provider'>,
+  known?: GrantTarget,
 ): void {
   const connection = error instanceof ConnectionForbiddenError ? error.connection : known;
   recordAudit(ctx, request, {

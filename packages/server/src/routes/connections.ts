@@ -157,6 +157,7 @@ export const connectionRoutes: FastifyPluginAsync<ServerContext> = async (app, c
         recordAudit(ctx, request, { action, outcome: errorCodeOf(error), ...target });
         throw error;
       }
+      ctx.owners.set(info.id, info);
       recordAudit(ctx, request, {
         action,
         outcome: 'ok',
@@ -250,6 +251,7 @@ export const connectionRoutes: FastifyPluginAsync<ServerContext> = async (app, c
       try {
         info = await authorizedConnection(ctx, request, id, 'connections.write');
         await ctx.broker.deleteCredential(id);
+        ctx.owners.delete(id);
       } catch (error) {
         auditFailure(ctx, request, action, id, error, info);
         throw error;

@@ -1,11 +1,11 @@
-import type { AccessToken, ConnectionInfo } from '@tokenwarden/core';
+import type { AccessToken } from '@tokenwarden/core';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { actorOf } from '../auth/principal.ts';
+import { actorOf, type GrantTarget } from '../auth/principal.ts';
 import { errorCodeOf } from '../errors.ts';
 import { authenticate, recordAudit, type ServerContext } from '../http/context.ts';
 import { errorResponses, idParams, isoTime } from '../http/schemas.ts';
 import { iso } from '../http/views.ts';
-import { auditFailure, authorizedConnection } from './connection-access.ts';
+import { auditFailure, authorizeHandOut } from './connection-access.ts';
 
 /** The one response that carries a token. */
 const tokenResponse = {
@@ -99,10 +99,10 @@ async function handOut(
 ) {
   const { id } = request.params;
   const route = action === 'token.read' ? 'token' : 'rejected';
-  let info: ConnectionInfo | undefined;
+  let info: GrantTarget | undefined;
   let token: AccessToken;
   try {
-    info = await authorizedConnection(ctx, request, id, 'token.read');
+    info = await authorizeHandOut(ctx, request, id);
     // A refresh this request leads is audited under its request id and caller (see app.ts).
     const scope = { requestId: request.id, actor: actorOf(request.principal) };
     token = await ctx.requestScope.run(scope, () => obtain(id));
