@@ -2,7 +2,7 @@
 // core's generated key file) or a Postgres URL (keys must be given: a shared database never gets
 // a generated key ring).
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import {
   loadKeyRing,
   openEmbedded,
@@ -66,6 +66,11 @@ export async function openDatabase(options: OpenOptions): Promise<OpenDatabase> 
   }
 
   const path = resolve(db);
+  if (!existsSync(dirname(path))) {
+    throw new CliError(
+      `cannot create the database ${path}: directory ${dirname(path)} does not exist`,
+    );
+  }
   if (options.create) {
     // Core's embedded default: the key file is generated (0600, with a warning) on first use.
     const embedded = await explained(path, () =>

@@ -21,10 +21,12 @@ ${DB_HELP}
   --port <n>       port to listen on (env TOKENWARDEN_PORT, default 8080; 0 picks a free one)
   --host <addr>    address to listen on (env TOKENWARDEN_HOST, default 127.0.0.1)
 
-Environment: TOKENWARDEN_LOG_LEVEL (default info) sets the JSON request log's level.
+Environment: TOKENWARDEN_LOG_LEVEL sets the level of the JSON log on stdout: fatal, error,
+warn, info (default: a line per request), debug, trace or silent.
 SIGINT or SIGTERM stop accepting requests, finish those in flight, then exit 0.`;
 
 const ADMIN_KEY_SETTING = 'admin_key_hash';
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export const serveCommand: Command = {
   name: 'serve',
@@ -43,6 +45,10 @@ export const serveCommand: Command = {
       args.string('port') === undefined && env.TOKENWARDEN_PORT ? 'TOKENWARDEN_PORT' : '--port';
     const port = parseInteger(portText, label, { min: 0, max: 65535 }, 'serve');
     const host = args.string('host') || env.TOKENWARDEN_HOST || '127.0.0.1';
+    const logLevel = env.TOKENWARDEN_LOG_LEVEL || 'info';
+    if (!LOG_LEVELS.includes(logLevel)) {
+      throw new CliError(`TOKENWARDEN_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+    }
     // Listening for signals from the start: a SIGTERM while starting up is a stop request too.
     const stopRequested = untilSignal();
 
@@ -56,7 +62,7 @@ export const serveCommand: Command = {
         store,
         keyRing: database.keyRing,
         adminKeyHash,
-        logger: { level: env.TOKENWARDEN_LOG_LEVEL || 'info' },
+        logger: { level: logLevel },
       });
       await app.listen({ port, host });
     } catch (error) {
