@@ -1,6 +1,5 @@
 // `tokenwarden <command>`: dispatches to one file per command group. Expected failures print one
-// `error: ...` line and exit non-zero; only an unexpected bug shows a stack (or set
-// TOKENWARDEN_DEBUG=1 to see one for every error).
+// `error: ...` line and exit non-zero; TOKENWARDEN_DEBUG=1 adds the stack trace.
 import type { Command } from './args.ts';
 import { CliError, oneLine, UsageError } from './errors.ts';
 
@@ -90,13 +89,17 @@ async function report(error: unknown): Promise<number> {
   // Core's typed errors are expected (bad key ring, database down) and their messages are safe.
   const { TokenwardenError } = await import('@tokenwarden/core');
   if (error instanceof TokenwardenError) {
-    process.stderr.write(`error: ${error.code}: ${oneLine(error.message)}\n`);
+    // The cause's message may quote SQL or a connection string; its code (ECONNREFUSED) may not.
+    const cause = (error.cause as { code?: unknown } | undefined)?.code;
+    const suffix = typeof cause === 'string' ? ` (${cause})` : '';
+    process.stderr.write(`error: ${error.code}: ${oneLine(error.message)}${suffix}\n`);
     if (debug && error.stack) process.stderr.write(`${error.stack}\n`);
     return 1;
   }
-  process.stderr.write(
-    `error: unexpected failure: ${oneLine(error instanceof Error ? error.message : String(error))}\n`,
-  );
-  if (error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+  // A bug, or a failure nobody anticipated: still one line, the stack on request.
+  const message = oneLine(error instanceof Error ? error.message : String(error));
+  const hint = debug ? '' : ' (set TOKENWARDEN_DEBUG=1 for the stack trace)';
+  process.stderr.write(`error: unexpected failure: ${message}${hint}\n`);
+  if (debug && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
   return 1;
 }
