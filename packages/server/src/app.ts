@@ -99,11 +99,15 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
       ? undefined
       : new ServerMetrics({ auditPending: () => audit.pending });
   const userOnEvent = options.broker?.onEvent;
+  const userFetch = options.broker?.fetch;
+  // Looked up at call time, so a fetch installed later (a test's, a proxy agent's) is used.
+  const baseFetch: typeof fetch = userFetch ?? ((input, init) => globalThis.fetch(input, init));
   const broker = new CredentialBroker({
     ...options.broker,
     store: options.store,
     keyRing: options.keyRing,
     providerStore: service,
+    fetch: metrics ? metrics.instrumentFetch(baseFetch) : userFetch,
     onEvent: (event: BrokerEvent) => {
       metrics?.onBrokerEvent(event);
       audit.record(refreshAuditEvent(event, requestScope.getStore()));

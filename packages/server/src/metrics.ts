@@ -1,4 +1,5 @@
 import type { BrokerEvent } from '@tokenwarden/core';
+import { performance } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
@@ -37,6 +38,14 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
+  readonly providerLatency = new Histogram({
+    name: 'tokenwarden_provider_request_duration_seconds',
+    help: "Token-endpoint requests this process sent, until the response headers, by the endpoint's host and the HTTP status (or error).",
+    labelNames: ['host', 'status'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
   readonly auditDropped = new Counter({
     name: 'tokenwarden_audit_dropped_total',
     help: 'Audit events dropped because the buffer was full while the store was unreachable.',
@@ -57,6 +66,24 @@ export class ServerMetrics {
     }
   }
 
+  /** Wraps the broker's `fetch` to time every token-endpoint request. */
+  instrumentFetch(inner: typeof fetch): typeof fetch {
+    return async (input, init) => {
+      const started = performance.now();
+      let status = 'error';
+      try {
+        const response = await inner(input, init);
+        status = String(response.status);
+        return response;
+      } finally {
+        this.providerLatency.observe(
+          { host: hostOf(input), status },
+          (performance.now() - started) / 1000,
+        );
+      }
+    };
+  }
+
   /** The broker's `onEvent`: counts refresh outcomes. */
   onBrokerEvent(event: BrokerEvent): void {
     switch (event.type) {
@@ -74,5 +101,14 @@ export class ServerMetrics {
         this.refreshFailures.inc({ provider: event.provider, error: event.error });
         break;
     }
+  }
+}
+
+/** Only the host: a token URL's path or query could, with a careless provider, carry a secret. */
+function hostOf(input: Parameters<typeof fetch>[0]): string {
+  try {
+    return new URL(input instanceof Request ? input.url : String(input)).host;
+  } catch {
+    return 'unknown';
   }
 }

@@ -30,6 +30,8 @@ export interface TestServer {
   store: KyselyStore;
   provider: TestProvider;
   adminKey: string;
+  /** The key ring, in TOKENWARDEN_KEYS format. */
+  keys: string;
   /** The SQLite file (backend 'sqlite'). */
   dbPath: string;
   database: TestDatabase | undefined;
@@ -54,6 +56,8 @@ export interface TestServer {
 
 export interface TestServerOptions {
   backend?: Backend;
+  /** A second replica of this server: same database, key ring, admin key and provider. */
+  replicaOf?: TestServer;
   provider?: TestProviderOptions;
   server?: Partial<Omit<BuildServerOptions, 'store' | 'keyRing' | 'adminKeyHash'>>;
 }
@@ -64,15 +68,18 @@ export interface TestServerOptions {
  * captured in `logLines`.
  */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const primary = options.replicaOf;
   const dir = mkdtempSync(join(tmpdir(), 'tw-server-'));
-  const dbPath = join(dir, 'tokenwarden.sqlite');
-  const database = options.backend === 'postgres' ? await createTestDatabase() : undefined;
+  const dbPath = primary?.dbPath ?? join(dir, 'tokenwarden.sqlite');
+  const database =
+    primary?.database ?? (options.backend === 'postgres' ? await createTestDatabase() : undefined);
   const store = database
     ? openPostgresStore({ connectionString: database.url, poolMax: 4 })
     : openSqliteStore({ path: dbPath });
   await store.migrate();
-  const provider = await TestProvider.start(options.provider);
-  const adminKey = generateApiKey();
+  const provider = primary?.provider ?? (await TestProvider.start(options.provider));
+  const adminKey = primary?.adminKey ?? generateApiKey();
+  const keys = primary?.keys ?? KeyRing.generate('k1').serialize();
   const logLines: string[] = [];
   const logStream = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -82,7 +89,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   });
   const app = await buildServer({
     store,
-    keyRing: KeyRing.generate('k1'),
+    keyRing: KeyRing.parse(keys),
     adminKeyHash: hashApiKey(adminKey),
     logger: pino({ level: 'trace' }, logStream),
     scheduler: false,
@@ -113,6 +120,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     store,
     provider,
     adminKey,
+    keys,
     dbPath,
     database,
     logLines,
@@ -151,9 +159,10 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     async close() {
       await app.close();
       await store.close();
+      rmSync(dir, { recursive: true, force: true });
+      if (primary) return; // the primary owns the database and the provider
       await provider.close();
       await database?.drop();
-      rmSync(dir, { recursive: true, force: true });
     },
   };
   return server;

@@ -42,6 +42,14 @@ describe('health, readiness, metrics and docs', () => {
       'tokenwarden_refreshes_total{provider="test",outcome="needs_reauth"} 1',
     );
     expect(metrics.body).toContain('tokenwarden_http_request_duration_seconds_bucket');
+    // Two token requests reached the provider: one refresh, one refusal (400 invalid_grant).
+    const host = new URL(s.provider.tokenUrl).host;
+    expect(lines).toContain(
+      `tokenwarden_provider_request_duration_seconds_count{host="${host}",status="200"} 1`,
+    );
+    expect(lines).toContain(
+      `tokenwarden_provider_request_duration_seconds_count{host="${host}",status="400"} 1`,
+    );
   });
 
   it('serves the OpenAPI document built from the route schemas, and Swagger UI', async () => {

@@ -138,6 +138,8 @@ describe.each(BACKENDS)('no secret outside the token response on %s', (backend) 
     s.provider.injectFailures({ kind: 'invalid_grant' });
     record('needs reauth', await s.admin('POST', `/v1/connections/${dead.id}/token`, {}));
     record('deleted', await s.admin('DELETE', `/v1/connections/${id}`));
+    record('metrics', await s.call({ method: 'GET', url: '/metrics' }));
+    record('audit', await s.admin('GET', '/v1/audit?limit=200'));
 
     expect(tokenResponses.map((r) => r.statusCode)).toEqual([200, 200, 200]);
     const issuedAccessTokens = tokenResponses.map(

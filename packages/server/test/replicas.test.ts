@@ -1,0 +1,83 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { auditRows, BACKENDS, startTestServer, type TestServer } from './helpers.ts';
+
+/** Two replicas of the server on one database: everything they share lives in it. */
+let a: TestServer;
+let b: TestServer | undefined;
+afterEach(async () => {
+  await b?.close(); // the replica first: the primary drops the database
+  await a?.close();
+  b = undefined;
+});
+
+describe.each(BACKENDS)('two replicas on one %s database', (backend) => {
+  it('share providers, clients, revocations, connections and the audit', async () => {
+    a = await startTestServer({ backend, provider: { latencyMs: 50 } });
+    b = await startTestServer({ replicaOf: a });
+    await a.putProvider();
+    const client = await a.createClient([
+      { owner: '*', provider: '*', actions: ['token.read', 'connections.write'] },
+    ]);
+    const { id } = await a.importGrant({ expiresIn: 0 });
+
+    // Callers on both replicas at once: one redemption, one token.
+    const responses = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        (i % 2 ? a : b!).call({
+          method: 'POST',
+          url: `/v1/connections/${id}/token`,
+          body: {},
+          key: client.apiKey,
+        }),
+      ),
+    );
+    expect(responses.map((r) => r.statusCode)).toEqual(Array(40).fill(200));
+    expect(
+      new Set(responses.map((r) => r.json<{ access_token: string }>().access_token)).size,
+    ).toBe(1);
+    expect(a.provider.stats().redemptions).toBe(1);
+
+    // Deleted on A (where B remembers the owner): B answers not_found at once.
+    expect(
+      (await a.call({ method: 'DELETE', url: `/v1/connections/${id}`, key: client.apiKey }))
+        .statusCode,
+    ).toBe(204);
+    const gone = await b!.call({
+      method: 'POST',
+      url: `/v1/connections/${id}/token`,
+      body: {},
+      key: client.apiKey,
+    });
+    expect(gone.statusCode).toBe(404);
+
+    // Revoked on A: refused on B from the next request.
+    const other = await a.importGrant();
+    expect(
+      (
+        await b!.call({
+          method: 'POST',
+          url: `/v1/connections/${other.id}/token`,
+          body: {},
+          key: client.apiKey,
+        })
+      ).statusCode,
+    ).toBe(200);
+    expect((await a.admin('DELETE', `/v1/clients/${client.id}`)).statusCode).toBe(204);
+    expect(
+      (
+        await b!.call({
+          method: 'POST',
+          url: `/v1/connections/${other.id}/token`,
+          body: {},
+          key: client.apiKey,
+        })
+      ).statusCode,
+    ).toBe(401);
+
+    // Both replicas' audit lands in the one log.
+    await b!.app.close();
+    const rows = await auditRows(a, `&client=${client.id}`);
+    expect(rows.filter((r) => r.action === 'token.read')).toHaveLength(42);
+    expect(rows.filter((r) => r.action === 'connection.refresh')).toHaveLength(1);
+  });
+});

@@ -1,0 +1,125 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openSqliteStore, type KyselyStore, type NewAuditEvent } from '@tokenwarden/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AuditWriter } from '../src/audit/audit-writer.ts';
+import {
+  generateApiKey,
+  hashApiKey,
+  hashesEqual,
+  newClientKey,
+  parseClientKey,
+} from '../src/auth/api-keys.ts';
+import { OwnerCache } from '../src/http/owner-cache.ts';
+
+describe('API keys', () => {
+  it('finds the client id in a key and hashes only the secret part', () => {
+    const { clientId, apiKey, keyHash } = newClientKey();
+    const parsed = parseClientKey(apiKey);
+    expect(parsed?.clientId).toBe(clientId);
+    expect(hashApiKey(parsed!.secret)).toBe(keyHash);
+    expect(keyHash).not.toContain(parsed!.secret);
+    for (const bad of [
+      '',
+      'tw_',
+      `${apiKey}x`,
+      apiKey.slice(0, -1),
+      apiKey.replace('tw_', 'tx_'),
+    ]) {
+      expect(parseClientKey(bad)).toBeUndefined();
+    }
+  });
+
+  it('makes admin keys of 256 random bits and compares hashes only when both are SHA-256', () => {
+    const key = generateApiKey();
+    expect(key).toMatch(/^tw_admin_[A-Za-z0-9_-]{43}$/);
+    expect(generateApiKey()).not.toBe(key);
+    expect(hashesEqual(hashApiKey(key), hashApiKey(key))).toBe(true);
+    expect(hashesEqual(hashApiKey(key), hashApiKey(`${key}x`))).toBe(false);
+    expect(hashesEqual(hashApiKey(key), '')).toBe(false);
+    expect(hashesEqual('', '')).toBe(false);
+  });
+});
+
+describe('OwnerCache', () => {
+  it('keeps at most its bound, dropping the least recently used', () => {
+    const cache = new OwnerCache(3);
+    for (const id of ['a', 'b', 'c']) cache.set(id, { owner: id, provider: 'p' });
+    expect(cache.get('a')).toEqual({ owner: 'a', provider: 'p' }); // a is now the most recent
+    cache.set('d', { owner: 'd', provider: 'p' });
+    expect(cache.size).toBe(3);
+    expect(cache.get('b')).toBeUndefined();
+    expect(cache.get('a')).toBeDefined();
+    cache.delete('a');
+    expect(cache.get('a')).toBeUndefined();
+  });
+});
+
+describe('AuditWriter', () => {
+  let dir: string;
+  let store: KyselyStore;
+  afterEach(async () => {
+    await store?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const event = (i: number): NewAuditEvent => ({
+    requestId: `r${i}`,
+    actor: 'admin',
+    action: 'test',
+    connectionId: null,
+    owner: null,
+    provider: null,
+    outcome: 'ok',
+    detail: null,
+  });
+  async function open(): Promise<KyselyStore> {
+    dir = mkdtempSync(join(tmpdir(), 'tw-audit-'));
+    store = openSqliteStore({ path: join(dir, 'db.sqlite') });
+    await store.migrate();
+    return store;
+  }
+
+  it('writes in batches, in order, and everything on close', async () => {
+    await open();
+    const service = store.service;
+    const append = service.appendAudit.bind(service);
+    const batches: number[] = [];
+    service.appendAudit = (events) => {
+      batches.push(events.length);
+      return append(events);
+    };
+    const writer = new AuditWriter(service, { batchSize: 10, flushIntervalMs: 60_000 });
+    // A full batch is written at once, without waiting for the (minute-long) interval.
+    for (let i = 0; i < 10; i++) writer.record(event(i));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(batches).toEqual([10]);
+    for (let i = 10; i < 25; i++) writer.record(event(i));
+    await writer.close();
+    expect(batches.reduce((sum, n) => sum + n, 0)).toBe(25);
+    const rows = await service.listAudit({ limit: 100 });
+    expect(rows.map((r) => r.requestId).reverse()).toEqual(
+      Array.from({ length: 25 }, (_, i) => `r${i}`),
+    );
+  });
+
+  it('bounds the buffer while the store refuses writes, counting what it drops', async () => {
+    await open();
+    const service = store.service;
+    service.appendAudit = () => Promise.reject(new Error('down'));
+    const problems: string[] = [];
+    const writer = new AuditWriter(service, {
+      batchSize: 5,
+      maxBuffered: 20,
+      flushIntervalMs: 1,
+      onProblem: ({ kind }) => problems.push(kind),
+    });
+    for (let i = 0; i < 30; i++) writer.record(event(i));
+    expect(writer.pending).toBe(20);
+    expect(writer.dropped).toBe(10);
+    await writer.close(1);
+    expect(writer.pending).toBe(0);
+    expect(writer.dropped).toBe(30);
+    expect(problems).toContain('dropped');
+  });
+});
