@@ -357,3 +357,32 @@ describe('heartbeats and cancellation', () => {
     );
   });
 });
+
+describe('outside an activity', () => {
+  it('works without heartbeats or cancellation, and still maps failures', async () => {
+    const { withAccessToken, getAccessToken } = helpers({ heartbeatIntervalMs: 5 });
+    tw.expireCurrentToken();
+    const used: string[] = [];
+    const result = await withAccessToken(CONNECTION, ({ accessToken }) => {
+      used.push(accessToken);
+      if (!tw.valid.has(accessToken)) throw new TokenRejectedError();
+      return 'ok';
+    });
+    expect(result).toBe('ok');
+    expect(used).toEqual(['at_v1_secret', 'at_v2_secret']);
+
+    tw.errors.push({ status: 404, body: { error: 'not_found', message: 'm' } });
+    const failure = await failureOf(getAccessToken('conn_other'));
+    expect(failure.type).toBe(FailureTypes.NotFound);
+  });
+
+  it('refuses something that is not a client, and a bad heartbeat interval', async () => {
+    expect(() => createActivityHelpers({} as never)).toThrow(/TokenwardenClient/);
+    expect(() => helpers({ heartbeatIntervalMs: -1 })).toThrow(/heartbeatIntervalMs/);
+    const { getAccessToken } = helpers();
+    await expect(getAccessToken(CONNECTION, { heartbeatIntervalMs: 0 })).rejects.toThrow(
+      /heartbeatIntervalMs/,
+    );
+    expect(tw.tokenRequests).toBe(0); // refused before asking Tokenwarden
+  });
+});

@@ -106,12 +106,17 @@ export function createActivityHelpers(
   ) {
     throw new TypeError('createActivityHelpers needs a TokenwardenClient');
   }
-  const settings = (options?: ActivityHelpersOptions): ActivityHelpersOptions => ({
-    ...defaults,
-    ...options,
-  });
+  const settings = (options?: ActivityHelpersOptions): ActivityHelpersOptions => {
+    const merged = { ...defaults, ...options };
+    const interval = merged.heartbeatIntervalMs;
+    if (interval !== undefined && !(interval > 0 && Number.isFinite(interval))) {
+      throw new RangeError('heartbeatIntervalMs must be a positive number');
+    }
+    return merged;
+  };
+  settings(); // checks the defaults now rather than in the first activity
 
-  const getAccessToken = (
+  const getAccessToken = async (
     connectionId: string,
     options?: ActivityHelpersOptions,
   ): Promise<AccessToken> => {
@@ -151,7 +156,7 @@ export function createActivityHelpers(
       return await fn(fresh);
     },
 
-    fetch(
+    async fetch(
       connectionId: string,
       input: string | URL | Request,
       init?: RequestInit,
@@ -212,9 +217,6 @@ function startHeartbeats(
   if (info.isLocal) return undefined;
   const intervalMs = options.heartbeatIntervalMs ?? defaultInterval(info.heartbeatTimeoutMs);
   if (intervalMs === undefined) return undefined;
-  if (!(intervalMs > 0) || !Number.isFinite(intervalMs)) {
-    throw new RangeError('heartbeatIntervalMs must be a positive number');
-  }
   const details = options.heartbeatDetails ?? (() => info.heartbeatDetails as unknown);
   let settled = false;
   let interval: NodeJS.Timeout | undefined;
