@@ -68,6 +68,11 @@ export const ERROR_CODES = {
     message: 'The server failed unexpectedly.',
     fix: 'Retry; if it persists, look up the request id in the server log.',
   },
+  shutting_down: {
+    status: 503,
+    message: 'This server is shutting down and did not handle the request.',
+    fix: 'Retry: another replica, or this one once restarted, will answer. Nothing was changed.',
+  },
 } as const satisfies Record<string, { status: number; message: string; fix: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

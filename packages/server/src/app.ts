@@ -17,7 +17,7 @@ import { AuditWriter, type AuditWriterOptions } from './audit/audit-writer.ts';
 import { isApiKeyHash } from './auth/api-keys.ts';
 import { Authenticator } from './auth/authenticator.ts';
 import { actorOf } from './auth/principal.ts';
-import { errorReply } from './errors.ts';
+import { errorReply, ShuttingDownError } from './errors.ts';
 import type { RequestScope, ServerContext } from './http/context.ts';
 import { OwnerCache } from './http/owner-cache.ts';
 import { ServerMetrics } from './metrics.ts';
@@ -80,6 +80,8 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
       customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false },
     },
     routerOptions: { maxParamLength: 200 },
+    // Requests arriving while closing get our own 503 (below), in the API's error shape.
+    return503OnClosing: false,
   });
 
   const requestScope = new AsyncLocalStorage<RequestScope>();
@@ -128,16 +130,26 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
   app.decorateRequest('principal', null as never);
   app.setErrorHandler((error, request, reply) => {
     const answer = errorReply(error);
-    if (answer.status >= 500) request.log.error({ err: error }, 'request failed');
+    if (answer.status >= 500 && answer.body.error !== 'shutting_down') {
+      request.log.error({ err: error }, 'request failed');
+    }
     return reply.code(answer.status).headers(answer.headers).send(answer.body);
   });
   app.setNotFoundHandler((_request, reply) =>
     reply.code(404).send({ error: 'not_found', message: 'No such route.' }),
   );
+  // Node's server.close() ends only idle keep-alive connections: one busy at that moment would
+  // linger until its keep-alive timeout, so answers given while closing close their connection,
+  // and requests that still arrive are turned away before any work is done.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
   // Hot-path hooks take a callback: an async hook costs a promise per request.
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
-    done();
+    done(closing ? new ShuttingDownError() : undefined);
   });
   // One line per request, after the fact: no headers, no body, no query string.
   app.addHook('onResponse', (request, reply, done) => {
@@ -172,12 +184,6 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     scheduler = broker.scheduler(typeof options.scheduler === 'object' ? options.scheduler : {});
     app.addHook('onReady', async () => scheduler!.start());
   }
-  // Node's server.close() ends only idle keep-alive connections: one busy at that moment would
-  // linger until its keep-alive timeout, so answers given while closing close their connection.
-  let closing = false;
-  app.addHook('preClose', async () => {
-    closing = true;
-  });
   app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) void reply.header('connection', 'close');
     done(null, payload);

@@ -35,6 +35,14 @@ export class ForbiddenError extends TokenwardenError {
   }
 }
 
+/** The server is closing: the request was turned away untouched, another replica can take it. */
+export class ShuttingDownError extends TokenwardenError {
+  constructor() {
+    super('shutting_down');
+    this.name = 'ShuttingDownError';
+  }
+}
+
 export interface ErrorBody {
   error: ErrorCode;
   message: string;
@@ -101,7 +109,13 @@ function tokenwardenReply(error: TokenwardenError): ErrorReply {
     return answer;
   }
   // 5xx detail (which key is missing, what the driver said) is for the operator's log.
-  if (error.status >= 500) return reply(error.code);
+  if (error.status >= 500) {
+    const answer = reply(error.code);
+    if (error.code === 'shutting_down' || error.code === 'store_unavailable') {
+      answer.headers['retry-after'] = '1';
+    }
+    return answer;
+  }
   const answer = reply(error.code, error.message);
   if (error.code === 'unauthorized') answer.headers['www-authenticate'] = 'Bearer';
   return answer;

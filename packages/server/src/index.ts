@@ -25,6 +25,7 @@ export {
   errorReply,
   ForbiddenError,
   InvalidRequestError,
+  ShuttingDownError,
   UnauthorizedError,
   type ErrorBody,
 } from './errors.ts';

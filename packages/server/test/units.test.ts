@@ -1,7 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openSqliteStore, type KyselyStore, type NewAuditEvent } from '@tokenwarden/core';
+import {
+  DecryptError,
+  InvalidInputError,
+  openSqliteStore,
+  type KyselyStore,
+  type NewAuditEvent,
+} from '@tokenwarden/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AuditWriter } from '../src/audit/audit-writer.ts';
 import {
@@ -11,6 +17,7 @@ import {
   newClientKey,
   parseClientKey,
 } from '../src/auth/api-keys.ts';
+import { errorReply, ShuttingDownError } from '../src/errors.ts';
 import { OwnerCache } from '../src/http/owner-cache.ts';
 
 describe('API keys', () => {
@@ -121,5 +128,36 @@ describe('AuditWriter', () => {
     expect(writer.pending).toBe(0);
     expect(writer.dropped).toBe(30);
     expect(problems).toContain('dropped');
+  });
+});
+
+describe('error replies', () => {
+  it('answers a request turned away while closing with shutting_down and Retry-After', () => {
+    const answer = errorReply(new ShuttingDownError());
+    expect(answer).toEqual({
+      status: 503,
+      body: { error: 'shutting_down', message: expect.any(String) },
+      headers: { 'retry-after': '1' },
+    });
+  });
+
+  it('never passes on the detail of a server-side failure', () => {
+    const answer = errorReply(new DecryptError('key "k9" is not in the key ring'));
+    expect(answer.status).toBe(500);
+    expect(answer.body.error).toBe('decrypt_failed');
+    expect(answer.body.message).not.toContain('k9');
+    expect(errorReply(new Error('SELECT secret FROM x')).body).toEqual({
+      error: 'internal_error',
+      message: 'The server failed unexpectedly.',
+    });
+  });
+
+  it("answers core's invalid_input as invalid_request, naming the field", () => {
+    const answer = errorReply(new InvalidInputError('expires_in', 'must be at most 10 years'));
+    expect(answer.status).toBe(400);
+    expect(answer.body).toEqual({
+      error: 'invalid_request',
+      message: 'expires_in: must be at most 10 years',
+    });
   });
 });
