@@ -54,6 +54,9 @@ describe.each(BACKENDS)('token hand-out on %s', (backend) => {
     });
     expect(bare.statusCode).toBe(200);
     expect(bare.json<TokenBody>().version).toBe(1);
+    // Seconds need not be whole (the SDK passes what its caller gave).
+    const fractional = await s.admin('POST', `/v1/connections/${id}/token`, { min_ttl: 0.5 });
+    expect(fractional.json<TokenBody>().version).toBe(1);
     const longer = await s.admin('POST', `/v1/connections/${id}/token`, { min_ttl: 600 });
     expect(longer.json<TokenBody>().version).toBe(2);
     expect(s.provider.isAccessTokenValid(longer.json<TokenBody>().access_token)).toBe(true);

@@ -49,7 +49,7 @@ export const tokenRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =
         body: {
           type: ['object', 'null'],
           additionalProperties: false,
-          properties: { min_ttl: { type: 'integer', minimum: 0, maximum: 86_400 } },
+          properties: { min_ttl: { type: 'number', minimum: 0, maximum: 86_400 } },
         },
         response: responses,
       },
