@@ -1,0 +1,252 @@
+// The Reauthorization helper in Temporal's real workflow runtime, without a server: the worker
+// replays hand-written histories (Worker.runReplayHistory runs the bundled workflow code in the
+// sandbox with the SDK's Rust core) and fails on any command the code issues that the history
+// does not have. So the histories below are what the helper must do, event by event.
+import {
+  ApplicationFailure,
+  defaultFailureConverter,
+  defaultPayloadConverter,
+} from '@temporalio/common';
+import proto from '@temporalio/proto';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { FailureTypes } from '@tokenwarden/temporal';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { sourceConditionsHook } from '../../../examples/temporal/bundling.ts';
+
+const { EventType, RetryState } = proto.temporal.api.enums.v1;
+/** An event as `History.fromObject` reads it (plain numbers where the proto has Longs). */
+type Event = Record<string, unknown>;
+
+const CONNECTION = 'conn_replay';
+const QUEUE = 'replay';
+const payloads = (...values: unknown[]) => ({
+  payloads: values.map((v) => defaultPayloadConverter.toPayload(v)!),
+});
+// This file runs in its own process: the runtime can be quiet (the nondeterminism the negative
+// tests provoke is reported by the rejected promise, not only in the log).
+Runtime.install({
+  logger: new DefaultLogger('ERROR'),
+  telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' } } },
+});
+
+/** Builds a history: ids and times are assigned in order. */
+function history(events: Event[]) {
+  const start = 1_800_000_000;
+  return proto.temporal.api.history.v1.History.fromObject({
+    events: events.map((event, i) => ({
+      ...event,
+      eventId: i + 1,
+      eventTime: { seconds: start + i, nanos: 0 },
+    })),
+  });
+}
+
+function workflowTask(scheduled: number): Event[] {
+  return [
+    {
+      eventType: EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+      workflowTaskScheduledEventAttributes: {
+        taskQueue: { name: QUEUE },
+        startToCloseTimeout: { seconds: 10 },
+        attempt: 1,
+      },
+    },
+    {
+      eventType: EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+      workflowTaskStartedEventAttributes: { scheduledEventId: scheduled, identity: 'replay' },
+    },
+    {
+      eventType: EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+      workflowTaskCompletedEventAttributes: {
+        scheduledEventId: scheduled,
+        startedEventId: scheduled + 1,
+        identity: 'replay',
+      },
+    },
+  ];
+}
+
+function started(): Event {
+  return {
+    eventType: EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
+    workflowExecutionStartedEventAttributes: {
+      workflowType: { name: 'reauthFixture' },
+      taskQueue: { name: QUEUE },
+      input: payloads(CONNECTION),
+      workflowTaskTimeout: { seconds: 10 },
+      originalExecutionRunId: 'run-1',
+      firstExecutionRunId: 'run-1',
+      attempt: 1,
+      identity: 'replay',
+    },
+  };
+}
+
+function activityScheduled(activityId: string, completedTask: number) {
+  return {
+    eventType: EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+    activityTaskScheduledEventAttributes: {
+      activityId,
+      activityType: { name: 'callApi' },
+      taskQueue: { name: QUEUE },
+      input: payloads(CONNECTION),
+      startToCloseTimeout: { seconds: 60 },
+      workflowTaskCompletedEventId: completedTask,
+    },
+  };
+}
+
+function activityStarted(scheduled: number) {
+  return {
+    eventType: EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED,
+    activityTaskStartedEventAttributes: { scheduledEventId: scheduled, identity: 'w', attempt: 1 },
+  };
+}
+
+/** The activity failed the way the helpers fail it on needs_reauth. */
+function needsReauthFailed(scheduled: number) {
+  const failure = ApplicationFailure.create({
+    type: FailureTypes.NeedsReauth,
+    message: `Connection "${CONNECTION}" needs its owner to authorize again (invalid_grant).`,
+    nonRetryable: true,
+    details: [{ connectionId: CONNECTION, reason: 'invalid_grant' }],
+  });
+  return {
+    eventType: EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+    activityTaskFailedEventAttributes: {
+      failure: defaultFailureConverter.errorToFailure(failure, defaultPayloadConverter),
+      scheduledEventId: scheduled,
+      startedEventId: scheduled + 1,
+      identity: 'w',
+      retryState: RetryState.RETRY_STATE_NON_RETRYABLE_FAILURE,
+    },
+  };
+}
+
+async function replay(events: ReturnType<typeof history>): Promise<void> {
+  await Worker.runReplayHistory(
+    {
+      workflowsPath: fileURLToPath(new URL('./fixtures/reauth-workflow.ts', import.meta.url)),
+      bundlerOptions: { webpackConfigHook: sourceConditionsHook },
+    },
+    events,
+    'replay-workflow',
+  );
+}
+
+function timerStarted(completedTask: number): Event {
+  // condition(…, '1 hour')
+  return {
+    eventType: EventType.EVENT_TYPE_TIMER_STARTED,
+    timerStartedEventAttributes: {
+      timerId: '1',
+      startToFireTimeout: { seconds: 3600 },
+      workflowTaskCompletedEventId: completedTask,
+    },
+  };
+}
+
+/** The step fails with needs_reauth, a signal names `signalled`, the step runs again and succeeds. */
+function reauthorizedHistory(signalled: string) {
+  return history([
+    started(), // 1
+    ...workflowTask(2), // 2-4
+    activityScheduled('1', 4), // 5
+    activityStarted(5), // 6
+    needsReauthFailed(5), // 7
+    ...workflowTask(8), // 8-10
+    timerStarted(10), // 11
+    {
+      eventType: EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
+      workflowExecutionSignaledEventAttributes: {
+        signalName: 'tokenwarden.reauthorized',
+        input: payloads({ connectionId: signalled }),
+        identity: 'web-backend',
+      },
+    }, // 12
+    ...workflowTask(13), // 13-15
+    {
+      eventType: EventType.EVENT_TYPE_TIMER_CANCELED,
+      timerCanceledEventAttributes: {
+        timerId: '1',
+        startedEventId: 11,
+        workflowTaskCompletedEventId: 15,
+        identity: 'replay',
+      },
+    }, // 16
+    activityScheduled('2', 15), // 17
+    activityStarted(17), // 18
+    {
+      eventType: EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+      activityTaskCompletedEventAttributes: {
+        result: payloads('ok'),
+        scheduledEventId: 17,
+        startedEventId: 18,
+        identity: 'w',
+      },
+    }, // 19
+    ...workflowTask(20), // 20-22
+    {
+      eventType: EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+      workflowExecutionCompletedEventAttributes: {
+        result: payloads('ok'),
+        workflowTaskCompletedEventId: 22,
+      },
+    }, // 23
+  ]);
+}
+
+describe('Reauthorization replayed in the Temporal workflow runtime', () => {
+  it('needs_reauth → a timer for the timeout; the signal → the timer cancelled and the step run again', async () => {
+    await expect(replay(reauthorizedHistory(CONNECTION))).resolves.toBeUndefined();
+  });
+
+  it('a signal for another connection releases nothing (the same history no longer replays)', async () => {
+    await expect(replay(reauthorizedHistory('conn_someone_else'))).rejects.toThrow(
+      /[Nn]ondetermini/,
+    );
+  });
+
+  it('no signal before the timer fires: the workflow fails with TokenwardenReauthorizationTimeout', async () => {
+    const timeout = ApplicationFailure.create({
+      type: FailureTypes.ReauthorizationTimeout,
+      message: 'x',
+      nonRetryable: true,
+      details: [{ connectionId: CONNECTION, reason: 'invalid_grant' }],
+    });
+    const failed = (completedTask: number): Event => ({
+      eventType: EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+      workflowExecutionFailedEventAttributes: {
+        failure: defaultFailureConverter.errorToFailure(timeout, defaultPayloadConverter),
+        retryState: RetryState.RETRY_STATE_RETRY_POLICY_NOT_SET,
+        workflowTaskCompletedEventId: completedTask,
+      },
+    });
+    const events: Event[] = [
+      started(), // 1
+      ...workflowTask(2), // 2-4
+      activityScheduled('1', 4), // 5
+      activityStarted(5), // 6
+      needsReauthFailed(5), // 7
+      ...workflowTask(8), // 8-10
+      timerStarted(10), // 11
+      {
+        eventType: EventType.EVENT_TYPE_TIMER_FIRED,
+        timerFiredEventAttributes: { timerId: '1', startedEventId: 11 },
+      }, // 12
+      ...workflowTask(13), // 13-15
+    ];
+    await expect(replay(history([...events, failed(15)]))).resolves.toBeUndefined();
+
+    // Control: had the workflow completed instead, the replay would not match.
+    const completed: Event = {
+      eventType: EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+      workflowExecutionCompletedEventAttributes: {
+        result: payloads('ok'),
+        workflowTaskCompletedEventId: 15,
+      },
+    };
+    await expect(replay(history([...events, completed]))).rejects.toThrow();
+  });
+});
