@@ -57,10 +57,10 @@ const addCommand: Command = {
 
 const ROTATE_HELP = `Usage: tokenwarden keys rotate [--db <path|url>] [--batch-size 500]
 
-Re-encrypts every stored token and provider client secret that is not yet under the active
-key (the first one in TOKENWARDEN_KEYS or the key file), in batches, while servers keep running. Every running
-process must already hold the new key ring, or it cannot read what was re-encrypted.
-Once it reports 0 skipped, the old keys can be removed from the ring.
+Re-encrypts every stored token and provider client secret that is not yet under the
+active key (the first one in TOKENWARDEN_KEYS or the key file), in batches, while servers
+keep running. Every running process must already hold the new key ring, or it cannot read
+what was re-encrypted. Once it reports 0 skipped, the old keys can leave the ring.
 
 Options:
 ${DB_HELP}
