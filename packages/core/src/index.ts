@@ -43,6 +43,30 @@ export {
   type ResolvedProvider,
 } from './oauth/provider.ts';
 export { refreshTokenGrant, type RefreshOutcome } from './oauth/refresh-token-grant.ts';
+export type { ClientAuthMethod, ConnectionGrant } from './oauth/provider.ts';
+export type { GrantOptions, TokenOutcome } from './oauth/token-endpoint.ts';
+export {
+  authorizationCodeGrant,
+  createAuthorizationRequest,
+  parseAuthorizationResponse,
+  type AuthorizationRequest,
+  type AuthorizationResponse,
+} from './oauth/authorization-code-grant.ts';
+export { clientCredentialsGrant } from './oauth/client-credentials-grant.ts';
+export { revokeToken, type RevocationOutcome } from './oauth/revocation.ts';
+export {
+  introspectToken,
+  type IntrospectionOutcome,
+  type IntrospectionResult,
+} from './oauth/introspection.ts';
+export {
+  PRESET_NAMES,
+  PROVIDER_PRESETS,
+  resolvePreset,
+  type PresetEntry,
+  type PresetName,
+} from './providers/catalog.ts';
+export { discoverProvider, type DiscoveryOptions } from './providers/discovery.ts';
 export type { Store, NewCredential, RefreshedTokens, SealedSecrets } from './store/store.ts';
 export { KyselyStore, type StoreAdapter } from './store/kysely-store.ts';
 export type {

@@ -34,6 +34,19 @@ const STORED_SETTINGS = [
   'reuseGraceSeconds',
   'requestTimeoutMs',
   'refreshTokenIdleSeconds',
+  // Presets, grants, endpoints and quirks (all plain data).
+  'preset',
+  'presetParams',
+  'issuer',
+  'introspectionUrl',
+  'authorizeParams',
+  'grantType',
+  'refreshTokenMaxSeconds',
+  'deadTokenErrors',
+  'deadTokenMessages',
+  'transientErrorMessages',
+  'tokensAt',
+  'bearerTokenTypes',
 ] as const satisfies readonly (keyof ProviderConfig)[];
 // A setting added to ProviderConfig but not to the list above fails to compile here.
 const _everySettingStored: [

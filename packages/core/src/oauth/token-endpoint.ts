@@ -1,0 +1,202 @@
+import * as oauth from 'oauth4webapi';
+import { clientAuthentication, jsonBodyFetch } from './client-auth.ts';
+import { isLoopback, type ResolvedProvider } from './provider.ts';
+import { normaliseTokenResponse } from './token-response.ts';
+
+/** What became of one token request, whatever the grant. Never carries provider prose. */
+export type TokenOutcome =
+  | {
+      kind: 'tokens';
+      accessToken: string;
+      tokenType: string;
+      /** Seconds; undefined when the provider did not say (or said nonsense). */
+      expiresIn: number | undefined;
+      /** Undefined when the provider did not issue a new one: keep the old (invariant 7). */
+      refreshToken: string | undefined;
+      refreshExpiresIn: number | undefined;
+      scope: string | undefined;
+    }
+  /** The provider refused the grant itself (a dead refresh token, a spent code). */
+  | { kind: 'refused'; error: string }
+  /**
+   * No verdict on the grant. `inDoubt` means the provider may have redeemed it anyway (the
+   * request left and no answer we can trust came back).
+   */
+  | { kind: 'failed'; error: string; inDoubt: boolean; retryAfterMs: number | undefined };
+
+export interface GrantOptions {
+  fetch?: typeof fetch;
+  /** Default: the provider's `requestTimeoutMs`. */
+  signal?: AbortSignal;
+}
+
+/** Error codes with which providers say "this grant is dead" (RFC 6749 §5.2 and quirks). */
+const REFUSAL_CODES = new Set([
+  'invalid_grant',
+  'invalid_refresh_token', // Slack, as HTTP 200
+  'bad_refresh_token', // GitHub, as HTTP 200
+  'expired_refresh_token',
+  'token_revoked',
+]);
+
+/** Tokens longer than this (or with spaces or control characters) are not stored. */
+const MAX_TOKEN_LENGTH = 16 * 1024;
+/** Expiries beyond this are treated as absent rather than trusted. */
+const MAX_LIFETIME_SECONDS = 10 * 365 * 24 * 3600;
+
+/** oauth4webapi's view of the provider, the client, and the request options every call shares. */
+export function endpointContext(provider: ResolvedProvider, options: GrantOptions) {
+  const as: oauth.AuthorizationServer = {
+    issuer: new URL(provider.tokenUrl).origin,
+    token_endpoint: provider.tokenUrl,
+    revocation_endpoint: provider.revocationUrl,
+    introspection_endpoint: provider.introspectionUrl,
+  };
+  const client: oauth.Client = { client_id: provider.clientId };
+  const fetchImpl = options.fetch ?? fetch;
+  const send: typeof fetch =
+    provider.clientAuth === 'client_secret_json' ? jsonBodyFetch(fetchImpl) : fetchImpl;
+  const insecure = [provider.tokenUrl, provider.revocationUrl, provider.introspectionUrl].some(
+    (url) => url !== undefined && isLoopback(new URL(url).hostname),
+  );
+  const requestOptions = {
+    signal: options.signal ?? AbortSignal.timeout(provider.requestTimeoutMs),
+    [oauth.customFetch]: async (url: string, init: oauth.CustomFetchOptions<string, unknown>) =>
+      normaliseTokenResponse(await send(url, init as RequestInit), provider),
+    [oauth.allowInsecureRequests]: insecure,
+  };
+  return { as, client, auth: clientAuthentication(provider), requestOptions };
+}
+
+/**
+ * Sends one token request (`request` builds it with oauth4webapi) and turns every answer, or
+ * the lack of one, into a `TokenOutcome`. Never throws for provider behaviour.
+ */
+export async function exchange(
+  provider: ResolvedProvider,
+  options: GrantOptions,
+  request: (ctx: ReturnType<typeof endpointContext>) => Promise<Response>,
+): Promise<TokenOutcome> {
+  const ctx = endpointContext(provider, options);
+  let response: Response;
+  try {
+    response = await request(ctx);
+  } catch (error) {
+    return transportFailure(error);
+  }
+  if (response.status === 429 || response.status >= 500) {
+    await response.body?.cancel().catch(() => undefined);
+    return {
+      kind: 'failed',
+      error: response.status === 429 ? 'rate_limited' : 'server_error',
+      inDoubt: false,
+      retryAfterMs: retryAfter(response),
+    };
+  }
+  try {
+    const body = await oauth.processGenericTokenEndpointResponse(ctx.as, ctx.client, response);
+    const accessToken = tokenValue(body.access_token);
+    const refreshToken = body.refresh_token === undefined ? null : tokenValue(body.refresh_token);
+    if (accessToken === undefined || refreshToken === undefined) {
+      return malformed();
+    }
+    if (!/^[\w.-]{1,64}$/.test(body.token_type)) return malformed();
+    const scope = typeof body.scope === 'string' && body.scope !== '' ? body.scope : undefined;
+    if (scope !== undefined && scope.length > 4096) return malformed();
+    return {
+      kind: 'tokens',
+      accessToken,
+      tokenType: body.token_type === 'bearer' ? 'Bearer' : body.token_type,
+      expiresIn: lifetime(body.expires_in),
+      refreshToken: refreshToken ?? undefined,
+      refreshExpiresIn: lifetime(body.refresh_token_expires_in),
+      scope,
+    };
+  } catch (error) {
+    if (error instanceof oauth.ResponseBodyError) {
+      return classifyError(provider, error.error, error.error_description);
+    }
+    // A 2xx we cannot read may still have redeemed (and rotated) the grant. Any other status is
+    // an answer without a redemption (401 with a WWW-Authenticate challenge: invalid_client).
+    if (response.status >= 200 && response.status < 300) return malformed();
+    const code = response.status === 401 ? 'invalid_client' : `http_${response.status}`;
+    return { kind: 'failed', error: code, inDoubt: false, retryAfterMs: undefined };
+  }
+}
+
+/**
+ * The provider's error, read through its settings: transient messages first (try again), then
+ * the codes and messages that mean the grant is dead, then everything else (a configuration
+ * problem such as invalid_client: the grant was not redeemed).
+ */
+export function classifyError(
+  provider: Pick<
+    ResolvedProvider,
+    'deadTokenErrors' | 'deadTokenMessages' | 'transientErrorMessages'
+  >,
+  code: string,
+  description: string | undefined,
+): TokenOutcome {
+  const text = (description ?? '').toLowerCase();
+  const says = (fragments: string[]) => fragments.some((f) => text.includes(f.toLowerCase()));
+  const error = safeCode(code);
+  if (says(provider.transientErrorMessages)) {
+    return { kind: 'failed', error, inDoubt: false, retryAfterMs: undefined };
+  }
+  const lower = code.toLowerCase();
+  if (
+    REFUSAL_CODES.has(lower) ||
+    provider.deadTokenErrors.some((c) => c.toLowerCase() === lower) ||
+    says(provider.deadTokenMessages)
+  ) {
+    return { kind: 'refused', error };
+  }
+  return { kind: 'failed', error, inDoubt: false, retryAfterMs: undefined };
+}
+
+function malformed(): TokenOutcome {
+  return { kind: 'failed', error: 'malformed_response', inDoubt: true, retryAfterMs: undefined };
+}
+
+export function transportFailure(error: unknown): TokenOutcome {
+  const name = error instanceof Error ? error.name : '';
+  if (name === 'AbortError' || name === 'TimeoutError') {
+    return { kind: 'failed', error: 'timeout', inDoubt: true, retryAfterMs: undefined };
+  }
+  // These fail before a byte is sent: the provider cannot have seen the grant.
+  const cause = (error as { cause?: { code?: string } } | undefined)?.cause?.code;
+  const notSent = cause === 'ECONNREFUSED' || cause === 'ENOTFOUND' || cause === 'EAI_AGAIN';
+  return { kind: 'failed', error: 'network_error', inDoubt: !notSent, retryAfterMs: undefined };
+}
+
+/** RFC 9110 §10.2.3: delay-seconds or an HTTP date. */
+export function retryAfter(response: Response): number | undefined {
+  const value = response.headers.get('retry-after');
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Math.min(Number(value.trim()), 86_400) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.min(86_400_000, Math.max(0, date - Date.now()));
+}
+
+/** A token as RFC 6749 Appendix A allows it, bounded; undefined when it is not one. */
+function tokenValue(value: unknown): string | undefined {
+  return typeof value === 'string' &&
+    value.length <= MAX_TOKEN_LENGTH &&
+    /^[\x21-\x7E]+$/.test(value)
+    ? value
+    : undefined;
+}
+
+function lifetime(value: unknown): number | undefined {
+  return typeof value === 'number' &&
+    Number.isFinite(value) &&
+    value > 0 &&
+    value <= MAX_LIFETIME_SECONDS
+    ? value
+    : undefined;
+}
+
+/** Provider error codes end up in logs and the database; keep them to a short safe token. */
+export function safeCode(code: string): string {
+  return /^[\w.-]{1,64}$/.test(code) ? code : 'provider_error';
+}
