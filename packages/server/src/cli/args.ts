@@ -53,7 +53,8 @@ export function parseCommand(
 function describeParseError(error: unknown): string {
   const code = (error as { code?: string }).code;
   const message = error instanceof Error ? error.message : String(error);
-  const quoted = /'([^']+)'/.exec(message)?.[1];
+  // Node quotes the option as '--port <value>' in some messages: keep the name.
+  const quoted = /'([^' ]+)[^']*'/.exec(message)?.[1];
   if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && quoted) return `unknown option ${quoted}`;
   if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && quoted) {
     return message.includes('argument missing')

@@ -1,0 +1,99 @@
+// The CLI's parsing and formatting helpers, in process (the end-to-end test drives the binary).
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { parseCommand } from '../src/cli/args.ts';
+import { parseSince } from '../src/cli/audit.ts';
+import { parseGrant } from '../src/cli/clients.ts';
+import { redactUrl } from '../src/cli/database.ts';
+import { UsageError } from '../src/cli/errors.ts';
+import { formatTime } from '../src/cli/output.ts';
+import { Progress } from '../src/cli/progress.ts';
+
+const command = { name: 'demo', help: 'Usage: tokenwarden demo' };
+
+describe('CLI arguments', () => {
+  it('turns parseArgs errors into one usage line naming the command', () => {
+    const attempt = (argv: string[]) => () =>
+      parseCommand(argv, command, { port: { type: 'string' } }, { max: 1 });
+    expect(attempt(['--nope'])).toThrow(new UsageError('unknown option --nope', 'demo'));
+    expect(attempt(['--port'])).toThrow(/option --port needs a value/);
+    expect(attempt(['a', 'b'])).toThrow(/unexpected argument 'b'/);
+    expect(
+      parseCommand(['--port', '80'], command, { port: { type: 'string' } })?.int('port', {
+        min: 0,
+        max: 65535,
+      }),
+    ).toBe(80);
+    expect(() =>
+      parseCommand(['--port', '8o'], command, { port: { type: 'string' } })?.int('port', {
+        min: 0,
+        max: 9,
+      }),
+    ).toThrow(/--port must be an integer from 0 to 9, got '8o'/);
+  });
+
+  it('reads grants as provider:owner:actions, owners may contain colons', () => {
+    expect(parseGrant('slack:*:token.read', 'c')).toEqual({
+      provider: 'slack',
+      owner: '*',
+      actions: ['token.read'],
+    });
+    expect(parseGrant('google:tenant:42:token.read,connections.read', 'c')).toEqual({
+      provider: 'google',
+      owner: 'tenant:42',
+      actions: ['token.read', 'connections.read'],
+    });
+    expect(() => parseGrant('slack:token.read', 'c')).toThrow(UsageError);
+    expect(() => parseGrant(':o:token.read', 'c')).toThrow(/needs a provider, an owner/);
+  });
+
+  it('reads --since as a duration ago or an ISO time', () => {
+    const now = Date.parse('2026-01-02T00:00:00Z');
+    expect(parseSince('12h', 'audit', now)).toBe('2026-01-01T12:00:00.000Z');
+    expect(parseSince('2025-12-31', 'audit', now)).toBe('2025-12-31T00:00:00.000Z');
+    expect(() => parseSince('yesterday', 'audit', now)).toThrow(/neither an ISO 8601 time/);
+  });
+
+  it('never prints a database password', () => {
+    expect(redactUrl('postgres://tw:s3cret@db:5432/tw?sslpassword=x')).toBe(
+      'postgres://tw:***@db:5432/tw',
+    );
+  });
+
+  it('formats times from the API to the second', () => {
+    expect(formatTime('2026-01-02T03:04:05.678Z')).toBe('2026-01-02T03:04:05Z');
+    expect(formatTime(null)).toBe('-');
+  });
+});
+
+describe('progress', () => {
+  function capture(isTTY: boolean) {
+    let text = '';
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        text += chunk.toString();
+        done();
+      },
+    }) as unknown as NodeJS.WriteStream;
+    (stream as { isTTY?: boolean }).isTTY = isTTY;
+    return { stream, text: () => text };
+  }
+
+  it('redraws a bar on a terminal', () => {
+    const out = capture(true);
+    const progress = new Progress('re-encrypting', 4, out.stream);
+    progress.update(1);
+    progress.finish(4);
+    expect(out.text()).toContain('\rre-encrypting [########----------------------]  25% 1/4');
+    expect(out.text().endsWith(`[${'#'.repeat(30)}] 100% 4/4\u001b[K\n`)).toBe(true);
+  });
+
+  it('writes plain lines otherwise, at most one a second, and always the last', () => {
+    const out = capture(false);
+    const progress = new Progress('re-encrypting', 4, out.stream);
+    progress.update(1);
+    progress.update(2);
+    progress.finish(4);
+    expect(out.text()).toBe('re-encrypting: 1/4 (25%)\nre-encrypting: 4/4 (100%)\n');
+  });
+});
