@@ -358,6 +358,28 @@ describe('heartbeats and cancellation', () => {
   });
 });
 
+describe('cancellation of a request in flight', () => {
+  it('fetch: the activity cancelled while the resource hangs aborts the request', async () => {
+    const { fetch } = helpers();
+    const { env } = activityEnvironment();
+    await env.run(() => fetch(CONNECTION, RESOURCE)); // the token is cached
+    tw.hangResource = true;
+    const caller = new AbortController(); // the caller's own signal is kept too
+    const pending = env.run(() => fetch(CONNECTION, RESOURCE, { signal: caller.signal }));
+    while (tw.resourceRequests < 2) await new Promise((resolve) => setImmediate(resolve));
+    env.cancel();
+    await expect(pending).rejects.toBeInstanceOf(CancelledFailure);
+    expect(tw.abortedResourceRequests).toBe(1);
+
+    const second = activityEnvironment().env;
+    const pending2 = second.run(() => fetch(CONNECTION, RESOURCE, { signal: caller.signal }));
+    while (tw.resourceRequests < 3) await new Promise((resolve) => setImmediate(resolve));
+    caller.abort();
+    await expect(pending2).rejects.toThrow();
+    expect(tw.abortedResourceRequests).toBe(2);
+  });
+});
+
 describe('outside an activity', () => {
   it('works without heartbeats or cancellation, and still maps failures', async () => {
     const { withAccessToken, getAccessToken } = helpers({ heartbeatIntervalMs: 5 });

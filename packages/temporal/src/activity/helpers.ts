@@ -60,7 +60,7 @@ export interface ActivityHelpers {
   /**
    * `fetch` with the connection's bearer token, through `TokenwardenClient.fetch`: a 401 is
    * reported and the request sent once more with the fresh token; a second 401 is returned as it
-   * is. The activity's cancellation signal aborts the request unless `init.signal` is given. It
+   * is. The activity's cancellation aborts the request (as does `init.signal`, if given). It
    * heartbeats until the response headers arrive (the request included), then stops.
    */
   fetch(
@@ -162,9 +162,15 @@ export function createActivityHelpers(
       init?: RequestInit,
       options?: ActivityHelpersOptions,
     ): Promise<Response> {
-      const context = currentContext();
-      const signal = init?.signal ?? context?.cancellationSignal;
-      const request = signal ? { ...init, signal } : init;
+      // The caller's signal (in init, or the Request's own) and the activity's cancellation.
+      const signals = [
+        init?.signal ?? (input instanceof Request ? input.signal : undefined),
+        currentContext()?.cancellationSignal,
+      ].filter((signal): signal is AbortSignal => signal != null);
+      const request =
+        signals.length === 0
+          ? init
+          : { ...init, signal: signals.length === 1 ? signals[0] : AbortSignal.any(signals) };
       return waitFor(
         connectionId,
         () => client.fetch(connectionId, input, request),

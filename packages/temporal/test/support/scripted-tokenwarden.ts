@@ -27,6 +27,9 @@ export class ScriptedTokenwarden {
   readonly errors: ScriptedAnswer[] = [];
   /** While set, token requests wait for it. */
   gate: Promise<void> | undefined;
+  /** While true, resource requests never answer; they end only when their signal aborts. */
+  hangResource = false;
+  abortedResourceRequests = 0;
 
   get token(): string {
     return `at_v${this.version}_secret`;
@@ -42,6 +45,15 @@ export class ScriptedTokenwarden {
     const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : {}));
     if (url.origin === new URL(RESOURCE).origin) {
       this.resourceRequests++;
+      if (this.hangResource) {
+        const signal = init?.signal;
+        await new Promise((_, reject) =>
+          signal?.addEventListener('abort', () => {
+            this.abortedResourceRequests++;
+            reject(signal.reason as Error);
+          }),
+        );
+      }
       const bearer = /^Bearer (.+)$/.exec(headers.get('authorization') ?? '')?.[1];
       if (bearer !== undefined && this.valid.has(bearer)) return json(200, { ok: true });
       this.resourceRejections++;
