@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -18,7 +17,8 @@ import { isApiKeyHash } from './auth/api-keys.ts';
 import { Authenticator } from './auth/authenticator.ts';
 import { actorOf } from './auth/principal.ts';
 import { errorReply, ShuttingDownError } from './errors.ts';
-import type { RequestScope, ServerContext } from './http/context.ts';
+import type { ServerContext } from './http/context.ts';
+import { HandOutScopes } from './http/hand-out-scopes.ts';
 import { OwnerCache } from './http/owner-cache.ts';
 import { ServerMetrics } from './metrics.ts';
 import { auditRoutes } from './routes/audit.ts';
@@ -84,7 +84,7 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     return503OnClosing: false,
   });
 
-  const requestScope = new AsyncLocalStorage<RequestScope>();
+  const handOuts = new HandOutScopes();
   const service = options.store.service;
   const audit: AuditWriter = new AuditWriter(service, {
     ...options.audit,
@@ -112,7 +112,7 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     fetch: metrics ? metrics.instrumentFetch(baseFetch) : userFetch,
     onEvent: (event: BrokerEvent) => {
       metrics?.onBrokerEvent(event);
-      audit.record(refreshAuditEvent(event, requestScope.getStore()));
+      audit.record(refreshAuditEvent(event, handOuts.scopeOf(event.connectionId)));
       userOnEvent?.(event);
     },
   });
@@ -123,7 +123,7 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     auth: new Authenticator(service, options.adminKeyHash),
     audit,
     metrics,
-    requestScope,
+    handOuts,
     owners: new OwnerCache(),
   };
 

@@ -1,4 +1,3 @@
-import type { AsyncLocalStorage } from 'node:async_hooks';
 import type { CredentialBroker, KyselyStore, NewAuditEvent, ServiceStore } from '@tokenwarden/core';
 import type { FastifyRequest } from 'fastify';
 import type { AuditWriter } from '../audit/audit-writer.ts';
@@ -6,13 +5,8 @@ import type { Authenticator } from '../auth/authenticator.ts';
 import { actorOf, type Principal } from '../auth/principal.ts';
 import { ForbiddenError } from '../errors.ts';
 import type { ServerMetrics } from '../metrics.ts';
+import type { HandOutScopes } from './hand-out-scopes.ts';
 import type { OwnerCache } from './owner-cache.ts';
-
-/** Which request a refresh happened for, so the broker's events can be audited under it. */
-export interface RequestScope {
-  requestId: string;
-  actor: string;
-}
 
 /** What every route plugin gets as its options: the one broker and its helpers. */
 export interface ServerContext {
@@ -22,7 +16,7 @@ export interface ServerContext {
   auth: Authenticator;
   audit: AuditWriter;
   metrics: ServerMetrics | undefined;
-  requestScope: AsyncLocalStorage<RequestScope>;
+  handOuts: HandOutScopes;
   owners: OwnerCache;
 }
 

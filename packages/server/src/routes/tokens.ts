@@ -105,7 +105,7 @@ async function handOut(
     info = await authorizeHandOut(ctx, request, id);
     // A refresh this request leads is audited under its request id and caller (see app.ts).
     const scope = { requestId: request.id, actor: actorOf(request.principal) };
-    token = await ctx.requestScope.run(scope, () => obtain(id));
+    token = await ctx.handOuts.run(id, scope, () => obtain(id));
   } catch (error) {
     auditFailure(ctx, request, action, id, error, info);
     ctx.metrics?.handouts.inc({ route, outcome: errorCodeOf(error) });
