@@ -12,7 +12,7 @@ import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { FailureTypes } from '@tokenwarden/temporal';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { sourceConditionsHook } from '../../../examples/temporal/bundling.ts';
+import { sourceConditionsHook, workflowsPath } from '../../../examples/temporal/bundling.ts';
 
 const { EventType, RetryState } = proto.temporal.api.enums.v1;
 /** An event as `History.fromObject` reads it (plain numbers where the proto has Longs). */
@@ -67,13 +67,13 @@ function workflowTask(scheduled: number): Event[] {
   ];
 }
 
-function started(): Event {
+function started(workflowType = 'reauthFixture', input: unknown[] = [CONNECTION]): Event {
   return {
     eventType: EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
     workflowExecutionStartedEventAttributes: {
-      workflowType: { name: 'reauthFixture' },
+      workflowType: { name: workflowType },
       taskQueue: { name: QUEUE },
-      input: payloads(CONNECTION),
+      input: payloads(...input),
       workflowTaskTimeout: { seconds: 10 },
       originalExecutionRunId: 'run-1',
       firstExecutionRunId: 'run-1',
@@ -83,14 +83,19 @@ function started(): Event {
   };
 }
 
-function activityScheduled(activityId: string, completedTask: number) {
+function activityScheduled(
+  activityId: string,
+  completedTask: number,
+  activityType = 'callApi',
+  input: unknown[] = [CONNECTION],
+) {
   return {
     eventType: EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
     activityTaskScheduledEventAttributes: {
       activityId,
-      activityType: { name: 'callApi' },
+      activityType: { name: activityType },
       taskQueue: { name: QUEUE },
-      input: payloads(CONNECTION),
+      input: payloads(...input),
       startToCloseTimeout: { seconds: 60 },
       workflowTaskCompletedEventId: completedTask,
     },
@@ -124,10 +129,12 @@ function needsReauthFailed(scheduled: number) {
   };
 }
 
-async function replay(events: ReturnType<typeof history>): Promise<void> {
+const FIXTURE = fileURLToPath(new URL('./fixtures/reauth-workflow.ts', import.meta.url));
+
+async function replay(events: ReturnType<typeof history>, path = FIXTURE): Promise<void> {
   await Worker.runReplayHistory(
     {
-      workflowsPath: fileURLToPath(new URL('./fixtures/reauth-workflow.ts', import.meta.url)),
+      workflowsPath: path,
       bundlerOptions: { webpackConfigHook: sourceConditionsHook },
     },
     events,
@@ -135,13 +142,13 @@ async function replay(events: ReturnType<typeof history>): Promise<void> {
   );
 }
 
-function timerStarted(completedTask: number): Event {
+function timerStarted(completedTask: number, seconds = 3600): Event {
   // condition(…, '1 hour')
   return {
     eventType: EventType.EVENT_TYPE_TIMER_STARTED,
     timerStartedEventAttributes: {
       timerId: '1',
-      startToFireTimeout: { seconds: 3600 },
+      startToFireTimeout: { seconds },
       workflowTaskCompletedEventId: completedTask,
     },
   };
@@ -248,5 +255,85 @@ describe('Reauthorization replayed in the Temporal workflow runtime', () => {
       },
     };
     await expect(replay(history([...events, completed]))).rejects.toThrow();
+  });
+});
+
+function activityCompleted(scheduled: number, result: unknown): Event {
+  return {
+    eventType: EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+    activityTaskCompletedEventAttributes: {
+      result: payloads(result),
+      scheduledEventId: scheduled,
+      startedEventId: scheduled + 1,
+      identity: 'w',
+    },
+  };
+}
+
+function workflowCompleted(completedTask: number, result: unknown): Event {
+  return {
+    eventType: EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+    workflowExecutionCompletedEventAttributes: {
+      result: payloads(result),
+      workflowTaskCompletedEventId: completedTask,
+    },
+  };
+}
+
+describe('the example fanOutWorkflow replayed', () => {
+  const input = { connectionId: CONNECTION, calls: 1, concurrency: 1 };
+  const call = [CONNECTION, 0];
+
+  it('one call that succeeds', async () => {
+    const events = history([
+      started('fanOutWorkflow', [input]), // 1
+      ...workflowTask(2), // 2-4
+      activityScheduled('1', 4, 'callProtectedApi', call), // 5
+      activityStarted(5), // 6
+      activityCompleted(5, { ok: true, call: 0 }), // 7
+      ...workflowTask(8), // 8-10
+      workflowCompleted(10, { calls: 1, succeeded: 1, waitedForReauthorization: 0 }), // 11
+    ]);
+    await expect(replay(events, workflowsPath)).resolves.toBeUndefined();
+  });
+
+  it('needs_reauth: the owner is notified once, the call waits for the signal and then succeeds', async () => {
+    const events = history([
+      started('fanOutWorkflow', [input]), // 1
+      ...workflowTask(2), // 2-4
+      activityScheduled('1', 4, 'callProtectedApi', call), // 5
+      activityStarted(5), // 6
+      needsReauthFailed(5), // 7
+      ...workflowTask(8), // 8-10
+      activityScheduled('2', 10, 'notifyOwner', [CONNECTION, 'invalid_grant']), // 11
+      activityStarted(11), // 12
+      activityCompleted(11, undefined), // 13
+      ...workflowTask(14), // 14-16
+      timerStarted(16, 7 * 24 * 3600), // 17: the default timeout, 7 days
+      {
+        eventType: EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
+        workflowExecutionSignaledEventAttributes: {
+          signalName: 'tokenwarden.reauthorized',
+          input: payloads({ connectionId: CONNECTION }),
+          identity: 'web-backend',
+        },
+      }, // 18
+      ...workflowTask(19), // 19-21
+      {
+        eventType: EventType.EVENT_TYPE_TIMER_CANCELED,
+        timerCanceledEventAttributes: {
+          timerId: '1',
+          startedEventId: 17,
+          workflowTaskCompletedEventId: 21,
+          identity: 'replay',
+        },
+      }, // 22
+      activityScheduled('3', 21, 'callProtectedApi', call), // 23
+      activityStarted(23), // 24
+      activityCompleted(23, { ok: true, call: 0 }), // 25
+      ...workflowTask(26), // 26-28
+      workflowCompleted(28, { calls: 1, succeeded: 1, waitedForReauthorization: 1 }), // 29
+    ]);
+    await expect(replay(events, workflowsPath)).resolves.toBeUndefined();
   });
 });
