@@ -151,6 +151,10 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     void reply.header('x-request-id', request.id);
     done(closing ? new ShuttingDownError() : undefined);
   });
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing) void reply.header('connection', 'close');
+    done(null, payload);
+  });
   // One line per request, after the fact: no headers, no body, no query string.
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unknown';
@@ -184,10 +188,6 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     scheduler = broker.scheduler(typeof options.scheduler === 'object' ? options.scheduler : {});
     app.addHook('onReady', async () => scheduler!.start());
   }
-  app.addHook('onSend', (_request, reply, payload, done) => {
-    if (closing) void reply.header('connection', 'close');
-    done(null, payload);
-  });
   // Runs after the HTTP server has stopped and its in-flight requests are done.
   app.addHook('onClose', async () => {
     await scheduler?.stop();
