@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import {
   parseProviderArgs,
@@ -233,7 +234,7 @@ describe('TestProvider', () => {
       expect([unknown.status, unknown.json!.error]).toEqual([400, 'invalid_grant']);
       const grantType = await refresh(provider, 'x', { form: { grant_type: 'password' } });
       expect([grantType.status, grantType.json!.error]).toEqual([400, 'unsupported_grant_type']);
-      expect((await fetch(`${provider.url}/authorize`)).status).toBe(404);
+      expect((await fetch(`${provider.url}/nowhere`)).status).toBe(404);
       const big = await refresh(provider, 'x', { form: { padding: 'a'.repeat(70_000) } });
       expect(big.status).toBe(413);
       expect(provider.stats()).toMatchObject({ tokenRequests: 3, invalidGrants: 1 });
@@ -414,6 +415,11 @@ describe('TestProvider', () => {
       invalidGrants: 0,
       resourceRequests: 0,
       resourceRejections: 0,
+      clientCredentialsGrants: 0,
+      authorizationCodes: 0,
+      codeExchanges: 0,
+      revocations: 0,
+      introspections: 0,
     });
     const res = await refresh(provider, grant.refresh_token);
     expect([res.status, res.json!.error]).toEqual([400, 'invalid_grant']);
@@ -503,5 +509,271 @@ describe('provider in a child process', () => {
     ).toEqual({ latencyMs: 10, port: 0, rotation: false, reuseGraceMs: 250, reuseDetection: true });
     expect(() => parseProviderArgs(['--rotaton'])).toThrow(/unknown option/);
     expect(() => parseProviderArgs(['--access-ttl', 'soon'])).toThrow(/number/);
+  });
+});
+
+describe('TestProvider quirks (provider-quirks.md)', () => {
+  let provider: TestProvider;
+  afterEach(async () => {
+    await provider?.close();
+  });
+  const start = async (options: Parameters<typeof TestProvider.start>[0]) => {
+    provider = await TestProvider.start(options);
+    return provider;
+  };
+
+  it.each([
+    ['slack', 200, { ok: false, error: 'invalid_refresh_token' }],
+    ['hubspot', 400, { status: 'BAD_REFRESH_TOKEN', message: 'missing or unknown refresh token' }],
+    ['zoom', 400, { reason: 'Invalid Token!', error: 'invalid_request' }],
+    [
+      'auth0',
+      403,
+      { error: 'invalid_grant', error_description: 'Unknown or invalid refresh token.' },
+    ],
+    [
+      'google',
+      400,
+      { error: 'invalid_grant', error_description: 'Token has been expired or revoked.' },
+    ],
+  ] as const)('refuses a dead refresh token %s-style', async (personality, status, body) => {
+    await start({ personality });
+    const res = await refresh(provider, 'rt_unknown');
+    expect([res.status, res.json]).toEqual([status, body]);
+    expect(provider.stats().invalidGrants).toBe(1);
+  });
+
+  it('github: form-encoded answers and HTTP 200 errors unless Accept: application/json', async () => {
+    await start({ personality: 'github' });
+    const grant = provider.issueGrant();
+    const form = await refresh(provider, grant.refresh_token);
+    expect(form.status).toBe(200);
+    expect(form.headers.get('content-type')).toMatch(/x-www-form-urlencoded/);
+    const parsed = new URLSearchParams(form.text);
+    expect(parsed.get('access_token')).toMatch(/^at_/);
+    expect(parsed.get('expires_in')).toBe('28800');
+    const dead = await refresh(provider, grant.refresh_token);
+    expect(dead.status).toBe(200);
+    expect(new URLSearchParams(dead.text).get('error')).toBe('bad_refresh_token');
+    const json = await fetch(provider.tokenUrl, {
+      method: 'POST',
+      headers: {
+        'Content-Type': 'application/x-www-form-urlencoded',
+        Accept: 'application/json',
+        Authorization: basicAuth(provider.clientId, provider.clientSecret),
+      },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: 'rt_x' }),
+    });
+    expect(await json.json()).toMatchObject({ error: 'bad_refresh_token' });
+  });
+
+  it('salesforce: no expires_in but issued_at in epoch ms; a concurrent refresh is refused', async () => {
+    await start({ personality: 'salesforce', latencyMs: 100 });
+    const grant = provider.issueGrant();
+    const [a, b] = await Promise.all([
+      refresh(provider, grant.refresh_token),
+      refresh(provider, grant.refresh_token),
+    ]);
+    const ok = [a, b].find((r) => r.status === 200)!;
+    const busy = [a, b].find((r) => r.status !== 200)!;
+    expect(ok.json).not.toHaveProperty('expires_in');
+    expect(ok.json).not.toHaveProperty('refresh_token');
+    expect(Number(ok.json!.issued_at)).toBeGreaterThan(Date.now() - 60_000);
+    expect(busy.json).toEqual({
+      error: 'invalid_grant',
+      error_description: 'token request is already being processed',
+    });
+    expect(provider.stats().redemptions).toBe(1);
+    // Without rotation the same refresh token keeps working afterwards.
+    expect((await refresh(provider, grant.refresh_token)).status).toBe(200);
+  });
+
+  it('mezzio: expires_in as a string', async () => {
+    await start({ personality: 'mezzio' });
+    const res = await refresh(provider, provider.issueGrant().refresh_token);
+    expect(res.json!.expires_in).toBe('3600');
+  });
+
+  it('microsoft: a new refresh token each time, the old one not revoked', async () => {
+    await start({ personality: 'microsoft' });
+    const grant = provider.issueGrant();
+    const first = await refresh(provider, grant.refresh_token);
+    expect(first.json!.refresh_token).not.toBe(grant.refresh_token);
+    expect((await refresh(provider, grant.refresh_token)).status).toBe(200);
+    expect(provider.stats()).toMatchObject({ redemptions: 2, reuseViolations: 0 });
+  });
+
+  it('atlassian: JSON bodies only, 403 refusals, every 2nd refresh without a new refresh token', async () => {
+    await start({ personality: 'atlassian' });
+    const grant = provider.issueGrant();
+    expect((await refresh(provider, grant.refresh_token)).status).toBe(400); // a form
+    const post = (refreshToken: string) =>
+      fetch(provider.tokenUrl, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({
+          grant_type: 'refresh_token',
+          refresh_token: refreshToken,
+          client_id: provider.clientId,
+          client_secret: provider.clientSecret,
+        }),
+      }).then(async (r) => ({
+        status: r.status,
+        json: (await r.json()) as Record<string, string>,
+      }));
+    const first = await post(grant.refresh_token);
+    expect(first.json.refresh_token).toMatch(/^rt_/);
+    const second = await post(first.json.refresh_token!);
+    expect(second.status).toBe(200);
+    expect(second.json).not.toHaveProperty('refresh_token');
+    expect((await post(first.json.refresh_token!)).status).toBe(200); // kept valid
+    expect((await post('rt_unknown')).status).toBe(403);
+  });
+
+  it('google: a new grant past the cap silently revokes the oldest', async () => {
+    await start({ personality: 'google', maxGrantsPerSubject: 2 });
+    const [a, b, c] = [provider.issueGrant(), provider.issueGrant(), provider.issueGrant()];
+    expect((await refresh(provider, a.refresh_token)).status).toBe(400);
+    expect((await refresh(provider, b.refresh_token)).status).toBe(200);
+    expect((await refresh(provider, c.refresh_token)).status).toBe(200);
+    // Another user's grants do not count against this one's.
+    provider.issueGrant({ subject: 'someone-else' });
+    expect((await refresh(provider, b.refresh_token)).status).toBe(200);
+  });
+
+  it('client_credentials: an access token without a refresh token', async () => {
+    await start({});
+    const form = new URLSearchParams({ grant_type: 'client_credentials', scope: 'jobs' });
+    const res = await fetch(provider.tokenUrl, {
+      method: 'POST',
+      headers: {
+        'Content-Type': 'application/x-www-form-urlencoded',
+        Authorization: basicAuth(provider.clientId, provider.clientSecret),
+      },
+      body: form,
+    });
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({ token_type: 'Bearer', expires_in: 3600, scope: 'jobs' });
+    expect(body).not.toHaveProperty('refresh_token');
+    expect(provider.isAccessTokenValid(body.access_token as string)).toBe(true);
+    expect(provider.stats().clientCredentialsGrants).toBe(1);
+  });
+
+  describe('authorization code with PKCE', () => {
+    const verifier = 'v'.repeat(43);
+    const challenge = createHash('sha256').update(verifier).digest('base64url');
+    const redirectUri = 'http://127.0.0.1:9/callback';
+
+    async function authorize(params: Record<string, string> = {}) {
+      const url = new URL(provider.authorizeUrl);
+      const query = {
+        response_type: 'code',
+        client_id: provider.clientId,
+        redirect_uri: redirectUri,
+        state: 'st',
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+        ...params,
+      };
+      for (const [k, v] of Object.entries(query)) if (v !== '') url.searchParams.set(k, v);
+      const res = await fetch(url, { redirect: 'manual' });
+      return { status: res.status, location: new URL(res.headers.get('location') ?? 'x:/') };
+    }
+    const exchange = (code: string, codeVerifier = verifier) =>
+      refresh(provider, 'unused', {
+        form: {
+          grant_type: 'authorization_code',
+          code,
+          redirect_uri: redirectUri,
+          ...(codeVerifier === '' ? {} : { code_verifier: codeVerifier }),
+        },
+      });
+
+    it('redirects with a code and state, exchanges it once, and revokes on reuse', async () => {
+      await start({});
+      const { status, location } = await authorize();
+      expect(status).toBe(302);
+      expect(location.searchParams.get('state')).toBe('st');
+      expect(location.searchParams.get('iss')).toBe(provider.url);
+      const code = location.searchParams.get('code')!;
+      const tokens = await exchange(code);
+      expect(tokens.status).toBe(200);
+      expect(tokens.json!.refresh_token).toMatch(/^rt_/);
+      const again = await exchange(code);
+      expect([again.status, again.json!.error]).toEqual([400, 'invalid_grant']);
+      expect(provider.isAccessTokenValid(tokens.json!.access_token as string)).toBe(false);
+      expect(provider.stats()).toMatchObject({ authorizationCodes: 1, codeExchanges: 1 });
+    });
+
+    it('refuses a wrong or missing verifier, and a request without PKCE', async () => {
+      await start({});
+      const code = (await authorize()).location.searchParams.get('code')!;
+      expect((await exchange(code, 'w'.repeat(43))).json!.error).toBe('invalid_grant');
+      expect((await exchange(code, '')).json!.error).toBe('invalid_grant');
+      const noPkce = await authorize({ code_challenge: '', code_challenge_method: '' });
+      expect(noPkce.location.searchParams.get('error')).toBe('invalid_request');
+    });
+
+    it('sends the configured error back to the redirect URI', async () => {
+      await start({ authorizeError: 'access_denied' });
+      const { location } = await authorize();
+      expect(location.searchParams.get('error')).toBe('access_denied');
+      expect(location.searchParams.get('state')).toBe('st');
+      expect(location.searchParams.has('code')).toBe(false);
+    });
+
+    it('slack: the user pair under authed_user, the bot pair at the top', async () => {
+      await start({ personality: 'slack' });
+      const code = (await authorize()).location.searchParams.get('code')!;
+      const res = await exchange(code);
+      expect(res.json).toMatchObject({ ok: true, token_type: 'bot' });
+      expect(res.json!.authed_user).toMatchObject({ token_type: 'user' });
+    });
+  });
+
+  it('revokes a refresh token with its family (RFC 7009) and introspects (RFC 7662)', async () => {
+    await start({});
+    const grant = provider.issueGrant({ scope: 'read' });
+    const call = (path: string, token: string) =>
+      fetch(`${provider.url}${path}`, {
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/x-www-form-urlencoded',
+          Authorization: basicAuth(provider.clientId, provider.clientSecret),
+        },
+        body: new URLSearchParams({ token }),
+      });
+    expect(await (await call('/introspect', grant.access_token)).json()).toMatchObject({
+      active: true,
+      scope: 'read',
+    });
+    expect(await (await call('/introspect', grant.refresh_token)).json()).toMatchObject({
+      active: true,
+    });
+    expect((await call('/revoke', grant.refresh_token)).status).toBe(200);
+    expect(await (await call('/introspect', grant.access_token)).json()).toEqual({
+      active: false,
+    });
+    expect((await call('/revoke', 'never-issued')).status).toBe(200);
+    expect((await refresh(provider, grant.refresh_token)).status).toBe(400);
+    expect(provider.stats()).toMatchObject({ revocations: 2, introspections: 3 });
+  });
+
+  it('hostile answers: huge, not JSON, wrong types, and a slow drip', async () => {
+    await start({});
+    provider.injectFailures(
+      { kind: 'huge_body', bytes: 300_000 },
+      { kind: 'wrong_content_type' },
+      { kind: 'wrong_types' },
+      { kind: 'slow_drip', intervalMs: 20 },
+    );
+    const grant = provider.issueGrant();
+    expect((await refresh(provider, grant.refresh_token)).text.length).toBe(300_000);
+    const html = await refresh(provider, grant.refresh_token);
+    expect(html.headers.get('content-type')).toMatch(/text\/html/);
+    expect((await refresh(provider, grant.refresh_token)).json!.access_token).toBe(12345);
+    const drip = await refresh(provider, grant.refresh_token);
+    expect(drip.json).toMatchObject({ access_token: 'at_drip' });
+    expect(provider.stats().redemptions).toBe(0);
   });
 });

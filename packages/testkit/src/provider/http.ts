@@ -25,10 +25,51 @@ export interface Answer {
   status: number;
   body: unknown;
   headers?: OutgoingHttpHeaders;
+  /** Default 'json'; 'form' sends the body's members form-encoded (GitHub). */
+  encoding?: 'json' | 'form';
 }
 
 export function send(res: ServerResponse, answer: Answer): void {
+  if (answer.encoding === 'form') {
+    const form = new URLSearchParams();
+    for (const [key, value] of Object.entries(answer.body as Record<string, unknown>)) {
+      form.set(key, String(value));
+    }
+    return sendRaw(res, answer.status, form.toString(), {
+      'Content-Type': 'application/x-www-form-urlencoded',
+      ...answer.headers,
+    });
+  }
   sendRaw(res, answer.status, JSON.stringify(answer.body), answer.headers);
+}
+
+/**
+ * The request body as form parameters: form-encoded, or (for providers that take JSON bodies)
+ * a JSON object of strings. Null when the encoding is not one `accepted`.
+ */
+export function requestParams(
+  contentType: string | undefined,
+  body: string,
+  accepted: 'form' | 'json' | 'any',
+): URLSearchParams | null {
+  const isForm = /^application\/x-www-form-urlencoded\b/i.test(contentType ?? '');
+  const isJson = /^application\/json\b/i.test(contentType ?? '');
+  if (isForm && accepted !== 'json') return new URLSearchParams(body);
+  if (isJson && accepted !== 'form') {
+    try {
+      const parsed: unknown = JSON.parse(body);
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return null;
+      const params = new URLSearchParams();
+      for (const [key, value] of Object.entries(parsed)) {
+        if (typeof value !== 'string') return null;
+        params.set(key, value);
+      }
+      return params;
+    } catch {
+      return null;
+    }
+  }
+  return null;
 }
 
 export function sendRaw(

@@ -6,7 +6,10 @@ export { TestProvider } from './provider.ts';
 export type { StartOptions } from './provider.ts';
 export { RemoteTestProvider } from './remote.ts';
 export { tokenFingerprint } from './state.ts';
+export { PERSONALITIES } from './personalities.ts';
 export type {
+  ErrorStyle,
+  PersonalityName,
   GrantOptions,
   InjectedFailure,
   IssuedGrant,

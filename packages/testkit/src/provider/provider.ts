@@ -3,8 +3,21 @@
 // the design notes (provider-quirks.md), so the refresh protocol can be tested against them.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { authenticateClient, oauthError, readBody, send, sendRaw, type Answer } from './http.ts';
-import { ProviderState, type RefusalReason } from './state.ts';
+import { AuthorizationCodes } from './authorize.ts';
+import { grant } from './grants.ts';
+import { isHostile, sendHostile } from './hostile.ts';
+import {
+  authenticateClient,
+  oauthError,
+  readBody,
+  requestParams,
+  send,
+  sendRaw,
+  type Answer,
+} from './http.ts';
+import { PERSONALITIES } from './personalities.ts';
+import { shaped } from './quirks.ts';
+import { ProviderState } from './state.ts';
 import {
   DEFAULT_OPTIONS,
   validateFailure,
@@ -24,13 +37,6 @@ export interface StartOptions extends TestProviderOptions {
   /** Default '127.0.0.1'. */
   host?: string;
 }
-
-const REFUSALS: Record<RefusalReason, string> = {
-  unknown: 'Unknown refresh token.',
-  revoked: 'Token has been revoked.',
-  expired: 'Refresh token has expired.',
-  reused: 'Refresh token has already been used.',
-};
 
 /** A body that claims to be JSON and is not (the answer was cut short, or came from a proxy). */
 const MALFORMED_JSON = '{"access_token": "at_';
@@ -69,6 +75,9 @@ export class TestProvider {
   #url = '';
   #options: ResolvedProviderOptions;
   #state = new ProviderState();
+  #codes = new AuthorizationCodes();
+  /** Refresh tokens whose redemption is under way (refuseConcurrentRefresh). */
+  readonly #inFlight = new Set<string>();
   #failures: { failure: InjectedFailure; remaining: number }[] = [];
   readonly #timers = new Set<NodeJS.Timeout>();
 
@@ -79,7 +88,7 @@ export class TestProvider {
 
   static async start(options: StartOptions = {}): Promise<TestProvider> {
     const { port = 0, host = '127.0.0.1', ...rest } = options;
-    const resolved = { ...DEFAULT_OPTIONS, ...validateOptionsPatch(rest) };
+    const resolved = withPatch(DEFAULT_OPTIONS, validateOptionsPatch(rest));
     const server = createServer();
     const provider = new TestProvider(server, resolved);
     server.on('request', (req: IncomingMessage, res: ServerResponse) => provider.#handle(req, res));
@@ -110,8 +119,22 @@ export class TestProvider {
     return this.#options.clientSecret;
   }
 
+  /** Changes options; a `personality` in the patch applies its option set first. */
   configure(patch: Partial<TestProviderOptions>): void {
-    this.#options = { ...this.#options, ...validateOptionsPatch(patch) };
+    this.#options = withPatch(this.#options, validateOptionsPatch(patch));
+  }
+
+  /** GET /authorize approves at once; this is its URL. */
+  get authorizeUrl(): string {
+    return `${this.#url}/authorize`;
+  }
+
+  get revocationUrl(): string {
+    return `${this.#url}/revoke`;
+  }
+
+  get introspectionUrl(): string {
+    return `${this.#url}/introspect`;
   }
 
   issueGrant(opts: GrantOptions = {}): IssuedGrant {
@@ -136,6 +159,7 @@ export class TestProvider {
 
   reset(): void {
     this.#state = new ProviderState();
+    this.#codes = new AuthorizationCodes();
     this.#failures = [];
   }
 
@@ -171,6 +195,8 @@ export class TestProvider {
   async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (path === '/token') return this.#token(req, res);
+    if (path === '/authorize') return this.#authorize(req, res);
+    if (path === '/revoke' || path === '/introspect') return this.#tokenInfo(path, req, res);
     if (path === '/resource') return this.#resource(req, res);
     if (path.startsWith('/__admin/')) return this.#admin(path, req, res);
     send(res, { status: 404, body: { error: 'not_found' } });
@@ -185,8 +211,29 @@ export class TestProvider {
     const failure = this.#takeFailure();
     const body = await readBody(req);
     if (body === null) return send(res, oauthError(413, 'invalid_request', 'body too large'));
-    if (this.#options.latencyMs > 0) await this.#sleep(this.#options.latencyMs);
+    const form = requestParams(req.headers['content-type'], body, this.#options.requestFormat);
+    // Salesforce: a refresh token already being redeemed is refused, not queued.
+    const redeeming =
+      form?.get('grant_type') === 'refresh_token' ? form.get('refresh_token') : null;
+    const concurrent =
+      redeeming !== null && this.#options.refuseConcurrentRefresh && this.#inFlight.has(redeeming);
+    if (redeeming !== null && !concurrent) this.#inFlight.add(redeeming);
+    try {
+      if (this.#options.latencyMs > 0) await this.#sleep(this.#options.latencyMs);
+      this.#answerToken(req, res, form, failure, concurrent);
+    } finally {
+      if (redeeming !== null && !concurrent) this.#inFlight.delete(redeeming);
+    }
+  }
 
+  #answerToken(
+    req: IncomingMessage,
+    res: ServerResponse,
+    form: URLSearchParams | null,
+    failure: InjectedFailure | undefined,
+    concurrent: boolean,
+  ): void {
+    if (isHostile(failure)) return sendHostile(res, failure, (timer) => this.#track(timer));
     const early = failure && preempt(failure);
     if (early === 'hang') return; // never answer: the client aborts, or close() ends it
     if (early === 'malformed') return sendRaw(res, 200, MALFORMED_JSON);
@@ -195,10 +242,18 @@ export class TestProvider {
       if (early.status === 200 || (early.body as { error?: string }).error === 'invalid_grant') {
         this.#state.stats.invalidGrants++;
       }
-      return send(res, early);
+      return send(res, shaped(this.#options, early, req.headers.accept));
     }
-
-    const answer = this.#grant(req, body, failure?.kind === 'no_refresh_token');
+    if (concurrent) {
+      // Wording as reported for Salesforce (segmentio/action-destinations#2300); the exact
+      // error code it comes with is not documented.
+      return send(
+        res,
+        oauthError(400, 'invalid_grant', 'token request is already being processed'),
+      );
+    }
+    const ctx = { options: this.#options, state: this.#state, codes: this.#codes, now: Date.now() };
+    const answer = grant(ctx, req, form, failure?.kind === 'no_refresh_token');
     // "The provider processed it but the answer got lost": the redemption above stands.
     if (failure?.kind === 'hang') return;
     if (failure?.kind === 'malformed_json') return sendRaw(res, 200, MALFORMED_JSON);
@@ -210,39 +265,41 @@ export class TestProvider {
     send(res, answer);
   }
 
-  #grant(req: IncomingMessage, body: string, keepOld: boolean): Answer {
-    if (!/^application\/x-www-form-urlencoded\b/i.test(req.headers['content-type'] ?? '')) {
-      return oauthError(400, 'invalid_request', 'expected application/x-www-form-urlencoded');
+  #authorize(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method !== 'GET') {
+      return send(res, { ...oauthError(405, 'invalid_request'), headers: { Allow: 'GET' } });
     }
-    const form = new URLSearchParams(body);
-    const refused = authenticateClient(req.headers.authorization, form, this.#options);
-    if (refused) return refused;
-    // RFC 6749 §3.2: request parameters must not be included more than once.
-    for (const name of ['grant_type', 'refresh_token', 'client_id', 'client_secret', 'scope']) {
-      if (form.getAll(name).length > 1)
-        return oauthError(400, 'invalid_request', `repeated ${name}`);
+    const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
+    const answer = this.#codes.authorize(query, this.#options, this.#url, Date.now());
+    if (answer.status === 302) this.#state.stats.authorizationCodes++;
+    if (answer.status === 302) {
+      res.writeHead(302, { ...answer.headers, 'Cache-Control': 'no-store' });
+      res.end();
+      return;
     }
-    const grantType = form.get('grant_type');
-    if (!grantType) return oauthError(400, 'invalid_request', 'missing grant_type');
-    if (grantType !== 'refresh_token') return oauthError(400, 'unsupported_grant_type');
-    const refreshToken = form.get('refresh_token');
-    if (!refreshToken) return oauthError(400, 'invalid_request', 'missing refresh_token');
+    send(res, answer);
+  }
 
-    const result = this.#state.redeem(refreshToken, this.#options, Date.now(), keepOld);
-    if (!result.ok) {
-      this.#state.stats.invalidGrants++;
-      return oauthError(400, 'invalid_grant', REFUSALS[result.reason]);
+  /** POST /revoke (RFC 7009) and POST /introspect (RFC 7662), both with client authentication. */
+  async #tokenInfo(path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'POST') {
+      return send(res, { ...oauthError(405, 'invalid_request'), headers: { Allow: 'POST' } });
     }
-    const ok: Record<string, unknown> = {
-      access_token: result.accessToken,
-      token_type: 'Bearer',
-      expires_in: result.expiresIn,
-    };
-    if (result.refreshToken !== undefined) ok.refresh_token = result.refreshToken;
-    if (result.scope !== undefined) ok.scope = result.scope;
-    if (result.refreshExpiresIn !== undefined)
-      ok.refresh_token_expires_in = result.refreshExpiresIn;
-    return { status: 200, body: ok };
+    const body = await readBody(req);
+    if (body === null) return send(res, oauthError(413, 'invalid_request', 'body too large'));
+    const form = requestParams(req.headers['content-type'], body, 'any');
+    if (form === null) return send(res, oauthError(400, 'invalid_request'));
+    const refused = authenticateClient(req.headers.authorization, form, this.#options);
+    if (refused) return send(res, refused);
+    const token = form.get('token');
+    if (!token) return send(res, oauthError(400, 'invalid_request', 'missing token'));
+    if (path === '/revoke') {
+      this.#state.stats.revocations++;
+      this.#state.revoke(token);
+      return sendRaw(res, 200, '', { 'Content-Type': 'text/plain', 'Content-Length': 0 });
+    }
+    this.#state.stats.introspections++;
+    send(res, { status: 200, body: this.#state.introspect(token, this.#options, Date.now()) });
   }
 
   #resource(req: IncomingMessage, res: ServerResponse): void {
@@ -316,6 +373,12 @@ export class TestProvider {
     return head.failure;
   }
 
+  /** Registers a timer close() must clear; returns the function that forgets it. */
+  #track(timer: NodeJS.Timeout): () => void {
+    this.#timers.add(timer);
+    return () => this.#timers.delete(timer);
+  }
+
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -325,4 +388,13 @@ export class TestProvider {
       this.#timers.add(timer);
     });
   }
+}
+
+/** Applies a patch; a personality in it brings its option set, which the patch overrides. */
+function withPatch(
+  base: ResolvedProviderOptions,
+  patch: Partial<TestProviderOptions>,
+): ResolvedProviderOptions {
+  const personality = patch.personality ? PERSONALITIES[patch.personality] : {};
+  return { ...base, ...personality, ...patch };
 }

@@ -16,6 +16,9 @@ function opaque(prefix: string): string {
 interface Family {
   revoked: boolean;
   scope?: string;
+  subject: string;
+  /** What token_type the provider names this family's tokens (Slack: bot, user). */
+  tokenType: string;
   /** With rotation on, only the newest access token of a family is valid (GitHub-style). */
   currentAccessToken: string;
 }
@@ -36,6 +39,7 @@ export type RefusalReason = 'unknown' | 'revoked' | 'expired' | 'reused';
 export type Redemption =
   | {
       ok: true;
+      family: string;
       accessToken: string;
       expiresIn: number;
       refreshToken?: string;
@@ -55,7 +59,21 @@ export function emptyStats(): ProviderStats {
     invalidGrants: 0,
     resourceRequests: 0,
     resourceRejections: 0,
+    clientCredentialsGrants: 0,
+    authorizationCodes: 0,
+    codeExchanges: 0,
+    revocations: 0,
+    introspections: 0,
   };
+}
+
+/** RFC 7662 §2.2, as far as the test provider knows it. */
+export interface Introspection {
+  active: boolean;
+  client_id?: string;
+  scope?: string;
+  token_type?: string;
+  exp?: number;
 }
 
 export class ProviderState {
@@ -64,13 +82,122 @@ export class ProviderState {
   readonly #refreshTokens = new Map<string, RefreshTokenRecord>();
   readonly #accessTokens = new Map<string, AccessTokenRecord>();
 
-  issueGrant(options: ResolvedProviderOptions, grant: GrantOptions, now: number): IssuedGrant {
+  /** Rotating redemptions so far, for `omitRefreshTokenEvery`. */
+  #rotations = 0;
+  /** Live families per subject, oldest first, for `maxGrantsPerSubject`. */
+  readonly #bySubject = new Map<string, string[]>();
+
+  issueGrant(
+    options: ResolvedProviderOptions,
+    grant: GrantOptions,
+    now: number,
+    tokenType = 'Bearer',
+  ): IssuedGrant {
     const family = opaque('fam_').slice(0, 20);
     const ttl = grant.accessTokenTtlSeconds ?? options.accessTokenTtlSeconds;
-    this.#families.set(family, { revoked: false, scope: grant.scope, currentAccessToken: '' });
+    const subject = grant.subject ?? 'user';
+    this.#families.set(family, {
+      revoked: false,
+      scope: grant.scope,
+      subject,
+      tokenType,
+      currentAccessToken: '',
+    });
+    this.#capGrants(subject, family, options);
     const accessToken = this.#mintAccessToken(family, ttl, now);
     const refreshToken = this.#mintRefreshToken(family, options, now);
     return { access_token: accessToken, refresh_token: refreshToken, expires_in: ttl, family };
+  }
+
+  /** Google: past the cap, the subject's oldest live grant is revoked, without a word. */
+  #capGrants(subject: string, family: string, options: ResolvedProviderOptions): void {
+    const live = (this.#bySubject.get(subject) ?? []).filter(
+      (f) => this.#families.get(f)?.revoked === false,
+    );
+    live.push(family);
+    const max = options.maxGrantsPerSubject;
+    while (max !== undefined && max > 0 && live.length > max) {
+      const oldest = this.#families.get(live.shift()!);
+      if (oldest) oldest.revoked = true;
+      this.stats.revokedFamilies++;
+    }
+    this.#bySubject.set(subject, live);
+  }
+
+  /** RFC 6749 §4.4: an access token for the client itself, no refresh token. */
+  clientCredentials(options: ResolvedProviderOptions, scope: string | undefined, now: number) {
+    const family = opaque('cc_').slice(0, 20);
+    this.#families.set(family, {
+      revoked: false,
+      scope,
+      subject: options.clientId,
+      tokenType: 'Bearer',
+      currentAccessToken: '',
+    });
+    this.stats.clientCredentialsGrants++;
+    const accessToken = this.#mintAccessToken(family, options.accessTokenTtlSeconds, now);
+    return { accessToken, expiresIn: options.accessTokenTtlSeconds, scope };
+  }
+
+  /** The token_type the provider names a family's tokens. */
+  tokenTypeOf(family: string): string {
+    return this.#families.get(family)?.tokenType ?? 'Bearer';
+  }
+
+  /** Revokes a whole family (RFC 6749 §4.1.2: a reused authorization code). */
+  revokeFamily(family: string): void {
+    const record = this.#families.get(family);
+    if (record && !record.revoked) {
+      record.revoked = true;
+      this.stats.revokedFamilies++;
+    }
+  }
+
+  /**
+   * RFC 7009 §2.1: a refresh token takes its whole grant with it; an access token only itself.
+   * Unknown tokens are fine (§2.2). Returns what was revoked.
+   */
+  revoke(token: string): 'refresh_token' | 'access_token' | 'unknown' {
+    const refresh = this.#refreshTokens.get(token);
+    if (refresh) {
+      this.revokeFamily(refresh.family);
+      return 'refresh_token';
+    }
+    if (this.#accessTokens.delete(token)) return 'access_token';
+    return 'unknown';
+  }
+
+  /** RFC 7662 §2.2. */
+  introspect(token: string, options: ResolvedProviderOptions, now: number): Introspection {
+    const access = this.#accessTokens.get(token);
+    if (access && this.isAccessTokenValid(token, options, now)) {
+      return {
+        active: true,
+        client_id: options.clientId,
+        token_type: 'Bearer',
+        exp: Math.floor(access.expiresAt / 1000),
+        ...(this.#families.get(access.family)?.scope === undefined
+          ? {}
+          : { scope: this.#families.get(access.family)!.scope }),
+      };
+    }
+    const refresh = this.#refreshTokens.get(token);
+    const family = refresh && this.#families.get(refresh.family);
+    if (
+      refresh &&
+      family &&
+      !family.revoked &&
+      (refresh.expiresAt === undefined || now < refresh.expiresAt) &&
+      (refresh.spentAt === undefined || now - refresh.spentAt < options.reuseGraceMs)
+    ) {
+      return {
+        active: true,
+        client_id: options.clientId,
+        token_type: 'refresh_token',
+        ...(refresh.expiresAt === undefined ? {} : { exp: Math.floor(refresh.expiresAt / 1000) }),
+      };
+    }
+    return { active: false };
   }
 
   /**
@@ -108,10 +235,16 @@ export class ProviderState {
     const ttl = options.accessTokenTtlSeconds;
     const accessToken = this.#mintAccessToken(record.family, ttl, now);
     let next: string | undefined;
-    if (options.rotation && !keepOld) {
+    const omit =
+      options.rotation &&
+      options.omitRefreshTokenEvery !== undefined &&
+      options.omitRefreshTokenEvery > 0 &&
+      ++this.#rotations % options.omitRefreshTokenEvery === 0;
+    if (options.rotation && !keepOld && !omit) {
       next = this.#mintRefreshToken(record.family, options, now);
       // The grace window is measured from the first redemption, so replays cannot extend it.
-      record.spentAt ??= now;
+      // Entra-style providers issue a new token without spending the old one.
+      if (options.spendOnRotation) record.spentAt ??= now;
     }
     this.stats.redemptions++;
     if (grace) this.stats.graceRedemptions++;
@@ -119,6 +252,7 @@ export class ProviderState {
     this.stats.redemptionsByToken[key] = (this.stats.redemptionsByToken[key] ?? 0) + 1;
     return {
       ok: true,
+      family: record.family,
       accessToken,
       expiresIn: ttl,
       refreshToken: next,

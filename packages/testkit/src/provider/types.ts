@@ -18,12 +18,64 @@ export interface TestProviderOptions {
   latencyMs?: number;
   /** When set, responses carry refresh_token_expires_in and refresh tokens expire. */
   refreshTokenTtlSeconds?: number;
+  /**
+   * A provider's whole set of quirks at once (see personalities.ts): `google`, `slack`, ...
+   * Options given next to it override the personality's.
+   */
+  personality?: PersonalityName;
+  /** How a dead refresh token is refused. Default 'oauth' (400 invalid_grant). */
+  errorStyle?: ErrorStyle;
+  /** error_description of refusals; default per reason. */
+  refusalMessage?: string;
+  /** 'form-unless-json-accepted': GitHub answers form-encoded unless Accept: application/json. */
+  responseFormat?: 'json' | 'form-unless-json-accepted';
+  /** How expires_in is sent: a number (default), a string, left out, or left out with issued_at. */
+  expiresInFormat?: 'number' | 'string' | 'omit' | 'issued_at';
+  /** Every Nth rotating redemption answers without refresh_token, keeping the old one valid. */
+  omitRefreshTokenEvery?: number;
+  /** Default true; false: a rotation issues a new refresh token but the old one stays valid (Entra). */
+  spendOnRotation?: boolean;
+  /** Google: at most this many live grants per subject; a new one silently revokes the oldest. */
+  maxGrantsPerSubject?: number;
+  /** Request body encodings the token endpoint accepts. Default 'form'; Atlassian 'json'. */
+  requestFormat?: 'form' | 'json' | 'any';
+  /** Salesforce: a second request for a refresh token being redeemed is refused, not queued. */
+  refuseConcurrentRefresh?: boolean;
+  /** Default true: the authorization endpoint requires PKCE S256. */
+  requirePkce?: boolean;
+  /** The authorization endpoint redirects back with this error instead of a code. */
+  authorizeError?: string;
 }
 
-export type ResolvedProviderOptions = Required<
-  Omit<TestProviderOptions, 'refreshTokenTtlSeconds'>
-> &
-  Pick<TestProviderOptions, 'refreshTokenTtlSeconds'>;
+export type ErrorStyle = 'oauth' | 'oauth403' | 'slack' | 'github' | 'hubspot' | 'zoom';
+
+export type PersonalityName =
+  | 'rfc'
+  | 'google'
+  | 'microsoft'
+  | 'salesforce'
+  | 'slack'
+  | 'github'
+  | 'atlassian'
+  | 'xero'
+  | 'intuit'
+  | 'hubspot'
+  | 'zoom'
+  | 'dropbox'
+  | 'okta'
+  | 'auth0'
+  | 'mezzio';
+
+type UnsetOption =
+  | 'refreshTokenTtlSeconds'
+  | 'personality'
+  | 'refusalMessage'
+  | 'omitRefreshTokenEvery'
+  | 'maxGrantsPerSubject'
+  | 'authorizeError';
+
+export type ResolvedProviderOptions = Required<Omit<TestProviderOptions, UnsetOption>> &
+  Pick<TestProviderOptions, UnsetOption>;
 
 export type InjectedFailure =
   | { kind: 'server_error'; status?: number; times?: number }
@@ -34,7 +86,15 @@ export type InjectedFailure =
   | { kind: 'invalid_grant'; times?: number }
   | { kind: 'missing_expires_in'; times?: number }
   | { kind: 'string_expires_in'; times?: number }
-  | { kind: 'no_refresh_token'; times?: number };
+  | { kind: 'no_refresh_token'; times?: number }
+  /** A 200 body of this many bytes (default 1 MiB) of JSON padding. */
+  | { kind: 'huge_body'; bytes?: number; times?: number }
+  /** A 200 token response sent one byte every `intervalMs` (default 200 ms). */
+  | { kind: 'slow_drip'; intervalMs?: number; times?: number }
+  /** A 200 text/html page (a login page, a proxy's error page). */
+  | { kind: 'wrong_content_type'; times?: number }
+  /** A 200 JSON body whose token fields have the wrong types. */
+  | { kind: 'wrong_types'; times?: number };
 
 export interface ProviderStats {
   /** Every POST /token. */
@@ -54,11 +114,21 @@ export interface ProviderStats {
   resourceRequests: number;
   /** Of those, the ones refused with 401 (no, unknown, expired, superseded or revoked token). */
   resourceRejections: number;
+  /** Access tokens issued by the client_credentials grant. */
+  clientCredentialsGrants: number;
+  /** Codes issued by GET /authorize, and codes exchanged for tokens. */
+  authorizationCodes: number;
+  codeExchanges: number;
+  /** Requests to POST /revoke and POST /introspect. */
+  revocations: number;
+  introspections: number;
 }
 
 export interface GrantOptions {
   accessTokenTtlSeconds?: number;
   scope?: string;
+  /** Whose grant this is, for `maxGrantsPerSubject`. Default 'user'. */
+  subject?: string;
 }
 
 export interface IssuedGrant {
@@ -77,9 +147,21 @@ export const DEFAULT_OPTIONS: ResolvedProviderOptions = {
   reuseDetection: true,
   latencyMs: 0,
   refreshTokenTtlSeconds: undefined,
+  personality: undefined,
+  errorStyle: 'oauth',
+  refusalMessage: undefined,
+  responseFormat: 'json',
+  expiresInFormat: 'number',
+  omitRefreshTokenEvery: undefined,
+  spendOnRotation: true,
+  maxGrantsPerSubject: undefined,
+  requestFormat: 'form',
+  refuseConcurrentRefresh: false,
+  requirePkce: true,
+  authorizeError: undefined,
 };
 
-type Kind = 'string' | 'number' | 'boolean';
+type Kind = 'string' | 'number' | 'boolean' | readonly string[];
 const OPTION_KINDS: Record<keyof TestProviderOptions, Kind> = {
   clientId: 'string',
   clientSecret: 'string',
@@ -89,14 +171,56 @@ const OPTION_KINDS: Record<keyof TestProviderOptions, Kind> = {
   reuseDetection: 'boolean',
   latencyMs: 'number',
   refreshTokenTtlSeconds: 'number',
+  personality: [
+    'rfc',
+    'google',
+    'microsoft',
+    'salesforce',
+    'slack',
+    'github',
+    'atlassian',
+    'xero',
+    'intuit',
+    'hubspot',
+    'zoom',
+    'dropbox',
+    'okta',
+    'auth0',
+    'mezzio',
+  ],
+  errorStyle: ['oauth', 'oauth403', 'slack', 'github', 'hubspot', 'zoom'],
+  refusalMessage: 'string',
+  responseFormat: ['json', 'form-unless-json-accepted'],
+  expiresInFormat: ['number', 'string', 'omit', 'issued_at'],
+  omitRefreshTokenEvery: 'number',
+  spendOnRotation: 'boolean',
+  maxGrantsPerSubject: 'number',
+  requestFormat: ['form', 'json', 'any'],
+  refuseConcurrentRefresh: 'boolean',
+  requirePkce: 'boolean',
+  authorizeError: 'string',
 };
+
+/** Options that can be unset again with null (JSON) or undefined. */
+const UNSETTABLE = new Set([
+  'refreshTokenTtlSeconds',
+  'personality',
+  'refusalMessage',
+  'omitRefreshTokenEvery',
+  'maxGrantsPerSubject',
+  'authorizeError',
+]);
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function checkValue(name: string, value: unknown, kind: Kind): void {
-  if (kind === 'number') {
+  if (typeof kind !== 'string') {
+    if (typeof value !== 'string' || !kind.includes(value)) {
+      throw new TypeError(`${name} must be one of ${kind.join(', ')}`);
+    }
+  } else if (kind === 'number') {
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
       throw new TypeError(`${name} must be a non-negative number`);
     }
@@ -119,7 +243,7 @@ export function validateOptionsPatch(value: unknown): Partial<TestProviderOption
   for (const [key, raw] of Object.entries(value)) {
     const kind = OPTION_KINDS[key as keyof TestProviderOptions];
     if (kind === undefined) throw new TypeError(`unknown option ${key}`);
-    if (key === 'refreshTokenTtlSeconds' && (raw === null || raw === undefined)) {
+    if (UNSETTABLE.has(key) && (raw === null || raw === undefined)) {
       patch[key] = undefined;
       continue;
     }
@@ -133,14 +257,15 @@ export function validateOptionsPatch(value: unknown): Partial<TestProviderOption
 export function validateGrantOptions(value: unknown): GrantOptions {
   if (value === undefined || value === null) return {};
   if (!isRecord(value)) throw new TypeError('grant options must be a JSON object');
-  const { accessTokenTtlSeconds, scope, ...rest } = value;
+  const { accessTokenTtlSeconds, scope, subject, ...rest } = value;
   const unknown = Object.keys(rest)[0];
   if (unknown !== undefined) throw new TypeError(`unknown grant option ${unknown}`);
   if (accessTokenTtlSeconds !== undefined) {
     checkValue('accessTokenTtlSeconds', accessTokenTtlSeconds, 'number');
   }
   if (scope !== undefined) checkValue('scope', scope, 'string');
-  return { accessTokenTtlSeconds, scope } as GrantOptions;
+  if (subject !== undefined) checkValue('subject', subject, 'string');
+  return { accessTokenTtlSeconds, scope, subject } as GrantOptions;
 }
 
 const FAILURE_KINDS = new Set<InjectedFailure['kind']>([
@@ -153,13 +278,19 @@ const FAILURE_KINDS = new Set<InjectedFailure['kind']>([
   'missing_expires_in',
   'string_expires_in',
   'no_refresh_token',
+  'huge_body',
+  'slow_drip',
+  'wrong_content_type',
+  'wrong_types',
 ]);
 
 export function validateFailure(value: unknown): InjectedFailure {
   if (!isRecord(value)) throw new TypeError('a failure must be a JSON object');
   const kind = value.kind as InjectedFailure['kind'];
   if (!FAILURE_KINDS.has(kind)) throw new TypeError(`unknown failure kind ${String(kind)}`);
-  const { times, status, retryAfterSeconds, afterRedeem, style, error } = value;
+  const { times, status, retryAfterSeconds, afterRedeem, style, error, bytes, intervalMs } = value;
+  if (bytes !== undefined) checkValue('bytes', bytes, 'number');
+  if (intervalMs !== undefined) checkValue('intervalMs', intervalMs, 'number');
   if (times !== undefined && (!Number.isInteger(times) || (times as number) < 1)) {
     throw new TypeError('times must be a positive integer');
   }
