@@ -101,6 +101,7 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
       ? undefined
       : new ServerMetrics({ auditPending: () => audit.pending });
   const userOnEvent = options.broker?.onEvent;
+  const userOnContention = options.broker?.onContention;
   const userFetch = options.broker?.fetch;
   // Looked up at call time, so a fetch installed later (a test's, a proxy agent's) is used.
   const baseFetch: typeof fetch = userFetch ?? ((input, init) => globalThis.fetch(input, init));
@@ -114,6 +115,10 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
       metrics?.onBrokerEvent(event);
       audit.record(refreshAuditEvent(event, handOuts.scopeOf(event.connectionId)));
       userOnEvent?.(event);
+    },
+    onContention: (kind, connectionId) => {
+      metrics?.onContention(kind);
+      userOnContention?.(kind, connectionId);
     },
   });
   const ctx: ServerContext = {

@@ -30,6 +30,18 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
+  readonly waits = new Counter({
+    name: 'tokenwarden_refresh_waits_total',
+    help: "Times a caller in this process waited for another caller's (or process's) refresh instead of redeeming.",
+    registers: [this.registry],
+  });
+
+  readonly leaseConflicts = new Counter({
+    name: 'tokenwarden_lease_conflicts_total',
+    help: 'Times a caller in this process tried to take a refresh lease and another had won it.',
+    registers: [this.registry],
+  });
+
   readonly requestDuration = new Histogram({
     name: 'tokenwarden_http_request_duration_seconds',
     help: 'HTTP request duration by route pattern, method and status code.',
@@ -82,6 +94,12 @@ export class ServerMetrics {
         );
       }
     };
+  }
+
+  /** The broker's `onContention`. */
+  onContention(kind: 'waited' | 'lease_conflict'): void {
+    if (kind === 'waited') this.waits.inc();
+    else this.leaseConflicts.inc();
   }
 
   /** The broker's `onEvent`: counts refresh outcomes. */

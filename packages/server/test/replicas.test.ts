@@ -36,6 +36,19 @@ describe.each(BACKENDS)('two replicas on one %s database', (backend) => {
       new Set(responses.map((r) => r.json<{ access_token: string }>().access_token)).size,
     ).toBe(1);
     expect(a.provider.stats().redemptions).toBe(1);
+    // Every caller but one leader per replica waited; the replica that lost the lease says so.
+    const counter = async (server: TestServer, name: string) => {
+      const text = (await server.call({ method: 'GET', url: '/metrics' })).body;
+      return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1]);
+    };
+    const waits =
+      (await counter(a, 'tokenwarden_refresh_waits_total')) +
+      (await counter(b!, 'tokenwarden_refresh_waits_total'));
+    const conflicts =
+      (await counter(a, 'tokenwarden_lease_conflicts_total')) +
+      (await counter(b!, 'tokenwarden_lease_conflicts_total'));
+    expect(waits).toBeGreaterThanOrEqual(1);
+    expect(conflicts).toBeLessThanOrEqual(1);
 
     // Deleted on A (where B remembers the owner): B answers not_found at once.
     expect(

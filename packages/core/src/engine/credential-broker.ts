@@ -58,6 +58,12 @@ export interface CredentialBrokerOptions {
   onEvent?: (event: BrokerEvent) => void;
   /** Test seam: awaited after each protocol step (see `ProtocolStep`). */
   onStep?: (step: ProtocolStep, connectionId: string) => void | Promise<void>;
+  /**
+   * For metrics: a caller is about to wait for another's refresh (`waited`), or lost the race
+   * for the lease (`lease_conflict`). Apart from `onEvent`, whose listeners count refreshes.
+   * Must not throw.
+   */
+  onContention?: (kind: 'waited' | 'lease_conflict', connectionId: string) => void;
 }
 
 export interface GetAccessTokenOptions {
@@ -89,6 +95,7 @@ export class CredentialBroker {
   readonly #maxWaitMs: number;
   readonly #expirySkewMs: number;
   readonly #onEvent: ((event: BrokerEvent) => void) | undefined;
+  readonly #onContention: CredentialBrokerOptions['onContention'];
 
   constructor(options: CredentialBrokerOptions) {
     this.#store = guardStore(options.store);
@@ -96,6 +103,7 @@ export class CredentialBroker {
     this.#maxWaitMs = options.maxWaitMs ?? 20_000;
     this.#expirySkewMs = options.expirySkewMs ?? 30_000;
     this.#onEvent = options.onEvent;
+    this.#onContention = options.onContention;
     this.#breakerOptions = { ...DEFAULT_BREAKER, ...options.breaker };
     this.providers = new ProviderRegistry({
       keyRing: options.keyRing,
@@ -254,6 +262,7 @@ export class CredentialBroker {
         if (left <= 0) {
           throw new RefreshUnavailableError(id, record.leaseUntil - now, 'refresh_in_progress');
         }
+        this.#onContention?.('waited', id);
         await this.#store.waitForChange(
           id,
           { version: record.version, leaseId: record.leaseId },
@@ -285,6 +294,7 @@ export class CredentialBroker {
         leaseMs: this.#leader.leaseMs,
       });
       if (!leased) {
+        this.#onContention?.('lease_conflict', id);
         breaker.release();
         continue; // lost the race: the next read shows the winner's lease
       }
