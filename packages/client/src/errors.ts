@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'store_unavailable'
   | 'unknown_provider'
   | 'internal_error'
+  | 'shutting_down'
   | 'network_error'
   | 'unexpected_response';
 
@@ -56,12 +57,14 @@ export class TokenwardenError extends Error {
 
   /**
    * True for errors that may go away if the same call is made again later (the SDK has already
-   * retried within its bounds): `refresh_unavailable`, `store_unavailable`, network errors.
+   * retried within its bounds): `refresh_unavailable`, `store_unavailable`, `shutting_down`,
+   * network errors.
    */
   get retryable(): boolean {
     return (
       this.code === 'refresh_unavailable' ||
       this.code === 'store_unavailable' ||
+      this.code === 'shutting_down' ||
       this.code === 'network_error'
     );
   }
