@@ -38,9 +38,56 @@ export default tseslint.config(
     },
   },
   {
+    // The SDK runs in workers that install nothing else: it imports no other package of ours.
+    files: ['packages/client/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: ['@tokenwarden/*', '../../*/src/*'] }],
+    },
+  },
+  {
+    // Temporal workers talk to Tokenwarden through the SDK only, never to the engine or a store.
+    files: ['packages/temporal/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            '@tokenwarden/core*',
+            '@tokenwarden/server*',
+            '@tokenwarden/testkit*',
+            '../../*/src/*',
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The server is built on core; tests and benches bring the testkit, the server never does.
+    files: ['packages/server/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            '@tokenwarden/testkit*',
+            '@tokenwarden/temporal*',
+            '@tokenwarden/*/src/*',
+            '../../*/src/*',
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Reaching into another package's src/ bypasses its public index.
+    // (The package sources above have their own, stricter rule.)
     files: ['**/*.ts'],
-    ignores: ['packages/core/src/**/*.ts'],
+    ignores: [
+      'packages/core/src/**/*.ts',
+      'packages/client/src/**/*.ts',
+      'packages/temporal/src/**/*.ts',
+      'packages/server/src/**/*.ts',
+    ],
     rules: {
       'no-restricted-imports': ['error', { patterns: ['@tokenwarden/*/src/*', '../../*/src/*'] }],
     },
