@@ -30,7 +30,12 @@ export {
   type GetAccessTokenOptions,
 } from './engine/credential-broker.ts';
 export type { ImportCredentialInput } from './engine/import-input.ts';
-export type { BrokerEvent, ProtocolStep } from './engine/events.ts';
+export type {
+  BrokerEvent,
+  ConnectionEvent,
+  ProtocolStep,
+  RecoveredEvent,
+} from './engine/events.ts';
 export { RefreshScheduler, type RefreshSchedulerOptions } from './engine/refresh-scheduler.ts';
 export type { CircuitBreakerOptions } from './engine/circuit-breaker.ts';
 export { backoffDelay, refreshLeadTime, type BackoffPolicy } from './engine/backoff.ts';
@@ -67,7 +72,13 @@ export {
   type PresetName,
 } from './providers/catalog.ts';
 export { discoverProvider, type DiscoveryOptions } from './providers/discovery.ts';
-export type { Store, NewCredential, RefreshedTokens, SealedSecrets } from './store/store.ts';
+export type {
+  Store,
+  NewCredential,
+  ReauthorizedTokens,
+  RefreshedTokens,
+  SealedSecrets,
+} from './store/store.ts';
 export { KyselyStore, type StoreAdapter } from './store/kysely-store.ts';
 export type {
   AuditQuery,

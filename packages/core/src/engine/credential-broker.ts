@@ -16,14 +16,15 @@ import {
   UnknownProviderError,
   type ReauthReason,
 } from '../errors.ts';
+import { clientCredentialsGrant } from '../oauth/client-credentials-grant.ts';
 import type { ProviderConfig, ResolvedProvider } from '../oauth/provider.ts';
 import { guardStore } from '../store/guard-store.ts';
 import type { ServiceStore } from '../store/service-store.ts';
 import type { Store } from '../store/store.ts';
 import { DEFAULT_BACKOFF, nextRefreshIn, type BackoffPolicy } from './backoff.ts';
 import { CircuitBreaker, DEFAULT_BREAKER, type CircuitBreakerOptions } from './circuit-breaker.ts';
-import type { BrokerEvent, ProtocolStep } from './events.ts';
-import { validateImport, type ImportCredentialInput } from './import-input.ts';
+import type { BrokerEvent, ConnectionEvent, ProtocolStep } from './events.ts';
+import { validateImport, type ImportCredentialInput, type ValidImport } from './import-input.ts';
 import { ProviderRegistry } from './provider-registry.ts';
 import { idleMs, refreshAsLeader, type LeaderContext } from './refresh-leader.ts';
 import { RefreshScheduler, type RefreshSchedulerOptions } from './refresh-scheduler.ts';
@@ -56,6 +57,8 @@ export interface CredentialBrokerOptions {
   proactive?: { skewMs?: number; fraction?: number; jitterMs?: number };
   /** Refreshes, failures and credentials needing re-authorization. Must not throw. */
   onEvent?: (event: BrokerEvent) => void;
+  /** Every `BrokerEvent`, and connections recovered by re-authorization. Must not throw. */
+  onConnectionEvent?: (event: ConnectionEvent) => void;
   /** Test seam: awaited after each protocol step (see `ProtocolStep`). */
   onStep?: (step: ProtocolStep, connectionId: string) => void | Promise<void>;
   /**
@@ -95,6 +98,7 @@ export class CredentialBroker {
   readonly #maxWaitMs: number;
   readonly #expirySkewMs: number;
   readonly #onEvent: ((event: BrokerEvent) => void) | undefined;
+  readonly #onConnectionEvent: ((event: ConnectionEvent) => void) | undefined;
   readonly #onContention: CredentialBrokerOptions['onContention'];
 
   constructor(options: CredentialBrokerOptions) {
@@ -103,6 +107,7 @@ export class CredentialBroker {
     this.#maxWaitMs = options.maxWaitMs ?? 20_000;
     this.#expirySkewMs = options.expirySkewMs ?? 30_000;
     this.#onEvent = options.onEvent;
+    this.#onConnectionEvent = options.onConnectionEvent;
     this.#onContention = options.onContention;
     this.#breakerOptions = { ...DEFAULT_BREAKER, ...options.breaker };
     this.providers = new ProviderRegistry({
@@ -162,6 +167,121 @@ export class CredentialBroker {
     const valid = validateImport(input);
     const provider = await this.#provider(valid.provider);
     const id = `conn_${randomBytes(15).toString('base64url')}`;
+    const { record } = await this.#store.insertCredential({
+      id,
+      provider: valid.provider,
+      owner: valid.owner,
+      metadata: valid.metadata,
+      ...(await this.#sealImport(id, provider, valid)),
+    });
+    return connectionInfo(record);
+  }
+
+  /**
+   * A machine token (RFC 6749 §4.4) for a provider configured with `grantType:
+   * 'client_credentials'`: fetches the first access token, then stores the connection. From then
+   * on `getAccessToken` fetches a new one when it expires, once cluster-wide, like a refresh.
+   * Nothing is stored if the first fetch fails (`RefreshUnavailableError` with the provider's
+   * error code, e.g. `invalid_client`).
+   */
+  async createMachineConnection(input: {
+    provider: string;
+    owner: string;
+    /** Default: the provider's scopes. */
+    scope?: string;
+    metadata?: Record<string, unknown>;
+  }): Promise<ConnectionInfo> {
+    const valid = validateImport({
+      provider: input?.provider,
+      owner: input?.owner,
+      accessToken: 'placeholder',
+      scope: input?.scope,
+      metadata: input?.metadata,
+    });
+    const provider = await this.#provider(valid.provider);
+    if (provider.grantType !== 'client_credentials') {
+      throw new InvalidInputError('provider', 'does not use the client_credentials grant');
+    }
+    const id = `conn_${randomBytes(15).toString('base64url')}`;
+    const breaker = this.#breaker(provider.name);
+    const outcome = await clientCredentialsGrant(provider, {
+      fetch: this.#leader.fetch,
+      scope: valid.scope ?? undefined,
+    });
+    if (outcome.kind !== 'tokens') {
+      const retryAfterMs = outcome.kind === 'failed' ? outcome.retryAfterMs : undefined;
+      breaker.onFailure(retryAfterMs);
+      throw new RefreshUnavailableError(id, retryAfterMs ?? 1_000, outcome.error);
+    }
+    breaker.onSuccess();
+    const { record } = await this.#store.insertCredential({
+      id,
+      provider: valid.provider,
+      owner: valid.owner,
+      metadata: valid.metadata,
+      ...(await this.#sealImport(id, provider, {
+        ...valid,
+        accessToken: outcome.accessToken,
+        tokenType: outcome.tokenType,
+        scope: outcome.scope ?? valid.scope,
+        expiresInMs: outcome.expiresIn === undefined ? undefined : outcome.expiresIn * 1000,
+      })),
+    });
+    return connectionInfo(record);
+  }
+
+  /**
+   * Re-authorization: new tokens from a new OAuth handshake for an existing connection (usually
+   * one that `needs_reauth`). It becomes `active` with the same id and a bumped version; waiters
+   * get the new token; a leader still redeeming the old refresh token is fenced out. Emits
+   * `recovered` (to `onConnectionEvent`) when it was not active. `owner`, when given, must be
+   * the connection's. Throws NotFoundError, InvalidInputError.
+   */
+  async reauthorize(
+    id: string,
+    input: Omit<ImportCredentialInput, 'provider' | 'owner' | 'metadata'> & { owner?: string },
+  ): Promise<ConnectionInfo & { recovered: boolean }> {
+    checkId(id);
+    for (let attempt = 0; ; attempt++) {
+      const snapshot = await this.#store.getCredential(id);
+      if (!snapshot) throw new NotFoundError(id);
+      const before = snapshot.record;
+      if (input?.owner !== undefined && input.owner !== before.owner) {
+        throw new InvalidInputError('owner', 'is not the owner of this connection');
+      }
+      const valid = validateImport({ ...input, provider: before.provider, owner: before.owner });
+      const provider = await this.#provider(before.provider);
+      const sealed = await this.#sealImport(id, provider, valid);
+      const after = await this.#store.reauthorize(id, before.version, {
+        ...sealed,
+        refreshTtlMs: sealed.refreshTtlMs,
+      });
+      if (!after) {
+        // A refresh committed in between: read again (a handful of tries, never a loop).
+        if (attempt >= 5) throw new RefreshUnavailableError(id, 100, 'concurrent_change');
+        continue;
+      }
+      const recovered = before.status !== 'active';
+      if (recovered) {
+        this.#emitConnection({
+          type: 'recovered',
+          connectionId: id,
+          provider: before.provider,
+          version: after.record.version,
+          previousStatus: before.status as 'needs_reauth' | 'revoked',
+          previousReason: before.statusReason,
+        });
+      }
+      return { ...connectionInfo(after.record), recovered };
+    }
+  }
+
+  /** Seals validated tokens for connection `id` and works out their lifetimes. */
+  async #sealImport(id: string, provider: ResolvedProvider, valid: ValidImport) {
+    const machine = provider.grantType === 'client_credentials';
+    if (machine && valid.refreshToken !== null) {
+      throw new InvalidInputError('refresh_token', 'a client_credentials provider issues none');
+    }
     const accessTtlMs =
       valid.expiresInMs ??
       (valid.expiresAtMs !== undefined
@@ -169,24 +289,25 @@ export class CredentialBroker {
         : provider.defaultAccessTtlSeconds * 1000);
     const seal = (plaintext: string, field: 'access_token' | 'refresh_token') =>
       sealField(this.#keyRing, plaintext, { credentialId: id, field });
-    const { record } = await this.#store.insertCredential({
-      id,
-      provider: valid.provider,
-      owner: valid.owner,
+    const refreshable = machine || valid.refreshToken !== null;
+    return {
       keyId: this.#keyRing.activeKeyId,
       accessToken: seal(valid.accessToken, 'access_token'),
       refreshToken: valid.refreshToken === null ? null : seal(valid.refreshToken, 'refresh_token'),
       tokenType: valid.tokenType,
       scope: valid.scope,
       accessTtlMs,
-      refreshTtlMs: valid.refreshExpiresInMs,
-      refreshInMs:
-        valid.refreshToken === null
-          ? null
-          : nextRefreshIn(accessTtlMs, idleMs(provider), this.#leader.proactive),
-      metadata: valid.metadata,
-    });
-    return connectionInfo(record);
+      // A provider with an absolute refresh token lifetime (Atlassian) dates it from here;
+      // rotations keep that expiry.
+      refreshTtlMs:
+        valid.refreshExpiresInMs ??
+        (valid.refreshToken !== null && provider.refreshTokenMaxSeconds !== undefined
+          ? provider.refreshTokenMaxSeconds * 1000
+          : null),
+      refreshInMs: refreshable
+        ? nextRefreshIn(accessTtlMs, idleMs(provider), this.#leader.proactive)
+        : null,
+    };
   }
 
   async getConnection(id: string): Promise<ConnectionInfo> {
@@ -338,6 +459,15 @@ export class CredentialBroker {
       this.#onEvent?.(event);
     } catch {
       // A listener's bug must not break a refresh that has already been committed.
+    }
+    this.#emitConnection(event);
+  }
+
+  #emitConnection(event: ConnectionEvent): void {
+    try {
+      this.#onConnectionEvent?.(event);
+    } catch {
+      // Same: the change is committed whatever a listener does.
     }
   }
 }

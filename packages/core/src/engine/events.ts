@@ -31,3 +31,20 @@ export type BrokerEvent =
  * protocol step, so a test can kill the process exactly there.
  */
 export type ProtocolStep = 'lease_acquired' | 'intent_recorded' | 'response_received' | 'committed';
+
+/**
+ * A connection that needed re-authorization (or was revoked) is active again with new tokens,
+ * same id, bumped version. Delivered to `onConnectionEvent` (every `BrokerEvent` is delivered
+ * there too), so that listeners of `onEvent` written for `BrokerEvent` keep compiling.
+ */
+export interface RecoveredEvent {
+  type: 'recovered';
+  connectionId: string;
+  provider: string;
+  version: number;
+  previousStatus: 'needs_reauth' | 'revoked';
+  /** The reason it needed re-authorization. */
+  previousReason: string | null;
+}
+
+export type ConnectionEvent = BrokerEvent | RecoveredEvent;

@@ -9,6 +9,7 @@ import type { Store } from '../store/store.ts';
 import { backoffDelay, nextRefreshIn, type BackoffPolicy } from './backoff.ts';
 import type { CircuitBreaker } from './circuit-breaker.ts';
 import type { BrokerEvent, ProtocolStep } from './events.ts';
+import { fetchAsLeader } from './machine-token.ts';
 
 export interface LeaderContext {
   store: Store;
@@ -36,7 +37,10 @@ export async function refreshAsLeader(
 ): Promise<CredentialSnapshot | undefined> {
   const breaker = ctx.breaker(provider.name);
   try {
-    return await lead(ctx, provider, leased, leasedAt, breaker);
+    // A machine token has no refresh token to spend: it is fetched again under the same lease.
+    return provider.grantType === 'client_credentials'
+      ? await fetchAsLeader(ctx, provider, leased, leasedAt, breaker)
+      : await lead(ctx, provider, leased, leasedAt, breaker);
   } catch (error) {
     // Something other than the provider failed (a secret that will not decrypt, a database
     // error): hand the lease back so waiters are not stuck behind it, and leave any intent in
@@ -101,12 +105,7 @@ async function lead(
   if (recovering && !replayIsSafe(provider, record.intentAt!, now)) {
     return needsReauth('refresh_in_doubt', 'replay_unsafe');
   }
-  // Invariant 3: give up on the provider well before the lease ends, so a leader whose lease
-  // has passed to someone else is never still waiting for an answer it would try to write.
-  const leaseLeft = record.leaseUntil! - now - (performance.now() - leasedAt);
-  const timeoutMs = Math.floor(
-    Math.min(provider.requestTimeoutMs, leaseLeft - Math.max(250, ctx.leaseMs * 0.25)),
-  );
+  const timeoutMs = providerDeadline(ctx, provider, leased, leasedAt);
   if (timeoutMs < 50) {
     // Too little of the lease is left to send anything safely: hand it back untouched.
     return ctx.store.commitFailure(id, leaseId, {
@@ -179,8 +178,25 @@ async function lead(
   }
 }
 
+/**
+ * Invariant 3: how long the provider may take — well inside what is left of the lease, so a
+ * leader whose lease has passed to someone else is never still waiting for an answer it would
+ * try to write.
+ */
+export function providerDeadline(
+  ctx: LeaderContext,
+  provider: ResolvedProvider,
+  leased: CredentialSnapshot,
+  leasedAt: number,
+): number {
+  const leaseLeft = leased.record.leaseUntil! - leased.now - (performance.now() - leasedAt);
+  return Math.floor(
+    Math.min(provider.requestTimeoutMs, leaseLeft - Math.max(250, ctx.leaseMs * 0.25)),
+  );
+}
+
 /** Retries a write while the store is unavailable, with backoff, until `deadline` (performance.now()). */
-async function untilStored<T>(deadline: number, write: () => Promise<T>): Promise<T> {
+export async function untilStored<T>(deadline: number, write: () => Promise<T>): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await write();

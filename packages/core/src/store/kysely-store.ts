@@ -9,6 +9,7 @@ import type {
   ClaimRequest,
   LeaseRequest,
   NewCredential,
+  ReauthorizedTokens,
   RefreshedTokens,
   SealedSecrets,
   Store,
@@ -283,6 +284,40 @@ export class KyselyStore implements Store {
       }))
       .where('id', '=', id)
       .where('leaseId', '=', leaseId)
+      .returningAll()
+      .returning(now.as('dbNow'))
+      .executeTakeFirst();
+    return row && snapshot(row);
+  }
+
+  async reauthorize(
+    id: string,
+    expectedVersion: number,
+    t: ReauthorizedTokens,
+  ): Promise<CredentialSnapshot | undefined> {
+    const now = this.adapter.now;
+    const row = await this.db
+      .updateTable('credentials')
+      .set((eb) => ({
+        status: 'active',
+        statusReason: null,
+        accessToken: t.accessToken,
+        accessExpiresAt: later(now, t.accessTtlMs),
+        tokenType: t.tokenType,
+        scope: t.scope,
+        refreshToken: t.refreshToken,
+        refreshExpiresAt: t.refreshTtlMs === null ? null : later(now, t.refreshTtlMs),
+        keyId: t.keyId,
+        version: eb('version', '+', 1),
+        ...CLEARED_LEASE_AND_INTENT,
+        failures: 0,
+        nextAttemptAt: null,
+        lastError: null,
+        refreshAt: t.refreshInMs === null ? null : later(now, t.refreshInMs),
+        updatedAt: now,
+      }))
+      .where('id', '=', id)
+      .where('version', '=', expectedVersion)
       .returningAll()
       .returning(now.as('dbNow'))
       .executeTakeFirst();

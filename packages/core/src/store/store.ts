@@ -55,6 +55,18 @@ export interface Store {
   ): Promise<CredentialSnapshot | undefined>;
 
   /**
+   * Re-authorization: replaces the tokens of a credential still at `expectedVersion`, whatever
+   * its status, and makes it `active`. Bumps the version and clears the lease, the intent and the
+   * failure bookkeeping in the same statement, so a leader still redeeming the old refresh token
+   * is fenced out (its commit matches no lease). Undefined if the version moved on (or it is gone).
+   */
+  reauthorize(
+    id: string,
+    expectedVersion: number,
+    tokens: ReauthorizedTokens,
+  ): Promise<CredentialSnapshot | undefined>;
+
+  /**
    * Resolves when the credential's version or lease holder differs from `seen` (or it is gone),
    * or after `timeoutMs`, whichever comes first. Adapters with notifications wake early; the rest
    * poll. Invariant 5: this is how waiters learn the leader's result without redeeming.
@@ -102,6 +114,15 @@ export interface NewCredential extends SealedSecrets {
   refreshTtlMs: number | null;
   refreshInMs: number | null;
   metadata: string;
+}
+
+export interface ReauthorizedTokens extends SealedSecrets {
+  tokenType: string;
+  scope: string | null;
+  accessTtlMs: number;
+  /** Null: the new refresh token has no known expiry. */
+  refreshTtlMs: number | null;
+  refreshInMs: number | null;
 }
 
 export interface ClaimRequest {

@@ -191,6 +191,46 @@ export function describeStoreConformance(name: string, setup: () => Promise<Stor
       });
     });
 
+    it('re-authorizes at the expected version: active again, same id, lease holder fenced out', async () => {
+      await store.insertCredential(newCredential('c1'));
+      await store.acquireLease('c1', lease('L', 1));
+      await store.commitNeedsReauth('c1', 'L', { reason: 'invalid_grant', lastError: 'x' });
+      await store.acquireLease('c1', lease('L2', 2)); // refused: not active
+      const tokens = {
+        keyId: 'k1',
+        accessToken: 'sealed-at-new',
+        refreshToken: 'sealed-rt-new',
+        tokenType: 'Bearer',
+        scope: 'read',
+        accessTtlMs: 60_000,
+        refreshTtlMs: null,
+        refreshInMs: 30_000,
+      };
+      expect(await store.reauthorize('c1', 1, tokens)).toBeUndefined(); // stale version
+      const snap = await store.reauthorize('c1', 2, tokens);
+      expect(snap!.record).toMatchObject({
+        id: 'c1',
+        status: 'active',
+        statusReason: null,
+        version: 3,
+        accessToken: 'sealed-at-new',
+        refreshToken: 'sealed-rt-new',
+        scope: 'read',
+        leaseId: null,
+        failures: 0,
+        lastError: null,
+      });
+      expect(snap!.record.accessExpiresAt - snap!.now).toBe(60_000);
+      expect(snap!.record.refreshAt! - snap!.now).toBe(30_000);
+      // An active credential whose leader is mid-refresh: the leader's commit lands nowhere.
+      await store.acquireLease('c1', lease('L3', 3));
+      const again = await store.reauthorize('c1', 3, { ...tokens, accessToken: 'sealed-at-3' });
+      expect(again!.record).toMatchObject({ version: 4, leaseId: null });
+      expect(await store.commitRefresh('c1', 'L3', refreshed())).toBeUndefined();
+      expect((await store.getCredential('c1'))!.record.accessToken).toBe('sealed-at-3');
+      expect(await store.reauthorize('nope', 1, tokens)).toBeUndefined();
+    });
+
     it('wakes a waiter when the version changes or the lease is released, else times out', async () => {
       await store.insertCredential(newCredential('c1'));
       const other = await t.openAnother();
