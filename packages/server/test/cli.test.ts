@@ -63,7 +63,10 @@ function serve(cwd: string, env: Record<string, string> = {}): Promise<Server> {
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   child.stdout!.resume();
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${stderr}`)), 30_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`serve did not start:\n${stderr}`));
+    }, 60_000);
     child.stderr!.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
       const url = /listening on (http:\/\/\S+)/.exec(stderr)?.[1];
@@ -335,14 +338,17 @@ describe('the tokenwarden CLI', () => {
 describe('the generated admin key', () => {
   it('is printed once, on first start, and only its hash is stored', SLOW, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tw-cli-admin-'));
+    const servers: Server[] = [];
     try {
       const first = await serve(dir);
+      servers.push(first);
       const key = ADMIN_KEY.exec(first.stderr())?.[1];
       expect(key).toBeDefined();
       expect(first.stderr().split(key!)).toHaveLength(2);
       expect(await stop(first)).toBe(0);
 
       const second = await serve(dir);
+      servers.push(second);
       expect(second.stderr()).not.toMatch(ADMIN_KEY);
       const listed = await run(['clients', 'list', '--json'], {
         cwd: dir,
@@ -364,6 +370,7 @@ describe('the generated admin key', () => {
         await store.close();
       }
     } finally {
+      for (const server of servers) if (server.child.exitCode === null) await stop(server);
       rmSync(dir, { recursive: true, force: true });
     }
   });
@@ -373,6 +380,7 @@ describe('serve and keys rotate on Postgres', () => {
   it('needs keys and an admin key, never generates either, and rotates', SLOW, async () => {
     const database = await createTestDatabase();
     const dir = mkdtempSync(join(tmpdir(), 'tw-cli-pg-'));
+    let server: Server | undefined;
     try {
       const db = ['--db', database.url];
       const k1 = KeyRing.generate('k1').serialize();
@@ -402,7 +410,7 @@ describe('serve and keys rotate on Postgres', () => {
         /TOKENWARDEN_ADMIN_KEY must be 16 to 512 printable ASCII characters without spaces/,
       );
       const adminKey = 'an-operator-chosen-admin-key';
-      const server = await serve(dir, {
+      server = await serve(dir, {
         TOKENWARDEN_DB: database.url,
         TOKENWARDEN_KEYS: k1,
         TOKENWARDEN_ADMIN_KEY: adminKey,
@@ -435,6 +443,8 @@ describe('serve and keys rotate on Postgres', () => {
         provider_secrets: { resealed: 1 },
       });
     } finally {
+      // A failed assertion must not leave a server behind.
+      if (server && server.child.exitCode === null) await stop(server);
       rmSync(dir, { recursive: true, force: true });
       await database.drop();
     }
