@@ -194,7 +194,13 @@ describe.each(BACKENDS)('grants on %s', (backend) => {
         expect(response.json()).toMatchObject({ error: 'unauthorized' });
       }
     }
-    // A bare header without the scheme is not a key either.
+    // The scheme name is case-insensitive; a bare header without it is not a key.
+    const lower = await s.call({
+      method: 'GET',
+      url: '/v1/clients',
+      headers: { authorization: `bearer ${s.adminKey}` },
+    });
+    expect(lower.statusCode).toBe(200);
     const raw = await s.call({
       method: 'GET',
       url: '/v1/clients',

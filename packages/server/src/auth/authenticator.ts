@@ -3,7 +3,8 @@ import { UnauthorizedError } from '../errors.ts';
 import { hashApiKey, hashesEqual, parseClientKey } from './api-keys.ts';
 import { ADMIN, type Principal } from './principal.ts';
 
-const BEARER = /^Bearer ([\x21-\x7e]{1,512})$/;
+/** RFC 6750 §2.1; the scheme name is case-insensitive (RFC 9110 §11.1). */
+const BEARER = /^Bearer ([\x21-\x7e]{1,512})$/i;
 
 /**
  * Turns an `Authorization` header into a principal. A service-client key costs one indexed read
