@@ -42,6 +42,22 @@ describe('bad input on every route', () => {
     expect(await dumpTables(s, STORED)).toEqual(before);
   });
 
+  it('says which field is wrong', async () => {
+    const message = async (body: unknown) =>
+      (await s.admin('POST', '/v1/connections', body)).json<{ message: string }>().message;
+    const base = { provider: 'test', owner: 'user-a', access_token: 'at-1' };
+    expect(await message({ ...base, extra: 1 })).toBe('body has an unknown field "extra"');
+    expect(await message({ ...base, owner: '*' })).toMatch(/owner/);
+    expect(await message({ ...base, expires_in: '60' })).toMatch(/expires_in/);
+    expect(
+      await message({
+        ...base,
+        expires_in: 60,
+        expires_at: new Date(Date.now() + 60_000).toISOString(),
+      }),
+    ).toBe('expires_in: give either expires_in or expires_at, not both');
+  });
+
   it('checks the key before the body: an unauthenticated malformed request is a 401', async () => {
     const response = await s.call({ method: 'POST', url: '/v1/connections', body: '{"x":' });
     expect(response.statusCode).toBe(401);

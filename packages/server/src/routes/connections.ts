@@ -42,19 +42,19 @@ const importSchema = {
     type: 'object',
     additionalProperties: false,
     required: ['provider', 'owner', 'access_token'],
-    // expires_in and expires_at say the same thing two ways: one or the other.
-    not: { required: ['expires_in', 'expires_at'] },
     properties: {
       provider: providerName,
       owner: {
         ...nameString,
-        not: { const: '*' },
+        // "*" means every owner in a grant, so no connection may be owned by "*".
+        pattern: '^(?!\\*$)\\S(.*\\S)?$',
         description: 'Not "*": that means every owner in grants.',
       },
       access_token: token,
       refresh_token: { ...token, type: ['string', 'null'] },
       expires_in: { type: 'number', minimum: 0, maximum: TEN_YEARS_SECONDS },
-      expires_at: { ...isoTime, description: 'ISO 8601 date-time.' },
+      // Core refuses both at once: they say the same thing two ways (the message says so).
+      expires_at: { ...isoTime, description: 'ISO 8601 date-time. Not together with expires_in.' },
       refresh_expires_in: { type: 'number', minimum: 1, maximum: TEN_YEARS_SECONDS },
       token_type: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
       scope: { type: 'string', minLength: 1, maxLength: 4096 },
