@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
 import {
   CredentialBroker,
   type BrokerEvent,
@@ -19,6 +17,7 @@ import { actorOf } from './auth/principal.ts';
 import { errorReply, ShuttingDownError } from './errors.ts';
 import type { ServerContext } from './http/context.ts';
 import { HandOutScopes } from './http/hand-out-scopes.ts';
+import { registerDocs } from './http/openapi.ts';
 import { OwnerCache } from './http/owner-cache.ts';
 import { ServerMetrics } from './metrics.ts';
 import { auditRoutes } from './routes/audit.ts';
@@ -226,30 +225,4 @@ function loggerOptions(
       },
     },
   };
-}
-
-async function registerDocs(app: FastifyInstance): Promise<void> {
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'Tokenwarden',
-        description:
-          'OAuth2 credential broker: hands out valid access tokens and refreshes each credential ' +
-          'exactly once. Errors are `{"error": code, "message"}`; codes in docs/errors.md.',
-        version: '0.1.0',
-      },
-      components: {
-        securitySchemes: {
-          apiKey: {
-            type: 'http',
-            scheme: 'bearer',
-            description: 'A service client key (tw_cli_..._...) or the admin key.',
-          },
-        },
-      },
-      security: [{ apiKey: [] }],
-    },
-  });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
 }

@@ -1,0 +1,60 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { FastifyInstance } from 'fastify';
+
+/** The guide at the top of /docs: what the route schemas cannot say. */
+const DESCRIPTION = `
+Tokenwarden hands out valid OAuth2 access tokens for connections and refreshes each credential
+exactly once, however many callers in however many replicas ask at the same moment.
+
+## Authentication
+
+Every \`/v1\` route needs \`Authorization: Bearer <key>\`:
+
+- **the admin key** (\`TOKENWARDEN_ADMIN_KEY\`, or the one \`tokenwarden serve\` printed once):
+  every route, and the only key for providers, clients and the audit log;
+- **a service client's key**, \`tw_<client id>_<secret>\` (\`cli_\` + 20 hex digits, then 43
+  base64url characters), created by \`POST /v1/clients\` and shown once. Only SHA-256 of the
+  secret is stored; a revoked key is refused from its next request on, on every replica.
+
+## Grants
+
+A client holds grants \`{owner, provider, actions}\`; \`owner\` and \`provider\` are a name or
+\`"*"\`. Actions: \`token.read\` (the two token routes), \`connections.read\` (read and list
+metadata), \`connections.write\` (import and delete). A request outside the client's grants is
+answered \`403 forbidden\` and audited; a list only returns what the grants cover.
+
+## Errors
+
+\`{"error": "<stable code>", "message": "..."}\` — codes in docs/errors.md. \`needs_reauth\`
+(409) adds \`reason\`; \`refresh_unavailable\` (503) adds \`retry_after\` and \`Retry-After\`.
+
+## Audit
+
+Every hand-out (\`token.read\`), rejection report (\`token.rejected\`), refresh
+(\`connection.refresh\`, actor \`system\` when the scheduler did it), import, delete, refusal and
+admin change (\`provider.put\`, \`client.create\`, \`client.revoke\`) is recorded with the actor,
+the connection, the outcome (\`ok\` or an error code) and the request id (\`X-Request-Id\`, kept
+when a proxy sends one). Never a token.
+`.trim();
+
+/** The OpenAPI document (from the route schemas) at /docs/json, Swagger UI at /docs. */
+export async function registerDocs(app: FastifyInstance): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Tokenwarden', description: DESCRIPTION, version: '0.1.0' },
+      components: {
+        securitySchemes: {
+          apiKey: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'The admin key, or a service client key tw_<client id>_<secret>.',
+          },
+        },
+      },
+      security: [{ apiKey: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+}
