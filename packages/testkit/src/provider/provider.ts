@@ -196,6 +196,7 @@ export class TestProvider {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (path === '/token') return this.#token(req, res);
     if (path === '/authorize') return this.#authorize(req, res);
+    if (path === '/.well-known/openid-configuration') return send(res, this.#metadata());
     if (path === '/revoke' || path === '/introspect') return this.#tokenInfo(path, req, res);
     if (path === '/resource') return this.#resource(req, res);
     if (path.startsWith('/__admin/')) return this.#admin(path, req, res);
@@ -278,6 +279,25 @@ export class TestProvider {
       return;
     }
     send(res, answer);
+  }
+
+  /** OpenID Connect Discovery 1.0 §3 / RFC 8414 §2 metadata, so discovery can be tested. */
+  #metadata(): Answer {
+    return {
+      status: 200,
+      body: {
+        issuer: this.#url,
+        authorization_endpoint: this.authorizeUrl,
+        token_endpoint: this.tokenUrl,
+        revocation_endpoint: this.revocationUrl,
+        introspection_endpoint: this.introspectionUrl,
+        response_types_supported: ['code'],
+        grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
+        code_challenge_methods_supported: ['S256'],
+        token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+        authorization_response_iss_parameter_supported: true,
+      },
+    };
   }
 
   /** POST /revoke (RFC 7009) and POST /introspect (RFC 7662), both with client authentication. */

@@ -74,8 +74,9 @@ export function shaped(
   accept: string | undefined,
 ): Answer {
   if (
-    options.responseFormat === 'form-unless-json-accepted' &&
-    !/\bapplication\/json\b/i.test(accept ?? '')
+    options.responseFormat === 'form' ||
+    (options.responseFormat === 'form-unless-json-accepted' &&
+      !/\bapplication\/json\b/i.test(accept ?? ''))
   ) {
     return { ...answer, encoding: 'form' };
   }

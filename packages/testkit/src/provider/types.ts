@@ -27,8 +27,11 @@ export interface TestProviderOptions {
   errorStyle?: ErrorStyle;
   /** error_description of refusals; default per reason. */
   refusalMessage?: string;
-  /** 'form-unless-json-accepted': GitHub answers form-encoded unless Accept: application/json. */
-  responseFormat?: 'json' | 'form-unless-json-accepted';
+  /**
+   * 'form-unless-json-accepted': GitHub answers form-encoded unless Accept: application/json;
+   * 'form': always (a proxy that drops the Accept header).
+   */
+  responseFormat?: 'json' | 'form-unless-json-accepted' | 'form';
   /** How expires_in is sent: a number (default), a string, left out, or left out with issued_at. */
   expiresInFormat?: 'number' | 'string' | 'omit' | 'issued_at';
   /** Every Nth rotating redemption answers without refresh_token, keeping the old one valid. */
@@ -190,7 +193,7 @@ const OPTION_KINDS: Record<keyof TestProviderOptions, Kind> = {
   ],
   errorStyle: ['oauth', 'oauth403', 'slack', 'github', 'hubspot', 'zoom'],
   refusalMessage: 'string',
-  responseFormat: ['json', 'form-unless-json-accepted'],
+  responseFormat: ['json', 'form-unless-json-accepted', 'form'],
   expiresInFormat: ['number', 'string', 'omit', 'issued_at'],
   omitRefreshTokenEvery: 'number',
   spendOnRotation: 'boolean',
