@@ -52,7 +52,7 @@ export class TokenwardenClient {
 
   /**
    * A valid access token for the connection. Served from this process's cache while it has more
-   * than the skew (and `minTtlSeconds`) left; otherwise one request to the API, shared by every
+   * than the skew (and `minTtl`) left; otherwise one request to the API, shared by every
    * caller that asks meanwhile.
    *
    * @throws NeedsReauthError, RefreshUnavailableError (after retrying within the bounds),
@@ -64,12 +64,12 @@ export class TokenwardenClient {
     if (slot !== undefined && slot.resolved !== undefined) {
       const now = Date.now();
       if (now < slot.usableUntil) {
-        const minTtl = options?.minTtlSeconds;
+        const minTtl = options?.minTtl;
         if (minTtl === undefined) return slot.resolved;
         if (minTtl >= 0 && now < slot.token!.expiresAt - minTtl * 1000) return slot.resolved;
       }
     }
-    return this.#obtain(connectionId, options?.minTtlSeconds);
+    return this.#obtain(connectionId, options?.minTtl);
   }
 
   /**
@@ -149,14 +149,13 @@ export class TokenwardenClient {
     return body as ConnectionMetadata;
   }
 
-  async #obtain(connectionId: string, minTtlSeconds: number | undefined): Promise<AccessToken> {
+  async #obtain(connectionId: string, wanted: number | undefined): Promise<AccessToken> {
     checkId(connectionId);
-    const minTtl = minTtlSeconds ?? 0;
+    const minTtl = wanted ?? 0;
     if (typeof minTtl !== 'number' || !(minTtl >= 0) || minTtl > MAX_MIN_TTL_SECONDS) {
-      throw new InvalidRequestError(
-        `minTtlSeconds must be a number from 0 to ${MAX_MIN_TTL_SECONDS}`,
-        { connectionId },
-      );
+      throw new InvalidRequestError(`minTtl must be a number from 0 to ${MAX_MIN_TTL_SECONDS}`, {
+        connectionId,
+      });
     }
     const minTtlMs = minTtl * 1000;
     const slot = this.#cache.slot(connectionId);

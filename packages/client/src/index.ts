@@ -11,7 +11,7 @@
  * });
  *
  * // Cached in this process and shared by concurrent callers; refreshed once cluster-wide.
- * const { accessToken } = await tokenwarden.getAccessToken(connectionId, { minTtlSeconds: 60 });
+ * const { accessToken } = await tokenwarden.getAccessToken(connectionId, { minTtl: 60 });
  *
  * // Or let the SDK add the bearer, and on a 401 report the rejected token and retry once.
  * try {

@@ -40,8 +40,11 @@ export interface TokenwardenClientOptions {
 }
 
 export interface GetAccessTokenOptions {
-  /** The token must stay valid at least this long; the server refreshes it first if needed. */
-  minTtlSeconds?: number;
+  /**
+   * Seconds the token must stay valid at least; the server refreshes it first if needed (sent as
+   * the API's `min_ttl`).
+   */
+  minTtl?: number;
 }
 
 /** An access token as the API hands it out. Frozen: one object is shared by every cache hit. */

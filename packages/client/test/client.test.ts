@@ -101,7 +101,7 @@ describe('getAccessToken', () => {
     expect(server.requests).toHaveLength(2);
   });
 
-  it('minTtlSeconds: a cached token with less left is replaced, with min_ttl sent', async () => {
+  it('minTtl: a cached token with less left is replaced, with min_ttl sent', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     server.handle((req) => {
       const minTtl = (req.json as { min_ttl?: number }).min_ttl;
@@ -109,22 +109,22 @@ describe('getAccessToken', () => {
     });
     const tw = client();
     const short = await tw.getAccessToken('conn_1');
-    expect(await tw.getAccessToken('conn_1', { minTtlSeconds: 500 })).toBe(short);
-    const long = await tw.getAccessToken('conn_1', { minTtlSeconds: 900 });
+    expect(await tw.getAccessToken('conn_1', { minTtl: 500 })).toBe(short);
+    const long = await tw.getAccessToken('conn_1', { minTtl: 900 });
     expect(long.version).toBe(2);
     expect(server.requests.map((r) => r.json)).toEqual([{}, { min_ttl: 900 }]);
     // The longer-lived token now serves both kinds of caller.
-    expect(await tw.getAccessToken('conn_1', { minTtlSeconds: 900 })).toBe(long);
+    expect(await tw.getAccessToken('conn_1', { minTtl: 900 })).toBe(long);
     expect(await tw.getAccessToken('conn_1')).toBe(long);
     expect(server.requests).toHaveLength(2);
   });
 
-  it('minTtlSeconds: callers join a flight that asked for at least as much', async () => {
+  it('minTtl: callers join a flight that asked for at least as much', async () => {
     const tw = client();
     const [a, b, c] = await Promise.all([
-      tw.getAccessToken('conn_1', { minTtlSeconds: 600 }),
+      tw.getAccessToken('conn_1', { minTtl: 600 }),
       tw.getAccessToken('conn_1'),
-      tw.getAccessToken('conn_1', { minTtlSeconds: 300 }),
+      tw.getAccessToken('conn_1', { minTtl: 300 }),
     ]);
     expect(server.requests).toHaveLength(1);
     expect(b).toBe(a);
@@ -133,7 +133,7 @@ describe('getAccessToken', () => {
     const other = client();
     await Promise.all([
       other.getAccessToken('conn_1'),
-      other.getAccessToken('conn_1', { minTtlSeconds: 600 }),
+      other.getAccessToken('conn_1', { minTtl: 600 }),
     ]);
     // The second could not be served by the first flight's answer, which may be too short-lived.
     expect(server.requests.slice(1).map((r) => r.json)).toEqual([{}, { min_ttl: 600 }]);
@@ -144,9 +144,9 @@ describe('getAccessToken', () => {
     const bad = [
       () => tw.getAccessToken(''),
       () => tw.getAccessToken(42 as unknown as string),
-      () => tw.getAccessToken('conn_1', { minTtlSeconds: -1 }),
-      () => tw.getAccessToken('conn_1', { minTtlSeconds: Number.NaN }),
-      () => tw.getAccessToken('conn_1', { minTtlSeconds: 86_401 }),
+      () => tw.getAccessToken('conn_1', { minTtl: -1 }),
+      () => tw.getAccessToken('conn_1', { minTtl: Number.NaN }),
+      () => tw.getAccessToken('conn_1', { minTtl: 86_401 }),
       () => tw.reportRejected('conn_1', -1),
       () => tw.reportRejected('conn_1', 1.5),
     ];
@@ -155,9 +155,9 @@ describe('getAccessToken', () => {
       await expect(promise).rejects.toBeInstanceOf(InvalidRequestError);
       await expect(promise).rejects.toMatchObject({ code: 'invalid_request' });
     }
-    // A cached token does not let a bad minTtlSeconds through either.
+    // A cached token does not let a bad minTtl through either.
     await tw.getAccessToken('conn_1');
-    await expect(tw.getAccessToken('conn_1', { minTtlSeconds: -5 })).rejects.toBeInstanceOf(
+    await expect(tw.getAccessToken('conn_1', { minTtl: -5 })).rejects.toBeInstanceOf(
       InvalidRequestError,
     );
     expect(server.requests).toHaveLength(1);

@@ -9,7 +9,7 @@
  * import { createActivityHelpers } from '@tokenwarden/temporal';
  *
  * const tokenwarden = new TokenwardenClient({ baseUrl, apiKey: process.env.TOKENWARDEN_API_KEY! });
- * const { fetch, withAccessToken } = createActivityHelpers(tokenwarden, { minTtlSeconds: 60 });
+ * const { fetch, withAccessToken } = createActivityHelpers(tokenwarden, { minTtl: 60 });
  *
  * export async function listChannels(connectionId: string): Promise<unknown> {
  *   // Bearer token added; a 401 is reported and retried once with the fresh token; heartbeats

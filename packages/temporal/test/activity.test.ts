@@ -328,7 +328,7 @@ describe('heartbeats and cancellation', () => {
     tw.gate = new Promise((resolve) => (release = resolve));
     progress = 17;
     env.on('heartbeat', () => release());
-    await env.run(() => getAccessToken(CONNECTION, { minTtlSeconds: 7_200 }).catch(() => null));
+    await env.run(() => getAccessToken(CONNECTION, { minTtl: 7_200 }).catch(() => null));
     expect(heartbeats.slice(first)).toContain(17);
   });
 

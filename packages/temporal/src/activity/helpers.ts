@@ -7,7 +7,7 @@ export type TokenSource = Pick<TokenwardenClient, 'getAccessToken' | 'reportReje
 
 export interface ActivityHelpersOptions {
   /** A token handed to `fn` stays valid at least this long. Default: the client's default. */
-  minTtlSeconds?: number;
+  minTtl?: number;
   /**
    * How often to heartbeat while waiting for Tokenwarden. Default: a third of the activity's
    * heartbeat timeout. Without a heartbeat timeout (and without this option) the helpers do not
@@ -81,7 +81,7 @@ export interface ActivityHelpers {
  * @example
  * ```ts
  * const tokenwarden = new TokenwardenClient({ baseUrl, apiKey });
- * const { fetch, withAccessToken } = createActivityHelpers(tokenwarden, { minTtlSeconds: 60 });
+ * const { fetch, withAccessToken } = createActivityHelpers(tokenwarden, { minTtl: 60 });
  *
  * export const activities = {
  *   async listChannels(connectionId: string) {
@@ -126,7 +126,7 @@ export function createActivityHelpers(
       () =>
         client.getAccessToken(
           connectionId,
-          opts.minTtlSeconds === undefined ? undefined : { minTtlSeconds: opts.minTtlSeconds },
+          opts.minTtl === undefined ? undefined : { minTtl: opts.minTtl },
         ),
       opts,
     );
