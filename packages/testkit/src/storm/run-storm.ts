@@ -23,8 +23,9 @@ export interface StormOptions {
   /** Use this Postgres database instead of a SQLite file. Each process opens its own pool. */
   databaseUrl?: string;
   /**
-   * Let each process refresh a credential of its own before the storm, as a long-running worker
-   * would have. Those warm-up redemptions are not counted in the report. Default false.
+   * Let each process refresh a credential of its own before the storm, and wait until the
+   * background work that leaves behind (JIT, garbage collection) is done, as a long-running
+   * worker would have. Those warm-up redemptions are not counted in the report. Default false.
    */
   warm?: boolean;
 }
