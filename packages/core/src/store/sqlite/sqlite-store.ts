@@ -2,6 +2,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { CamelCasePlugin, Kysely, sql, SqliteDialect } from 'kysely';
 import { KyselyStore, type StoreAdapter } from '../kysely-store.ts';
 import type { Database } from '../schema.ts';
+import { withStatementCache } from './statement-cache.ts';
 
 export interface SqliteStoreOptions {
   /** Path of the database file. Several processes may open the same file. */
@@ -24,7 +25,7 @@ export function openSqliteStore(options: SqliteStoreOptions): KyselyStore {
   database.pragma('journal_mode = WAL');
   database.pragma('synchronous = NORMAL');
   const db = new Kysely<Database>({
-    dialect: new SqliteDialect({ database }),
+    dialect: new SqliteDialect({ database: withStatementCache(database) }),
     plugins: [new CamelCasePlugin()],
   });
   return new KyselyStore(db, sqliteAdapter(database, options.pollIntervalMs ?? 5));
