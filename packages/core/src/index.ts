@@ -16,12 +16,13 @@
  * ```
  */
 export * from './errors.ts';
-export type {
-  AccessToken,
-  ConnectionInfo,
-  CredentialRecord,
-  CredentialSnapshot,
-  CredentialStatus,
+export {
+  connectionInfo,
+  type AccessToken,
+  type ConnectionInfo,
+  type CredentialRecord,
+  type CredentialSnapshot,
+  type CredentialStatus,
 } from './credential.ts';
 export * from './crypto/index.ts';
 export {

@@ -1,4 +1,4 @@
-import type { ConnectionInfo, CredentialRecord } from '@tokenwarden/core';
+import { connectionInfo, type ConnectionInfo, type CredentialRecord } from '@tokenwarden/core';
 import { isoTime, nullableIsoTime } from './schemas.ts';
 
 /** What the API says about a connection: metadata only, never a token. */
@@ -73,21 +73,5 @@ export function connectionView(info: ConnectionInfo): ConnectionView {
 
 /** The same view from a stored row: only the fields named here leave it, sealed secrets never. */
 export function recordView(record: CredentialRecord): ConnectionView {
-  return connectionView({
-    id: record.id,
-    provider: record.provider,
-    owner: record.owner,
-    status: record.status,
-    statusReason: record.statusReason,
-    version: record.version,
-    accessExpiresAt: record.accessExpiresAt,
-    refreshExpiresAt: record.refreshExpiresAt,
-    hasRefreshToken: record.refreshToken !== null,
-    scope: record.scope,
-    failures: record.failures,
-    lastError: record.lastError,
-    metadata: JSON.parse(record.metadata) as Record<string, unknown>,
-    createdAt: record.createdAt,
-    updatedAt: record.updatedAt,
-  });
+  return connectionView(connectionInfo(record));
 }
