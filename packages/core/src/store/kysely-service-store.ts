@@ -1,6 +1,7 @@
 import type { ExpressionBuilder, Kysely, Selectable } from 'kysely';
 import type { CredentialRecord } from '../credential.ts';
 import { InvalidInputError } from '../errors.ts';
+import { compiledOnce } from './compiled-once.ts';
 import { numberOrNull, toRecord } from './credential-row.ts';
 import type { StoreAdapter } from './kysely-store.ts';
 import type { AuditEventsTable, Database, ServiceClientsTable } from './schema.ts';
@@ -25,10 +26,17 @@ const AUDIT_ROWS_PER_STATEMENT = 1000;
 
 /** The `ServiceStore` queries, written once for every Kysely dialect (as `KyselyStore`). */
 export class KyselyServiceStore implements ServiceStore {
+  /** Read on every request a service client makes: compiled once (see `compiledOnce`). */
+  readonly #clientById;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly adapter: Pick<StoreAdapter, 'now'>,
-  ) {}
+  ) {
+    this.#clientById = compiledOnce(db, (id) =>
+      db.selectFrom('serviceClients').selectAll().where('id', '=', id),
+    );
+  }
 
   async putProvider(provider: StoredProvider): Promise<StoredProviderRecord> {
     const now = this.adapter.now;
@@ -94,11 +102,7 @@ export class KyselyServiceStore implements ServiceStore {
   }
 
   async getClient(id: string): Promise<ServiceClientRecord | undefined> {
-    const row = await this.db
-      .selectFrom('serviceClients')
-      .selectAll()
-      .where('id', '=', id)
-      .executeTakeFirst();
+    const [row] = (await this.#clientById(id)).rows;
     return row && toClient(row);
   }
 

@@ -1,5 +1,6 @@
 import { sql, type ExpressionBuilder, type Kysely, type RawBuilder } from 'kysely';
 import type { CredentialRecord, CredentialSnapshot } from '../credential.ts';
+import { compiledOnce } from './compiled-once.ts';
 import { toRecord, type CredentialRow } from './credential-row.ts';
 import { KyselyServiceStore } from './kysely-service-store.ts';
 import { MIGRATIONS, type ColumnTypes, type Migration } from './migrations.ts';
@@ -67,11 +68,21 @@ export class KyselyStore implements Store {
   /** Providers, service clients, audit and settings, in the same database. */
   readonly service: ServiceStore;
 
+  /** The reads of every hand-out and every poll, compiled once (see `compiledOnce`). */
+  readonly #credentialById;
+  readonly #versionById;
+
   constructor(
     protected readonly db: Kysely<Database>,
     protected readonly adapter: StoreAdapter,
   ) {
     this.service = new KyselyServiceStore(db, adapter);
+    this.#credentialById = compiledOnce(db, (id) =>
+      db.selectFrom('credentials').selectAll().select(adapter.now.as('dbNow')).where('id', '=', id),
+    );
+    this.#versionById = compiledOnce(db, (id) =>
+      db.selectFrom('credentials').select(['version', 'leaseId']).where('id', '=', id),
+    );
   }
 
   async migrate(): Promise<void> {
@@ -143,12 +154,7 @@ export class KyselyStore implements Store {
   }
 
   async getCredential(id: string): Promise<CredentialSnapshot | undefined> {
-    const row = await this.db
-      .selectFrom('credentials')
-      .selectAll()
-      .select(this.adapter.now.as('dbNow'))
-      .where('id', '=', id)
-      .executeTakeFirst();
+    const [row] = (await this.#credentialById(id)).rows;
     return row && snapshot(row);
   }
 
@@ -386,11 +392,7 @@ export class KyselyStore implements Store {
   }
 
   async #changed(id: string, seen: { version: number; leaseId: string | null }): Promise<boolean> {
-    const row = await this.db
-      .selectFrom('credentials')
-      .select(['version', 'leaseId'])
-      .where('id', '=', id)
-      .executeTakeFirst();
+    const [row] = (await this.#versionById(id)).rows;
     return !row || Number(row.version) !== seen.version || row.leaseId !== seen.leaseId;
   }
 
@@ -463,6 +465,6 @@ const CLEARED_LEASE_AND_INTENT = {
 type Row = CredentialRow & { dbNow: unknown };
 
 function snapshot(row: Row): CredentialSnapshot {
-  const { dbNow, ...rest } = row;
-  return { record: toRecord(rest), now: Number(dbNow) };
+  // toRecord copies the record's fields only: dbNow stays behind without a copy of the row.
+  return { record: toRecord(row), now: Number(row.dbNow) };
 }
