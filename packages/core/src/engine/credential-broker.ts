@@ -100,6 +100,11 @@ export class CredentialBroker {
   readonly #onEvent: ((event: BrokerEvent) => void) | undefined;
   readonly #onConnectionEvent: ((event: ConnectionEvent) => void) | undefined;
   readonly #onContention: CredentialBrokerOptions['onContention'];
+  /** See `#openAccessToken`. */
+  readonly #openedTokens = new Map<
+    string,
+    { version: number; sealed: string; plaintext: string }
+  >();
 
   constructor(options: CredentialBrokerOptions) {
     this.#store = guardStore(options.store);
@@ -428,15 +433,39 @@ export class CredentialBroker {
   #open(record: CredentialRecord): AccessToken {
     return {
       connectionId: record.id,
-      accessToken: openField(this.#keyRing, record.accessToken, {
-        credentialId: record.id,
-        field: 'access_token',
-      }),
+      accessToken: this.#openAccessToken(record),
       tokenType: record.tokenType,
       expiresAt: record.accessExpiresAt,
       version: record.version,
       scope: record.scope,
     };
+  }
+
+  /**
+   * Decrypting costs more than reading the row, and most hand-outs return a token handed out
+   * before: an opened token is kept for its credential, and used again only for the same version
+   * and the very same ciphertext, so it never outlives a refresh, a re-authorization or a re-seal
+   * (the key ring never changes). At most `MAX_OPENED_TOKENS`, the oldest opened dropped first.
+   */
+  #openAccessToken(record: CredentialRecord): string {
+    const kept = this.#openedTokens.get(record.id);
+    if (kept?.version === record.version && kept.sealed === record.accessToken) {
+      return kept.plaintext;
+    }
+    const plaintext = openField(this.#keyRing, record.accessToken, {
+      credentialId: record.id,
+      field: 'access_token',
+    });
+    this.#openedTokens.delete(record.id);
+    this.#openedTokens.set(record.id, {
+      version: record.version,
+      sealed: record.accessToken,
+      plaintext,
+    });
+    if (this.#openedTokens.size > MAX_OPENED_TOKENS) {
+      this.#openedTokens.delete(this.#openedTokens.keys().next().value!);
+    }
+    return plaintext;
   }
 
   async #provider(name: string): Promise<ResolvedProvider> {
@@ -471,6 +500,9 @@ export class CredentialBroker {
     }
   }
 }
+
+/** Opened access tokens kept by a broker: a bound on plaintext tokens held in memory. */
+const MAX_OPENED_TOKENS = 1_000;
 
 /** A caller waiting for a token hears of a store outage as a retryable `refresh_unavailable`. */
 async function retryableOnStoreFailure(

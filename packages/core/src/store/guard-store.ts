@@ -8,17 +8,26 @@ import type { Store } from './store.ts';
  * error, instead of a driver-specific one whose message might quote SQL or a connection string.
  */
 export function guardStore<T extends Store | ServiceStore>(store: T): T {
+  // One wrapper per method name, made on first use (the store is read on every hand-out); it
+  // calls whatever the method is at call time, so a method replaced later is still the one run.
+  const guarded = new Map<PropertyKey, (...args: unknown[]) => Promise<unknown>>();
   return new Proxy(store, {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, receiver);
       if (typeof value !== 'function') return value;
-      return async (...args: unknown[]) => {
-        try {
-          return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
-        } catch (error) {
-          throw error instanceof TokenwardenError ? error : new StoreUnavailableError(error);
-        }
-      };
+      let wrapper = guarded.get(property);
+      if (wrapper === undefined) {
+        wrapper = async (...args: unknown[]) => {
+          const method = Reflect.get(target, property) as (...a: unknown[]) => Promise<unknown>;
+          try {
+            return await method.apply(target, args);
+          } catch (error) {
+            throw error instanceof TokenwardenError ? error : new StoreUnavailableError(error);
+          }
+        };
+        guarded.set(property, wrapper);
+      }
+      return wrapper;
     },
   });
 }
