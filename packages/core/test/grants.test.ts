@@ -342,6 +342,28 @@ describe('revocation (RFC 7009) and introspection (RFC 7662)', () => {
     expect(error.reason).toBe('invalid_grant');
   });
 
+  it('on a connection: broker.introspect and broker.revokeAtProvider, the token never returned', async () => {
+    s = await scenario();
+    await fullProvider();
+    const { id } = await s.importGrant();
+    const token = await s.broker.getAccessToken(id);
+    const active = await s.broker.introspect(id);
+    expect(active).toMatchObject({ kind: 'introspected', result: { active: true } });
+    expect(JSON.stringify(active)).not.toContain(token.accessToken);
+    expect(await s.broker.introspect(id, { token: 'refresh_token' })).toMatchObject({
+      result: { active: true },
+    });
+    const revoked = await s.broker.revokeAtProvider(id);
+    expect(revoked).toEqual({ kind: 'revoked' });
+    expect(await s.broker.introspect(id)).toMatchObject({ result: { active: false } });
+    await s.expire(id);
+    await expect(s.broker.getAccessToken(id)).rejects.toBeInstanceOf(NeedsReauthError);
+    await expect(s.broker.introspect('conn_missing')).rejects.toBeInstanceOf(NotFoundError);
+    await expect(
+      s.broker.introspect(id, { token: 'id_token' as 'access_token' }),
+    ).rejects.toBeInstanceOf(InvalidInputError);
+  });
+
   it('unsupported when not configured; a wrong client secret is a typed failure', async () => {
     s = await scenario();
     const bare = (await s.broker.providers.get('test'))!;

@@ -17,6 +17,8 @@ import {
   type ReauthReason,
 } from '../errors.ts';
 import { clientCredentialsGrant } from '../oauth/client-credentials-grant.ts';
+import { introspectToken, type IntrospectionOutcome } from '../oauth/introspection.ts';
+import { revokeToken, type RevocationOutcome } from '../oauth/revocation.ts';
 import type { ProviderConfig, ResolvedProvider } from '../oauth/provider.ts';
 import { guardStore } from '../store/guard-store.ts';
 import type { ServiceStore } from '../store/service-store.ts';
@@ -323,6 +325,52 @@ export class CredentialBroker {
 
   async deleteCredential(id: string): Promise<void> {
     if (!(await this.#store.deleteCredential(checkId(id)))) throw new NotFoundError(id);
+  }
+
+  /**
+   * RFC 7662: asks the provider whether the connection's access token (or refresh token) is
+   * still active. The token never leaves the broker; only the standard, type-checked members
+   * come back. `unsupported` when the provider has no `introspectionUrl`.
+   */
+  async introspect(
+    id: string,
+    options: { token?: 'access_token' | 'refresh_token' } = {},
+  ): Promise<IntrospectionOutcome> {
+    const which = options.token ?? 'access_token';
+    const { provider, token } = await this.#openToken(id, which);
+    return introspectToken(provider, token, which, { fetch: this.#leader.fetch });
+  }
+
+  /**
+   * RFC 7009: asks the provider to revoke the connection's grant — its refresh token (which
+   * takes the access tokens with it, §2.1), or its access token when it has none — typically
+   * right before `deleteCredential`. `unsupported` when the provider has no `revocationUrl`;
+   * `failed` (with a code) when the provider could not be reached or refused: the caller
+   * decides whether to delete anyway. Nothing in the store changes.
+   */
+  async revokeAtProvider(id: string): Promise<RevocationOutcome> {
+    const snapshot = await this.#store.getCredential(checkId(id));
+    if (!snapshot) throw new NotFoundError(id);
+    const which = snapshot.record.refreshToken === null ? 'access_token' : 'refresh_token';
+    const { provider, token } = await this.#openToken(id, which);
+    return revokeToken(provider, token, which, { fetch: this.#leader.fetch });
+  }
+
+  async #openToken(id: string, which: 'access_token' | 'refresh_token') {
+    if (which !== 'access_token' && which !== 'refresh_token') {
+      throw new InvalidInputError('token', 'must be access_token or refresh_token');
+    }
+    const snapshot = await this.#store.getCredential(checkId(id));
+    if (!snapshot) throw new NotFoundError(id);
+    const { record } = snapshot;
+    const sealed = which === 'access_token' ? record.accessToken : record.refreshToken;
+    if (sealed === null)
+      throw new InvalidInputError('token', 'this connection has no refresh token');
+    const provider = await this.#provider(record.provider);
+    return {
+      provider,
+      token: openField(this.#keyRing, sealed, { credentialId: id, field: which }),
+    };
   }
 
   /** A valid access token, refreshed first if it expires within `minTtlSeconds` (or the skew). */
