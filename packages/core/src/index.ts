@@ -38,6 +38,17 @@ export type {
   RecoveredEvent,
 } from './engine/events.ts';
 export { RefreshScheduler, type RefreshSchedulerOptions } from './engine/refresh-scheduler.ts';
+export {
+  ConnectFlow,
+  type ConnectFlowOptions,
+  type ConnectResult,
+  type StartConnectInput,
+} from './engine/connect-flow.ts';
+export type {
+  ConnectSessionRecord,
+  ConnectSessionStore,
+  NewConnectSession,
+} from './store/connect-session-store.ts';
 export type { CircuitBreakerOptions } from './engine/circuit-breaker.ts';
 export { backoffDelay, refreshLeadTime, type BackoffPolicy } from './engine/backoff.ts';
 export { rotateKeys, type RotateKeysOptions, type RotateKeysResult } from './engine/rotate-keys.ts';

@@ -214,6 +214,7 @@ describe('Postgres store', () => {
       '0001_credentials',
       '0002_postgres_notify_changes',
       '0002_service',
+      '0003_connect_sessions',
     ]);
     await handles[0]!.insertCredential(newCredential('c1'));
     expect((await handles[3]!.getCredential('c1'))?.record.version).toBe(1);

@@ -7,7 +7,7 @@ import type { Store } from './store.ts';
  * server restarting, statement timeout) surfaces as `StoreUnavailableError`, a typed, retryable
  * error, instead of a driver-specific one whose message might quote SQL or a connection string.
  */
-export function guardStore<T extends Store | ServiceStore>(store: T): T {
+export function guardStore<T extends Store | ServiceStore | object>(store: T): T {
   // One wrapper per method name, made on first use (the store is read on every hand-out); it
   // calls whatever the method is at call time, so a method replaced later is still the one run.
   const guarded = new Map<PropertyKey, (...args: unknown[]) => Promise<unknown>>();

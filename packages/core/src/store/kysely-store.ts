@@ -1,6 +1,7 @@
 import { sql, type ExpressionBuilder, type Kysely, type RawBuilder } from 'kysely';
 import type { CredentialRecord, CredentialSnapshot } from '../credential.ts';
 import { compiledOnce } from './compiled-once.ts';
+import { KyselyConnectSessionStore, type ConnectSessionStore } from './connect-session-store.ts';
 import { toRecord, type CredentialRow } from './credential-row.ts';
 import { KyselyServiceStore } from './kysely-service-store.ts';
 import { MIGRATIONS, type ColumnTypes, type Migration } from './migrations.ts';
@@ -67,6 +68,8 @@ export interface ChangeWatch {
 export class KyselyStore implements Store {
   /** Providers, service clients, audit and settings, in the same database. */
   readonly service: ServiceStore;
+  /** The connect flow's pending authorization requests, in the same database. */
+  readonly connect: ConnectSessionStore;
 
   /** The reads of every hand-out and every poll, compiled once (see `compiledOnce`). */
   readonly #credentialById;
@@ -77,6 +80,7 @@ export class KyselyStore implements Store {
     protected readonly adapter: StoreAdapter,
   ) {
     this.service = new KyselyServiceStore(db, adapter);
+    this.connect = new KyselyConnectSessionStore(db, adapter);
     this.#credentialById = compiledOnce(db, (id) =>
       db.selectFrom('credentials').selectAll().select(adapter.now.as('dbNow')).where('id', '=', id),
     );

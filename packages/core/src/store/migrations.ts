@@ -134,4 +134,28 @@ export const MIGRATIONS: readonly Migration[] = [
         .execute();
     },
   },
+  {
+    // The connect flow's pending authorization requests (`ConnectSessionStore`).
+    name: '0003_connect_sessions',
+    async up(db, { epochMs }) {
+      await db.schema
+        .createTable('connect_sessions')
+        .addColumn('state_hash', 'text', (c) => c.primaryKey())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('owner', 'text', (c) => c.notNull())
+        .addColumn('scopes', 'text', (c) => c.notNull())
+        .addColumn('redirect_uri', 'text', (c) => c.notNull())
+        .addColumn('callback_uri', 'text', (c) => c.notNull())
+        .addColumn('code_verifier', 'text', (c) => c.notNull())
+        .addColumn('connection_id', 'text')
+        .addColumn('created_at', epochMs, (c) => c.notNull())
+        .addColumn('expires_at', epochMs, (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('connect_sessions_expires_at')
+        .on('connect_sessions')
+        .column('expires_at')
+        .execute();
+    },
+  },
 ];

@@ -9,6 +9,7 @@ export interface Database {
   serviceClients: ServiceClientsTable;
   auditEvents: AuditEventsTable;
   settings: SettingsTable;
+  connectSessions: ConnectSessionsTable;
 }
 
 export interface CredentialsTable {
@@ -80,4 +81,24 @@ export interface AuditEventsTable {
 export interface SettingsTable {
   name: string;
   value: string;
+}
+
+/** A connect flow between its authorization request and its callback (`ConnectSessionStore`). */
+export interface ConnectSessionsTable {
+  /** SHA-256 of the `state` sent to the provider; the state itself is never stored. */
+  stateHash: string;
+  provider: string;
+  owner: string;
+  /** JSON text: the scopes asked for. */
+  scopes: string;
+  /** Where the backend wants the browser sent afterwards. */
+  redirectUri: string;
+  /** The redirect URI registered at the provider (Tokenwarden's callback). */
+  callbackUri: string;
+  /** Sealed PKCE code verifier. */
+  codeVerifier: string;
+  /** Set when the flow re-authorizes an existing connection. */
+  connectionId: string | null;
+  createdAt: number;
+  expiresAt: number;
 }
