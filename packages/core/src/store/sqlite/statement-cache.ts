@@ -10,18 +10,24 @@ import type { SqliteDatabase, SqliteStatement } from 'kysely';
  * SQLite re-prepares a statement by itself when the schema changes under it.
  */
 export function withStatementCache(database: BetterSqlite3.Database, max = 256): SqliteDatabase {
-  const statements = new Map<string, SqliteStatement>();
+  const statements = new Map<string, BetterSqlite3.Statement>();
   return {
     close: () => database.close(),
     prepare(sql: string): SqliteStatement {
-      let statement = statements.get(sql);
-      if (statement === undefined) {
+      const cached = statements.get(sql);
+      // Busy: a `stream()` is still iterating it; give this query a statement of its own.
+      if (cached !== undefined && !cached.busy) return cached;
+      const statement = database.prepare(sql);
+      // A many-row audit insert is rarely repeated and weighs up to a few hundred kB prepared:
+      // kept, a few hundred of them would hold tens of MB.
+      if (cached === undefined && sql.length <= MAX_CACHED_SQL_LENGTH) {
         // Full: start over rather than track use; the hot queries are back after one miss each.
         if (statements.size >= max) statements.clear();
-        statement = database.prepare(sql);
         statements.set(sql, statement);
       }
       return statement;
     },
   };
 }
+
+const MAX_CACHED_SQL_LENGTH = 2048;
