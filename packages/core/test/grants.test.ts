@@ -232,8 +232,12 @@ describe('machine tokens (client_credentials, RFC 6749 §4.4)', () => {
     expect((await s.broker.getConnection(info.id)).hasRefreshToken).toBe(false);
   });
 
-  it('one fetch across 4 processes × 25 callers on one SQLite file', async () => {
+  it.each([
+    ['on one SQLite file', 'sqlite'],
+    ['on one Postgres', 'postgres'],
+  ] as const)('one fetch across 4 processes × 25 callers %s', async (_, backend) => {
     s = await scenario({
+      backend,
       provider: { latencyMs: 100 },
       config: { grantType: 'client_credentials' },
     });

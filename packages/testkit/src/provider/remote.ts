@@ -10,10 +10,16 @@ import type {
 export class RemoteTestProvider {
   readonly url: string;
   readonly tokenUrl: string;
+  readonly authorizeUrl: string;
+  readonly revocationUrl: string;
+  readonly introspectionUrl: string;
 
   constructor(url: string) {
     this.url = url.replace(/\/+$/, '');
     this.tokenUrl = `${this.url}/token`;
+    this.authorizeUrl = `${this.url}/authorize`;
+    this.revocationUrl = `${this.url}/revoke`;
+    this.introspectionUrl = `${this.url}/introspect`;
   }
 
   async configure(patch: Partial<TestProviderOptions>): Promise<void> {
