@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  ConnectFlow,
   CredentialBroker,
   type BrokerEvent,
   type CredentialBrokerOptions,
@@ -22,6 +23,8 @@ import { OwnerCache } from './http/owner-cache.ts';
 import { ServerMetrics } from './metrics.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { clientRoutes } from './routes/clients.ts';
+import { connectRoutes } from './routes/connect.ts';
+import { connectionProviderRoutes } from './routes/connection-provider.ts';
 import { connectionRoutes } from './routes/connections.ts';
 import { healthRoutes } from './routes/health.ts';
 import { providerRoutes } from './routes/providers.ts';
@@ -48,6 +51,26 @@ export interface BuildServerOptions {
   audit?: Pick<AuditWriterOptions, 'flushIntervalMs' | 'batchSize' | 'maxBuffered'>;
   /** Serve the OpenAPI document at /docs/json and Swagger UI at /docs. Default true. */
   docs?: boolean;
+  /**
+   * The connect flow (`POST /v1/connect/sessions`, `GET /v1/connect/callback`). Off unless the
+   * public URL of the callback is known: it is the redirect URI registered at every provider.
+   */
+  connect?: ConnectOptions;
+}
+
+export interface ConnectOptions {
+  /**
+   * This server's callback as browsers reach it, e.g.
+   * `https://tokenwarden.example/v1/connect/callback` (https, or http on loopback).
+   */
+  callbackUrl: string;
+  /** How long a session waits for its callback. Default 10 minutes. */
+  ttlMs?: number;
+  /**
+   * Origins a session's `redirect_uri` may point at (`https://app.example`). Default: any https
+   * origin, or http on loopback.
+   */
+  redirectOrigins?: string[];
 }
 
 /** Request ids from a proxy are kept if they look like ids; anything else gets a fresh one. */
@@ -104,12 +127,13 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
   const userFetch = options.broker?.fetch;
   // Looked up at call time, so a fetch installed later (a test's, a proxy agent's) is used.
   const baseFetch: typeof fetch = userFetch ?? ((input, init) => globalThis.fetch(input, init));
+  const providerFetch = metrics ? metrics.instrumentFetch(baseFetch) : baseFetch;
   const broker = new CredentialBroker({
     ...options.broker,
     store: options.store,
     keyRing: options.keyRing,
     providerStore: service,
-    fetch: metrics ? metrics.instrumentFetch(baseFetch) : userFetch,
+    fetch: providerFetch,
     onEvent: (event: BrokerEvent) => {
       metrics?.onBrokerEvent(event);
       audit.record(refreshAuditEvent(event, handOuts.scopeOf(event.connectionId)));
@@ -129,6 +153,19 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     metrics,
     handOuts,
     owners: new OwnerCache(),
+    fetch: providerFetch,
+    connect: options.connect && {
+      flow: new ConnectFlow({
+        broker,
+        store: options.store.connect,
+        keyRing: options.keyRing,
+        callbackUri: options.connect.callbackUrl,
+        ttlMs: options.connect.ttlMs,
+        fetch: providerFetch,
+      }),
+      redirectOrigins:
+        options.connect.redirectOrigins && redirectOrigins(options.connect.redirectOrigins),
+    },
   };
 
   app.decorateRequest('principal', null as never);
@@ -184,6 +221,8 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
   await app.register(providerRoutes, ctx);
   await app.register(connectionRoutes, ctx);
   await app.register(tokenRoutes, ctx);
+  await app.register(connectionProviderRoutes, ctx);
+  await app.register(connectRoutes, ctx);
   await app.register(clientRoutes, ctx);
   await app.register(auditRoutes, ctx);
 
@@ -198,6 +237,26 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     await audit.close();
   });
   return app;
+}
+
+/** The allowed redirect origins, checked once at start-up. */
+function redirectOrigins(origins: string[]): ReadonlySet<string> {
+  return new Set(
+    origins.map((origin) => {
+      let url: URL | undefined;
+      try {
+        url = new URL(origin);
+      } catch {
+        // reported below
+      }
+      if (!url || url.origin === 'null' || url.origin !== origin.replace(/\/$/, '')) {
+        throw new TypeError(
+          `connect.redirectOrigins: "${origin}" is not an origin (scheme://host[:port])`,
+        );
+      }
+      return url.origin;
+    }),
+  );
 }
 
 function loggerOptions(

@@ -1,4 +1,10 @@
-import type { CredentialBroker, KyselyStore, NewAuditEvent, ServiceStore } from '@tokenwarden/core';
+import type {
+  ConnectFlow,
+  CredentialBroker,
+  KyselyStore,
+  NewAuditEvent,
+  ServiceStore,
+} from '@tokenwarden/core';
 import type { FastifyRequest } from 'fastify';
 import type { AuditWriter } from '../audit/audit-writer.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
@@ -18,6 +24,16 @@ export interface ServerContext {
   metrics: ServerMetrics | undefined;
   handOuts: HandOutScopes;
   owners: OwnerCache;
+  /** What the broker sends provider requests with (discovery uses it too). */
+  fetch: typeof fetch;
+  /** The connect flow, when the server has a public callback URL (`connect` option). */
+  connect: ConnectSettings | undefined;
+}
+
+export interface ConnectSettings {
+  flow: ConnectFlow;
+  /** When set, a session's redirect_uri must have one of these origins. */
+  redirectOrigins: ReadonlySet<string> | undefined;
 }
 
 declare module 'fastify' {

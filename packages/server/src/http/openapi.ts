@@ -9,7 +9,7 @@ exactly once, however many callers in however many replicas ask at the same mome
 
 ## Authentication
 
-Every \`/v1\` route needs \`Authorization: Bearer <key>\`:
+Every \`/v1\` route but the connect flow's callback needs \`Authorization: Bearer <key>\`:
 
 - **the admin key** (\`TOKENWARDEN_ADMIN_KEY\`, or the one \`tokenwarden serve\` printed once):
   every route, and the only key for providers, clients and the audit log;
@@ -21,8 +21,19 @@ Every \`/v1\` route needs \`Authorization: Bearer <key>\`:
 
 A client holds grants \`{owner, provider, actions}\`; \`owner\` and \`provider\` are a name or
 \`"*"\`. Actions: \`token.read\` (the two token routes), \`connections.read\` (read and list
-metadata), \`connections.write\` (import and delete). A request outside the client's grants is
+metadata, introspection), \`connections.write\` (import, re-authorize, delete, start a connect
+flow). A request outside the client's grants is
 answered \`403 forbidden\` and audited; a list only returns what the grants cover.
+
+## Connect flow
+
+\`POST /v1/connect/sessions\` answers the provider's authorization URL (state + PKCE S256) for a
+backend to send its user to; the provider sends the browser back to \`GET /v1/connect/callback\`
+(the redirect URI to register at every provider; it carries no API key), which creates the
+connection (or re-authorizes the one named, keeping its id) and redirects the browser to the
+session's \`redirect_uri\` with \`connection_id=\` or \`error=\`. Sessions are single-use and live
+10 minutes; a state that matches none is answered \`400 invalid_request\`. Enabled when the server
+knows its public callback URL.
 
 ## Errors
 
@@ -33,7 +44,10 @@ answered \`403 forbidden\` and audited; a list only returns what the grants cove
 
 Every hand-out (\`token.read\`), rejection report (\`token.rejected\`), refresh
 (\`connection.refresh\`, actor \`system\` when the scheduler did it), import, delete, refusal and
-admin change (\`provider.put\`, \`client.create\`, \`client.revoke\`) is recorded with the actor,
+admin change (\`provider.put\`, \`client.create\`, \`client.revoke\`), re-authorization
+(\`connection.reauthorize\`), introspection (\`connection.introspect\`), connect flow step
+(\`connect.start\`, and \`connect.callback\` with actor \`browser\`) and revocation at deletion
+(\`connection.delete\`, detail \`revocation\`) is recorded with the actor,
 the connection, the outcome (\`ok\` or an error code) and the request id (\`X-Request-Id\`, kept
 when a proxy sends one). Never a token.
 `.trim();

@@ -238,7 +238,12 @@ export const connectionRoutes: FastifyPluginAsync<ServerContext> = async (app, c
     {
       schema: {
         tags: ['connections'],
-        summary: 'Delete a connection and its tokens',
+        summary: 'Delete a connection and its tokens, revoking them at the provider first',
+        description:
+          'When the provider has a revocation_url, its grant is revoked first (RFC 7009: the ' +
+          'refresh token, or the access token when there is none). Best effort: a provider that ' +
+          'cannot be reached or refuses does not keep the connection alive; the audit row says ' +
+          'whether revocation succeeded. Needs connections.write on the connection.',
         params: idParams,
         response: { 204: { type: 'null' }, ...errorResponses(400, 401, 403, 404) },
       },
@@ -248,8 +253,10 @@ export const connectionRoutes: FastifyPluginAsync<ServerContext> = async (app, c
       const { id } = request.params;
       const action = 'connection.delete';
       let info;
+      let revocation: Record<string, unknown>;
       try {
         info = await authorizedConnection(ctx, request, id, 'connections.write');
+        revocation = await revokeAtProvider(ctx, id);
         await ctx.broker.deleteCredential(id);
         ctx.owners.delete(id);
       } catch (error) {
@@ -262,8 +269,26 @@ export const connectionRoutes: FastifyPluginAsync<ServerContext> = async (app, c
         connectionId: id,
         owner: info.owner,
         provider: info.provider,
+        detail: revocation,
       });
       return reply.code(204).send();
     },
   );
 };
+
+/**
+ * RFC 7009 before a delete, best effort: whatever the provider does, the connection is deleted
+ * after. Says what happened for the audit row (`revoked`, `unsupported` when the provider has
+ * no revocation_url, `failed` with a code); never a token. Only a connection that is already
+ * gone stops the delete (it answers not_found either way).
+ */
+async function revokeAtProvider(ctx: ServerContext, id: string): Promise<Record<string, unknown>> {
+  try {
+    const outcome = await ctx.broker.revokeAtProvider(id);
+    if (outcome.kind === 'failed') return { revocation: 'failed', revocation_error: outcome.error };
+    return { revocation: outcome.kind };
+  } catch (error) {
+    if (errorCodeOf(error) === 'not_found') throw error;
+    return { revocation: 'failed', revocation_error: errorCodeOf(error) };
+  }
+}

@@ -1,0 +1,219 @@
+import { RefreshUnavailableError, type ConnectionInfo } from '@tokenwarden/core';
+import type { FastifyPluginAsync } from 'fastify';
+import { InvalidRequestError } from '../errors.ts';
+import { authenticate, recordAudit, type ServerContext } from '../http/context.ts';
+import { errorResponses, idParams, isoTime } from '../http/schemas.ts';
+import { connectionView } from '../http/views.ts';
+import { auditFailure, authorizedConnection } from './connection-access.ts';
+
+const TEN_YEARS_SECONDS = 10 * 365 * 24 * 3600;
+const token = { type: 'string', minLength: 1, maxLength: 16_384, pattern: '^\\S+$' } as const;
+
+interface TokensBody {
+  access_token: string;
+  refresh_token?: string | null;
+  expires_in?: number;
+  expires_at?: string;
+  refresh_expires_in?: number;
+  token_type?: string;
+  scope?: string;
+}
+
+interface IntrospectBody {
+  token?: 'access_token' | 'refresh_token';
+}
+
+const tokensSchema = {
+  tags: ['connections'],
+  summary: 'Re-authorize a connection: new tokens from a new handshake, same id',
+  description:
+    'For a connection that needs_reauth (or any other: its tokens are replaced). It becomes ' +
+    'active with a bumped version; callers waiting on it get the new token, and a refresh still ' +
+    'redeeming the old refresh token cannot overwrite it. Audited as connection.reauthorize ' +
+    '(`recovered: true` when it was not active). Needs connections.write on the connection.',
+  params: idParams,
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['access_token'],
+    properties: {
+      access_token: token,
+      refresh_token: { ...token, type: ['string', 'null'] },
+      expires_in: { type: 'number', minimum: 0, maximum: TEN_YEARS_SECONDS },
+      expires_at: { ...isoTime, description: 'ISO 8601 date-time. Not together with expires_in.' },
+      refresh_expires_in: { type: 'number', minimum: 1, maximum: TEN_YEARS_SECONDS },
+      token_type: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
+      scope: { type: 'string', minLength: 1, maxLength: 4096 },
+    },
+  },
+  response: {
+    200: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['id', 'provider', 'owner', 'status', 'version', 'access_expires_at', 'recovered'],
+      properties: {
+        id: { type: 'string' },
+        provider: { type: 'string' },
+        owner: { type: 'string' },
+        status: { type: 'string' },
+        version: { type: 'integer' },
+        access_expires_at: isoTime,
+        recovered: { type: 'boolean', description: 'It was not active before.' },
+      },
+    },
+    ...errorResponses(400, 401, 403, 404, 413, 503),
+  },
+} as const;
+
+const introspectSchema = {
+  tags: ['connections'],
+  summary: "RFC 7662: ask the provider whether the connection's token is still active",
+  description:
+    "The token never leaves Tokenwarden; the answer holds only RFC 7662's non-secret members. " +
+    'Needs connections.read on the connection (it says whether a token works, never what it ' +
+    'is). A provider without an introspection_url: 400 invalid_request; a provider that cannot ' +
+    'answer now: 503 refresh_unavailable with Retry-After. The body may be omitted.',
+  params: idParams,
+  body: {
+    type: ['object', 'null'],
+    additionalProperties: false,
+    properties: {
+      token: {
+        type: 'string',
+        enum: ['access_token', 'refresh_token'],
+        description: 'Which token to ask about. Default access_token.',
+      },
+    },
+  },
+  response: {
+    200: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['active', 'token'],
+      properties: {
+        active: { type: 'boolean' },
+        token: { type: 'string', description: 'Which token was introspected.' },
+        scope: { type: 'string' },
+        client_id: { type: 'string' },
+        token_type: { type: 'string' },
+        exp: { type: 'integer', description: 'Epoch seconds.' },
+        iat: { type: 'integer', description: 'Epoch seconds.' },
+        sub: { type: 'string' },
+      },
+    },
+    ...errorResponses(400, 401, 403, 404, 413, 503),
+  },
+} as const;
+
+/** A provider that could not answer an introspection request right now. */
+class IntrospectionUnavailableError extends RefreshUnavailableError {
+  constructor(id: string, retryAfterMs: number, lastError: string) {
+    super(id, retryAfterMs, lastError);
+    this.message =
+      `The provider could not answer for connection "${id}" right now (${lastError}); ` +
+      `retry in ${Math.ceil(retryAfterMs / 1000)} s.`;
+    this.name = 'IntrospectionUnavailableError';
+  }
+}
+
+/** What the provider is asked about a connection (RFC 7662), and re-authorization. */
+export const connectionProviderRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) => {
+  app.addHook('onRequest', authenticate(ctx));
+
+  app.put<{ Params: { id: string }; Body: TokensBody }>(
+    '/v1/connections/:id/tokens',
+    { schema: tokensSchema, config: { auditAction: 'connection.reauthorize' } },
+    async (request) => {
+      const { id } = request.params;
+      const body = request.body;
+      const action = 'connection.reauthorize';
+      let before: ConnectionInfo | undefined;
+      let after;
+      try {
+        before = await authorizedConnection(ctx, request, id, 'connections.write');
+        after = await ctx.broker.reauthorize(id, {
+          accessToken: body.access_token,
+          refreshToken: body.refresh_token,
+          expiresIn: body.expires_in,
+          expiresAt: body.expires_at,
+          refreshExpiresIn: body.refresh_expires_in,
+          tokenType: body.token_type,
+          scope: body.scope,
+        });
+      } catch (error) {
+        auditFailure(ctx, request, action, id, error, before);
+        throw error;
+      }
+      recordAudit(ctx, request, {
+        action,
+        outcome: 'ok',
+        connectionId: id,
+        owner: after.owner,
+        provider: after.provider,
+        detail: {
+          version: after.version,
+          recovered: after.recovered,
+          previous_status: before.status,
+          has_refresh_token: after.hasRefreshToken,
+        },
+      });
+      const view = connectionView(after);
+      return {
+        id: view.id,
+        provider: view.provider,
+        owner: view.owner,
+        status: view.status,
+        version: view.version,
+        access_expires_at: view.access_expires_at,
+        recovered: after.recovered,
+      };
+    },
+  );
+
+  app.post<{ Params: { id: string }; Body: IntrospectBody | undefined | null }>(
+    '/v1/connections/:id/introspect',
+    { schema: introspectSchema, config: { auditAction: 'connection.introspect' } },
+    async (request, reply) => {
+      const { id } = request.params;
+      const which = request.body?.token ?? 'access_token';
+      const action = 'connection.introspect';
+      let info: ConnectionInfo | undefined;
+      let result;
+      try {
+        info = await authorizedConnection(ctx, request, id, 'connections.read');
+        const outcome = await ctx.broker.introspect(id, { token: which });
+        if (outcome.kind === 'unsupported') {
+          throw new InvalidRequestError(
+            `introspection_url: is not configured for provider ${info.provider}`,
+          );
+        }
+        if (outcome.kind === 'failed') {
+          throw new IntrospectionUnavailableError(id, outcome.retryAfterMs ?? 1_000, outcome.error);
+        }
+        result = outcome.result;
+      } catch (error) {
+        auditFailure(ctx, request, action, id, error, info);
+        throw error;
+      }
+      recordAudit(ctx, request, {
+        action,
+        outcome: 'ok',
+        connectionId: id,
+        owner: info.owner,
+        provider: info.provider,
+        detail: { token: which, active: result.active },
+      });
+      void reply.header('cache-control', 'no-store');
+      return {
+        active: result.active,
+        token: which,
+        scope: result.scope,
+        client_id: result.clientId,
+        token_type: result.tokenType,
+        exp: result.exp === undefined ? undefined : Math.trunc(result.exp),
+        iat: result.iat === undefined ? undefined : Math.trunc(result.iat),
+        sub: result.sub,
+      };
+    },
+  );
+};
