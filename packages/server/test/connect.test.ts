@@ -337,6 +337,72 @@ describe.each(BACKENDS)('connect flow over HTTP on %s', (backend) => {
   });
 });
 
+describe('connect flow edge cases', () => {
+  it('a short session TTL: the callback after it is refused, nothing created', async () => {
+    await setup('sqlite', { server: { connect: { callbackUrl: CALLBACK, ttlMs: 1 } } });
+    const started = await start(s.adminKey);
+    const location = await authorize(started.json().authorize_url);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const late = await callback(location);
+    expect(late.statusCode).toBe(400);
+    expect(late.json()).toMatchObject({ error: 'invalid_request' });
+    expect(s.provider.stats().tokenRequests).toBe(0);
+    expect(await count(s, 'credentials')).toBe(0);
+  });
+
+  it('a verifier that will not open (moved between sessions): 500 decrypt_failed, nothing created', async () => {
+    await setup('sqlite');
+    const a = await start(s.adminKey, { owner: 'a' });
+    await start(s.adminKey, { owner: 'b' });
+    const location = await authorize(a.json().authorize_url);
+    const rows = await sqlRows(s, 'select state_hash, code_verifier from connect_sessions');
+    await sqlRows(s, 'update connect_sessions set code_verifier = ? where state_hash = ?', [
+      rows[1]!.code_verifier,
+      rows[0]!.state_hash,
+    ]);
+    await sqlRows(s, 'update connect_sessions set code_verifier = ? where state_hash = ?', [
+      rows[0]!.code_verifier,
+      rows[1]!.state_hash,
+    ]);
+    const answer = await callback(location);
+    expect(answer.statusCode).toBe(500);
+    expect(answer.json()).toEqual({
+      error: 'decrypt_failed',
+      message: 'A stored secret could not be decrypted.',
+    });
+    expect(s.provider.stats().tokenRequests).toBe(0);
+    expect(await count(s, 'credentials')).toBe(0);
+    const [row] = (await auditRows(s)).filter((r) => r.action === 'connect.callback');
+    expect(row).toMatchObject({ actor: 'browser', outcome: 'decrypt_failed' });
+    await expectNoSecrets([
+      location.searchParams.get('state')!,
+      location.searchParams.get('code')!,
+    ]);
+  });
+
+  it('a HEAD request does not use up the session', async () => {
+    await setup('sqlite');
+    const started = await start(s.adminKey);
+    const location = await authorize(started.json().authorize_url);
+    const head = await s.app.inject({ method: 'HEAD', url: pathOf(location) });
+    expect(head.statusCode).toBe(404);
+    expect(await count(s, 'connect_sessions')).toBe(1);
+    expect(backTo(await callback(location)).searchParams.get('connection_id')).toMatch(/^conn_/);
+  });
+
+  it('documents the new routes in the OpenAPI document; the callback needs no key', async () => {
+    await setup('sqlite');
+    const spec = (await s.call({ method: 'GET', url: '/docs/json' })).json<{
+      paths: Record<string, Record<string, { tags?: string[]; security?: unknown[] }>>;
+    }>();
+    expect(spec.paths['/v1/connect/sessions']!.post!.tags).toEqual(['connect']);
+    expect(spec.paths['/v1/connect/callback']!.get!.security).toEqual([]);
+    expect(spec.paths['/v1/connections/{id}/introspect']!.post!.tags).toEqual(['connections']);
+    expect(spec.paths['/v1/connections/{id}/tokens']!.put!.tags).toEqual(['connections']);
+    expect(spec.paths['/v1/presets']!.get!.tags).toEqual(['providers']);
+  });
+});
+
 describe('connect flow settings', () => {
   it('allows only the configured redirect origins', async () => {
     await setup('sqlite', {

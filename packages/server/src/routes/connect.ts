@@ -142,7 +142,12 @@ export const connectRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx)
 
   app.get(
     '/v1/connect/callback',
-    { schema: callbackSchema, config: { auditAction: 'connect.callback' } },
+    {
+      schema: callbackSchema,
+      config: { auditAction: 'connect.callback' },
+      // Taking the session is a side effect: a HEAD (a link scanner, a prefetch) must not use it up.
+      exposeHeadRoute: false,
+    },
     async (request, reply) => {
       const connect = enabled(ctx);
       // The raw query, so that a repeated state is seen as such (core refuses it).

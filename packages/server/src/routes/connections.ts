@@ -243,7 +243,8 @@ export const connectionRoutes: FastifyPluginAsync<ServerContext> = async (app, c
           'When the provider has a revocation_url, its grant is revoked first (RFC 7009: the ' +
           'refresh token, or the access token when there is none). Best effort: a provider that ' +
           'cannot be reached or refuses does not keep the connection alive; the audit row says ' +
-          'whether revocation succeeded. Needs connections.write on the connection.',
+          'whether revocation succeeded. The provider is given at most its request_timeout_ms. ' +
+          'Needs connections.write on the connection.',
         params: idParams,
         response: { 204: { type: 'null' }, ...errorResponses(400, 401, 403, 404) },
       },
