@@ -9,6 +9,7 @@ import { BACKEND, count, pathOf, sqlRows } from './connect-helpers.ts';
 import {
   auditRows,
   BACKENDS,
+  databaseText,
   startTestServer,
   type TestServer,
   type TestServerOptions,
@@ -149,6 +150,9 @@ describe.each(BACKENDS)('connect flow over HTTP on %s', (backend) => {
       reauthorize: false,
     });
     await expectNoSecrets([state, code, accessToken]);
+    // Nor in the database: the session kept the state as a hash, the tokens are sealed.
+    const stored = await databaseText(s);
+    for (const secret of [state, code, accessToken]) expect(stored).not.toContain(secret);
   });
 
   it('re-authorizes a needs_reauth connection through the flow: same id, active, recovered', async () => {

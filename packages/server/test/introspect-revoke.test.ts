@@ -3,7 +3,14 @@
 import type { ConnectionEvent } from '@tokenwarden/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { count } from './connect-helpers.ts';
-import { auditRows, BACKENDS, dumpTables, startTestServer, type TestServer } from './helpers.ts';
+import {
+  auditRows,
+  BACKENDS,
+  databaseText,
+  dumpTables,
+  startTestServer,
+  type TestServer,
+} from './helpers.ts';
 
 /** Nothing listens on port 9 of loopback: every request there fails to connect. */
 const DEAD_URL = 'http://127.0.0.1:9';
@@ -264,6 +271,9 @@ describe.each(BACKENDS)('re-authorization over HTTP on %s', (backend) => {
       has_refresh_token: true,
     });
     expect(await count(s, 'credentials')).toBe(1);
+    const stored = await databaseText(s);
+    expect(stored).not.toContain(grant.access_token);
+    expect(stored).not.toContain(grant.refresh_token);
   });
 
   it('refuses callers without connections.write and bad tokens, changing nothing', async () => {
