@@ -18,7 +18,7 @@
  *
  * Routes, schemas and error codes: the OpenAPI document at `/docs/json`, and docs/errors.md.
  */
-export { buildServer, type BuildServerOptions } from './app.ts';
+export { buildServer, type BuildServerOptions, type ConnectOptions } from './app.ts';
 export { generateApiKey, hashApiKey, newClientKey, type NewClientKey } from './auth/api-keys.ts';
 export type { Principal } from './auth/principal.ts';
 export {

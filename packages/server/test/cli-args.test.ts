@@ -8,6 +8,7 @@ import { redactUrl } from '../src/cli/database.ts';
 import { UsageError } from '../src/cli/errors.ts';
 import { formatTime } from '../src/cli/output.ts';
 import { Progress } from '../src/cli/progress.ts';
+import { connectCallbackUrl } from '../src/cli/serve.ts';
 
 const command = { name: 'demo', help: 'Usage: tokenwarden demo' };
 
@@ -95,5 +96,18 @@ describe('progress', () => {
     progress.update(2);
     progress.finish(4);
     expect(out.text()).toBe('re-encrypting: 1/4 (25%)\nre-encrypting: 4/4 (100%)\n');
+  });
+});
+
+describe('serve --public-url', () => {
+  it('appends the callback route to the public URL, keeping a path prefix', () => {
+    expect(connectCallbackUrl('https://tw.example')).toBe('https://tw.example/v1/connect/callback');
+    expect(connectCallbackUrl('https://tw.example/auth/')).toBe(
+      'https://tw.example/auth/v1/connect/callback',
+    );
+    expect(connectCallbackUrl('http://127.0.0.1:8080')).toBe(
+      'http://127.0.0.1:8080/v1/connect/callback',
+    );
+    expect(() => connectCallbackUrl('tw.example')).toThrow(/--public-url is not a URL/);
   });
 });

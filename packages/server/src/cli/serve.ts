@@ -7,7 +7,7 @@ import { openDatabase, DB_HELP } from './database.ts';
 import { CliError, oneLine } from './errors.ts';
 import { note } from './output.ts';
 
-const HELP = `Usage: tokenwarden serve [--db <path|url>] [--port 8080] [--host 127.0.0.1]
+const HELP = `Usage: tokenwarden serve [--db <path|url>] [--port 8080] [--host 127.0.0.1] [--public-url <url>]
 
 Runs the HTTP API. With no --db it uses ./tokenwarden.sqlite and a key file
 ./tokenwarden.keys generated on first start (mode 0600; back it up). A postgres:// URL
@@ -20,6 +20,10 @@ Options:
 ${DB_HELP}
   --port <n>       port to listen on (env TOKENWARDEN_PORT, default 8080; 0 picks a free one)
   --host <addr>    address to listen on (env TOKENWARDEN_HOST, default 127.0.0.1)
+  --public-url <url>
+                   this server as browsers reach it, e.g. https://tokenwarden.example (env
+                   TOKENWARDEN_PUBLIC_URL). Turns on the connect flow; register
+                   <url>/v1/connect/callback as the redirect URI at each provider.
 
 Environment: TOKENWARDEN_LOG_LEVEL sets the level of the JSON log on stdout: fatal, error,
 warn, info (default: a line per request), debug, trace or silent.
@@ -37,6 +41,7 @@ export const serveCommand: Command = {
       db: { type: 'string' },
       port: { type: 'string' },
       host: { type: 'string' },
+      'public-url': { type: 'string' },
     });
     if (!args) return;
     const env = process.env;
@@ -45,6 +50,7 @@ export const serveCommand: Command = {
       args.string('port') === undefined && env.TOKENWARDEN_PORT ? 'TOKENWARDEN_PORT' : '--port';
     const port = parseInteger(portText, label, { min: 0, max: 65535 }, 'serve');
     const host = args.string('host') || env.TOKENWARDEN_HOST || '127.0.0.1';
+    const publicUrl = args.string('public-url') || env.TOKENWARDEN_PUBLIC_URL;
     const logLevel = env.TOKENWARDEN_LOG_LEVEL || 'info';
     if (!LOG_LEVELS.includes(logLevel)) {
       throw new CliError(`TOKENWARDEN_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
@@ -63,6 +69,7 @@ export const serveCommand: Command = {
         keyRing: database.keyRing,
         adminKeyHash,
         logger: { level: logLevel },
+        connect: publicUrl ? { callbackUrl: connectCallbackUrl(publicUrl) } : undefined,
       });
       await app.listen({ port, host });
     } catch (error) {
@@ -140,6 +147,12 @@ function untilSignal(): Promise<void> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
+}
+
+/** The callback every provider redirects to: the public URL with the route's path appended. */
+export function connectCallbackUrl(publicUrl: string): string {
+  if (!URL.canParse(publicUrl)) throw new CliError(`--public-url is not a URL: ${publicUrl}`);
+  return new URL('v1/connect/callback', publicUrl.endsWith('/') ? publicUrl : `${publicUrl}/`).href;
 }
 
 function listenError(error: unknown, host: string, port: number): unknown {
