@@ -3,7 +3,6 @@
 // and provider errors — each a clear error, with no connection created.
 import {
   ConnectFlow,
-  DecryptError,
   InvalidInputError,
   NotFoundError,
   openPostgresStore,
@@ -167,9 +166,35 @@ describe('connect flow', () => {
     s.sql
       .prepare('update connect_sessions set code_verifier = ? where state_hash = ?')
       .run(rows[0]!.code_verifier, rows[1]!.state_hash);
-    await expect(connect.complete(params)).rejects.toBeInstanceOf(DecryptError);
+    // The session is spent: the backend still hears of it, as error=, and nothing is sent.
+    const result = await connect.complete(params);
+    expect(result).toMatchObject({ kind: 'failed', error: 'decrypt_failed' });
+    expect(new URL(result.redirectTo).searchParams.get('error')).toBe('decrypt_failed');
     expect(s.provider.stats().tokenRequests).toBe(0);
     expect(connections()).toBe(0);
+  });
+
+  it('tokens that cannot be stored are revoked at the provider and reported as error=', async () => {
+    const connect = await setup();
+    s.broker.configureProvider({
+      ...s.fixture.provider,
+      authorizeUrl: s.provider.authorizeUrl,
+      revocationUrl: s.provider.revocationUrl,
+    });
+    const { id } = await s.importGrant();
+    const { authorizeUrl } = await connect.start({
+      provider: 'test',
+      owner: 'user-1',
+      redirectUri: BACKEND,
+      connectionId: id,
+    });
+    // Deleted while its owner was at the provider: the new tokens have nowhere to go.
+    await s.broker.deleteCredential(id);
+    const result = await connect.complete(await visit(authorizeUrl));
+    expect(result).toMatchObject({ kind: 'failed', error: 'not_found' });
+    expect(new URL(result.redirectTo).searchParams.get('error')).toBe('not_found');
+    expect(connections()).toBe(0);
+    expect(s.provider.stats()).toMatchObject({ tokenRequests: 1, revocations: 2 });
   });
 
   it('a provider error comes back to the backend as error=, nothing created', async () => {

@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { ConnectionInfo } from '../credential.ts';
 import { decrypt, encrypt, type KeyRing } from '../crypto/index.ts';
-import { InvalidInputError, UnknownProviderError } from '../errors.ts';
+import { InvalidInputError, TokenwardenError, UnknownProviderError } from '../errors.ts';
 import {
   authorizationCodeGrant,
   checkRedirectUri,
   createAuthorizationRequest,
   parseAuthorizationResponse,
 } from '../oauth/authorization-code-grant.ts';
+import { revokeToken } from '../oauth/revocation.ts';
 import type { ConnectSessionStore } from '../store/connect-session-store.ts';
 import { guardStore } from '../store/guard-store.ts';
 import type { CredentialBroker } from './credential-broker.ts';
@@ -47,7 +48,10 @@ export type ConnectResult =
       /** The backend's redirect URI with `connection_id` (and `state` untouched: none). */
       redirectTo: string;
     }
-  /** The provider said no, or the code exchange failed: nothing was stored. */
+  /**
+   * The provider said no, the code exchange failed, or the tokens could not be stored (then they
+   * were revoked at the provider where it can): nothing was stored.
+   */
   | { kind: 'failed'; error: string; redirectTo: string };
 
 /**
@@ -146,13 +150,16 @@ export class ConnectFlow {
     if (!provider) return fail('unknown_provider');
     const response = parseAuthorizationResponse(provider, parameters, state);
     if (response.kind !== 'code') return fail(response.error);
+    // The session is spent from here on: every failure must still reach the backend as error=.
+    let codeVerifier: string;
+    try {
+      codeVerifier = decrypt(this.#keyRing, session.codeVerifier, verifierData(stateHash));
+    } catch (error) {
+      return fail(errorCode(error));
+    }
     const outcome = await authorizationCodeGrant(
       provider,
-      {
-        code: response.code,
-        codeVerifier: decrypt(this.#keyRing, session.codeVerifier, verifierData(stateHash)),
-        redirectUri: session.callbackUri,
-      },
+      { code: response.code, codeVerifier, redirectUri: session.callbackUri },
       { fetch: this.#fetch },
     );
     if (outcome.kind !== 'tokens') return fail(outcome.error);
@@ -164,14 +171,27 @@ export class ConnectFlow {
       tokenType: outcome.tokenType,
       scope: outcome.scope ?? (session.scopes.length > 0 ? session.scopes.join(' ') : undefined),
     };
-    const connection =
-      session.connectionId === null
-        ? await this.#broker.importCredential({
-            provider: session.provider,
-            owner: session.owner,
-            ...tokens,
-          })
-        : await this.#broker.reauthorize(session.connectionId, { owner: session.owner, ...tokens });
+    let connection: ConnectionInfo;
+    try {
+      connection =
+        session.connectionId === null
+          ? await this.#broker.importCredential({
+              provider: session.provider,
+              owner: session.owner,
+              ...tokens,
+            })
+          : await this.#broker.reauthorize(session.connectionId, {
+              owner: session.owner,
+              ...tokens,
+            });
+    } catch (error) {
+      // Tokens nobody holds must not stay alive at the provider: revoke them, best effort.
+      const revoke = (token: string, hint: 'refresh_token' | 'access_token') =>
+        revokeToken(provider, token, hint, { fetch: this.#fetch }).catch(() => undefined);
+      if (tokens.refreshToken !== null) await revoke(tokens.refreshToken, 'refresh_token');
+      await revoke(tokens.accessToken, 'access_token');
+      return fail(errorCode(error));
+    }
     return {
       kind: 'connected',
       connection,
@@ -202,4 +222,9 @@ function name(field: string, value: unknown): string {
     throw new InvalidInputError(field, 'must be a non-empty string of at most 256 characters');
   }
   return value;
+}
+
+/** A stable code for the backend's `error=`: ours where we have one, never a message. */
+function errorCode(error: unknown): string {
+  return error instanceof TokenwardenError ? error.code : 'server_error';
 }
