@@ -1,5 +1,5 @@
-import type { CredentialStatus } from '@tokenwarden/core';
-import type { FastifyPluginAsync } from 'fastify';
+import type { ConnectionInfo, CredentialStatus } from '@tokenwarden/core';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { listableGrants, allows } from '../auth/principal.ts';
 import { errorCodeOf, ForbiddenError } from '../errors.ts';
 import { authenticate, recordAudit, type ServerContext } from '../http/context.ts';
@@ -18,6 +18,26 @@ import { auditFailure, authorizedConnection } from './connection-access.ts';
 
 const TEN_YEARS_SECONDS = 10 * 365 * 24 * 3600;
 const token = { type: 'string', minLength: 1, maxLength: 16_384, pattern: '^\\S+$' } as const;
+/** "*" means every owner in a grant, so no connection may be owned by "*". */
+const ownerField = {
+  ...nameString,
+  pattern: '^(?!\\*$)\\S(.*\\S)?$',
+  description: 'Not "*": that means every owner in grants.',
+} as const;
+
+const createdSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'provider', 'owner', 'status', 'version', 'access_expires_at'],
+  properties: {
+    id: { type: 'string' },
+    provider: { type: 'string' },
+    owner: { type: 'string' },
+    status: { type: 'string' },
+    version: { type: 'integer' },
+    access_expires_at: isoTime,
+  },
+} as const;
 
 interface ImportBody {
   provider: string;
@@ -44,12 +64,7 @@ const importSchema = {
     required: ['provider', 'owner', 'access_token'],
     properties: {
       provider: providerName,
-      owner: {
-        ...nameString,
-        // "*" means every owner in a grant, so no connection may be owned by "*".
-        pattern: '^(?!\\*$)\\S(.*\\S)?$',
-        description: 'Not "*": that means every owner in grants.',
-      },
+      owner: ownerField,
       access_token: token,
       refresh_token: { ...token, type: ['string', 'null'] },
       expires_in: { type: 'number', minimum: 0, maximum: TEN_YEARS_SECONDS },
@@ -65,22 +80,35 @@ const importSchema = {
       },
     },
   },
-  response: {
-    201: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['id', 'provider', 'owner', 'status', 'version', 'access_expires_at'],
-      properties: {
-        id: { type: 'string' },
-        provider: { type: 'string' },
-        owner: { type: 'string' },
-        status: { type: 'string' },
-        version: { type: 'integer' },
-        access_expires_at: isoTime,
-      },
+  response: { 201: createdSchema, ...errorResponses(400, 401, 403, 413) },
+} as const;
+
+interface MachineBody {
+  provider: string;
+  owner: string;
+  scope?: string;
+  metadata?: Record<string, unknown>;
+}
+
+const machineSchema = {
+  tags: ['connections'],
+  summary: 'Create a machine-token connection (client_credentials grant)',
+  description:
+    'For a provider configured with grant_type client_credentials: Tokenwarden fetches the first ' +
+    'access token now and every later one once cluster-wide, like a refresh. No user, no refresh ' +
+    'token. Needs connections.write on the owner and provider.',
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['provider', 'owner'],
+    properties: {
+      provider: providerName,
+      owner: ownerField,
+      scope: { type: 'string', minLength: 1, maxLength: 4096 },
+      metadata: { type: 'object', maxProperties: 64, description: 'At most 8 KiB as JSON.' },
     },
-    ...errorResponses(400, 401, 403, 413),
   },
+  response: { 201: createdSchema, ...errorResponses(400, 401, 403, 413, 503) },
 } as const;
 
 interface ListQuery {
@@ -131,17 +159,8 @@ export const connectionRoutes: FastifyPluginAsync<ServerContext> = async (app, c
     { schema: importSchema, config: { auditAction: 'connection.create' } },
     async (request, reply) => {
       const body = request.body;
-      const target = { owner: body.owner, provider: body.provider };
-      const action = 'connection.create';
-      if (!allows(request.principal, 'connections.write', target)) {
-        recordAudit(ctx, request, { action, outcome: 'forbidden', ...target });
-        throw new ForbiddenError(
-          "This API key has no connections.write grant for this connection's owner and provider.",
-        );
-      }
-      let info;
-      try {
-        info = await ctx.broker.importCredential({
+      const info = await createConnection(ctx, request, body, () =>
+        ctx.broker.importCredential({
           provider: body.provider,
           owner: body.owner,
           accessToken: body.access_token,
@@ -152,28 +171,21 @@ export const connectionRoutes: FastifyPluginAsync<ServerContext> = async (app, c
           tokenType: body.token_type,
           scope: body.scope,
           metadata: body.metadata,
-        });
-      } catch (error) {
-        recordAudit(ctx, request, { action, outcome: errorCodeOf(error), ...target });
-        throw error;
-      }
-      ctx.owners.set(info.id, info);
-      recordAudit(ctx, request, {
-        action,
-        outcome: 'ok',
-        connectionId: info.id,
-        ...target,
-        detail: { version: info.version, has_refresh_token: info.hasRefreshToken },
-      });
-      const view = connectionView(info);
-      return reply.code(201).send({
-        id: view.id,
-        provider: view.provider,
-        owner: view.owner,
-        status: view.status,
-        version: view.version,
-        access_expires_at: view.access_expires_at,
-      });
+        }),
+      );
+      return reply.code(201).send(createdView(info));
+    },
+  );
+
+  app.post<{ Body: MachineBody }>(
+    '/v1/machine-connections',
+    { schema: machineSchema, config: { auditAction: 'connection.create' } },
+    async (request, reply) => {
+      const body = request.body;
+      const info = await createConnection(ctx, request, body, () =>
+        ctx.broker.createMachineConnection(body),
+      );
+      return reply.code(201).send(createdView(info));
     },
   );
 
@@ -292,4 +304,49 @@ async function revokeAtProvider(ctx: ServerContext, id: string): Promise<Record<
     if (errorCodeOf(error) === 'not_found') throw error;
     return { revocation: 'failed', revocation_error: errorCodeOf(error) };
   }
+}
+
+/** Creates a connection if the grants allow it, auditing the attempt either way. */
+async function createConnection(
+  ctx: ServerContext,
+  request: FastifyRequest,
+  target: { owner: string; provider: string },
+  create: () => Promise<ConnectionInfo>,
+): Promise<ConnectionInfo> {
+  const action = 'connection.create';
+  const where = { owner: target.owner, provider: target.provider };
+  if (!allows(request.principal, 'connections.write', where)) {
+    recordAudit(ctx, request, { action, outcome: 'forbidden', ...where });
+    throw new ForbiddenError(
+      "This API key has no connections.write grant for this connection's owner and provider.",
+    );
+  }
+  let info: ConnectionInfo;
+  try {
+    info = await create();
+  } catch (error) {
+    recordAudit(ctx, request, { action, outcome: errorCodeOf(error), ...where });
+    throw error;
+  }
+  ctx.owners.set(info.id, info);
+  recordAudit(ctx, request, {
+    action,
+    outcome: 'ok',
+    connectionId: info.id,
+    ...where,
+    detail: { version: info.version, has_refresh_token: info.hasRefreshToken },
+  });
+  return info;
+}
+
+function createdView(info: ConnectionInfo) {
+  const view = connectionView(info);
+  return {
+    id: view.id,
+    provider: view.provider,
+    owner: view.owner,
+    status: view.status,
+    version: view.version,
+    access_expires_at: view.access_expires_at,
+  };
 }
