@@ -12,7 +12,7 @@
 // loop; both are measured one after the other with the same settings, on loopback.
 // Targets: tokenwarden ≥ 50 % of bare's requests/s, p99 ≤ 5 ms.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,18 +51,26 @@ async function main(): Promise<void> {
       `(${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}). ` +
       'Shared machine: figures are noisy.',
   );
-  const rows: Array<{ name: string; result: autocannon.Result }> = [];
+  const rows: Array<{ name: string; result: autocannon.Result; cpuUs: number | undefined }> = [];
   for (const name of ['bare', 'tokenwarden'] as const) {
     const server = await startChild(name);
     try {
       if (warmup > 0) await measure(server.target, connections, warmup);
-      rows.push({ name, result: await measure(server.target, connections, duration) });
+      const cpuBefore = cpuTimeUs(server.pid);
+      const result = await measure(server.target, connections, duration);
+      const cpuAfter = cpuTimeUs(server.pid);
+      const cpuUs =
+        cpuBefore === undefined || cpuAfter === undefined ? undefined : cpuAfter - cpuBefore;
+      rows.push({ name, result, cpuUs });
     } finally {
       await server.stop();
     }
   }
-  console.log('\nserver        req/s    p50 ms  p99 ms  max ms  non-2xx  errors');
-  for (const { name, result } of rows) {
+  console.log(
+    '\nserver        req/s    p50 ms  p99 ms  max ms  non-2xx  errors  server CPU µs/req',
+  );
+  for (const { name, result, cpuUs } of rows) {
+    const requests = result.requests.total;
     console.log(
       [
         name.padEnd(12),
@@ -72,6 +80,9 @@ async function main(): Promise<void> {
         String(result.latency.max).padStart(7),
         String(result.non2xx).padStart(8),
         String(result.errors + result.timeouts).padStart(7),
+        (cpuUs === undefined || requests === 0 ? 'n/a' : (cpuUs / requests).toFixed(1)).padStart(
+          18,
+        ),
       ].join(' '),
     );
   }
@@ -95,8 +106,27 @@ function measure(
   return autocannon({ ...target, connections, duration, pipelining: 1 });
 }
 
+/**
+ * User + system CPU time of a process so far, in µs, from /proc (Linux); undefined elsewhere.
+ * Resolution is the kernel's clock tick (10 ms), ample over a run of seconds.
+ */
+function cpuTimeUs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces, hence from its closing parenthesis).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime
+    return ticks * 10_000; // a tick is 10 ms (`getconf CLK_TCK` = 100 on Linux)
+  } catch {
+    return undefined;
+  }
+}
+
 /** Starts this script as `--serve <name>` in a child process; it prints its target as JSON. */
-async function startChild(name: string): Promise<{ target: Target; stop: () => Promise<void> }> {
+async function startChild(
+  name: string,
+): Promise<{ target: Target; pid: number | undefined; stop: () => Promise<void> }> {
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
   const profile = values['cpu-prof'];
   const child = spawn(
@@ -131,6 +161,7 @@ async function startChild(name: string): Promise<{ target: Target; stop: () => P
   });
   return {
     target,
+    pid: child.pid,
     stop: async () => {
       child.kill('SIGTERM');
       await exited;

@@ -20,6 +20,7 @@ import type { ServerContext } from './http/context.ts';
 import { HandOutScopes } from './http/hand-out-scopes.ts';
 import { registerDocs } from './http/openapi.ts';
 import { OwnerCache } from './http/owner-cache.ts';
+import { lazyChildLoggerFactory } from './http/request-logger.ts';
 import { ServerMetrics } from './metrics.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { clientRoutes } from './routes/clients.ts';
@@ -92,6 +93,8 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     bodyLimit: options.bodyLimit ?? 64 * 1024,
     // onResponse below writes one line per request instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
+    // A request's child logger is made only if it writes a line (request ids kept).
+    childLoggerFactory: lazyChildLoggerFactory,
     requestIdHeader: false,
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];

@@ -9,11 +9,25 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 export class ServerMetrics {
   readonly registry = new Registry();
 
+  /**
+   * Hand-outs counted in plain numbers (`countHandout`) and copied into `handouts` when metrics
+   * are read: prom-client's `inc(labels)` validates and hashes the labels on every call, on the
+   * path of every hand-out.
+   */
+  readonly #handoutCounts = new Map<string, { route: string; outcome: string; count: number }>();
+
   readonly handouts = new Counter({
     name: 'tokenwarden_token_handouts_total',
     help: 'Access tokens asked for over the API, by route (token, rejected) and outcome (ok or an error code).',
     labelNames: ['route', 'outcome'] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const entry of this.#handoutCounts.values()) {
+        if (entry.count === 0) continue;
+        this.handouts.inc({ route: entry.route, outcome: entry.outcome }, entry.count);
+        entry.count = 0;
+      }
+    },
   });
 
   readonly refreshes = new Counter({
@@ -94,6 +108,14 @@ export class ServerMetrics {
         );
       }
     };
+  }
+
+  /** One hand-out over the API: `route` is token or rejected, `outcome` ok or an error code. */
+  countHandout(route: string, outcome: string): void {
+    const key = `${route} ${outcome}`;
+    const entry = this.#handoutCounts.get(key);
+    if (entry) entry.count += 1;
+    else this.#handoutCounts.set(key, { route, outcome, count: 1 });
   }
 
   /** The broker's `onContention`. */

@@ -16,6 +16,14 @@ export interface AuditWriterOptions {
 }
 
 /**
+ * Rows per INSERT. The SQL of a many-row insert depends on its row count; core's SQLite store
+ * keeps prepared statements of up to 2 kB of SQL (about 66 audit rows), so with at most 64 rows
+ * a statement is prepared once per row count instead of once per batch: about 1 µs less per
+ * event, which is most of what the server side of the audit can save.
+ */
+const ROWS_PER_STATEMENT = 64;
+
+/**
  * Buffers audit events and appends them in batches, so the token endpoint does not pay for one
  * INSERT per hand-out. Events are written in the order they were recorded; a failed batch is
  * kept and retried with the next one. `close()` writes what is left.
@@ -57,7 +65,8 @@ export class AuditWriter {
       this.#onProblem?.({ kind: 'dropped', count: 1 });
       return;
     }
-    this.#buffer.push({ at: Date.now(), ...event });
+    // Callers on the hot path set `at` themselves and hand over a fresh object: kept as it is.
+    this.#buffer.push(event.at === undefined ? { at: Date.now(), ...event } : event);
     // After close() (a request that outlived the shutdown) each event is written straight away;
     // while the store is failing, the backoff timer decides when to try again.
     if (this.#closed || (this.#buffer.length >= this.#batchSize && this.#failures === 0)) {
@@ -97,13 +106,19 @@ export class AuditWriter {
     if (this.#buffer.length === 0) return;
     const batch = this.#buffer;
     this.#buffer = [];
-    try {
-      await this.#service.appendAudit(batch);
-      this.#failures = 0;
-    } catch (error) {
-      this.#buffer = batch.concat(this.#buffer);
-      this.#failures += 1;
-      throw error;
+    // In statements of at most ROWS_PER_STATEMENT rows, each committed on its own: a failure
+    // keeps the rows not yet written, ahead of those recorded meanwhile.
+    for (let start = 0; start < batch.length; start += ROWS_PER_STATEMENT) {
+      const rows =
+        batch.length <= ROWS_PER_STATEMENT ? batch : batch.slice(start, start + ROWS_PER_STATEMENT);
+      try {
+        await this.#service.appendAudit(rows);
+        this.#failures = 0;
+      } catch (error) {
+        this.#buffer = (start === 0 ? batch : batch.slice(start)).concat(this.#buffer);
+        this.#failures += 1;
+        throw error;
+      }
     }
   }
 

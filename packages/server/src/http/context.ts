@@ -80,6 +80,7 @@ export function recordAudit(
   fields: AuditFields,
 ): void {
   ctx.audit.record({
+    at: Date.now(),
     requestId: request.id,
     actor: actorOf(request.principal),
     action: fields.action,

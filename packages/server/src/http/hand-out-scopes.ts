@@ -17,15 +17,27 @@ export class HandOutScopes {
   readonly #active = new Map<string, { scope: RequestScope; waiting: number }>();
 
   async run<T>(connectionId: string, scope: RequestScope, work: () => Promise<T>): Promise<T> {
-    const entry = this.#active.get(connectionId);
-    if (entry) entry.waiting += 1;
-    else this.#active.set(connectionId, { scope, waiting: 1 });
+    this.enter(connectionId, scope);
     try {
       return await work();
     } finally {
-      const current = this.#active.get(connectionId)!;
-      if (--current.waiting === 0) this.#active.delete(connectionId);
+      this.leave(connectionId);
     }
+  }
+
+  /**
+   * A hand-out of this connection starts; pair with `leave` in a `finally`. (What `run` does,
+   * without its async frame and closure: the token route calls these directly.)
+   */
+  enter(connectionId: string, scope: RequestScope): void {
+    const entry = this.#active.get(connectionId);
+    if (entry) entry.waiting += 1;
+    else this.#active.set(connectionId, { scope, waiting: 1 });
+  }
+
+  leave(connectionId: string): void {
+    const current = this.#active.get(connectionId)!;
+    if (--current.waiting === 0) this.#active.delete(connectionId);
   }
 
   /** The request a refresh of this connection is for, if one is waiting. */

@@ -19,23 +19,6 @@ export async function authorizedConnection(
   return info;
 }
 
-/**
- * The grant check of the token routes, without reading the connection when its owner and
- * provider are already known: the hand-out itself reads the row and answers not_found if it is
- * gone. Saves one database read per hand-out.
- */
-export async function authorizeHandOut(
-  ctx: ServerContext,
-  request: FastifyRequest,
-  id: string,
-): Promise<GrantTarget> {
-  const target = ctx.owners.get(id) ?? (await authorizedConnection(ctx, request, id, 'token.read'));
-  if (!allows(request.principal, 'token.read', target)) {
-    throw new ConnectionForbiddenError('token.read', { id, ...target });
-  }
-  return target;
-}
-
 /** Carries the connection a caller was refused, so the audit row can name its owner and provider. */
 export class ConnectionForbiddenError extends ForbiddenError {
   constructor(

@@ -1,11 +1,15 @@
 import type { AccessToken } from '@tokenwarden/core';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { actorOf, type GrantTarget } from '../auth/principal.ts';
+import { actorOf, allows, type GrantTarget } from '../auth/principal.ts';
 import { errorCodeOf } from '../errors.ts';
-import { authenticate, recordAudit, type ServerContext } from '../http/context.ts';
+import { authenticate, type ServerContext } from '../http/context.ts';
 import { errorResponses, idParams, isoTime } from '../http/schemas.ts';
 import { iso } from '../http/views.ts';
-import { auditFailure, authorizeHandOut } from './connection-access.ts';
+import {
+  auditFailure,
+  authorizedConnection,
+  ConnectionForbiddenError,
+} from './connection-access.ts';
 
 /** The one response that carries a token. */
 const tokenResponse = {
@@ -55,10 +59,7 @@ export const tokenRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =
       },
       config: { auditAction: 'token.read' },
     },
-    (request, reply) =>
-      handOut(ctx, request, reply, 'token.read', (id) =>
-        ctx.broker.getAccessToken(id, { minTtlSeconds: request.body?.min_ttl }),
-      ),
+    (request, reply) => handOut(ctx, request, reply, 'token.read'),
   );
 
   app.post<{ Params: { id: string }; Body: RejectedBody }>(
@@ -83,52 +84,84 @@ export const tokenRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =
       },
       config: { auditAction: 'token.rejected' },
     },
-    (request, reply) =>
-      handOut(ctx, request, reply, 'token.rejected', (id) =>
-        ctx.broker.reportRejected(id, request.body.version),
-      ),
+    (request, reply) => handOut(ctx, request, reply, 'token.rejected'),
   );
 };
 
+/**
+ * The hand-out both token routes share. The hot path of the whole server: one await (the broker),
+ * no per-request closures, the grant check synchronous when the connection's owner is known.
+ */
 async function handOut(
   ctx: ServerContext,
-  request: FastifyRequest<{ Params: { id: string } }>,
+  request: FastifyRequest<{ Params: { id: string }; Body: TokenBody | RejectedBody | undefined }>,
   reply: FastifyReply,
   action: 'token.read' | 'token.rejected',
-  obtain: (id: string) => Promise<AccessToken>,
 ) {
   const { id } = request.params;
-  const route = action === 'token.read' ? 'token' : 'rejected';
+  const actor = actorOf(request.principal);
   let info: GrantTarget | undefined;
   let token: AccessToken;
   try {
-    info = await authorizeHandOut(ctx, request, id);
+    info = ctx.owners.get(id) ?? (await authorizedConnection(ctx, request, id, 'token.read'));
+    if (!allows(request.principal, 'token.read', info)) {
+      throw new ConnectionForbiddenError('token.read', { id, ...info });
+    }
     // A refresh this request leads is audited under its request id and caller (see app.ts).
-    const scope = { requestId: request.id, actor: actorOf(request.principal) };
-    token = await ctx.handOuts.run(id, scope, () => obtain(id));
+    ctx.handOuts.enter(id, { requestId: request.id, actor });
+    try {
+      token =
+        action === 'token.read'
+          ? await ctx.broker.getAccessToken(id, {
+              minTtlSeconds: (request.body as TokenBody | undefined)?.min_ttl,
+            })
+          : await ctx.broker.reportRejected(id, (request.body as RejectedBody).version);
+    } finally {
+      ctx.handOuts.leave(id);
+    }
   } catch (error) {
     auditFailure(ctx, request, action, id, error, info);
-    ctx.metrics?.handouts.inc({ route, outcome: errorCodeOf(error) });
+    ctx.metrics?.countHandout(action === 'token.read' ? 'token' : 'rejected', errorCodeOf(error));
     throw error;
   }
-  recordAudit(ctx, request, {
+  ctx.audit.record({
+    at: Date.now(),
+    requestId: request.id,
+    actor,
     action,
-    outcome: 'ok',
     connectionId: id,
     owner: info.owner,
     provider: info.provider,
+    outcome: 'ok',
+    // JSON of two integers, without JSON.stringify.
     detail:
       action === 'token.rejected'
-        ? { version: token.version, reported_version: (request.body as RejectedBody).version }
-        : { version: token.version },
+        ? `{"version":${token.version},"reported_version":${(request.body as RejectedBody).version}}`
+        : `{"version":${token.version}}`,
   });
-  ctx.metrics?.handouts.inc({ route, outcome: 'ok' });
+  ctx.metrics?.countHandout(action === 'token.read' ? 'token' : 'rejected', 'ok');
   // RFC 6749 §5.1: responses carrying tokens must not be cached.
   void reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
   return {
     access_token: token.accessToken,
     token_type: token.tokenType,
-    expires_at: iso(token.expiresAt),
+    expires_at: expiresIso(token.expiresAt),
     version: token.version,
   };
+}
+
+/**
+ * `expires_at` strings by expiry (epoch ms): a token is handed out many times, and each time
+ * its expiry is the same instant, so it is formatted once. Emptied when it grows past a bound.
+ */
+const isoByMs = new Map<number, string>();
+
+function expiresIso(ms: number): string {
+  let text = isoByMs.get(ms);
+  if (text === undefined) {
+    if (isoByMs.size >= 10_000) isoByMs.clear();
+    text = iso(ms);
+    isoByMs.set(ms, text);
+  }
+  return text;
 }
