@@ -8,7 +8,9 @@ import {
 import { createTestDatabase, type TestDatabase } from '@tokenwarden/testkit/postgres';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parsePayload } from '../src/store/postgres/change-listener.ts';
 import { clientConfig } from '../src/store/postgres/connection.ts';
+import { openObservedPostgresStore } from '../src/store/postgres/postgres-store.ts';
 
 /** A fresh database per test; every handle opened on it is closed at cleanup. */
 async function postgresUnderTest() {
@@ -91,6 +93,119 @@ describe('Postgres store', () => {
     setTimeout(() => void leader.deleteCredential('c1'), 100);
     await gone;
     expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  describe('a notification that names the new state', () => {
+    /** A waiter polling once a minute, counting its reads of credentials. */
+    const observedWaiter = async () => {
+      let reads = 0;
+      const waiter = openObservedPostgresStore(
+        { connectionString: database.url, pollIntervalMs: 60_000 },
+        (statement) => {
+          if (/^select\b/i.test(statement) && statement.includes('"credentials"')) reads++;
+        },
+      );
+      stores.push(waiter);
+      await waiter.migrate(); // the handle that migrates listens: only the waiter, here
+      await eventually(listening, (yes) => yes);
+      const readsReach = (n: number) =>
+        eventually(
+          async () => reads,
+          (r) => r >= n,
+        );
+      return { waiter, reads: () => reads, readsReach };
+    };
+    /** Settles `promise` into a flag that says whether it has. */
+    const track = (promise: Promise<unknown>) => {
+      const state = { done: false };
+      void promise.then(() => (state.done = true));
+      return state;
+    };
+
+    it('wakes the waiter without a read of its own', async () => {
+      const leader = open();
+      const { waiter, reads, readsReach } = await observedWaiter();
+      await leader.insertCredential(newCredential('c1'));
+      await leader.acquireLease('c1', { expectedVersion: 1, leaseId: 'L', leaseMs: 10_000 });
+      const waiting = waiter.waitForChange('c1', { version: 1, leaseId: 'L' }, 30_000);
+      // The one look between the caller's read and the watch.
+      await readsReach(1);
+      await leader.commitRefresh('c1', 'L', refreshed());
+      await waiting;
+      expect(reads()).toBe(1);
+
+      // A lease released without a new version is news too.
+      await leader.acquireLease('c1', { expectedVersion: 2, leaseId: 'M', leaseMs: 10_000 });
+      const released = waiter.waitForChange('c1', { version: 2, leaseId: 'M' }, 30_000);
+      await readsReach(2);
+      await leader.commitFailure('c1', 'M', { lastError: 'x', retryAfterMs: 0, keepIntent: false });
+      await released;
+      expect(reads()).toBe(2);
+    });
+
+    it('still wakes waiters on a bare-id payload (a database not migrated yet), by a read', async () => {
+      const leader = open();
+      const { waiter, reads, readsReach } = await observedWaiter();
+      await leader.insertCredential(newCredential('c1'));
+      await leader.acquireLease('c1', { expectedVersion: 1, leaseId: 'L', leaseMs: 10_000 });
+      // The trigger function as before 0004_notify_payload. (The lease above was notified in the
+      // new format: however late that notification comes, it costs no read.)
+      await admin.query(`
+        create or replace function tokenwarden_notify_credential_change() returns trigger
+        language plpgsql as $$
+        begin
+          if tg_op = 'DELETE' then perform pg_notify('tokenwarden_credentials', old.id);
+          else perform pg_notify('tokenwarden_credentials', new.id);
+          end if;
+          return null;
+        end
+        $$`);
+      const waiting = waiter.waitForChange('c1', { version: 1, leaseId: 'L' }, 30_000);
+      await readsReach(1);
+      await leader.commitRefresh('c1', 'L', refreshed());
+      await waiting;
+      expect(reads()).toBe(2); // the look, then the read the bare id asks for
+    });
+
+    it('keeps waiting on a notification of the state the waiter saw, and not after a newer one', async () => {
+      const leader = open();
+      const { waiter, reads, readsReach } = await observedWaiter();
+      await leader.insertCredential(newCredential('c1'));
+      await leader.insertCredential(newCredential('c2'));
+      await leader.acquireLease('c1', { expectedVersion: 1, leaseId: 'L', leaseMs: 10_000 });
+      const waiting = track(waiter.waitForChange('c1', { version: 1, leaseId: 'L' }, 30_000));
+      const other = waiter.waitForChange('c2', { version: 1, leaseId: null }, 30_000);
+      await readsReach(2);
+      // Notifications arrive in order: once c2's waiter is woken, c1's has heard its own.
+      await admin.query(`select pg_notify('tokenwarden_credentials', 'c1 1 L')`);
+      await admin.query(`select pg_notify('tokenwarden_credentials', 'c2 2 ')`);
+      await other;
+      expect(waiting.done).toBe(false);
+      expect(reads()).toBe(2);
+
+      // The same state then a newer one, heard together: the newer one ends the wait.
+      await admin.query(`begin`);
+      await admin.query(`select pg_notify('tokenwarden_credentials', 'c1 1 L')`);
+      await admin.query(`select pg_notify('tokenwarden_credentials', 'c1 2 ')`);
+      await admin.query(`commit`);
+      await eventually(
+        async () => waiting.done,
+        (done) => done,
+      );
+      expect(waiting.done).toBe(true);
+      expect(reads()).toBe(2);
+    });
+
+    it('reads the id, version and lease id off a payload, and nothing off anything else', () => {
+      expect(parsePayload('c1 7 3f2b-L')).toEqual({
+        id: 'c1',
+        heard: { version: 7, leaseId: '3f2b-L' },
+      });
+      expect(parsePayload('c1 7 ')).toEqual({ id: 'c1', heard: { version: 7, leaseId: null } });
+      expect(parsePayload('c1')).toEqual({ id: 'c1', heard: undefined });
+      for (const odd of ['c1 ', 'c1 x L', 'c1 7', 'c1 7 a b', 'c1 -1 L'])
+        expect(parsePayload(odd)).toEqual({ id: 'c1', heard: undefined });
+    });
   });
 
   it('polls when a notification is lost', async () => {
@@ -215,6 +330,7 @@ describe('Postgres store', () => {
       '0002_postgres_notify_changes',
       '0002_service',
       '0003_connect_sessions',
+      '0004_notify_payload',
     ]);
     await handles[0]!.insertCredential(newCredential('c1'));
     expect((await handles[3]!.getCredential('c1'))?.record.version).toBe(1);

@@ -41,9 +41,14 @@ export interface StoreAdapter {
 }
 
 /**
- * Tells waiters that a credential may have changed (Postgres LISTEN/NOTIFY). Only ever a hint:
- * a waiter re-reads the row after every wake-up and keeps polling, so a lost notification costs
- * latency, never correctness.
+ * Tells waiters that a credential changed (Postgres LISTEN/NOTIFY). Only ever a hint about
+ * waking up, never the answer: `waitForChange` only tells its caller to look again, and the
+ * caller reads the row itself. So a notification that names a state other than the one the
+ * waiter saw ends the wait without a read of its own: it is the change (the trigger names what a
+ * committed statement wrote), or a stale one, committed before the caller's read, which costs the
+ * caller one more read and wait, never a wrong answer. One that names the state the waiter saw
+ * does not end it. Waiters keep polling, so a lost notification costs latency, never
+ * correctness.
  */
 export interface ChangeNotifications {
   /** Gets ready to notify (connects); called once the schema is known to be in place. */
@@ -53,14 +58,27 @@ export interface ChangeNotifications {
   close(): Promise<void>;
 }
 
+/** The state a notification named: what the statement that sent it committed. */
+export interface HeardState {
+  version: number;
+  /** Null: the statement left the credential without a lease. */
+  leaseId: string | null;
+}
+
 export interface ChangeWatch {
   /**
    * Settles once a change committed from now on will be notified, or once it is known that it
    * will not be (the listener is down): then the waiter only polls. Never rejects.
    */
   readonly ready: Promise<void>;
-  /** Resolves at the next notification (or one that came since the last call), or after `ms`. */
-  next(ms: number): Promise<void>;
+  /**
+   * The next notification, in the order they were committed (ones that came since the last call
+   * first). Resolves with the state it named, or with undefined when that is unknown: after `ms`
+   * without one, when the listener reconnected (changes may have gone unnotified meanwhile) or
+   * stopped, for a deleted credential, and for a bare-id payload (a database not yet migrated to
+   * `0004_notify_payload`). Undefined means: read the row to know.
+   */
+  next(ms: number): Promise<HeardState | undefined>;
   stop(): void;
 }
 
@@ -386,8 +404,20 @@ export class KyselyStore implements Store {
         const left = deadline - Date.now();
         if (left <= 0) return;
         // Jitter keeps pollers in several processes from reading in lockstep.
-        const interval = Math.min(left, this.adapter.pollIntervalMs * (0.5 + Math.random()));
-        await (watch ? watch.next(interval) : sleep(interval));
+        const pollAt =
+          Date.now() + Math.min(left, this.adapter.pollIntervalMs * (0.5 + Math.random()));
+        if (watch) {
+          // A notification that names another state than `seen` is the change: the caller
+          // reads the row next anyway, so no read here. One that names `seen` itself (the
+          // caller's own state, notified late) is no news: keep waiting, until the next poll.
+          for (;;) {
+            const heard = await watch.next(pollAt - Date.now());
+            if (!heard) break;
+            if (heard.version !== seen.version || heard.leaseId !== seen.leaseId) return;
+          }
+        } else {
+          await sleep(pollAt - Date.now());
+        }
         if (await this.#changed(id, seen)) return;
       }
     } finally {

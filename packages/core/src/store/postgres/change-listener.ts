@@ -1,15 +1,18 @@
 import pg from 'pg';
-import type { ChangeNotifications, ChangeWatch } from '../kysely-store.ts';
+import type { ChangeNotifications, ChangeWatch, HeardState } from '../kysely-store.ts';
 
 const MIN_RETRY_MS = 100;
 const MAX_RETRY_MS = 5_000;
 const END_TIMEOUT_MS = 1_000;
+/** Notifications a watch keeps for a waiter busy elsewhere; beyond, it only says "look". */
+const MAX_PENDING = 16;
 
 /**
  * One LISTEN connection per store, shared by all its waiters through an in-process map keyed by
- * credential id. Started by the first waiter; if it drops, it reconnects with backoff while
- * anyone waits. Notifications are hints (see `ChangeNotifications`): a waiter re-reads the row
- * and keeps polling, so while this is down waiters only see changes later.
+ * credential id (the payload up to its first space). Started by `migrate()` or the first waiter;
+ * if it drops, it reconnects with backoff while anyone waits. Notifications are hints (see
+ * `ChangeNotifications`): waiters keep polling, so while this is down they only see changes
+ * later.
  */
 export class ChangeListener implements ChangeNotifications {
   readonly #config: pg.ClientConfig;
@@ -60,9 +63,9 @@ export class ChangeListener implements ChangeNotifications {
     this.#client = client;
     this.#listening = false;
     client.on('notification', (message) => {
-      if (message.channel === this.#channel && message.payload !== undefined) {
-        for (const watch of this.#watches.get(message.payload) ?? []) watch.wake();
-      }
+      if (message.channel !== this.#channel || message.payload === undefined) return;
+      const { id, heard } = parsePayload(message.payload);
+      for (const watch of this.#watches.get(id) ?? []) watch.wake(heard);
     });
     // A dropped connection ('error', then 'end') is expected: the server restarts, an admin
     // terminates the backend. Without a listener the 'error' event would crash the process.
@@ -107,8 +110,9 @@ export class ChangeListener implements ChangeNotifications {
     this.#listening = false;
   }
 
+  /** Something may have changed unnotified: every waiter reads. */
   #wakeAll(): void {
-    for (const set of this.#watches.values()) for (const watch of set) watch.wake();
+    for (const set of this.#watches.values()) for (const watch of set) watch.wake(undefined);
   }
 
   #unwatch(id: string, watch: Watch): void {
@@ -118,39 +122,59 @@ export class ChangeListener implements ChangeNotifications {
   }
 }
 
-/** One waiter's view: a latch, so a notification that comes between two waits is not lost. */
+/**
+ * The credential id a payload is about, and the state it names: `<id> <version> <lease id>` (see
+ * `NOTIFY_PAYLOAD_MIGRATION`; an empty lease id for none). A bare id (a delete, or a database not
+ * yet migrated to `0004_notify_payload`) or anything else names no state: the waiter reads.
+ */
+export function parsePayload(payload: string): { id: string; heard: HeardState | undefined } {
+  const space = payload.indexOf(' ');
+  if (space < 0) return { id: payload, heard: undefined };
+  const id = payload.slice(0, space);
+  const state = /^(\d{1,15}) (\S*)$/.exec(payload.slice(space + 1));
+  if (!state) return { id, heard: undefined };
+  return { id, heard: { version: Number(state[1]), leaseId: state[2] === '' ? null : state[2]! } };
+}
+
+/**
+ * One waiter's view: the notifications for its credential, in order, so that none that comes
+ * between two waits is lost and one naming the waiter's own state cannot hide a later change.
+ */
 class Watch implements ChangeWatch {
   ready: Promise<void> = Promise.resolve();
-  #woken = false;
-  #resolve: (() => void) | undefined;
+  /** Heard while nobody waited in `next`, oldest first; undefined: look at the row. */
+  #pending: (HeardState | undefined)[] = [];
+  #resolve: ((heard: HeardState | undefined) => void) | undefined;
   readonly #stop: () => void;
 
   constructor(stop: () => void) {
     this.#stop = stop;
   }
 
-  wake(): void {
-    if (this.#resolve) this.#resolve();
-    else this.#woken = true;
+  wake(heard: HeardState | undefined): void {
+    if (this.#resolve) return this.#resolve(heard);
+    const last = this.#pending.length - 1;
+    // One read after an unknown wake covers everything before it: never two in a row.
+    if (heard === undefined && last >= 0 && this.#pending[last] === undefined) return;
+    // A waiter that fell far behind reads the row instead of going through each notification.
+    if (last + 1 >= MAX_PENDING) this.#pending = [undefined];
+    else this.#pending.push(heard);
   }
 
-  next(ms: number): Promise<void> {
-    if (this.#woken) {
-      this.#woken = false;
-      return Promise.resolve();
-    }
+  next(ms: number): Promise<HeardState | undefined> {
+    if (this.#pending.length > 0) return Promise.resolve(this.#pending.shift());
     return new Promise((resolve) => {
-      const timer = setTimeout(() => this.#resolve?.(), ms);
-      this.#resolve = () => {
+      const timer = setTimeout(() => this.#resolve?.(undefined), Math.max(0, ms));
+      this.#resolve = (heard) => {
         clearTimeout(timer);
         this.#resolve = undefined;
-        resolve();
+        resolve(heard);
       };
     });
   }
 
   stop(): void {
-    this.#resolve?.();
+    this.#resolve?.(undefined);
     this.#stop();
   }
 }

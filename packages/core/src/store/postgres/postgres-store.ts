@@ -1,10 +1,10 @@
-import { CamelCasePlugin, Kysely, PostgresDialect, sql } from 'kysely';
+import { CamelCasePlugin, Kysely, PostgresDialect, sql, type KyselyConfig } from 'kysely';
 import pg from 'pg';
 import { KyselyStore, type StoreAdapter } from '../kysely-store.ts';
 import type { Database } from '../schema.ts';
 import { ChangeListener } from './change-listener.ts';
 import { clientConfig, type ConnectionSettings } from './connection.ts';
-import { CHANGES_CHANNEL, NOTIFY_MIGRATION } from './notify-trigger.ts';
+import { CHANGES_CHANNEL, NOTIFY_MIGRATION, NOTIFY_PAYLOAD_MIGRATION } from './notify-trigger.ts';
 
 export interface PostgresStoreOptions {
   /** `postgres://user:password@host:port/database`, as libpq and `pg` read it. */
@@ -28,6 +28,21 @@ export interface PostgresStoreOptions {
  * Nothing connects until the first call; a server that cannot be reached makes that call throw.
  */
 export function openPostgresStore(options: PostgresStoreOptions): KyselyStore {
+  return open(options, undefined);
+}
+
+/**
+ * For tests (not exported from the package): `openPostgresStore`, calling `onStatement` with the
+ * SQL of every statement the store runs on its pool (the listener's LISTEN aside), as it runs it.
+ */
+export function openObservedPostgresStore(
+  options: PostgresStoreOptions,
+  onStatement: (sql: string) => void,
+): KyselyStore {
+  return open(options, (event) => onStatement(event.query.sql));
+}
+
+function open(options: PostgresStoreOptions, log: KyselyConfig['log']): KyselyStore {
   const settings = connectionSettings(options);
   const pool = new pg.Pool({
     ...clientConfig(settings, 'tokenwarden'),
@@ -41,6 +56,7 @@ export function openPostgresStore(options: PostgresStoreOptions): KyselyStore {
   const db = new Kysely<Database>({
     dialect: new PostgresDialect({ pool }),
     plugins: [new CamelCasePlugin()],
+    ...(log && { log }),
   });
   const listener = new ChangeListener(
     clientConfig(settings, 'tokenwarden-listener'),
@@ -67,7 +83,7 @@ function postgresAdapter(
     // statement agrees, as in SQLite (clock_timestamp() differs between two calls in a row).
     now: sql<number>`floor(extract(epoch from statement_timestamp()) * 1000)::bigint`,
     columnTypes: { epochMs: 'bigint', sequence: 'identity' },
-    migrations: [NOTIFY_MIGRATION],
+    migrations: [NOTIFY_MIGRATION, NOTIFY_PAYLOAD_MIGRATION],
     pollIntervalMs,
     changes,
     skipLockedClaims: true,
