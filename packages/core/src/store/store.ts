@@ -70,6 +70,9 @@ export interface Store {
    * Resolves when the credential's version or lease holder differs from `seen` (or it is gone),
    * or after `timeoutMs`, whichever comes first. Adapters with notifications wake early; the rest
    * poll. Invariant 5: this is how waiters learn the leader's result without redeeming.
+   *
+   * Only a hint that it is worth reading the row again: a notification may name a state that is
+   * already gone, so the caller always re-reads and decides from what it reads.
    */
   waitForChange(
     id: string,
