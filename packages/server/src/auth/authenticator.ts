@@ -24,11 +24,14 @@ export class Authenticator {
     this.#adminKeyHash = adminKeyHash;
   }
 
-  async authenticate(header: string | undefined): Promise<Principal> {
-    if (header === undefined) throw new UnauthorizedError('Send Authorization: Bearer <api key>.');
-    const clientKey = BEARER_CLIENT_KEY.exec(header);
-    if (clientKey) return this.#client(clientKey[1]!, clientKey[2]!);
-    const match = BEARER.exec(header);
+  /** Not async itself: a client key's promise is the read's own, with no extra frame around it. */
+  authenticate(header: string | undefined): Promise<Principal> {
+    const clientKey = header === undefined ? null : BEARER_CLIENT_KEY.exec(header);
+    return clientKey ? this.#client(clientKey[1]!, clientKey[2]!) : this.#otherKey(header);
+  }
+
+  async #otherKey(header: string | undefined): Promise<Principal> {
+    const match = header === undefined ? null : BEARER.exec(header);
     if (!match) throw new UnauthorizedError('Send Authorization: Bearer <api key>.');
     const key = match[1]!;
     const parsed = parseClientKey(key);
