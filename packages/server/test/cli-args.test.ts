@@ -8,6 +8,7 @@ import { redactUrl } from '../src/cli/database.ts';
 import { UsageError } from '../src/cli/errors.ts';
 import { formatTime } from '../src/cli/output.ts';
 import { Progress } from '../src/cli/progress.ts';
+import { presetParams } from '../src/cli/providers.ts';
 import { connectCallbackUrl } from '../src/cli/serve.ts';
 
 const command = { name: 'demo', help: 'Usage: tokenwarden demo' };
@@ -109,5 +110,19 @@ describe('serve --public-url', () => {
       'http://127.0.0.1:8080/v1/connect/callback',
     );
     expect(() => connectCallbackUrl('tw.example')).toThrow(/--public-url is not a URL/);
+  });
+});
+
+describe('providers put --param', () => {
+  const params = (argv: string[]) =>
+    presetParams(parseCommand(argv, command, { param: { type: 'string', multiple: true } })!);
+  it('collects key=value pairs for the preset URL placeholders', () => {
+    expect(params([])).toBeUndefined();
+    expect(params(['--param', 'domain=acme.okta.com', '--param', 'tenant=a=b'])).toEqual({
+      domain: 'acme.okta.com',
+      tenant: 'a=b',
+    });
+    expect(() => params(['--param', 'domain'])).toThrow(/--param expects key=value/);
+    expect(() => params(['--param', '=x'])).toThrow(UsageError);
   });
 });

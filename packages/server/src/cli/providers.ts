@@ -24,13 +24,20 @@ interface Provider {
   refresh_token_idle_seconds?: number | null;
 }
 
-const PUT_HELP = `Usage: tokenwarden providers put <name> --token-url <url> --client-id <id> [options]
+const PUT_HELP = `Usage: tokenwarden providers put <name> (--preset <preset> | --token-url <url>) --client-id <id> [options]
 
 Creates or replaces a provider (admin key). The whole configuration is replaced: a client
 secret left out means none. The client secret is stored encrypted and never shown again.
 
 Options:
-  --token-url <url>            the provider's token endpoint (required; https, or http on loopback)
+  --preset <preset>            start from a catalog entry (google, microsoft, salesforce, slack,
+                               github, atlassian, xero, ...: GET /v1/presets), or 'oidc' with
+                               --issuer; every option given overrides the preset's
+  --param <key=value>          a value for a {placeholder} of the preset's URLs, e.g.
+                               --param domain=acme.okta.com; repeatable
+  --issuer <url>               the OpenID Connect issuer (discovered with --preset oidc)
+  --token-url <url>            the provider's token endpoint (required without --preset;
+                               https, or http on loopback)
   --client-id <id>             OAuth client id (required)
   --client-secret-file <path>  read the client secret from a file, or '-' for stdin
   --client-secret <secret>     the secret inline: visible to other local users, so prefer
@@ -60,6 +67,9 @@ const putCommand: Command = {
       this,
       {
         ...API_OPTIONS,
+        preset: { type: 'string' },
+        param: { type: 'string', multiple: true },
+        issuer: { type: 'string' },
         'token-url': { type: 'string' },
         'client-id': { type: 'string' },
         'client-secret': { type: 'string' },
@@ -79,8 +89,12 @@ const putCommand: Command = {
     );
     if (!args) return;
     const name = args.positionals[0]!;
+    const preset = args.string('preset');
     const body = {
-      token_url: args.required('token-url'),
+      preset,
+      preset_params: presetParams(args),
+      issuer: args.string('issuer'),
+      token_url: preset === undefined ? args.required('token-url') : args.string('token-url'),
       client_id: args.required('client-id'),
       client_secret: clientSecret(args),
       client_auth: args.string('client-auth'),
@@ -100,6 +114,19 @@ const putCommand: Command = {
     else printProvider(saved);
   },
 };
+
+/** `--param domain=acme.okta.com` → `{ domain: 'acme.okta.com' }`. */
+export function presetParams(args: Args): Record<string, string> | undefined {
+  const pairs = args.list('param');
+  if (pairs.length === 0) return undefined;
+  const params: Record<string, string> = {};
+  for (const pair of pairs) {
+    const at = pair.indexOf('=');
+    if (at < 1) throw new UsageError(`--param expects key=value, got '${pair}'`, 'providers put');
+    params[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return params;
+}
 
 function clientSecret(args: Args): string | undefined {
   const inline = args.string('client-secret');
