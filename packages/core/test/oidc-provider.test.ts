@@ -18,8 +18,8 @@ import {
   type ProviderConfig,
 } from '@tokenwarden/core';
 import { openBroker, type BrokerFixture, type OpenedBroker } from '@tokenwarden/testkit';
+import { startOidcServer, type OidcServer } from '@tokenwarden/testkit/oidc';
 import { afterEach, expect, it } from 'vitest';
-import { startOidcServer, type OidcServer } from './oidc-server.ts';
 import { RoundsWorker } from './rounds.ts';
 
 let oidc: OidcServer | undefined;

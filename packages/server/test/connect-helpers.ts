@@ -49,35 +49,6 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/**
- * A browser: follows redirects (keeping cookies) from `url` until one points at `stopAt`, and
- * answers that URL. Every hop is a real HTTP request.
- */
-export async function browse(url: string, stopAt: string): Promise<URL> {
-  const cookies = new Map<string, string>();
-  let next = url;
-  for (let hop = 0; hop < 15; hop++) {
-    if (next.startsWith(stopAt)) return new URL(next);
-    const res = await fetch(next, {
-      redirect: 'manual',
-      headers: { cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') },
-    });
-    for (const cookie of res.headers.getSetCookie()) {
-      const [pair] = cookie.split(';');
-      const eq = pair!.indexOf('=');
-      const name = pair!.slice(0, eq).trim();
-      const value = pair!.slice(eq + 1).trim();
-      if (value === '' || /expires=Thu, 01 Jan 1970/i.test(cookie)) cookies.delete(name);
-      else cookies.set(name, value);
-    }
-    const body = await res.text();
-    const location = res.headers.get('location');
-    if (!location) throw new Error(`browse: HTTP ${res.status} without a redirect: ${body}`);
-    next = new URL(location, next).href;
-  }
-  throw new Error('browse: too many redirects');
-}
-
 /** The path and query of a URL, for inject(). */
 export function pathOf(url: URL | string): string {
   const u = typeof url === 'string' ? new URL(url) : url;

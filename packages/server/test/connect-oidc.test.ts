@@ -5,9 +5,9 @@
 // with rotation, introspection active and inactive, revocation by DELETE, and re-authorization
 // of a connection revoked behind Tokenwarden's back.
 import { afterEach, describe, expect, it } from 'vitest';
-import { BACKEND, browse, count, freePort } from './connect-helpers.ts';
+import { browse, startOidcServer, type OidcServer } from '@tokenwarden/testkit/oidc';
+import { BACKEND, count, freePort } from './connect-helpers.ts';
 import { auditRows, BACKENDS, startTestServer, type TestServer } from './helpers.ts';
-import { startOidcServer, type OidcServer } from './oidc-server.ts';
 
 let s: TestServer | undefined;
 let oidc: OidcServer | undefined;

@@ -1,4 +1,4 @@
-// The few parts of oidc-provider (which ships no types) the oidc-provider test uses.
+// The few parts of oidc-provider (which ships no types) the testkit's OIDC server uses.
 declare module 'oidc-provider' {
   import type { IncomingMessage, ServerResponse } from 'node:http';
 

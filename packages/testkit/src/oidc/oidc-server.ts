@@ -1,7 +1,7 @@
-// oidc-provider (an independent, certified OpenID Connect server) on loopback for the server's
-// connect-flow tests: refresh token rotation, revocation and introspection on, and an
-// interaction handler that logs the user in and consents at once, so a browser can be driven
-// through it programmatically. The redirect URI is the Tokenwarden server's callback.
+// oidc-provider (an independent, certified OpenID Connect server) on loopback, with refresh
+// token rotation, revocation and introspection on, short lifetimes, and an interaction handler
+// that logs the user in and consents at once, so a browser can be driven through the
+// authorization code flow programmatically.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider from 'oidc-provider';
@@ -10,6 +10,10 @@ export interface OidcServer {
   issuer: string;
   clientId: string;
   clientSecret: string;
+  /** The client's one registered redirect URI. */
+  redirectUri: string;
+  /** Follows a browser through authorize → login → consent → back; returns the callback query. */
+  authorize(url: string): Promise<URLSearchParams>;
   /** RFC 7662 straight at the provider (the test's own view, not Tokenwarden's). */
   isActive(token: string, hint: 'access_token' | 'refresh_token'): Promise<boolean>;
   /** RFC 7009 straight at the provider, behind Tokenwarden's back. */
@@ -17,13 +21,19 @@ export interface OidcServer {
   close(): Promise<void>;
 }
 
-export async function startOidcServer(options: {
-  redirectUri: string;
+export interface StartOidcServerOptions {
+  /** The client's redirect URI; by default an app's callback where nothing listens. */
+  redirectUri?: string;
+  /** Who logs in at the interaction; `user-42` by default. */
   accountId?: string;
+  /** Access token lifetime in seconds; 60 by default. */
   accessTokenTtl?: number;
-}): Promise<OidcServer> {
+}
+
+export async function startOidcServer(options: StartOidcServerOptions = {}): Promise<OidcServer> {
   const clientId = 'tokenwarden';
   const clientSecret = 'oidc-client-secret-0123456789abcdef';
+  const redirectUri = options.redirectUri ?? 'https://app.example/oauth/callback';
   const accountId = options.accountId ?? 'user-42';
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -33,7 +43,7 @@ export async function startOidcServer(options: {
       {
         client_id: clientId,
         client_secret: clientSecret,
-        redirect_uris: [options.redirectUri],
+        redirect_uris: [redirectUri],
         grant_types: ['authorization_code', 'refresh_token'],
         response_types: ['code'],
         token_endpoint_auth_method: 'client_secret_basic',
@@ -108,6 +118,10 @@ export async function startOidcServer(options: {
     issuer,
     clientId,
     clientSecret,
+    redirectUri,
+    async authorize(url) {
+      return (await browse(url, redirectUri)).searchParams;
+    },
     async isActive(token, hint) {
       const res = await post('/token/introspection', token, hint);
       if (res.status !== 200) throw new Error(`introspection: HTTP ${res.status}`);
@@ -123,4 +137,33 @@ export async function startOidcServer(options: {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * A browser: follows redirects (keeping cookies) from `url` until one points at `stopAt`, and
+ * answers that URL. Every hop is a real HTTP request.
+ */
+export async function browse(url: string, stopAt: string): Promise<URL> {
+  const cookies = new Map<string, string>();
+  let next = url;
+  for (let hop = 0; hop < 15; hop++) {
+    if (next.startsWith(stopAt)) return new URL(next);
+    const res = await fetch(next, {
+      redirect: 'manual',
+      headers: { cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') },
+    });
+    for (const cookie of res.headers.getSetCookie()) {
+      const [pair] = cookie.split(';');
+      const eq = pair!.indexOf('=');
+      const name = pair!.slice(0, eq).trim();
+      const value = pair!.slice(eq + 1).trim();
+      if (value === '' || /expires=Thu, 01 Jan 1970/i.test(cookie)) cookies.delete(name);
+      else cookies.set(name, value);
+    }
+    const body = await res.text();
+    const location = res.headers.get('location');
+    if (!location) throw new Error(`browse: HTTP ${res.status} without a redirect: ${body}`);
+    next = new URL(location, next).href;
+  }
+  throw new Error('browse: too many redirects');
 }
