@@ -1,13 +1,8 @@
 import * as oauth from 'oauth4webapi';
 import { InvalidInputError } from '../errors.ts';
 import type { ResolvedProvider } from './provider.ts';
-import {
-  endpointContext,
-  retryAfter,
-  safeCode,
-  transportFailure,
-  type GrantOptions,
-} from './token-endpoint.ts';
+import { endpointRequest, type EndpointFailure } from './endpoint-request.ts';
+import { endpointContext, type GrantOptions } from './token-endpoint.ts';
 
 /** The RFC 7662 §2.2 members Tokenwarden passes on; never the token itself. */
 export interface IntrospectionResult {
@@ -25,7 +20,7 @@ export type IntrospectionOutcome =
   | { kind: 'introspected'; result: IntrospectionResult }
   /** No RFC 7662 endpoint is configured for the provider: nothing was sent. */
   | { kind: 'unsupported' }
-  | { kind: 'failed'; error: string; retryAfterMs: number | undefined };
+  | EndpointFailure;
 
 /**
  * Asks the provider whether a token is active. Only the standard members come back, type
@@ -44,47 +39,23 @@ export async function introspectToken(
   }
   if (provider.introspectionUrl === undefined) return { kind: 'unsupported' };
   const { as, client, auth, requestOptions } = endpointContext(provider, options);
-  let response: Response;
-  try {
-    response = await oauth.introspectionRequest(as, client, auth, token, {
-      ...requestOptions,
-      additionalParameters: { token_type_hint: tokenTypeHint },
-    });
-  } catch (error) {
-    const failed = transportFailure(error);
-    return {
-      kind: 'failed',
-      error: failed.kind === 'failed' ? failed.error : 'network_error',
-      retryAfterMs: undefined,
-    };
-  }
-  if (response.status === 429 || response.status >= 500) {
-    await response.body?.cancel().catch(() => undefined);
-    return {
-      kind: 'failed',
-      error: response.status === 429 ? 'rate_limited' : 'server_error',
-      retryAfterMs: retryAfter(response),
-    };
-  }
-  try {
-    const body = await oauth.processIntrospectionResponse(as, client, response);
-    const result: IntrospectionResult = { active: body.active };
-    if (typeof body.scope === 'string') result.scope = body.scope.slice(0, 4096);
-    if (typeof body.client_id === 'string') result.clientId = body.client_id.slice(0, 256);
-    if (typeof body.token_type === 'string') result.tokenType = body.token_type.slice(0, 64);
-    if (typeof body.exp === 'number' && Number.isFinite(body.exp)) result.exp = body.exp;
-    if (typeof body.iat === 'number' && Number.isFinite(body.iat)) result.iat = body.iat;
-    if (typeof body.sub === 'string') result.sub = body.sub.slice(0, 256);
-    return { kind: 'introspected', result };
-  } catch (error) {
-    const code =
-      error instanceof oauth.ResponseBodyError
-        ? safeCode(error.error)
-        : response.status === 401
-          ? 'invalid_client'
-          : response.status >= 200 && response.status < 300
-            ? 'malformed_response'
-            : `http_${response.status}`;
-    return { kind: 'failed', error: code, retryAfterMs: undefined };
-  }
+  return endpointRequest(
+    () =>
+      oauth.introspectionRequest(as, client, auth, token, {
+        ...requestOptions,
+        additionalParameters: { token_type_hint: tokenTypeHint },
+      }),
+    async (response) => {
+      const body = await oauth.processIntrospectionResponse(as, client, response);
+      const result: IntrospectionResult = { active: body.active };
+      if (typeof body.scope === 'string') result.scope = body.scope.slice(0, 4096);
+      if (typeof body.client_id === 'string') result.clientId = body.client_id.slice(0, 256);
+      if (typeof body.token_type === 'string') result.tokenType = body.token_type.slice(0, 64);
+      if (typeof body.exp === 'number' && Number.isFinite(body.exp)) result.exp = body.exp;
+      if (typeof body.iat === 'number' && Number.isFinite(body.iat)) result.iat = body.iat;
+      if (typeof body.sub === 'string') result.sub = body.sub.slice(0, 256);
+      return { kind: 'introspected', result } as const;
+    },
+    (status) => (status >= 200 && status < 300 ? 'malformed_response' : `http_${status}`),
+  );
 }

@@ -1,19 +1,14 @@
 import * as oauth from 'oauth4webapi';
 import { InvalidInputError } from '../errors.ts';
 import type { ResolvedProvider } from './provider.ts';
-import {
-  endpointContext,
-  retryAfter,
-  safeCode,
-  transportFailure,
-  type GrantOptions,
-} from './token-endpoint.ts';
+import { endpointRequest, type EndpointFailure } from './endpoint-request.ts';
+import { endpointContext, type GrantOptions } from './token-endpoint.ts';
 
 export type RevocationOutcome =
   | { kind: 'revoked' }
   /** The provider has no RFC 7009 endpoint configured: nothing was sent. */
   | { kind: 'unsupported' }
-  | { kind: 'failed'; error: string; retryAfterMs: number | undefined };
+  | EndpointFailure;
 
 /**
  * Asks the provider to revoke a token (revoking a refresh token revokes its grant, §2.1). An
@@ -32,38 +27,15 @@ export async function revokeToken(
   }
   if (provider.revocationUrl === undefined) return { kind: 'unsupported' };
   const { as, client, auth, requestOptions } = endpointContext(provider, options);
-  let response: Response;
-  try {
-    response = await oauth.revocationRequest(as, client, auth, token, {
-      ...requestOptions,
-      additionalParameters: { token_type_hint: tokenTypeHint },
-    });
-  } catch (error) {
-    const failed = transportFailure(error);
-    return {
-      kind: 'failed',
-      error: failed.kind === 'failed' ? failed.error : 'network_error',
-      retryAfterMs: undefined,
-    };
-  }
-  if (response.status === 429 || response.status >= 500) {
-    await response.body?.cancel().catch(() => undefined);
-    return {
-      kind: 'failed',
-      error: response.status === 429 ? 'rate_limited' : 'server_error',
-      retryAfterMs: retryAfter(response),
-    };
-  }
-  try {
-    await oauth.processRevocationResponse(response);
-    return { kind: 'revoked' };
-  } catch (error) {
-    const code =
-      error instanceof oauth.ResponseBodyError
-        ? safeCode(error.error)
-        : response.status === 401
-          ? 'invalid_client'
-          : `http_${response.status}`;
-    return { kind: 'failed', error: code, retryAfterMs: undefined };
-  }
+  return endpointRequest(
+    () =>
+      oauth.revocationRequest(as, client, auth, token, {
+        ...requestOptions,
+        additionalParameters: { token_type_hint: tokenTypeHint },
+      }),
+    async (response) => {
+      await oauth.processRevocationResponse(response);
+      return { kind: 'revoked' } as const;
+    },
+  );
 }
