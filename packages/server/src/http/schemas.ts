@@ -25,6 +25,45 @@ export const nameString = {
 export const isoTime = { type: 'string', format: 'date-time' } as const;
 export const nullableIsoTime = { type: ['string', 'null'], format: 'date-time' } as const;
 
+const TEN_YEARS_SECONDS = 10 * 365 * 24 * 3600;
+const token = { type: 'string', minLength: 1, maxLength: 16_384, pattern: '^\\S+$' } as const;
+
+/** The tokens of a finished OAuth handshake, as an import or a re-authorization takes them. */
+export interface TokensFields {
+  access_token: string;
+  refresh_token?: string | null;
+  expires_in?: number;
+  expires_at?: string;
+  refresh_expires_in?: number;
+  token_type?: string;
+  scope?: string;
+}
+
+/** The body properties of `TokensFields`. */
+export const tokensProperties = {
+  access_token: token,
+  refresh_token: { ...token, type: ['string', 'null'] },
+  expires_in: { type: 'number', minimum: 0, maximum: TEN_YEARS_SECONDS },
+  // Core refuses both at once: they say the same thing two ways (the message says so).
+  expires_at: { ...isoTime, description: 'ISO 8601 date-time. Not together with expires_in.' },
+  refresh_expires_in: { type: 'number', minimum: 1, maximum: TEN_YEARS_SECONDS },
+  token_type: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
+  scope: { type: 'string', minLength: 1, maxLength: 4096 },
+} as const;
+
+/** `TokensFields` as core's import and re-authorization take them. */
+export function tokensInput(body: TokensFields) {
+  return {
+    accessToken: body.access_token,
+    refreshToken: body.refresh_token,
+    expiresIn: body.expires_in,
+    expiresAt: body.expires_at,
+    refreshExpiresIn: body.refresh_expires_in,
+    tokenType: body.token_type,
+    scope: body.scope,
+  };
+}
+
 export const idParams = {
   type: 'object',
   required: ['id'],

@@ -43,6 +43,26 @@ export const connectionViewSchema = {
   },
 } as const;
 
+const viewProperties = connectionViewSchema.properties;
+
+/**
+ * The short answer to a write: which connection, and where its access token stands (`status`
+ * without the enum, as it always was here).
+ */
+export const connectionSummarySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: connectionViewSchema.required,
+  properties: {
+    id: viewProperties.id,
+    provider: viewProperties.provider,
+    owner: viewProperties.owner,
+    status: { type: 'string' },
+    version: viewProperties.version,
+    access_expires_at: viewProperties.access_expires_at,
+  },
+} as const;
+
 export function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
@@ -74,4 +94,17 @@ export function connectionView(info: ConnectionInfo): ConnectionView {
 /** The same view from a stored row: only the fields named here leave it, sealed secrets never. */
 export function recordView(record: CredentialRecord): ConnectionView {
   return connectionView(connectionInfo(record));
+}
+
+/** The fields of `connectionSummarySchema`. */
+export function connectionSummary(info: ConnectionInfo) {
+  const view = connectionView(info);
+  return {
+    id: view.id,
+    provider: view.provider,
+    owner: view.owner,
+    status: view.status,
+    version: view.version,
+    access_expires_at: view.access_expires_at,
+  };
 }

@@ -50,3 +50,36 @@ export function auditFailure(
     provider: connection?.provider,
   });
 }
+
+/**
+ * Runs `action` on connection `id` for a caller holding `grant` on it, audited either way: a
+ * failure with owner and provider once they are known, success with `detail(result, info)`.
+ */
+export async function auditedOnConnection<T>(
+  ctx: ServerContext,
+  request: FastifyRequest,
+  id: string,
+  action: string,
+  grant: ServiceAction,
+  run: (info: ConnectionInfo) => Promise<T>,
+  detail: (result: T, info: ConnectionInfo) => Record<string, unknown>,
+): Promise<T> {
+  let info: ConnectionInfo | undefined;
+  let result: T;
+  try {
+    info = await authorizedConnection(ctx, request, id, grant);
+    result = await run(info);
+  } catch (error) {
+    auditFailure(ctx, request, action, id, error, info);
+    throw error;
+  }
+  recordAudit(ctx, request, {
+    action,
+    outcome: 'ok',
+    connectionId: id,
+    owner: info.owner,
+    provider: info.provider,
+    detail: detail(result, info),
+  });
+  return result;
+}

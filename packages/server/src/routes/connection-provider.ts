@@ -1,23 +1,16 @@
-import { RefreshUnavailableError, type ConnectionInfo } from '@tokenwarden/core';
+import { RefreshUnavailableError } from '@tokenwarden/core';
 import type { FastifyPluginAsync } from 'fastify';
 import { InvalidRequestError } from '../errors.ts';
-import { authenticate, recordAudit, type ServerContext } from '../http/context.ts';
-import { errorResponses, idParams, isoTime } from '../http/schemas.ts';
-import { connectionView } from '../http/views.ts';
-import { auditFailure, authorizedConnection } from './connection-access.ts';
-
-const TEN_YEARS_SECONDS = 10 * 365 * 24 * 3600;
-const token = { type: 'string', minLength: 1, maxLength: 16_384, pattern: '^\\S+$' } as const;
-
-interface TokensBody {
-  access_token: string;
-  refresh_token?: string | null;
-  expires_in?: number;
-  expires_at?: string;
-  refresh_expires_in?: number;
-  token_type?: string;
-  scope?: string;
-}
+import { authenticate, type ServerContext } from '../http/context.ts';
+import {
+  errorResponses,
+  idParams,
+  tokensInput,
+  tokensProperties,
+  type TokensFields,
+} from '../http/schemas.ts';
+import { connectionSummary, connectionSummarySchema } from '../http/views.ts';
+import { auditedOnConnection } from './connection-access.ts';
 
 interface IntrospectBody {
   token?: 'access_token' | 'refresh_token';
@@ -36,28 +29,14 @@ const tokensSchema = {
     type: 'object',
     additionalProperties: false,
     required: ['access_token'],
-    properties: {
-      access_token: token,
-      refresh_token: { ...token, type: ['string', 'null'] },
-      expires_in: { type: 'number', minimum: 0, maximum: TEN_YEARS_SECONDS },
-      expires_at: { ...isoTime, description: 'ISO 8601 date-time. Not together with expires_in.' },
-      refresh_expires_in: { type: 'number', minimum: 1, maximum: TEN_YEARS_SECONDS },
-      token_type: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
-      scope: { type: 'string', minLength: 1, maxLength: 4096 },
-    },
+    properties: tokensProperties,
   },
   response: {
     200: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['id', 'provider', 'owner', 'status', 'version', 'access_expires_at', 'recovered'],
+      ...connectionSummarySchema,
+      required: [...connectionSummarySchema.required, 'recovered'],
       properties: {
-        id: { type: 'string' },
-        provider: { type: 'string' },
-        owner: { type: 'string' },
-        status: { type: 'string' },
-        version: { type: 'integer' },
-        access_expires_at: isoTime,
+        ...connectionSummarySchema.properties,
         recovered: { type: 'boolean', description: 'It was not active before.' },
       },
     },
@@ -120,53 +99,26 @@ class IntrospectionUnavailableError extends RefreshUnavailableError {
 export const connectionProviderRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) => {
   app.addHook('onRequest', authenticate(ctx));
 
-  app.put<{ Params: { id: string }; Body: TokensBody }>(
+  app.put<{ Params: { id: string }; Body: TokensFields }>(
     '/v1/connections/:id/tokens',
     { schema: tokensSchema, config: { auditAction: 'connection.reauthorize' } },
     async (request) => {
       const { id } = request.params;
-      const body = request.body;
-      const action = 'connection.reauthorize';
-      let before: ConnectionInfo | undefined;
-      let after;
-      try {
-        before = await authorizedConnection(ctx, request, id, 'connections.write');
-        after = await ctx.broker.reauthorize(id, {
-          accessToken: body.access_token,
-          refreshToken: body.refresh_token,
-          expiresIn: body.expires_in,
-          expiresAt: body.expires_at,
-          refreshExpiresIn: body.refresh_expires_in,
-          tokenType: body.token_type,
-          scope: body.scope,
-        });
-      } catch (error) {
-        auditFailure(ctx, request, action, id, error, before);
-        throw error;
-      }
-      recordAudit(ctx, request, {
-        action,
-        outcome: 'ok',
-        connectionId: id,
-        owner: after.owner,
-        provider: after.provider,
-        detail: {
-          version: after.version,
-          recovered: after.recovered,
+      const after = await auditedOnConnection(
+        ctx,
+        request,
+        id,
+        'connection.reauthorize',
+        'connections.write',
+        () => ctx.broker.reauthorize(id, tokensInput(request.body)),
+        (reauthorized, before) => ({
+          version: reauthorized.version,
+          recovered: reauthorized.recovered,
           previous_status: before.status,
-          has_refresh_token: after.hasRefreshToken,
-        },
-      });
-      const view = connectionView(after);
-      return {
-        id: view.id,
-        provider: view.provider,
-        owner: view.owner,
-        status: view.status,
-        version: view.version,
-        access_expires_at: view.access_expires_at,
-        recovered: after.recovered,
-      };
+          has_refresh_token: reauthorized.hasRefreshToken,
+        }),
+      );
+      return { ...connectionSummary(after), recovered: after.recovered };
     },
   );
 
@@ -176,33 +128,30 @@ export const connectionProviderRoutes: FastifyPluginAsync<ServerContext> = async
     async (request, reply) => {
       const { id } = request.params;
       const which = request.body?.token ?? 'access_token';
-      const action = 'connection.introspect';
-      let info: ConnectionInfo | undefined;
-      let result;
-      try {
-        info = await authorizedConnection(ctx, request, id, 'connections.read');
-        const outcome = await ctx.broker.introspect(id, { token: which });
-        if (outcome.kind === 'unsupported') {
-          throw new InvalidRequestError(
-            `introspection_url: is not configured for provider ${info.provider}`,
-          );
-        }
-        if (outcome.kind === 'failed') {
-          throw new IntrospectionUnavailableError(id, outcome.retryAfterMs ?? 1_000, outcome.error);
-        }
-        result = outcome.result;
-      } catch (error) {
-        auditFailure(ctx, request, action, id, error, info);
-        throw error;
-      }
-      recordAudit(ctx, request, {
-        action,
-        outcome: 'ok',
-        connectionId: id,
-        owner: info.owner,
-        provider: info.provider,
-        detail: { token: which, active: result.active },
-      });
+      const result = await auditedOnConnection(
+        ctx,
+        request,
+        id,
+        'connection.introspect',
+        'connections.read',
+        async (info) => {
+          const outcome = await ctx.broker.introspect(id, { token: which });
+          if (outcome.kind === 'unsupported') {
+            throw new InvalidRequestError(
+              `introspection_url: is not configured for provider ${info.provider}`,
+            );
+          }
+          if (outcome.kind === 'failed') {
+            throw new IntrospectionUnavailableError(
+              id,
+              outcome.retryAfterMs ?? 1_000,
+              outcome.error,
+            );
+          }
+          return outcome.result;
+        },
+        (answer) => ({ token: which, active: answer.active }),
+      );
       void reply.header('cache-control', 'no-store');
       return {
         active: result.active,

@@ -7,17 +7,23 @@ import {
   errorResponses,
   idParams,
   idString,
-  isoTime,
   providerName,
   limitQuery,
   nameString,
   parseLimit,
+  tokensInput,
+  tokensProperties,
+  type TokensFields,
 } from '../http/schemas.ts';
-import { connectionView, connectionViewSchema, recordView } from '../http/views.ts';
-import { auditFailure, authorizedConnection } from './connection-access.ts';
+import {
+  connectionSummary,
+  connectionSummarySchema,
+  connectionView,
+  connectionViewSchema,
+  recordView,
+} from '../http/views.ts';
+import { auditedOnConnection, auditFailure, authorizedConnection } from './connection-access.ts';
 
-const TEN_YEARS_SECONDS = 10 * 365 * 24 * 3600;
-const token = { type: 'string', minLength: 1, maxLength: 16_384, pattern: '^\\S+$' } as const;
 /** "*" means every owner in a grant, so no connection may be owned by "*". */
 const ownerField = {
   ...nameString,
@@ -25,30 +31,9 @@ const ownerField = {
   description: 'Not "*": that means every owner in grants.',
 } as const;
 
-const createdSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['id', 'provider', 'owner', 'status', 'version', 'access_expires_at'],
-  properties: {
-    id: { type: 'string' },
-    provider: { type: 'string' },
-    owner: { type: 'string' },
-    status: { type: 'string' },
-    version: { type: 'integer' },
-    access_expires_at: isoTime,
-  },
-} as const;
-
-interface ImportBody {
+interface ImportBody extends TokensFields {
   provider: string;
   owner: string;
-  access_token: string;
-  refresh_token?: string | null;
-  expires_in?: number;
-  expires_at?: string;
-  refresh_expires_in?: number;
-  token_type?: string;
-  scope?: string;
   metadata?: Record<string, unknown>;
 }
 
@@ -65,14 +50,7 @@ const importSchema = {
     properties: {
       provider: providerName,
       owner: ownerField,
-      access_token: token,
-      refresh_token: { ...token, type: ['string', 'null'] },
-      expires_in: { type: 'number', minimum: 0, maximum: TEN_YEARS_SECONDS },
-      // Core refuses both at once: they say the same thing two ways (the message says so).
-      expires_at: { ...isoTime, description: 'ISO 8601 date-time. Not together with expires_in.' },
-      refresh_expires_in: { type: 'number', minimum: 1, maximum: TEN_YEARS_SECONDS },
-      token_type: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
-      scope: { type: 'string', minLength: 1, maxLength: 4096 },
+      ...tokensProperties,
       metadata: {
         type: 'object',
         maxProperties: 64,
@@ -80,7 +58,7 @@ const importSchema = {
       },
     },
   },
-  response: { 201: createdSchema, ...errorResponses(400, 401, 403, 413) },
+  response: { 201: connectionSummarySchema, ...errorResponses(400, 401, 403, 413) },
 } as const;
 
 interface MachineBody {
@@ -108,7 +86,7 @@ const machineSchema = {
       metadata: { type: 'object', maxProperties: 64, description: 'At most 8 KiB as JSON.' },
     },
   },
-  response: { 201: createdSchema, ...errorResponses(400, 401, 403, 413, 503) },
+  response: { 201: connectionSummarySchema, ...errorResponses(400, 401, 403, 413, 503) },
 } as const;
 
 interface ListQuery {
@@ -163,17 +141,11 @@ export const connectionRoutes: FastifyPluginAsync<ServerContext> = async (app, c
         ctx.broker.importCredential({
           provider: body.provider,
           owner: body.owner,
-          accessToken: body.access_token,
-          refreshToken: body.refresh_token,
-          expiresIn: body.expires_in,
-          expiresAt: body.expires_at,
-          refreshExpiresIn: body.refresh_expires_in,
-          tokenType: body.token_type,
-          scope: body.scope,
+          ...tokensInput(body),
           metadata: body.metadata,
         }),
       );
-      return reply.code(201).send(createdView(info));
+      return reply.code(201).send(connectionSummary(info));
     },
   );
 
@@ -185,7 +157,7 @@ export const connectionRoutes: FastifyPluginAsync<ServerContext> = async (app, c
       const info = await createConnection(ctx, request, body, () =>
         ctx.broker.createMachineConnection(body),
       );
-      return reply.code(201).send(createdView(info));
+      return reply.code(201).send(connectionSummary(info));
     },
   );
 
@@ -264,26 +236,20 @@ export const connectionRoutes: FastifyPluginAsync<ServerContext> = async (app, c
     },
     async (request, reply) => {
       const { id } = request.params;
-      const action = 'connection.delete';
-      let info;
-      let revocation: Record<string, unknown>;
-      try {
-        info = await authorizedConnection(ctx, request, id, 'connections.write');
-        revocation = await revokeAtProvider(ctx, id);
-        await ctx.broker.deleteCredential(id);
-        ctx.owners.delete(id);
-      } catch (error) {
-        auditFailure(ctx, request, action, id, error, info);
-        throw error;
-      }
-      recordAudit(ctx, request, {
-        action,
-        outcome: 'ok',
-        connectionId: id,
-        owner: info.owner,
-        provider: info.provider,
-        detail: revocation,
-      });
+      await auditedOnConnection(
+        ctx,
+        request,
+        id,
+        'connection.delete',
+        'connections.write',
+        async () => {
+          const revocation = await revokeAtProvider(ctx, id);
+          await ctx.broker.deleteCredential(id);
+          ctx.owners.delete(id);
+          return revocation;
+        },
+        (revocation) => revocation,
+      );
       return reply.code(204).send();
     },
   );
@@ -337,16 +303,4 @@ async function createConnection(
     detail: { version: info.version, has_refresh_token: info.hasRefreshToken },
   });
   return info;
-}
-
-function createdView(info: ConnectionInfo) {
-  const view = connectionView(info);
-  return {
-    id: view.id,
-    provider: view.provider,
-    owner: view.owner,
-    status: view.status,
-    version: view.version,
-    access_expires_at: view.access_expires_at,
-  };
 }
