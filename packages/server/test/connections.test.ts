@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { auditRows, BACKENDS, startTestServer, type TestServer } from './helpers.ts';
+import { auditRows, BACKENDS, postGrant, startTestServer, type TestServer } from './helpers.ts';
 
 let s: TestServer;
 afterEach(async () => {
@@ -10,12 +10,7 @@ describe.each(BACKENDS)('connections on %s', (backend) => {
   it('imports a connection and answers its metadata, never a token', async () => {
     s = await startTestServer({ backend });
     await s.putProvider();
-    const grant = s.provider.issueGrant();
-    const created = await s.admin('POST', '/v1/connections', {
-      provider: 'test',
-      owner: 'user-a',
-      access_token: grant.access_token,
-      refresh_token: grant.refresh_token,
+    const { grant, response: created } = await postGrant(s, {
       expires_in: 3600,
       scope: 'read write',
       metadata: { team: 'blue' },
@@ -47,12 +42,7 @@ describe.each(BACKENDS)('connections on %s', (backend) => {
   it('imports an already expired access token; the first hand-out refreshes it once', async () => {
     s = await startTestServer({ backend });
     await s.putProvider();
-    const grant = s.provider.issueGrant();
-    const created = await s.admin('POST', '/v1/connections', {
-      provider: 'test',
-      owner: 'user-a',
-      access_token: grant.access_token,
-      refresh_token: grant.refresh_token,
+    const { grant, response: created } = await postGrant(s, {
       expires_at: new Date(Date.now() - 60_000).toISOString(),
     });
     expect(created.statusCode).toBe(201);

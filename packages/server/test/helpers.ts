@@ -2,13 +2,20 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { KeyRing, openPostgresStore, openSqliteStore, type KyselyStore } from '@tokenwarden/core';
+import {
+  KeyRing,
+  openPostgresStore,
+  openSqliteStore,
+  type KyselyStore,
+  type NewAuditEvent,
+} from '@tokenwarden/core';
 import { TestProvider, type TestProviderOptions } from '@tokenwarden/testkit';
 import { createTestDatabase, type TestDatabase } from '@tokenwarden/testkit/postgres';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import pino from 'pino';
+import { afterEach } from 'vitest';
 import { buildServer, generateApiKey, hashApiKey, type BuildServerOptions } from '../src/index.ts';
 
 export type Backend = 'sqlite' | 'postgres';
@@ -141,12 +148,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       return { id: body.id, apiKey: body.api_key };
     },
     async importGrant({ owner = 'user-a', provider: name = 'test', expiresIn = 3600 } = {}) {
-      const grant = provider.issueGrant();
-      const response = await admin('POST', '/v1/connections', {
+      const { grant, response } = await postGrant(server, {
         provider: name,
         owner,
-        access_token: grant.access_token,
-        refresh_token: grant.refresh_token,
         expires_in: expiresIn,
       });
       if (response.statusCode !== 201) throw new Error(`importGrant: ${response.body}`);
@@ -169,6 +173,61 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
 }
 
 /** The audit rows, oldest first (the buffer is flushed by the audit route). */
+/**
+ * Imports a fresh grant from the test provider as the admin: provider 'test', owner 'user-a',
+ * its access and refresh tokens, then `fields` (which may replace any of these). The reply is
+ * not checked.
+ */
+export async function postGrant(
+  server: TestServer,
+  fields: Record<string, unknown> = {},
+): Promise<{ grant: ReturnType<TestProvider['issueGrant']>; response: LightMyRequestResponse }> {
+  const grant = server.provider.issueGrant();
+  const response = await server.admin('POST', '/v1/connections', {
+    provider: 'test',
+    owner: 'user-a',
+    access_token: grant.access_token,
+    refresh_token: grant.refresh_token,
+    ...fields,
+  });
+  return { grant, response };
+}
+
+/**
+ * A migrated SQLite store in a fresh temp dir, for the tests of the enclosing describe block:
+ * call the returned function in a test; the store is closed and the dir removed after it.
+ */
+export function tempSqliteStore(): () => Promise<KyselyStore> {
+  let dir: string | undefined;
+  let store: KyselyStore | undefined;
+  afterEach(async () => {
+    await store?.close();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    store = undefined;
+    dir = undefined;
+  });
+  return async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tw-audit-'));
+    store = openSqliteStore({ path: join(dir, 'db.sqlite') });
+    await store.migrate();
+    return store;
+  };
+}
+
+/** Audit event number `i` (request id `r<i>`), as the admin, with no connection. */
+export function auditEvent(i: number): NewAuditEvent {
+  return {
+    requestId: `r${i}`,
+    actor: 'admin',
+    action: 'test',
+    connectionId: null,
+    owner: null,
+    provider: null,
+    outcome: 'ok',
+    detail: null,
+  };
+}
+
 export async function auditRows(server: TestServer, query = ''): Promise<AuditRow[]> {
   const response = await server.admin('GET', `/v1/audit?limit=200${query}`);
   if (response.statusCode !== 200) throw new Error(`audit: ${response.body}`);

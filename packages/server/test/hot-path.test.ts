@@ -1,39 +1,18 @@
 // Behaviour kept by the hand-out path's cheaper implementations (issue 4's HTTP target).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { openSqliteStore, type KyselyStore, type NewAuditEvent } from '@tokenwarden/core';
 import type { FastifyBaseLogger } from 'fastify';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AuditWriter } from '../src/audit/audit-writer.ts';
 import { OwnerCache } from '../src/http/owner-cache.ts';
 import { lazyChildLoggerFactory } from '../src/http/request-logger.ts';
+import { auditEvent, tempSqliteStore } from './helpers.ts';
 
 describe('AuditWriter statements', () => {
-  let dir: string;
-  let store: KyselyStore;
-  afterEach(async () => {
-    await store?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const event = (i: number): NewAuditEvent => ({
-    requestId: `r${i}`,
-    actor: 'admin',
-    action: 'test',
-    connectionId: null,
-    owner: null,
-    provider: null,
-    outcome: 'ok',
-    detail: null,
-  });
+  const open = tempSqliteStore();
 
   it('writes a large batch in statements of at most 64 rows, in order, each row once', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'tw-audit-'));
-    store = openSqliteStore({ path: join(dir, 'db.sqlite') });
-    await store.migrate();
-    const service = store.service;
+    const service = (await open()).service;
     const append = service.appendAudit.bind(service);
     const statements: number[] = [];
     let failNext = false;
@@ -46,12 +25,12 @@ describe('AuditWriter statements', () => {
       return append(events);
     };
     const writer = new AuditWriter(service, { batchSize: 1000, flushIntervalMs: 60_000 });
-    for (let i = 0; i < 150; i++) writer.record(event(i));
+    for (let i = 0; i < 150; i++) writer.record(auditEvent(i));
     await writer.flush();
     expect(statements).toEqual([64, 64, 22]);
 
     // A statement that fails keeps its rows and the ones after it, ahead of newer events.
-    for (let i = 150; i < 250; i++) writer.record(event(i));
+    for (let i = 150; i < 250; i++) writer.record(auditEvent(i));
     const original = service.appendAudit;
     let calls = 0;
     service.appendAudit = (events) => {
@@ -61,7 +40,7 @@ describe('AuditWriter statements', () => {
     };
     await expect(writer.flush()).rejects.toThrow('down');
     expect(writer.pending).toBe(36);
-    writer.record(event(250));
+    writer.record(auditEvent(250));
     await writer.close();
     const rows = await service.listAudit({ limit: 1000 });
     expect(rows.map((r) => r.requestId).reverse()).toEqual(

@@ -58,15 +58,20 @@ describe.each(BACKENDS)('machine-token connections on %s', (backend) => {
   it('needs connections.write on the owner and provider; refusals are audited', async () => {
     s = await startTestServer({ backend });
     await putMachineProvider(s);
-    const other = await s.createClient([
-      { owner: 'someone-else', provider: 'jobs', actions: ['connections.write'] },
-    ]);
-    const refused = await s.call({
-      method: 'POST',
-      url: '/v1/machine-connections',
-      key: other.apiKey,
-      body: { provider: 'jobs', owner: 'billing-service' },
-    });
+    // A client with connections.write on `owner` asks for billing-service's machine connection.
+    const attempt = async (owner: string) => {
+      const client = await s.createClient([
+        { owner, provider: 'jobs', actions: ['connections.write'] },
+      ]);
+      const response = await s.call({
+        method: 'POST',
+        url: '/v1/machine-connections',
+        key: client.apiKey,
+        body: { provider: 'jobs', owner: 'billing-service' },
+      });
+      return { client, response };
+    };
+    const { client: other, response: refused } = await attempt('someone-else');
     expect(refused.statusCode).toBe(403);
     expect(refused.json()).toMatchObject({ error: 'forbidden' });
     expect(s.provider.stats().clientCredentialsGrants).toBe(0);
@@ -75,15 +80,7 @@ describe.each(BACKENDS)('machine-token connections on %s', (backend) => {
       { outcome: 'forbidden', actor: other.id, owner: 'billing-service' },
     ]);
 
-    const allowed = await s.createClient([
-      { owner: '*', provider: 'jobs', actions: ['connections.write'] },
-    ]);
-    const ok = await s.call({
-      method: 'POST',
-      url: '/v1/machine-connections',
-      key: allowed.apiKey,
-      body: { provider: 'jobs', owner: 'billing-service' },
-    });
+    const { response: ok } = await attempt('*');
     expect(ok.statusCode, ok.body).toBe(201);
   });
 

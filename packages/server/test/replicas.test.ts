@@ -19,17 +19,17 @@ describe.each(BACKENDS)('two replicas on one %s database', (backend) => {
       { owner: '*', provider: '*', actions: ['token.read', 'connections.write'] },
     ]);
     const { id } = await a.importGrant({ expiresIn: 0 });
+    const handOut = (server: TestServer, connection: string) =>
+      server.call({
+        method: 'POST',
+        url: `/v1/connections/${connection}/token`,
+        body: {},
+        key: client.apiKey,
+      });
 
     // Callers on both replicas at once: one redemption, one token.
     const responses = await Promise.all(
-      Array.from({ length: 40 }, (_, i) =>
-        (i % 2 ? a : b!).call({
-          method: 'POST',
-          url: `/v1/connections/${id}/token`,
-          body: {},
-          key: client.apiKey,
-        }),
-      ),
+      Array.from({ length: 40 }, (_, i) => handOut(i % 2 ? a : b!, id)),
     );
     expect(responses.map((r) => r.statusCode)).toEqual(Array(40).fill(200));
     expect(
@@ -55,37 +55,13 @@ describe.each(BACKENDS)('two replicas on one %s database', (backend) => {
       (await a.call({ method: 'DELETE', url: `/v1/connections/${id}`, key: client.apiKey }))
         .statusCode,
     ).toBe(204);
-    const gone = await b!.call({
-      method: 'POST',
-      url: `/v1/connections/${id}/token`,
-      body: {},
-      key: client.apiKey,
-    });
-    expect(gone.statusCode).toBe(404);
+    expect((await handOut(b!, id)).statusCode).toBe(404);
 
     // Revoked on A: refused on B from the next request.
     const other = await a.importGrant();
-    expect(
-      (
-        await b!.call({
-          method: 'POST',
-          url: `/v1/connections/${other.id}/token`,
-          body: {},
-          key: client.apiKey,
-        })
-      ).statusCode,
-    ).toBe(200);
+    expect((await handOut(b!, other.id)).statusCode).toBe(200);
     expect((await a.admin('DELETE', `/v1/clients/${client.id}`)).statusCode).toBe(204);
-    expect(
-      (
-        await b!.call({
-          method: 'POST',
-          url: `/v1/connections/${other.id}/token`,
-          body: {},
-          key: client.apiKey,
-        })
-      ).statusCode,
-    ).toBe(401);
+    expect((await handOut(b!, other.id)).statusCode).toBe(401);
 
     // Both replicas' audit lands in the one log.
     await b!.app.close();

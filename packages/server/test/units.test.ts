@@ -1,14 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import {
-  DecryptError,
-  InvalidInputError,
-  openSqliteStore,
-  type KyselyStore,
-  type NewAuditEvent,
-} from '@tokenwarden/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { DecryptError, InvalidInputError } from '@tokenwarden/core';
+import { describe, expect, it } from 'vitest';
 import { AuditWriter } from '../src/audit/audit-writer.ts';
 import {
   generateApiKey,
@@ -19,6 +10,7 @@ import {
 } from '../src/auth/api-keys.ts';
 import { errorReply, ShuttingDownError } from '../src/errors.ts';
 import { OwnerCache } from '../src/http/owner-cache.ts';
+import { auditEvent, tempSqliteStore } from './helpers.ts';
 
 describe('API keys', () => {
   it('finds the client id in a key and hashes only the secret part', () => {
@@ -64,32 +56,10 @@ describe('OwnerCache', () => {
 });
 
 describe('AuditWriter', () => {
-  let dir: string;
-  let store: KyselyStore;
-  afterEach(async () => {
-    await store?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const event = (i: number): NewAuditEvent => ({
-    requestId: `r${i}`,
-    actor: 'admin',
-    action: 'test',
-    connectionId: null,
-    owner: null,
-    provider: null,
-    outcome: 'ok',
-    detail: null,
-  });
-  async function open(): Promise<KyselyStore> {
-    dir = mkdtempSync(join(tmpdir(), 'tw-audit-'));
-    store = openSqliteStore({ path: join(dir, 'db.sqlite') });
-    await store.migrate();
-    return store;
-  }
+  const open = tempSqliteStore();
 
   it('writes in batches, in order, and everything on close', async () => {
-    await open();
-    const service = store.service;
+    const service = (await open()).service;
     const append = service.appendAudit.bind(service);
     const batches: number[] = [];
     service.appendAudit = (events) => {
@@ -98,10 +68,10 @@ describe('AuditWriter', () => {
     };
     const writer = new AuditWriter(service, { batchSize: 10, flushIntervalMs: 60_000 });
     // A full batch is written at once, without waiting for the (minute-long) interval.
-    for (let i = 0; i < 10; i++) writer.record(event(i));
+    for (let i = 0; i < 10; i++) writer.record(auditEvent(i));
     await new Promise((resolve) => setImmediate(resolve));
     expect(batches).toEqual([10]);
-    for (let i = 10; i < 25; i++) writer.record(event(i));
+    for (let i = 10; i < 25; i++) writer.record(auditEvent(i));
     await writer.close();
     expect(batches.reduce((sum, n) => sum + n, 0)).toBe(25);
     const rows = await service.listAudit({ limit: 100 });
@@ -111,8 +81,7 @@ describe('AuditWriter', () => {
   });
 
   it('bounds the buffer while the store refuses writes, counting what it drops', async () => {
-    await open();
-    const service = store.service;
+    const service = (await open()).service;
     service.appendAudit = () => Promise.reject(new Error('down'));
     const problems: string[] = [];
     const writer = new AuditWriter(service, {
@@ -121,7 +90,7 @@ describe('AuditWriter', () => {
       flushIntervalMs: 1,
       onProblem: ({ kind }) => problems.push(kind),
     });
-    for (let i = 0; i < 30; i++) writer.record(event(i));
+    for (let i = 0; i < 30; i++) writer.record(auditEvent(i));
     expect(writer.pending).toBe(20);
     expect(writer.dropped).toBe(10);
     await writer.close(1);
