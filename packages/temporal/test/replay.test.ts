@@ -164,44 +164,62 @@ function reauthorizedHistory(signalled: string) {
     needsReauthFailed(5), // 7
     ...workflowTask(8), // 8-10
     timerStarted(10), // 11
-    {
-      eventType: EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
-      workflowExecutionSignaledEventAttributes: {
-        signalName: 'tokenwarden.reauthorized',
-        input: payloads({ connectionId: signalled }),
-        identity: 'web-backend',
-      },
-    }, // 12
+    reauthorizedSignal(signalled), // 12
     ...workflowTask(13), // 13-15
-    {
-      eventType: EventType.EVENT_TYPE_TIMER_CANCELED,
-      timerCanceledEventAttributes: {
-        timerId: '1',
-        startedEventId: 11,
-        workflowTaskCompletedEventId: 15,
-        identity: 'replay',
-      },
-    }, // 16
+    timerCanceled(11, 15), // 16
     activityScheduled('2', 15), // 17
     activityStarted(17), // 18
-    {
-      eventType: EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
-      activityTaskCompletedEventAttributes: {
-        result: payloads('ok'),
-        scheduledEventId: 17,
-        startedEventId: 18,
-        identity: 'w',
-      },
-    }, // 19
+    activityCompleted(17, 'ok'), // 19
     ...workflowTask(20), // 20-22
-    {
-      eventType: EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
-      workflowExecutionCompletedEventAttributes: {
-        result: payloads('ok'),
-        workflowTaskCompletedEventId: 22,
-      },
-    }, // 23
+    workflowCompleted(22, 'ok'), // 23
   ]);
+}
+
+/** The web backend's signal that `connectionId` was re-authorized. */
+function reauthorizedSignal(connectionId: string): Event {
+  return {
+    eventType: EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
+    workflowExecutionSignaledEventAttributes: {
+      signalName: 'tokenwarden.reauthorized',
+      input: payloads({ connectionId }),
+      identity: 'web-backend',
+    },
+  };
+}
+
+/** Timer '1' (started at event `startedEventId`) cancelled by the workflow task `completedTask`. */
+function timerCanceled(startedEventId: number, completedTask: number): Event {
+  return {
+    eventType: EventType.EVENT_TYPE_TIMER_CANCELED,
+    timerCanceledEventAttributes: {
+      timerId: '1',
+      startedEventId,
+      workflowTaskCompletedEventId: completedTask,
+      identity: 'replay',
+    },
+  };
+}
+
+function activityCompleted(scheduled: number, result: unknown): Event {
+  return {
+    eventType: EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+    activityTaskCompletedEventAttributes: {
+      result: payloads(result),
+      scheduledEventId: scheduled,
+      startedEventId: scheduled + 1,
+      identity: 'w',
+    },
+  };
+}
+
+function workflowCompleted(completedTask: number, result: unknown): Event {
+  return {
+    eventType: EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+    workflowExecutionCompletedEventAttributes: {
+      result: payloads(result),
+      workflowTaskCompletedEventId: completedTask,
+    },
+  };
 }
 
 describe('Reauthorization replayed in the Temporal workflow runtime', () => {
@@ -247,38 +265,9 @@ describe('Reauthorization replayed in the Temporal workflow runtime', () => {
     await expect(replay(history([...events, failed(15)]))).resolves.toBeUndefined();
 
     // Control: had the workflow completed instead, the replay would not match.
-    const completed: Event = {
-      eventType: EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
-      workflowExecutionCompletedEventAttributes: {
-        result: payloads('ok'),
-        workflowTaskCompletedEventId: 15,
-      },
-    };
-    await expect(replay(history([...events, completed]))).rejects.toThrow();
+    await expect(replay(history([...events, workflowCompleted(15, 'ok')]))).rejects.toThrow();
   });
 });
-
-function activityCompleted(scheduled: number, result: unknown): Event {
-  return {
-    eventType: EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
-    activityTaskCompletedEventAttributes: {
-      result: payloads(result),
-      scheduledEventId: scheduled,
-      startedEventId: scheduled + 1,
-      identity: 'w',
-    },
-  };
-}
-
-function workflowCompleted(completedTask: number, result: unknown): Event {
-  return {
-    eventType: EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
-    workflowExecutionCompletedEventAttributes: {
-      result: payloads(result),
-      workflowTaskCompletedEventId: completedTask,
-    },
-  };
-}
 
 describe('the example fanOutWorkflow replayed', () => {
   const input = { connectionId: CONNECTION, calls: 1, concurrency: 1 };
@@ -310,24 +299,9 @@ describe('the example fanOutWorkflow replayed', () => {
       activityCompleted(11, undefined), // 13
       ...workflowTask(14), // 14-16
       timerStarted(16, 7 * 24 * 3600), // 17: the default timeout, 7 days
-      {
-        eventType: EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
-        workflowExecutionSignaledEventAttributes: {
-          signalName: 'tokenwarden.reauthorized',
-          input: payloads({ connectionId: CONNECTION }),
-          identity: 'web-backend',
-        },
-      }, // 18
+      reauthorizedSignal(CONNECTION), // 18
       ...workflowTask(19), // 19-21
-      {
-        eventType: EventType.EVENT_TYPE_TIMER_CANCELED,
-        timerCanceledEventAttributes: {
-          timerId: '1',
-          startedEventId: 17,
-          workflowTaskCompletedEventId: 21,
-          identity: 'replay',
-        },
-      }, // 22
+      timerCanceled(17, 21), // 22
       activityScheduled('3', 21, 'callProtectedApi', call), // 23
       activityStarted(23), // 24
       activityCompleted(23, { ok: true, call: 0 }), // 25
