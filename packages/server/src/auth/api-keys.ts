@@ -12,7 +12,6 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
  * `generateApiKey()`; the server holds only `hashApiKey(adminKey)`.
  */
 
-const CLIENT_ID = /^cli_[0-9a-f]{20}$/;
 const CLIENT_KEY = /^tw_(cli_[0-9a-f]{20})_([A-Za-z0-9_-]{43})$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
@@ -28,10 +27,6 @@ export function hashApiKey(key: string): string {
 
 export function isApiKeyHash(value: string): boolean {
   return SHA256_HEX.test(value);
-}
-
-export function isClientId(value: string): boolean {
-  return CLIENT_ID.test(value);
 }
 
 export interface NewClientKey {

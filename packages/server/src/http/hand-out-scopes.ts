@@ -16,19 +16,7 @@ export interface RequestScope {
 export class HandOutScopes {
   readonly #active = new Map<string, { scope: RequestScope; waiting: number }>();
 
-  async run<T>(connectionId: string, scope: RequestScope, work: () => Promise<T>): Promise<T> {
-    this.enter(connectionId, scope);
-    try {
-      return await work();
-    } finally {
-      this.leave(connectionId);
-    }
-  }
-
-  /**
-   * A hand-out of this connection starts; pair with `leave` in a `finally`. (What `run` does,
-   * without its async frame and closure: the token route calls these directly.)
-   */
+  /** A hand-out of this connection starts; pair with `leave` in a `finally`. */
   enter(connectionId: string, scope: RequestScope): void {
     const entry = this.#active.get(connectionId);
     if (entry) entry.waiting += 1;
