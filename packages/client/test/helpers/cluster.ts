@@ -16,6 +16,8 @@ export interface ClusterOptions {
   provider?: TestProviderOptions;
   /** Broker options of every replica (maxWaitMs, backoff, ...). */
   broker?: BuildServerOptions['broker'];
+  /** The replicas' background refresher. Default false: refreshes come from the callers. */
+  scheduler?: boolean;
 }
 
 export interface Cluster {
@@ -25,7 +27,7 @@ export interface Cluster {
   /** A service client's key with token.read and connections.write on provider `test`. */
   apiKey: string;
   /** Imports a fresh grant of the test provider; `expiresIn: 0` makes it expired already. */
-  importConnection(options?: { expiresIn?: number }): Promise<string>;
+  importConnection(options?: { expiresIn?: number; owner?: string }): Promise<string>;
   /** An API call with the admin key on the first replica; throws on a non-2xx answer. */
   admin(method: string, path: string, body: unknown): Promise<unknown>;
   close(): Promise<void>;
@@ -56,8 +58,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         adminKeyHash: hashApiKey(adminKey),
         logger: false,
         broker: options.broker,
-        // Refreshes must come from the callers under test, not from a background sweep.
-        scheduler: false,
+        scheduler: options.scheduler ?? false,
         docs: false,
       });
       apps.push(app);
@@ -87,11 +88,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       provider,
       urls,
       apiKey: client.api_key,
-      async importConnection({ expiresIn = 0 } = {}) {
+      async importConnection({ expiresIn = 0, owner } = {}) {
         const grant = provider.issueGrant();
         const created = (await call(client.api_key, 'POST', '/v1/connections', {
           provider: 'test',
-          owner: `user-${randomBytes(4).toString('hex')}`,
+          owner: owner ?? `user-${randomBytes(4).toString('hex')}`,
           access_token: grant.access_token,
           refresh_token: grant.refresh_token,
           expires_in: expiresIn,
