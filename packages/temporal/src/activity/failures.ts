@@ -49,9 +49,10 @@ export function toApplicationFailure(
 
   const code = String(error.code);
   const details = [{ connectionId: id, code }];
+  // `retryable` covers refresh_unavailable without its subclass (an error from another copy of
+  // the SDK), store_unavailable, shutting_down and network errors.
   if (
     error.retryable ||
-    code === 'refresh_unavailable' ||
     code === 'internal_error' ||
     (error.status !== undefined && error.status >= 500)
   ) {
