@@ -1,3 +1,5 @@
+import { PROVIDER_NAME_PATTERN } from '@tokenwarden/core';
+
 /**
  * JSON schemas shared by the route plugins. Strict on input: unknown fields are refused (the app's
  * Ajv does not strip them) and nothing is coerced. Response schemas double as an allow-list: a
@@ -8,11 +10,8 @@ export const ID_PATTERN = '^[A-Za-z0-9_-]{1,64}$';
 
 export const idString = { type: 'string', pattern: ID_PATTERN } as const;
 
-/** Mirrors core's PROVIDER_NAME_PATTERN: names appear in URLs, and '*' is a grant's wildcard. */
-export const providerName = {
-  type: 'string',
-  pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$',
-} as const;
+/** Core's PROVIDER_NAME_PATTERN: names appear in URLs, and '*' is a grant's wildcard. */
+export const providerName = { type: 'string', pattern: PROVIDER_NAME_PATTERN.source } as const;
 
 /** Owners and provider names as core accepts them: 1-256 characters, no surrounding space. */
 export const nameString = {
