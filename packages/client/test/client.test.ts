@@ -28,6 +28,10 @@ describe('getAccessToken', () => {
     const first = await tw.getAccessToken('conn_1');
     const second = await tw.getAccessToken('conn_1');
     expect(second).toBe(first);
+    // A hit allocates nothing: every call hands out the one promise made when the token came.
+    const hit = tw.getAccessToken('conn_1');
+    expect(tw.getAccessToken('conn_1')).toBe(hit);
+    expect(tw.getAccessToken('conn_1', { minTtl: 60 })).toBe(hit);
     expect(first).toMatchObject({ connectionId: 'conn_1', tokenType: 'Bearer', version: 1 });
     expect(first.accessToken).toMatch(/^at_/);
     expect(first.expiresAt).toBeGreaterThan(Date.now() + 3_500_000);
