@@ -60,7 +60,15 @@ function rotateBehindTheSdksBack(): void {
 
 describe('fetch', () => {
   it('adds the bearer and keeps the caller’s method, headers and body', async () => {
-    const tw = client();
+    const sentHeaders: Headers[] = [];
+    const tw = new TokenwardenClient({
+      baseUrl: server.url,
+      apiKey: 'twk_test_fetch',
+      fetch: (input, init) => {
+        if (String(input).endsWith('/resource')) sentHeaders.push(new Headers(init?.headers));
+        return fetch(input, init);
+      },
+    });
     const res = await tw.fetch('conn_1', `${server.url}/resource`, {
       method: 'POST',
       headers: { 'x-trace': 'abc', authorization: 'Basic overridden' },
@@ -70,6 +78,7 @@ describe('fetch', () => {
     expect(await res.json()).toEqual({ ok: true });
     const sent = server.requests.find((r) => r.path === '/resource')!;
     expect(sent).toMatchObject({ method: 'POST', authorization: `Bearer ${current}` });
+    expect(sentHeaders.map((h) => h.get('x-trace'))).toEqual(['abc']);
     expect(resourceBodies).toEqual(['hello']);
   });
 
