@@ -64,6 +64,7 @@ describe.each(BACKENDS)('providers and clients on %s', (backend) => {
     ];
     const created = await s.admin('POST', '/v1/clients', { name: 'billing-worker', grants });
     expect(created.statusCode).toBe(201);
+    expect(created.headers['cache-control']).toBe('no-store');
     const body = created.json<{ id: string; api_key: string; name: string }>();
     expect(body.id).toMatch(/^cli_[0-9a-f]{20}$/);
     expect(body.api_key).toMatch(new RegExp(`^tw_${body.id}_[A-Za-z0-9_-]{43}$`));

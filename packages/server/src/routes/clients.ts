@@ -103,6 +103,8 @@ export const clientRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) 
         outcome: 'ok',
         detail: { client_id: client.id, name: client.name, grants: client.grants },
       });
+      // The one response that carries the key: not to be cached (as for tokens, RFC 6749 §5.1).
+      void reply.header('cache-control', 'no-store');
       return reply.code(201).send({
         id: client.id,
         name: client.name,
