@@ -89,7 +89,7 @@ export async function startScriptedServer(handler: Handler = () => ({})): Promis
   };
 }
 
-export function randomToken(): string {
+function randomToken(): string {
   return `at_${randomBytes(12).toString('base64url')}`;
 }
 
