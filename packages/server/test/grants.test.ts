@@ -201,6 +201,12 @@ describe.each(BACKENDS)('grants on %s', (backend) => {
       headers: { authorization: `bearer ${s.adminKey}` },
     });
     expect(lower.statusCode).toBe(200);
+    const lowerClient = await s.call({
+      method: 'GET',
+      url: `/v1/connections/${a}`,
+      headers: { authorization: `BEARER ${client.apiKey}` },
+    });
+    expect(lowerClient.statusCode).toBe(200);
     const raw = await s.call({
       method: 'GET',
       url: '/v1/clients',

@@ -12,7 +12,6 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
  * `generateApiKey()`; the server holds only `hashApiKey(adminKey)`.
  */
 
-const CLIENT_KEY = /^tw_(cli_[0-9a-f]{20})_([A-Za-z0-9_-]{43})$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /** A new admin key: `tw_admin_` + 32 random bytes in base64url. Show it once, keep its hash. */
@@ -41,12 +40,6 @@ export function newClientKey(): NewClientKey {
   const clientId = `cli_${randomBytes(10).toString('hex')}`;
   const secret = randomBytes(32).toString('base64url');
   return { clientId, apiKey: `tw_${clientId}_${secret}`, keyHash: hashApiKey(secret) };
-}
-
-/** The client id and secret of a service-client key, or undefined if it is not one. */
-export function parseClientKey(key: string): { clientId: string; secret: string } | undefined {
-  const match = CLIENT_KEY.exec(key);
-  return match ? { clientId: match[1]!, secret: match[2]! } : undefined;
 }
 
 /** Compares two SHA-256 hex digests in constant time. */
