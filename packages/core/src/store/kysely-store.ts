@@ -1,4 +1,12 @@
-import { sql, type ExpressionBuilder, type Kysely, type RawBuilder } from 'kysely';
+import {
+  sql,
+  type ExpressionBuilder,
+  type Kysely,
+  type RawBuilder,
+  type UpdateObject,
+  type UpdateQueryBuilder,
+  type UpdateResult,
+} from 'kysely';
 import type { CredentialRecord, CredentialSnapshot } from '../credential.ts';
 import { compiledOnce } from './compiled-once.ts';
 import { KyselyConnectSessionStore, type ConnectSessionStore } from './connect-session-store.ts';
@@ -187,21 +195,19 @@ export class KyselyStore implements Store {
 
   async acquireLease(id: string, lease: LeaseRequest): Promise<CredentialSnapshot | undefined> {
     const now = this.adapter.now;
-    const row = await this.db
-      .updateTable('credentials')
-      .set({
-        leaseId: lease.leaseId,
-        leaseUntil: later(now, lease.leaseMs),
-        updatedAt: now,
-      })
-      .where('id', '=', id)
-      .where('version', '=', lease.expectedVersion)
-      .where('status', '=', 'active')
-      .where((eb) => eb.or([eb('leaseUntil', 'is', null), eb('leaseUntil', '<=', now)]))
-      .returningAll()
-      .returning(now.as('dbNow'))
-      .executeTakeFirst();
-    return row && snapshot(row);
+    return this.#written(
+      this.db
+        .updateTable('credentials')
+        .set({
+          leaseId: lease.leaseId,
+          leaseUntil: later(now, lease.leaseMs),
+          updatedAt: now,
+        })
+        .where('id', '=', id)
+        .where('version', '=', lease.expectedVersion)
+        .where('status', '=', 'active')
+        .where((eb) => eb.or([eb('leaseUntil', 'is', null), eb('leaseUntil', '<=', now)])),
+    );
   }
 
   async recordIntent(id: string, leaseId: string, intentHash: string): Promise<boolean> {
@@ -227,36 +233,7 @@ export class KyselyStore implements Store {
     leaseId: string,
     t: RefreshedTokens,
   ): Promise<CredentialSnapshot | undefined> {
-    const now = this.adapter.now;
-    const row = await this.db
-      .updateTable('credentials')
-      .set((eb) => ({
-        accessToken: t.accessToken,
-        accessExpiresAt: later(now, t.accessTtlMs),
-        tokenType: t.tokenType,
-        scope: t.scope,
-        refreshToken: t.refreshToken,
-        refreshExpiresAt:
-          t.refreshTtlMs === undefined
-            ? eb.ref('refreshExpiresAt')
-            : t.refreshTtlMs === null
-              ? null
-              : later(now, t.refreshTtlMs),
-        keyId: t.keyId,
-        version: eb('version', '+', 1),
-        ...CLEARED_LEASE_AND_INTENT,
-        failures: 0,
-        nextAttemptAt: null,
-        lastError: null,
-        refreshAt: t.refreshInMs === null ? null : later(now, t.refreshInMs),
-        updatedAt: now,
-      }))
-      .where('id', '=', id)
-      .where('leaseId', '=', leaseId)
-      .returningAll()
-      .returning(now.as('dbNow'))
-      .executeTakeFirst();
-    return row && snapshot(row);
+    return this.#fenced(id, leaseId, (eb) => newTokens(eb, this.adapter.now, t));
   }
 
   async commitNeedsReauth(
@@ -264,25 +241,16 @@ export class KyselyStore implements Store {
     leaseId: string,
     failure: { reason: string; lastError: string },
   ): Promise<CredentialSnapshot | undefined> {
-    const now = this.adapter.now;
-    const row = await this.db
-      .updateTable('credentials')
-      .set((eb) => ({
-        status: 'needs_reauth',
-        statusReason: failure.reason,
-        lastError: failure.lastError,
-        version: eb('version', '+', 1),
-        ...CLEARED_LEASE_AND_INTENT,
-        refreshAt: null,
-        nextAttemptAt: null,
-        updatedAt: now,
-      }))
-      .where('id', '=', id)
-      .where('leaseId', '=', leaseId)
-      .returningAll()
-      .returning(now.as('dbNow'))
-      .executeTakeFirst();
-    return row && snapshot(row);
+    return this.#fenced(id, leaseId, (eb) => ({
+      status: 'needs_reauth',
+      statusReason: failure.reason,
+      lastError: failure.lastError,
+      version: eb('version', '+', 1),
+      ...CLEARED_LEASE_AND_INTENT,
+      refreshAt: null,
+      nextAttemptAt: null,
+      updatedAt: this.adapter.now,
+    }));
   }
 
   async commitFailure(
@@ -291,31 +259,23 @@ export class KyselyStore implements Store {
     failure: { lastError: string; retryAfterMs: number; keepIntent: boolean },
   ): Promise<CredentialSnapshot | undefined> {
     const now = this.adapter.now;
-    const row = await this.db
-      .updateTable('credentials')
-      .set((eb) => ({
-        leaseId: null,
-        leaseUntil: null,
-        failures: eb('failures', '+', 1),
-        nextAttemptAt: later(now, Math.max(0, failure.retryAfterMs)),
-        lastError: failure.lastError,
-        // The provider answered without redeeming: this send is no longer in doubt. An intent
-        // left by an earlier, unanswered send stays.
-        ...(failure.keepIntent
-          ? {}
-          : {
-              intentAttempts: sql`case when ${eb.ref('intentAttempts')} > 0 then ${eb.ref('intentAttempts')} - 1 else 0 end`,
-              intentHash: sql`case when ${eb.ref('intentAttempts')} <= 1 then null else ${eb.ref('intentHash')} end`,
-              intentAt: sql`case when ${eb.ref('intentAttempts')} <= 1 then null else ${eb.ref('intentAt')} end`,
-            }),
-        updatedAt: now,
-      }))
-      .where('id', '=', id)
-      .where('leaseId', '=', leaseId)
-      .returningAll()
-      .returning(now.as('dbNow'))
-      .executeTakeFirst();
-    return row && snapshot(row);
+    return this.#fenced(id, leaseId, (eb) => ({
+      leaseId: null,
+      leaseUntil: null,
+      failures: eb('failures', '+', 1),
+      nextAttemptAt: later(now, Math.max(0, failure.retryAfterMs)),
+      lastError: failure.lastError,
+      // The provider answered without redeeming: this send is no longer in doubt. An intent
+      // left by an earlier, unanswered send stays.
+      ...(failure.keepIntent
+        ? {}
+        : {
+            intentAttempts: sql`case when ${eb.ref('intentAttempts')} > 0 then ${eb.ref('intentAttempts')} - 1 else 0 end`,
+            intentHash: sql`case when ${eb.ref('intentAttempts')} <= 1 then null else ${eb.ref('intentHash')} end`,
+            intentAt: sql`case when ${eb.ref('intentAttempts')} <= 1 then null else ${eb.ref('intentAt')} end`,
+          }),
+      updatedAt: now,
+    }));
   }
 
   async reauthorize(
@@ -323,31 +283,39 @@ export class KyselyStore implements Store {
     expectedVersion: number,
     t: ReauthorizedTokens,
   ): Promise<CredentialSnapshot | undefined> {
-    const now = this.adapter.now;
-    const row = await this.db
-      .updateTable('credentials')
-      .set((eb) => ({
-        status: 'active',
-        statusReason: null,
-        accessToken: t.accessToken,
-        accessExpiresAt: later(now, t.accessTtlMs),
-        tokenType: t.tokenType,
-        scope: t.scope,
-        refreshToken: t.refreshToken,
-        refreshExpiresAt: t.refreshTtlMs === null ? null : later(now, t.refreshTtlMs),
-        keyId: t.keyId,
-        version: eb('version', '+', 1),
-        ...CLEARED_LEASE_AND_INTENT,
-        failures: 0,
-        nextAttemptAt: null,
-        lastError: null,
-        refreshAt: t.refreshInMs === null ? null : later(now, t.refreshInMs),
-        updatedAt: now,
-      }))
-      .where('id', '=', id)
-      .where('version', '=', expectedVersion)
+    return this.#written(
+      this.db
+        .updateTable('credentials')
+        .set((eb) => ({
+          ...newTokens(eb, this.adapter.now, t),
+          status: 'active',
+          statusReason: null,
+        }))
+        .where('id', '=', id)
+        .where('version', '=', expectedVersion),
+    );
+  }
+
+  /** Invariant 4: `set` is written only while `leaseId` holds the lease. */
+  #fenced(
+    id: string,
+    leaseId: string,
+    set: (eb: ExpressionBuilder<Database, 'credentials'>) => UpdateObject<Database, 'credentials'>,
+  ): Promise<CredentialSnapshot | undefined> {
+    return this.#written(
+      this.db
+        .updateTable('credentials')
+        .set(set)
+        .where('id', '=', id)
+        .where('leaseId', '=', leaseId),
+    );
+  }
+
+  /** Runs an update of one credential: the row as written, with the database clock, if it matched. */
+  async #written(update: CredentialUpdate): Promise<CredentialSnapshot | undefined> {
+    const row = await update
       .returningAll()
-      .returning(now.as('dbNow'))
+      .returning(this.adapter.now.as('dbNow'))
       .executeTakeFirst();
     return row && snapshot(row);
   }
@@ -488,6 +456,38 @@ function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
   });
 }
 
+/**
+ * What a refresh and a re-authorization both write: the new sealed tokens and their lifetimes,
+ * the version bumped, lease, intent and failure bookkeeping cleared, the next refresh planned.
+ */
+function newTokens(
+  eb: ExpressionBuilder<Database, 'credentials'>,
+  now: RawBuilder<number>,
+  t: RefreshedTokens,
+) {
+  return {
+    accessToken: t.accessToken,
+    accessExpiresAt: later(now, t.accessTtlMs),
+    tokenType: t.tokenType,
+    scope: t.scope,
+    refreshToken: t.refreshToken,
+    refreshExpiresAt:
+      t.refreshTtlMs === undefined
+        ? eb.ref('refreshExpiresAt')
+        : t.refreshTtlMs === null
+          ? null
+          : later(now, t.refreshTtlMs),
+    keyId: t.keyId,
+    version: eb('version', '+', 1),
+    ...CLEARED_LEASE_AND_INTENT,
+    failures: 0,
+    nextAttemptAt: null,
+    lastError: null,
+    refreshAt: t.refreshInMs === null ? null : later(now, t.refreshInMs),
+    updatedAt: now,
+  };
+}
+
 const CLEARED_LEASE_AND_INTENT = {
   leaseId: null,
   leaseUntil: null,
@@ -497,6 +497,8 @@ const CLEARED_LEASE_AND_INTENT = {
 } as const;
 
 type Row = CredentialRow & { dbNow: unknown };
+
+type CredentialUpdate = UpdateQueryBuilder<Database, 'credentials', 'credentials', UpdateResult>;
 
 function snapshot(row: Row): CredentialSnapshot {
   // toRecord copies the record's fields only: dbNow stays behind without a copy of the row.
