@@ -20,6 +20,19 @@ export type PresetEntry = Omit<
 
 const DAY = 24 * 3600;
 
+/** Slack's bot and user tokens: one app's endpoints and rules (`slack`, `slack-user`). */
+const SLACK = {
+  authorizeUrl: 'https://slack.com/oauth/v2/authorize',
+  tokenUrl: 'https://slack.com/api/oauth.v2.access',
+  clientAuth: 'client_secret_post',
+  defaultAccessTtlSeconds: 12 * 3600,
+  rotatesRefreshTokens: true,
+  // Not documented ("?" in the quirk table): assume the worst, never replay.
+  reuseDetection: true,
+  deadTokenErrors: ['invalid_refresh_token', 'token_revoked', 'token_expired'],
+  bearerTokenTypes: ['bot', 'user'],
+} as const satisfies PresetEntry;
+
 /** One entry per provider. `{name}` in a URL is filled from `presetParams`. */
 export const PROVIDER_PRESETS = {
   google: {
@@ -75,29 +88,14 @@ export const PROVIDER_PRESETS = {
       'rotation enabled the response has no refresh_token and the old one is kept.',
   },
   slack: {
-    authorizeUrl: 'https://slack.com/oauth/v2/authorize',
-    tokenUrl: 'https://slack.com/api/oauth.v2.access',
-    clientAuth: 'client_secret_post',
-    defaultAccessTtlSeconds: 12 * 3600,
-    rotatesRefreshTokens: true,
-    // Not documented ("?" in the quirk table): assume the worst, never replay.
-    reuseDetection: true,
-    deadTokenErrors: ['invalid_refresh_token', 'token_revoked', 'token_expired'],
-    bearerTokenTypes: ['bot', 'user'],
+    ...SLACK,
     notes:
       'Bot token (token rotation enabled). Errors come as HTTP 200 {"ok":false,"error":...}. ' +
       "Revocation is auth.revoke, not RFC 7009, so it is not configured. For the installing user's " +
       'token use the slack-user preset.',
   },
   'slack-user': {
-    authorizeUrl: 'https://slack.com/oauth/v2/authorize',
-    tokenUrl: 'https://slack.com/api/oauth.v2.access',
-    clientAuth: 'client_secret_post',
-    defaultAccessTtlSeconds: 12 * 3600,
-    rotatesRefreshTokens: true,
-    reuseDetection: true,
-    deadTokenErrors: ['invalid_refresh_token', 'token_revoked', 'token_expired'],
-    bearerTokenTypes: ['bot', 'user'],
+    ...SLACK,
     // The code exchange puts the user's token pair under authed_user (next to the bot's).
     tokensAt: 'authed_user',
     notes:
