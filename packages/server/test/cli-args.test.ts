@@ -1,10 +1,11 @@
 // The CLI's parsing and formatting helpers, in process (the end-to-end test drives the binary).
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { ApiClient } from '../src/cli/api.ts';
 import { parseCommand } from '../src/cli/args.ts';
 import { parseSince } from '../src/cli/audit.ts';
 import { parseGrant } from '../src/cli/clients.ts';
-import { redactUrl } from '../src/cli/database.ts';
+import { redactUrl } from '../src/cli/redact-url.ts';
 import { UsageError } from '../src/cli/errors.ts';
 import { formatTime } from '../src/cli/output.ts';
 import { Progress } from '../src/cli/progress.ts';
@@ -124,5 +125,18 @@ describe('providers put --param', () => {
     });
     expect(() => params(['--param', 'domain'])).toThrow(/--param expects key=value/);
     expect(() => params(['--param', '=x'])).toThrow(UsageError);
+  });
+});
+
+describe('the API client of the CLI', () => {
+  it('never shows a password from --url in its errors', async () => {
+    // fetch refuses a URL with credentials before connecting: the error names the URL.
+    const api = new ApiClient('http://admin:hunter2-secret@127.0.0.1:1', 'tw_admin_key');
+    const error = await api.get('/v1/clients').catch((e: unknown) => e as Error);
+    expect(String(error)).toMatch(/Tokenwarden at http:\/\/admin:\*\*\*@127\.0\.0\.1:1/);
+    expect(String(error)).not.toContain('hunter2');
+    expect(() => new ApiClient('ftp://a:hunter2-secret@x', 'k')).toThrow(/must start with http/);
+    expect(() => new ApiClient('ftp://a:hunter2-secret@x', 'k')).not.toThrow(/hunter2/);
+    expect(() => new ApiClient('::hunter2::', 'k')).toThrow(/^--url is not a URL/);
   });
 });

@@ -3,6 +3,7 @@
 // failure as a sentence naming the URL.
 import type { Args, OptionSpec } from './args.ts';
 import { CliError, UsageError } from './errors.ts';
+import { redactUrl } from './redact-url.ts';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
 
@@ -30,10 +31,11 @@ export class ApiClient {
     try {
       base = new URL(url);
     } catch {
-      throw new UsageError(`--url: '${url}' is not a URL`);
+      // Not echoed: a mistyped URL may still carry a password.
+      throw new UsageError('--url is not a URL');
     }
     if (base.protocol !== 'http:' && base.protocol !== 'https:') {
-      throw new UsageError(`--url: '${url}' must start with http:// or https://`);
+      throw new UsageError(`--url: '${redactUrl(url)}' must start with http:// or https://`);
     }
     this.#base = base;
     this.#key = key;
@@ -53,6 +55,11 @@ export class ApiClient {
 
   get url(): string {
     return this.#base.href.replace(/\/$/, '');
+  }
+
+  /** The URL for messages: a password in it is masked. */
+  get #shownUrl(): string {
+    return redactUrl(this.url);
   }
 
   get<T>(path: string, query: Record<string, string | undefined> = {}): Promise<T> {
@@ -91,7 +98,7 @@ export class ApiClient {
         signal: AbortSignal.timeout(TIMEOUT_MS),
       });
     } catch (error) {
-      throw new CliError(describeNetworkError(error, this.url));
+      throw new CliError(describeNetworkError(error, this.#shownUrl));
     }
     const text = await response.text();
     if (!response.ok) throw new CliError(describeHttpError(response, text));
@@ -100,7 +107,7 @@ export class ApiClient {
       return JSON.parse(text) as T;
     } catch {
       throw new CliError(
-        `${method} ${url.pathname}: the server at ${this.url} answered ${response.status} with a body that is not JSON`,
+        `${method} ${url.pathname}: the server at ${this.#shownUrl} answered ${response.status} with a body that is not JSON`,
       );
     }
   }

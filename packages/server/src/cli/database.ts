@@ -13,6 +13,7 @@ import {
   type KyselyStore,
 } from '@tokenwarden/core';
 import { CliError, oneLine } from './errors.ts';
+import { redactUrl } from './redact-url.ts';
 
 export const DB_HELP = `  --db <path|url>  SQLite file or postgres:// URL (env TOKENWARDEN_DB,
                    default ./tokenwarden.sqlite)`;
@@ -29,17 +30,6 @@ export interface OpenDatabase {
 
 export function isPostgresUrl(db: string): boolean {
   return /^postgres(ql)?:\/\//i.test(db);
-}
-
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    parsed.search = '';
-    return parsed.href;
-  } catch {
-    return 'postgres://(unparseable URL)';
-  }
 }
 
 interface OpenOptions {
