@@ -4,7 +4,13 @@ import { clientCredentialsGrant } from '../oauth/client-credentials-grant.ts';
 import type { ResolvedProvider } from '../oauth/provider.ts';
 import { backoffDelay, nextRefreshIn } from './backoff.ts';
 import type { CircuitBreaker } from './circuit-breaker.ts';
-import { idleMs, providerDeadline, untilStored, type LeaderContext } from './refresh-leader.ts';
+import {
+  announce,
+  idleMs,
+  providerDeadline,
+  untilStored,
+  type LeaderContext,
+} from './refresh-leader.ts';
 
 /**
  * What the holder of a machine token's lease does: fetch a new access token with the client
@@ -52,11 +58,13 @@ export async function fetchAsLeader(
       retryAfterMs,
       keepIntent: false,
     });
-    if (committed) {
-      await ctx.step('committed', id);
-      ctx.emit({ type: 'refresh_failed', ...base, error, inDoubt: false, retryAfterMs });
-    }
-    return committed;
+    return announce(ctx, committed, () => ({
+      type: 'refresh_failed',
+      ...base,
+      error,
+      inDoubt: false,
+      retryAfterMs,
+    }));
   }
   breaker.onSuccess();
   const accessTtlMs = (outcome.expiresIn ?? provider.defaultAccessTtlSeconds) * 1000;
@@ -75,9 +83,10 @@ export async function fetchAsLeader(
       refreshInMs: nextRefreshIn(accessTtlMs, idleMs(provider), ctx.proactive),
     }),
   );
-  if (committed) {
-    await ctx.step('committed', id);
-    ctx.emit({ type: 'refreshed', ...base, version: committed.record.version, recovered: false });
-  }
-  return committed;
+  return announce(ctx, committed, (version) => ({
+    type: 'refreshed',
+    ...base,
+    version,
+    recovered: false,
+  }));
 }

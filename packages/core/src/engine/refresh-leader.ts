@@ -73,20 +73,10 @@ async function lead(
   const leaseId = record.leaseId!;
   await ctx.step('lease_acquired', id);
 
-  /** After a fenced write: the crash-point seam, then the event, only if the write landed. */
-  const announce = async (
-    committed: CredentialSnapshot | undefined,
-    event: (version: number) => BrokerEvent,
-  ) => {
-    if (committed) {
-      await ctx.step('committed', id);
-      ctx.emit(event(committed.record.version));
-    }
-    return committed;
-  };
   const base = { connectionId: id, provider: record.provider };
   const needsReauth = async (reason: ReauthReason, error: string) =>
     announce(
+      ctx,
       await ctx.store.commitNeedsReauth(id, leaseId, { reason, lastError: error }),
       (version) => ({ type: 'needs_reauth', ...base, version, reason, error }),
     );
@@ -151,7 +141,7 @@ async function lead(
           refreshInMs: nextRefreshIn(accessTtlMs, idleMs(provider), ctx.proactive),
         }),
       );
-      return announce(committed, (version) => ({
+      return announce(ctx, committed, (version) => ({
         type: 'refreshed',
         ...base,
         version,
@@ -167,7 +157,7 @@ async function lead(
         retryAfterMs,
         keepIntent: outcome.inDoubt,
       });
-      return announce(committed, () => ({
+      return announce(ctx, committed, () => ({
         type: 'refresh_failed',
         ...base,
         error: outcome.error,
@@ -176,6 +166,19 @@ async function lead(
       }));
     }
   }
+}
+
+/** After a fenced write: the crash-point seam, then the event, only if the write landed. */
+export async function announce(
+  ctx: LeaderContext,
+  committed: CredentialSnapshot | undefined,
+  event: (version: number) => BrokerEvent,
+): Promise<CredentialSnapshot | undefined> {
+  if (committed) {
+    await ctx.step('committed', committed.record.id);
+    ctx.emit(event(committed.record.version));
+  }
+  return committed;
 }
 
 /**
