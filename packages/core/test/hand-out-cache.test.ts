@@ -1,7 +1,7 @@
 // The broker keeps the access tokens it opened (decrypting costs more than reading the row): a
 // kept token is used again only for the same version and the very same ciphertext.
 import { KeyRing, sealField } from '@tokenwarden/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { scenario, type Scenario } from './helpers.ts';
 
 let s: Scenario;
@@ -14,6 +14,23 @@ function setAccessToken(id: string, sealed: string): void {
 }
 
 describe('opened access tokens', () => {
+  it('opens an unchanged token once, and keeps at most 1,000', async () => {
+    s = await scenario();
+    const ids: string[] = [];
+    for (let i = 0; i <= 1_000; i++) ids.push((await s.importGrant({ expiresIn: 3600 })).id);
+    // Every decryption looks its key up in the ring: the count of lookups is the count of opens.
+    const opens = vi.spyOn(s.keyRing, 'get');
+    const first = await s.broker.getAccessToken(ids[0]!);
+    expect(await s.broker.getAccessToken(ids[0]!)).toEqual(first);
+    expect(opens).toHaveBeenCalledTimes(1);
+
+    // 1,000 more opened: the first one kept is the first one dropped.
+    for (const id of ids.slice(1)) await s.broker.getAccessToken(id);
+    expect(opens).toHaveBeenCalledTimes(1_001);
+    expect(await s.broker.getAccessToken(ids[0]!)).toEqual(first);
+    expect(opens).toHaveBeenCalledTimes(1_002);
+  });
+
   it('a refreshed token replaces the one handed out before', async () => {
     s = await scenario();
     const { id } = await s.importGrant({ expiresIn: 3600 });
