@@ -173,15 +173,7 @@ export class CredentialBroker {
   async importCredential(input: ImportCredentialInput): Promise<ConnectionInfo> {
     const valid = validateImport(input);
     const provider = await this.#provider(valid.provider);
-    const id = `conn_${randomBytes(15).toString('base64url')}`;
-    const { record } = await this.#store.insertCredential({
-      id,
-      provider: valid.provider,
-      owner: valid.owner,
-      metadata: valid.metadata,
-      ...(await this.#sealImport(id, provider, valid)),
-    });
-    return connectionInfo(record);
+    return this.#insert(newConnectionId(), provider, valid);
   }
 
   /**
@@ -209,7 +201,7 @@ export class CredentialBroker {
     if (provider.grantType !== 'client_credentials') {
       throw new InvalidInputError('provider', 'does not use the client_credentials grant');
     }
-    const id = `conn_${randomBytes(15).toString('base64url')}`;
+    const id = newConnectionId();
     const breaker = this.#breaker(provider.name);
     const outcome = await clientCredentialsGrant(provider, {
       fetch: this.#leader.fetch,
@@ -221,20 +213,13 @@ export class CredentialBroker {
       throw new RefreshUnavailableError(id, retryAfterMs ?? 1_000, outcome.error);
     }
     breaker.onSuccess();
-    const { record } = await this.#store.insertCredential({
-      id,
-      provider: valid.provider,
-      owner: valid.owner,
-      metadata: valid.metadata,
-      ...(await this.#sealImport(id, provider, {
-        ...valid,
-        accessToken: outcome.accessToken,
-        tokenType: outcome.tokenType,
-        scope: outcome.scope ?? valid.scope,
-        expiresInMs: outcome.expiresIn === undefined ? undefined : outcome.expiresIn * 1000,
-      })),
+    return this.#insert(id, provider, {
+      ...valid,
+      accessToken: outcome.accessToken,
+      tokenType: outcome.tokenType,
+      scope: outcome.scope ?? valid.scope,
+      expiresInMs: outcome.expiresIn === undefined ? undefined : outcome.expiresIn * 1000,
     });
-    return connectionInfo(record);
   }
 
   /**
@@ -259,10 +244,7 @@ export class CredentialBroker {
       const valid = validateImport({ ...input, provider: before.provider, owner: before.owner });
       const provider = await this.#provider(before.provider);
       const sealed = await this.#sealImport(id, provider, valid);
-      const after = await this.#store.reauthorize(id, before.version, {
-        ...sealed,
-        refreshTtlMs: sealed.refreshTtlMs,
-      });
+      const after = await this.#store.reauthorize(id, before.version, sealed);
       if (!after) {
         // A refresh committed in between: read again (a handful of tries, never a loop).
         if (attempt >= 5) throw new RefreshUnavailableError(id, 100, 'concurrent_change');
@@ -281,6 +263,22 @@ export class CredentialBroker {
       }
       return { ...connectionInfo(after.record), recovered };
     }
+  }
+
+  /** Stores validated tokens, sealed, as the new connection `id`. */
+  async #insert(
+    id: string,
+    provider: ResolvedProvider,
+    valid: ValidImport,
+  ): Promise<ConnectionInfo> {
+    const { record } = await this.#store.insertCredential({
+      id,
+      provider: valid.provider,
+      owner: valid.owner,
+      metadata: valid.metadata,
+      ...(await this.#sealImport(id, provider, valid)),
+    });
+    return connectionInfo(record);
   }
 
   /** Seals validated tokens for connection `id` and works out their lifetimes. */
@@ -337,7 +335,10 @@ export class CredentialBroker {
     options: { token?: 'access_token' | 'refresh_token' } = {},
   ): Promise<IntrospectionOutcome> {
     const which = options.token ?? 'access_token';
-    const { provider, token } = await this.#openToken(id, which);
+    if (which !== 'access_token' && which !== 'refresh_token') {
+      throw new InvalidInputError('token', 'must be access_token or refresh_token');
+    }
+    const { provider, token } = await this.#openToken(id, () => which);
     return introspectToken(provider, token, which, { fetch: this.#leader.fetch });
   }
 
@@ -349,20 +350,21 @@ export class CredentialBroker {
    * decides whether to delete anyway. Nothing in the store changes.
    */
   async revokeAtProvider(id: string): Promise<RevocationOutcome> {
-    const snapshot = await this.#store.getCredential(checkId(id));
-    if (!snapshot) throw new NotFoundError(id);
-    const which = snapshot.record.refreshToken === null ? 'access_token' : 'refresh_token';
-    const { provider, token } = await this.#openToken(id, which);
+    const { provider, token, which } = await this.#openToken(id, (record) =>
+      record.refreshToken === null ? 'access_token' : 'refresh_token',
+    );
     return revokeToken(provider, token, which, { fetch: this.#leader.fetch });
   }
 
-  async #openToken(id: string, which: 'access_token' | 'refresh_token') {
-    if (which !== 'access_token' && which !== 'refresh_token') {
-      throw new InvalidInputError('token', 'must be access_token or refresh_token');
-    }
+  /** One of the connection's tokens, opened, and its provider; `pick` chooses which, from the row. */
+  async #openToken(
+    id: string,
+    pick: (record: CredentialRecord) => 'access_token' | 'refresh_token',
+  ) {
     const snapshot = await this.#store.getCredential(checkId(id));
     if (!snapshot) throw new NotFoundError(id);
     const { record } = snapshot;
+    const which = pick(record);
     const sealed = which === 'access_token' ? record.accessToken : record.refreshToken;
     if (sealed === null)
       throw new InvalidInputError('token', 'this connection has no refresh token');
@@ -370,6 +372,7 @@ export class CredentialBroker {
     return {
       provider,
       token: openField(this.#keyRing, sealed, { credentialId: id, field: which }),
+      which,
     };
   }
 
@@ -547,6 +550,11 @@ export class CredentialBroker {
       // Same: the change is committed whatever a listener does.
     }
   }
+}
+
+/** `conn_` and 120 random bits. */
+function newConnectionId(): string {
+  return `conn_${randomBytes(15).toString('base64url')}`;
 }
 
 /** Opened access tokens kept by a broker: a bound on plaintext tokens held in memory. */
