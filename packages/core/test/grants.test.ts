@@ -382,6 +382,32 @@ describe('revocation (RFC 7009) and introspection (RFC 7662)', () => {
       error: 'invalid_client',
     });
   });
+
+  it('429 and 5xx are typed failures with their Retry-After; an unreachable endpoint is network_error', async () => {
+    s = await scenario();
+    const provider = await fullProvider();
+    const answer = (status: number, headers: Record<string, string> = {}) => ({
+      fetch: async () => new Response('busy', { status, headers }),
+    });
+    expect(
+      await revokeToken(provider, 'x', 'refresh_token', answer(429, { 'Retry-After': '7' })),
+    ).toEqual({ kind: 'failed', error: 'rate_limited', retryAfterMs: 7_000 });
+    expect(await introspectToken(provider, 'x', 'access_token', answer(503))).toEqual({
+      kind: 'failed',
+      error: 'server_error',
+      retryAfterMs: undefined,
+    });
+    const unreachable = {
+      fetch: async (): Promise<Response> => {
+        throw new TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } });
+      },
+    };
+    expect(await revokeToken(provider, 'x', 'refresh_token', unreachable)).toEqual({
+      kind: 'failed',
+      error: 'network_error',
+      retryAfterMs: undefined,
+    });
+  });
 });
 
 describe('presets and discovery', () => {
