@@ -1,5 +1,5 @@
 import * as oauth from 'oauth4webapi';
-import { retryAfter, safeCode, transportFailure } from './token-endpoint.ts';
+import { safeCode, transportFailure, tryAgainLater } from './token-endpoint.ts';
 
 /** A token-management call (introspection, revocation) that did not get its answer. */
 export interface EndpointFailure {
@@ -24,21 +24,10 @@ export async function endpointRequest<T>(
   try {
     response = await send();
   } catch (error) {
-    const failed = transportFailure(error);
-    return {
-      kind: 'failed',
-      error: failed.kind === 'failed' ? failed.error : 'network_error',
-      retryAfterMs: undefined,
-    };
+    return { kind: 'failed', error: transportFailure(error).error, retryAfterMs: undefined };
   }
-  if (response.status === 429 || response.status >= 500) {
-    await response.body?.cancel().catch(() => undefined);
-    return {
-      kind: 'failed',
-      error: response.status === 429 ? 'rate_limited' : 'server_error',
-      retryAfterMs: retryAfter(response),
-    };
-  }
+  const busy = await tryAgainLater(response);
+  if (busy) return { kind: 'failed', ...busy };
   try {
     return await process(response);
   } catch (error) {

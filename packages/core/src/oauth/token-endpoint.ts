@@ -84,15 +84,8 @@ export async function exchange(
   } catch (error) {
     return transportFailure(error);
   }
-  if (response.status === 429 || response.status >= 500) {
-    await response.body?.cancel().catch(() => undefined);
-    return {
-      kind: 'failed',
-      error: response.status === 429 ? 'rate_limited' : 'server_error',
-      inDoubt: false,
-      retryAfterMs: retryAfter(response),
-    };
-  }
+  const busy = await tryAgainLater(response);
+  if (busy) return { kind: 'failed', ...busy, inDoubt: false };
   try {
     const body = await oauth.processGenericTokenEndpointResponse(ctx.as, ctx.client, response);
     const accessToken = tokenValue(body.access_token);
@@ -158,7 +151,7 @@ function malformed(): TokenOutcome {
   return { kind: 'failed', error: 'malformed_response', inDoubt: true, retryAfterMs: undefined };
 }
 
-export function transportFailure(error: unknown): TokenOutcome {
+export function transportFailure(error: unknown): Extract<TokenOutcome, { kind: 'failed' }> {
   const name = error instanceof Error ? error.name : '';
   if (name === 'AbortError' || name === 'TimeoutError') {
     return { kind: 'failed', error: 'timeout', inDoubt: true, retryAfterMs: undefined };
@@ -167,6 +160,21 @@ export function transportFailure(error: unknown): TokenOutcome {
   const cause = (error as { cause?: { code?: string } } | undefined)?.cause?.code;
   const notSent = cause === 'ECONNREFUSED' || cause === 'ENOTFOUND' || cause === 'EAI_AGAIN';
   return { kind: 'failed', error: 'network_error', inDoubt: !notSent, retryAfterMs: undefined };
+}
+
+/**
+ * 429 or 5xx: no answer on the grant, try again later (not before Retry-After). The body is
+ * dropped unread. Undefined for any other status.
+ */
+export async function tryAgainLater(
+  response: Response,
+): Promise<{ error: string; retryAfterMs: number | undefined } | undefined> {
+  if (response.status !== 429 && response.status < 500) return undefined;
+  await response.body?.cancel().catch(() => undefined);
+  return {
+    error: response.status === 429 ? 'rate_limited' : 'server_error',
+    retryAfterMs: retryAfter(response),
+  };
 }
 
 /** RFC 9110 §10.2.3: delay-seconds or an HTTP date. */
