@@ -228,8 +228,10 @@ describe('machine tokens (client_credentials, RFC 6749 §4.4)', () => {
     expect(all[0]!.version).toBe(2);
     expect(s.provider.isAccessTokenValid(all[0]!.accessToken)).toBe(true);
     expect(s.provider.stats()).toMatchObject({ clientCredentialsGrants: 2, redemptions: 0 });
-    // The scheduler's refresh_at is set for machine tokens too.
     expect((await s.broker.getConnection(info.id)).hasRefreshToken).toBe(false);
+    // The scheduler's refresh_at is set for machine tokens too.
+    const row = s.sql.prepare('select refresh_at from credentials where id = ?').get(info.id);
+    expect((row as { refresh_at: number | null }).refresh_at).toBeGreaterThan(0);
   });
 
   it.each([
