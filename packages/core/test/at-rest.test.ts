@@ -180,15 +180,9 @@ describe('tampered and moved ciphertexts', () => {
     ['the tag', (sealed: string) => sealed.length - 4],
   ])('a flipped char in %s is decrypt_failed, with no token in the message', async (_, at) => {
     s = await scenario();
-    const grant = s.provider.issueGrant();
-    const { id } = await s.broker.importCredential({
-      provider: 'test',
-      owner: 'u',
-      accessToken: grant.access_token,
-      refreshToken: grant.refresh_token,
-      expiresIn: 3600,
-    });
-    expect((await s.broker.getAccessToken(id)).accessToken).toBe(grant.access_token);
+    const grant = await s.importGrant({ expiresIn: 3600 });
+    const { id } = grant;
+    expect((await s.broker.getAccessToken(id)).accessToken).toBe(grant.accessToken);
     const sealed = row(id).access_token;
     const tampered = flip(sealed, at(sealed));
     expect(tampered).not.toBe(sealed);
@@ -197,7 +191,7 @@ describe('tampered and moved ciphertexts', () => {
 
     const error = await s.broker.getAccessToken(id).catch((e: unknown) => e);
 
-    expectDecryptFailed(error, [grant.access_token, grant.refresh_token]);
+    expectDecryptFailed(error, [grant.accessToken, grant.refreshToken]);
     expect((error as Error).message).toContain('failed authentication');
     expect(s.provider.stats().tokenRequests).toBe(0);
   });
@@ -235,25 +229,15 @@ describe('tampered and moved ciphertexts', () => {
 
   it("row A's access token copied into row B is decrypt_failed", async () => {
     s = await scenario();
-    const a = s.provider.issueGrant();
-    const b = s.provider.issueGrant();
-    const importGrant = (g: typeof a) =>
-      s.broker.importCredential({
-        provider: 'test',
-        owner: 'u',
-        accessToken: g.access_token,
-        refreshToken: g.refresh_token,
-        expiresIn: 3600,
-      });
-    const { id: idA } = await importGrant(a);
-    const { id: idB } = await importGrant(b);
-    setColumn(idB, 'access_token', row(idA).access_token);
+    const a = await s.importGrant({ expiresIn: 3600 });
+    const b = await s.importGrant({ expiresIn: 3600 });
+    setColumn(b.id, 'access_token', row(a.id).access_token);
 
-    const error = await s.broker.getAccessToken(idB).catch((e: unknown) => e);
+    const error = await s.broker.getAccessToken(b.id).catch((e: unknown) => e);
 
-    expectDecryptFailed(error, [a.access_token, b.access_token, a.refresh_token, b.refresh_token]);
+    expectDecryptFailed(error, [a.accessToken, b.accessToken, a.refreshToken, b.refreshToken]);
     // Row A itself is untouched and still readable.
-    expect((await s.broker.getAccessToken(idA)).accessToken).toBe(a.access_token);
+    expect((await s.broker.getAccessToken(a.id)).accessToken).toBe(a.accessToken);
     expect(s.provider.stats().tokenRequests).toBe(0);
   });
 
@@ -271,19 +255,13 @@ describe('tampered and moved ciphertexts', () => {
 
   it('a refresh token moved into the access token field of the same row is decrypt_failed', async () => {
     s = await scenario();
-    const grant = s.provider.issueGrant();
-    const { id } = await s.broker.importCredential({
-      provider: 'test',
-      owner: 'u',
-      accessToken: grant.access_token,
-      refreshToken: grant.refresh_token,
-      expiresIn: 3600,
-    });
+    const grant = await s.importGrant({ expiresIn: 3600 });
+    const { id } = grant;
     setColumn(id, 'access_token', row(id).refresh_token!);
 
     const error = await s.broker.getAccessToken(id).catch((e: unknown) => e);
 
-    expectDecryptFailed(error, [grant.access_token, grant.refresh_token]);
+    expectDecryptFailed(error, [grant.accessToken, grant.refreshToken]);
     // The broker must not have handed out the refresh token as if it were an access token.
     expect(error).not.toHaveProperty('accessToken');
   });

@@ -332,17 +332,8 @@ describe('revocation (RFC 7009) and introspection (RFC 7662)', () => {
   it('revoking the refresh token kills the family: the next refresh is needs_reauth', async () => {
     s = await scenario();
     const provider = await fullProvider();
-    const grant = s.provider.issueGrant();
-    const { id } = await s.broker.importCredential({
-      provider: 'test',
-      owner: 'u',
-      accessToken: grant.access_token,
-      refreshToken: grant.refresh_token,
-      expiresIn: 0,
-    });
-    expect((await revokeToken(provider, grant.refresh_token, 'refresh_token')).kind).toBe(
-      'revoked',
-    );
+    const { id, refreshToken } = await s.importGrant();
+    expect((await revokeToken(provider, refreshToken, 'refresh_token')).kind).toBe('revoked');
     const error = (await s.broker.getAccessToken(id).catch((e: unknown) => e)) as NeedsReauthError;
     expect(error).toBeInstanceOf(NeedsReauthError);
     expect(error.reason).toBe('invalid_grant');

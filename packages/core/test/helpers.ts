@@ -19,7 +19,9 @@ export interface Scenario extends OpenedBroker {
   fixture: BrokerFixture;
   provider: TestProvider;
   /** Imports a fresh grant from the test provider as a connection. */
-  importGrant(options?: { expiresIn?: number }): Promise<{ id: string; refreshToken: string }>;
+  importGrant(options?: {
+    expiresIn?: number;
+  }): Promise<{ id: string; accessToken: string; refreshToken: string }>;
   /** Moves the access token's expiry into the past, as if time had passed. */
   expire(id: string): Promise<void>;
   /** Direct SQL on the store's SQLite file, for what no API should be able to do. */
@@ -78,7 +80,7 @@ export async function scenario(
         refreshToken: grant.refresh_token,
         expiresIn,
       });
-      return { id: info.id, refreshToken: grant.refresh_token };
+      return { id: info.id, accessToken: grant.access_token, refreshToken: grant.refresh_token };
     },
     async expire(id) {
       if (pgPool)
