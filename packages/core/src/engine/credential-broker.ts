@@ -207,10 +207,9 @@ export class CredentialBroker {
       fetch: this.#leader.fetch,
       scope: valid.scope ?? undefined,
     });
-    if (outcome.kind !== 'tokens') {
-      const retryAfterMs = outcome.kind === 'failed' ? outcome.retryAfterMs : undefined;
-      breaker.onFailure(retryAfterMs);
-      throw new RefreshUnavailableError(id, retryAfterMs ?? 1_000, outcome.error);
+    if (outcome.kind === 'failed') {
+      breaker.onFailure(outcome.retryAfterMs);
+      throw new RefreshUnavailableError(id, outcome.retryAfterMs ?? 1_000, outcome.error);
     }
     breaker.onSuccess();
     return this.#insert(id, provider, {

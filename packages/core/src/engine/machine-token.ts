@@ -1,16 +1,9 @@
 import type { CredentialSnapshot } from '../credential.ts';
-import { sealField } from '../crypto/index.ts';
 import { clientCredentialsGrant } from '../oauth/client-credentials-grant.ts';
 import type { ResolvedProvider } from '../oauth/provider.ts';
-import { backoffDelay, nextRefreshIn } from './backoff.ts';
+import { backoffDelay } from './backoff.ts';
 import type { CircuitBreaker } from './circuit-breaker.ts';
-import {
-  announce,
-  idleMs,
-  providerDeadline,
-  untilStored,
-  type LeaderContext,
-} from './refresh-leader.ts';
+import { announce, commitTokens, providerDeadline, type LeaderContext } from './refresh-leader.ts';
 
 /**
  * What the holder of a machine token's lease does: fetch a new access token with the client
@@ -44,15 +37,10 @@ export async function fetchAsLeader(
     scope: record.scope ?? undefined,
   });
   await ctx.step('response_received', id);
-  const base = { connectionId: id, provider: record.provider };
-  if (outcome.kind !== 'tokens') {
-    breaker.onFailure(outcome.kind === 'failed' ? outcome.retryAfterMs : undefined);
-    const error = outcome.error;
-    const retryAfterMs = backoffDelay(
-      ctx.backoff,
-      record.failures + 1,
-      outcome.kind === 'failed' ? outcome.retryAfterMs : undefined,
-    );
+  if (outcome.kind === 'failed') {
+    breaker.onFailure(outcome.retryAfterMs);
+    const { error } = outcome;
+    const retryAfterMs = backoffDelay(ctx.backoff, record.failures + 1, outcome.retryAfterMs);
     const committed = await ctx.store.commitFailure(id, leaseId, {
       lastError: error,
       retryAfterMs,
@@ -60,33 +48,17 @@ export async function fetchAsLeader(
     });
     return announce(ctx, committed, () => ({
       type: 'refresh_failed',
-      ...base,
+      connectionId: id,
+      provider: record.provider,
       error,
       inDoubt: false,
       retryAfterMs,
     }));
   }
   breaker.onSuccess();
-  const accessTtlMs = (outcome.expiresIn ?? provider.defaultAccessTtlSeconds) * 1000;
-  const committed = await untilStored(leasedAt + 2 * ctx.leaseMs, () =>
-    ctx.store.commitRefresh(id, leaseId, {
-      keyId: ctx.keyRing.activeKeyId,
-      accessToken: sealField(ctx.keyRing, outcome.accessToken, {
-        credentialId: id,
-        field: 'access_token',
-      }),
-      refreshToken: null,
-      tokenType: outcome.tokenType,
-      scope: outcome.scope ?? record.scope,
-      accessTtlMs,
-      refreshTtlMs: null,
-      refreshInMs: nextRefreshIn(accessTtlMs, idleMs(provider), ctx.proactive),
-    }),
-  );
-  return announce(ctx, committed, (version) => ({
-    type: 'refreshed',
-    ...base,
-    version,
+  return commitTokens(ctx, provider, leased, leasedAt, outcome, {
+    refreshToken: null,
+    refreshTtlMs: null,
     recovered: false,
-  }));
+  });
 }

@@ -5,6 +5,7 @@ import { openField, sealField, type KeyRing } from '../crypto/index.ts';
 import { StoreUnavailableError, type ReauthReason } from '../errors.ts';
 import { replayIsSafe, type ResolvedProvider } from '../oauth/provider.ts';
 import { refreshTokenGrant } from '../oauth/refresh-token-grant.ts';
+import type { TokenOutcome } from '../oauth/token-endpoint.ts';
 import type { Store } from '../store/store.ts';
 import { backoffDelay, nextRefreshIn, type BackoffPolicy } from './backoff.ts';
 import type { CircuitBreaker } from './circuit-breaker.ts';
@@ -116,38 +117,14 @@ async function lead(
   else breaker.onSuccess();
 
   switch (outcome.kind) {
-    case 'tokens': {
-      const accessTtlMs = (outcome.expiresIn ?? provider.defaultAccessTtlSeconds) * 1000;
-      // Invariant 7: no new refresh token in the response means the old one stays.
-      const nextRefreshToken = outcome.refreshToken ?? refreshToken;
-      // The provider has redeemed the refresh token: its successor exists only in this process
-      // now. If the database is briefly unreachable, keep trying; the fence keeps this safe.
-      const committed = await untilStored(leasedAt + 2 * ctx.leaseMs, () =>
-        ctx.store.commitRefresh(id, leaseId, {
-          keyId: ctx.keyRing.activeKeyId,
-          accessToken: sealField(ctx.keyRing, outcome.accessToken, {
-            credentialId: id,
-            field: 'access_token',
-          }),
-          refreshToken: sealField(ctx.keyRing, nextRefreshToken, {
-            credentialId: id,
-            field: 'refresh_token',
-          }),
-          tokenType: outcome.tokenType,
-          scope: outcome.scope ?? record.scope,
-          accessTtlMs,
-          refreshTtlMs:
-            outcome.refreshExpiresIn !== undefined ? outcome.refreshExpiresIn * 1000 : undefined,
-          refreshInMs: nextRefreshIn(accessTtlMs, idleMs(provider), ctx.proactive),
-        }),
-      );
-      return announce(ctx, committed, (version) => ({
-        type: 'refreshed',
-        ...base,
-        version,
+    case 'tokens':
+      return commitTokens(ctx, provider, leased, leasedAt, outcome, {
+        // Invariant 7: no new refresh token in the response means the old one stays.
+        refreshToken: outcome.refreshToken ?? refreshToken,
+        refreshTtlMs:
+          outcome.refreshExpiresIn !== undefined ? outcome.refreshExpiresIn * 1000 : undefined,
         recovered: recovering,
-      }));
-    }
+      });
     case 'refused':
       return needsReauth(recovering ? 'refresh_in_doubt' : 'invalid_grant', outcome.error);
     case 'failed': {
@@ -166,6 +143,51 @@ async function lead(
       }));
     }
   }
+}
+
+/**
+ * The fenced write of a grant's new tokens, sealed, announced as `refreshed`. The provider has
+ * answered (a refresh: it has spent the refresh token it was sent), so the new tokens exist only
+ * in this process now: while the database is briefly unreachable the write is retried, which the
+ * fence keeps safe.
+ */
+export async function commitTokens(
+  ctx: LeaderContext,
+  provider: ResolvedProvider,
+  leased: CredentialSnapshot,
+  leasedAt: number,
+  tokens: Extract<TokenOutcome, { kind: 'tokens' }>,
+  next: {
+    /** Null for a machine token: there is none. */
+    refreshToken: string | null;
+    /** Undefined keeps the stored expiry (see `RefreshedTokens`). */
+    refreshTtlMs: number | null | undefined;
+    recovered: boolean;
+  },
+): Promise<CredentialSnapshot | undefined> {
+  const { record } = leased;
+  const seal = (plaintext: string, field: 'access_token' | 'refresh_token') =>
+    sealField(ctx.keyRing, plaintext, { credentialId: record.id, field });
+  const accessTtlMs = (tokens.expiresIn ?? provider.defaultAccessTtlSeconds) * 1000;
+  const committed = await untilStored(leasedAt + 2 * ctx.leaseMs, () =>
+    ctx.store.commitRefresh(record.id, record.leaseId!, {
+      keyId: ctx.keyRing.activeKeyId,
+      accessToken: seal(tokens.accessToken, 'access_token'),
+      refreshToken: next.refreshToken === null ? null : seal(next.refreshToken, 'refresh_token'),
+      tokenType: tokens.tokenType,
+      scope: tokens.scope ?? record.scope,
+      accessTtlMs,
+      refreshTtlMs: next.refreshTtlMs,
+      refreshInMs: nextRefreshIn(accessTtlMs, idleMs(provider), ctx.proactive),
+    }),
+  );
+  return announce(ctx, committed, (version) => ({
+    type: 'refreshed',
+    connectionId: record.id,
+    provider: record.provider,
+    version,
+    recovered: next.recovered,
+  }));
 }
 
 /** After a fenced write: the crash-point seam, then the event, only if the write landed. */

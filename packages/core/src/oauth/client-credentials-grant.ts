@@ -13,7 +13,7 @@ import { exchange, type GrantOptions, type TokenOutcome } from './token-endpoint
 export async function clientCredentialsGrant(
   provider: ResolvedProvider,
   options: GrantOptions & { scope?: string } = {},
-): Promise<TokenOutcome> {
+): Promise<Exclude<TokenOutcome, { kind: 'refused' }>> {
   const scope = options.scope ?? provider.scopes.join(' ');
   const outcome = await exchange(provider, options, ({ as, client, auth, requestOptions }) =>
     oauth.clientCredentialsGrantRequest(
