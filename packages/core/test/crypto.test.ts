@@ -26,6 +26,7 @@ import {
   openProviderSecret,
   sealField,
   sealProviderSecret,
+  writeKeyFile as writeRingFile,
   type SecretField,
 } from '../src/crypto/index.ts';
 
@@ -595,5 +596,29 @@ describe('loadKeyRing', () => {
     expect(outcomes.flatMap((o) => o.warnings)).toHaveLength(1);
     expect(statSync(keyFile).mode & 0o777).toBe(0o600);
     expect(readdirSync(dir).sort()).toEqual(['go', 'keys']);
+  });
+});
+
+describe('writeKeyFile', () => {
+  it('replaces a key file atomically with mode 0600 whatever the umask, or refuses to', () => {
+    const dir = tempDir();
+    const keyFile = join(dir, 'tokenwarden.keys');
+    const first = KeyRing.generate('k1');
+    const second = first.withNewActiveKey('k2');
+    const umask = process.umask(0o022);
+    try {
+      expect(writeRingFile(keyFile, first, { replace: false, comment: 'first' })).toBe(true);
+      // Never overwrites in create mode: another process's key wins.
+      expect(writeRingFile(keyFile, second, { replace: false, comment: 'lost' })).toBe(false);
+      expect(loadKeyRing({ env: {}, keyFile }).serialize()).toBe(first.serialize());
+      chmodSync(keyFile, 0o644); // even a file someone loosened comes back 0600
+      expect(writeRingFile(keyFile, second, { replace: true, comment: 'rotated' })).toBe(true);
+    } finally {
+      process.umask(umask);
+    }
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+    expect(readFileSync(keyFile, 'utf8')).toContain('# rotated\n');
+    expect(loadKeyRing({ env: {}, keyFile }).serialize()).toBe(second.serialize());
+    expect(readdirSync(dir)).toEqual(['tokenwarden.keys']); // no temp files left
   });
 });

@@ -1,6 +1,7 @@
 export {
   KeyRing,
   loadKeyRing,
+  writeKeyFile,
   KEY_ID_PATTERN,
   KEY_LENGTH,
   GENERATE_KEY_COMMAND,

@@ -8,6 +8,7 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
+  renameSync,
   unlinkSync,
   writeSync,
 } from 'node:fs';
@@ -249,7 +250,9 @@ export function loadKeyRing(options: LoadKeyRingOptions = {}): KeyRing {
   }
 
   const ring = KeyRing.generate();
-  if (createKeyFile(path, ring)) {
+  if (
+    writeKeyFile(path, ring, { replace: false, comment: `Generated ${new Date().toISOString()}.` })
+  ) {
     warn(
       `Tokenwarden generated a new encryption key (id "${ring.activeKeyId}") and saved it to ` +
         `${path}. Every stored token and client secret is encrypted with it: if this file is ` +
@@ -317,14 +320,24 @@ function readKeyFile(path: string, warn: (message: string) => void): KeyRing | u
  * so concurrent starters never overwrite each other and a reader never sees a half-written file.
  * Returns false if another process created the file first.
  */
-function createKeyFile(path: string, ring: KeyRing): boolean {
+/**
+ * Writes a key file the way a file holding every credential's key must be written: mode 0600
+ * whatever the umask, through a temporary file that is synced, then put in place (and the
+ * directory synced). `replace: false` never overwrites: it returns false if the file exists
+ * (another process generated it first). `replace: true` swaps the file atomically.
+ */
+export function writeKeyFile(
+  path: string,
+  ring: KeyRing,
+  options: { replace: boolean; comment: string },
+): boolean {
   const dir = dirname(path);
   const temporary = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   const content =
     '# Tokenwarden encryption key ring. Every stored token and client secret is encrypted with\n' +
     '# these keys: if this file is lost, every stored credential becomes unreadable. Back it up.\n' +
     `# Format: ${FORMAT}, comma- or newline-separated; the first key encrypts new secrets.\n` +
-    `# Generated ${new Date().toISOString()}.\n` +
+    `# ${options.comment}\n` +
     `${ring.serialize()}\n`;
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -336,21 +349,24 @@ function createKeyFile(path: string, ring: KeyRing): boolean {
     } finally {
       closeSync(fd);
     }
-    try {
-      linkSync(temporary, path);
-    } catch (error) {
-      if (errnoCode(error) === 'EEXIST') return false;
-      throw error;
+    if (options.replace) renameSync(temporary, path);
+    else {
+      try {
+        linkSync(temporary, path);
+      } catch (error) {
+        if (errnoCode(error) === 'EEXIST') return false;
+        throw error;
+      }
     }
   } catch (error) {
     throw new KeyRingError(
-      `Key file ${path} could not be created (${errnoCode(error) ?? 'error'}).`,
+      `Key file ${path} could not be written (${errnoCode(error) ?? 'error'}).`,
     );
   } finally {
     try {
       unlinkSync(temporary);
     } catch {
-      // Already gone, or never created.
+      // Already gone (renamed), or never created.
     }
   }
   syncDirectory(dir);

@@ -1,9 +1,13 @@
 // `tokenwarden keys add|rotate`: key rotation works on the database directly (no server), so
 // that it also works while no server is up and needs no admin key.
-import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { GENERATE_KEY_COMMAND, loadKeyRing, rotateKeys, type Store } from '@tokenwarden/core';
+import {
+  GENERATE_KEY_COMMAND,
+  loadKeyRing,
+  rotateKeys,
+  writeKeyFile,
+  type Store,
+} from '@tokenwarden/core';
 import { parseCommand, type Command } from './args.ts';
 import { openDatabase, DB_HELP } from './database.ts';
 import { CliError } from './errors.ts';
@@ -41,7 +45,10 @@ const addCommand: Command = {
     );
     const current = loadKeyRing({ keyFile: path, env: {}, warn });
     const next = current.withNewActiveKey(args.string('id'));
-    writeKeyFile(path, next.serialize());
+    writeKeyFile(path, next, {
+      replace: true,
+      comment: `Updated ${new Date().toISOString()} by tokenwarden keys add.`,
+    });
     if (args.flag('json')) {
       printJson({ active_key_id: next.activeKeyId, key_ids: next.keyIds });
       return;
@@ -152,30 +159,3 @@ function warn(message: string): void {
 }
 
 /** Replaces the key file atomically with mode 0600, so a crash leaves the old or the new ring. */
-function writeKeyFile(path: string, serialized: string): void {
-  const temporary = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  const content =
-    '# Tokenwarden encryption key ring. Every stored token and client secret is encrypted with\n' +
-    '# these keys: if this file is lost, every stored credential becomes unreadable. Back it up.\n' +
-    '# Format: <key id>:<base64 of 32 random bytes>, comma- or newline-separated; the first key\n' +
-    `# encrypts new secrets. Updated ${new Date().toISOString()} by tokenwarden keys add.\n` +
-    `${serialized.split(',').join('\n')}\n`;
-  try {
-    const fd = openSync(temporary, 'wx', 0o600);
-    try {
-      writeSync(fd, content);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temporary, path);
-  } catch (error) {
-    try {
-      unlinkSync(temporary);
-    } catch {
-      // Never created, or already renamed.
-    }
-    const code = (error as { code?: string }).code ?? 'error';
-    throw new CliError(`could not write the key file ${path} (${code})`);
-  }
-}
