@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,6 +65,62 @@ describe('SQLite store upgrade', () => {
         },
       ]);
       expect(await upgraded.service.listAudit({ limit: 1 })).toHaveLength(1);
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
+
+describe('SQLite read cache', () => {
+  it('answers a repeated read from memory while nothing is written, with the clock of now', async () => {
+    const t = await sqliteUnderTest();
+    try {
+      await t.store.migrate();
+      await t.store.insertCredential(newCredential('c1'));
+      await t.store.service.insertClient({ id: 'k1', name: 'w', keyHash: 'h', grants: [] });
+      const first = await t.store.getCredential('c1');
+      const client = await t.store.service.getClient('k1');
+      const before = Date.now();
+      const second = await t.store.getCredential('c1');
+      expect(second!.record).toBe(first!.record);
+      expect(second!.now).toBeGreaterThanOrEqual(before);
+      expect(Object.isFrozen(second!.record)).toBe(true);
+      expect(await t.store.service.getClient('k1')).toBe(client);
+      // An audit write is a write: the next read goes to the database again.
+      await t.store.service.appendAudit([
+        {
+          requestId: 'r',
+          actor: 'admin',
+          action: 'x',
+          connectionId: null,
+          owner: null,
+          provider: null,
+          outcome: 'ok',
+          detail: null,
+        },
+      ]);
+      const third = await t.store.getCredential('c1');
+      expect(third!.record).not.toBe(first!.record);
+      expect(third!.record).toEqual(first!.record);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('sees a revocation written by another process at once', async () => {
+    const t = await sqliteUnderTest();
+    try {
+      await t.store.migrate();
+      await t.store.service.insertClient({ id: 'k1', name: 'w', keyHash: 'h', grants: [] });
+      for (let i = 0; i < 3; i++) expect((await t.store.service.getClient('k1'))!.revokedAt).toBeNull();
+      execFileSync(process.execPath, [
+        '-e',
+        `const db = new (require('better-sqlite3'))(process.argv[1]);
+         db.pragma('busy_timeout = 5000');
+         db.prepare("update service_clients set revoked_at = 1 where id = 'k1'").run();`,
+        join(t.dir, 'store.sqlite'),
+      ]);
+      expect((await t.store.service.getClient('k1'))!.revokedAt).toBe(1);
     } finally {
       await t.cleanup();
     }

@@ -6,12 +6,12 @@ describe('SQLite statement cache', () => {
   let database: Database.Database | undefined;
   afterEach(() => database?.close());
 
-  function open() {
+  function open(onWrite?: () => void) {
     database = new Database(':memory:');
     database.exec(
       "create table t (id integer primary key, v text); insert into t values (1, 'a'), (2, 'b')",
     );
-    return withStatementCache(database, 4);
+    return withStatementCache(database, { max: 4, onWrite });
   }
 
   it('hands out one prepared statement per SQL text', () => {
@@ -48,5 +48,21 @@ describe('SQLite statement cache', () => {
     const first = cache.prepare('select 1');
     for (let i = 2; i <= 5; i++) cache.prepare(`select ${i}`);
     expect(cache.prepare('select 1')).not.toBe(first);
+  });
+
+  it('tells of every run of a statement that may write, and of no read', () => {
+    let writes = 0;
+    const cache = open(() => (writes += 1));
+    cache.prepare('select v from t where id = ?').all([1]);
+    const rows = cache.prepare('select v from t').iterate([]);
+    rows.next();
+    rows.return?.();
+    expect(writes).toBe(0);
+    const update = cache.prepare('update t set v = ? where id = ?');
+    update.run(['c', 1]);
+    update.run(['d', 1]);
+    cache.prepare('insert into t (id, v) values (?, ?) returning id').all([3, 'e']);
+    expect(writes).toBe(3);
+    expect(cache.prepare('select v from t where id = ?').all([1])).toEqual([{ v: 'd' }]);
   });
 });

@@ -3,6 +3,7 @@ import type { CredentialRecord } from '../credential.ts';
 import { InvalidInputError } from '../errors.ts';
 import { compiledOnce } from './compiled-once.ts';
 import { numberOrNull, toRecord } from './credential-row.ts';
+import { RowCache } from './row-cache.ts';
 import type { StoreAdapter } from './kysely-store.ts';
 import type { AuditEventsTable, Database, ServiceClientsTable } from './schema.ts';
 import type {
@@ -28,14 +29,17 @@ const AUDIT_ROWS_PER_STATEMENT = 1000;
 export class KyselyServiceStore implements ServiceStore {
   /** Read on every request a service client makes: compiled once (see `compiledOnce`). */
   readonly #clientById;
+  /** Clients read while the database stays unchanged, where it can say so (SQLite). */
+  readonly #clients: RowCache<ServiceClientRecord> | undefined;
 
   constructor(
     private readonly db: Kysely<Database>,
-    private readonly adapter: Pick<StoreAdapter, 'now'>,
+    private readonly adapter: Pick<StoreAdapter, 'now' | 'readCache'>,
   ) {
     this.#clientById = compiledOnce(db, (id) =>
       db.selectFrom('serviceClients').selectAll().where('id', '=', id),
     );
+    this.#clients = adapter.readCache && new RowCache(adapter.readCache);
   }
 
   async putProvider(provider: StoredProvider): Promise<StoredProviderRecord> {
@@ -102,8 +106,12 @@ export class KyselyServiceStore implements ServiceStore {
   }
 
   async getClient(id: string): Promise<ServiceClientRecord | undefined> {
-    const [row] = (await this.#clientById(id)).rows;
-    return row && toClient(row);
+    // A revocation is a write: it moves the cache's stamp, so a revoked client is refused at once.
+    const read = async () => {
+      const [row] = (await this.#clientById(id)).rows;
+      return row && toClient(row);
+    };
+    return this.#clients ? this.#clients.get(id, read) : read();
   }
 
   async listClients(): Promise<ServiceClientRecord[]> {

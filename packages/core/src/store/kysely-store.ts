@@ -13,6 +13,7 @@ import { KyselyConnectSessionStore, type ConnectSessionStore } from './connect-s
 import { toRecord, type CredentialRow } from './credential-row.ts';
 import { KyselyServiceStore } from './kysely-service-store.ts';
 import { MIGRATIONS, type ColumnTypes, type Migration } from './migrations.ts';
+import { RowCache, type ReadCacheSupport } from './row-cache.ts';
 import type { Database } from './schema.ts';
 import type { ServiceStore } from './service-store.ts';
 import type {
@@ -46,6 +47,8 @@ export interface StoreAdapter {
   readonly changes?: ChangeNotifications;
   /** Claim due rows with `FOR UPDATE SKIP LOCKED`, so concurrent claimers never queue. */
   readonly skipLockedClaims?: boolean;
+  /** Lets the hot reads be answered from memory while nothing changed (see `RowCache`). */
+  readonly readCache?: ReadCacheSupport;
 }
 
 /**
@@ -100,6 +103,8 @@ export class KyselyStore implements Store {
   /** The reads of every hand-out and every poll, compiled once (see `compiledOnce`). */
   readonly #credentialById;
   readonly #versionById;
+  /** Credentials read while the database stays unchanged, where it can say so (SQLite). */
+  readonly #credentials: RowCache<CredentialRecord> | undefined;
 
   constructor(
     protected readonly db: Kysely<Database>,
@@ -113,6 +118,7 @@ export class KyselyStore implements Store {
     this.#versionById = compiledOnce(db, (id) =>
       db.selectFrom('credentials').select(['version', 'leaseId']).where('id', '=', id),
     );
+    this.#credentials = adapter.readCache && new RowCache(adapter.readCache);
   }
 
   async migrate(): Promise<void> {
@@ -184,8 +190,16 @@ export class KyselyStore implements Store {
   }
 
   async getCredential(id: string): Promise<CredentialSnapshot | undefined> {
-    const [row] = (await this.#credentialById(id)).rows;
-    return row && snapshot(row);
+    const cache = this.#credentials;
+    if (cache === undefined) {
+      const [row] = (await this.#credentialById(id)).rows;
+      return row && snapshot(row);
+    }
+    const record = await cache.get(id, async () => {
+      const [row] = (await this.#credentialById(id)).rows;
+      return row && toRecord(row);
+    });
+    return record && { record, now: cache.support.now() };
   }
 
   async deleteCredential(id: string): Promise<boolean> {

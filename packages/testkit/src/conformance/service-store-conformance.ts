@@ -119,6 +119,18 @@ export function describeServiceStoreConformance(
         expect((await service.getClient('c1'))!.revokedAt).toBe(revoked!.revokedAt);
         expect(await service.revokeClient('missing')).toBe(false);
       });
+
+      it('reads a client revoked through another handle as revoked at once', async () => {
+        await service.insertClient({ id: 'c1', name: 'w', keyHash: 'h', grants });
+        for (let i = 0; i < 3; i++) expect((await service.getClient('c1'))!.revokedAt).toBeNull();
+        const other = await t.openAnother();
+        try {
+          expect(await other.service.revokeClient('c1')).toBe(true);
+          expect((await service.getClient('c1'))!.revokedAt).not.toBeNull();
+        } finally {
+          await other.close();
+        }
+      });
     });
 
     describe('audit', () => {

@@ -281,6 +281,26 @@ export function describeStoreConformance(name: string, setup: () => Promise<Stor
       });
     });
 
+    it('reads what any handle committed, however often the row was read just before', async () => {
+      await store.insertCredential(newCredential('c1'));
+      const other = await t.openAnother();
+      try {
+        for (let i = 0; i < 3; i++) await store.getCredential('c1');
+        await other.acquireLease('c1', lease('L', 1));
+        await other.commitRefresh('c1', 'L', refreshed());
+        expect((await store.getCredential('c1'))?.record).toMatchObject({ version: 2 });
+        await other.getCredential('c1');
+        await store.acquireLease('c1', lease('M', 2));
+        await store.commitNeedsReauth('c1', 'M', { reason: 'invalid_grant', lastError: 'invalid_grant' });
+        expect((await other.getCredential('c1'))?.record.status).toBe('needs_reauth');
+        expect((await store.getCredential('c1'))?.record.status).toBe('needs_reauth');
+        await other.deleteCredential('c1');
+        expect(await store.getCredential('c1')).toBeUndefined();
+      } finally {
+        await other.close();
+      }
+    });
+
     it('deletes', async () => {
       await store.insertCredential(newCredential('c1'));
       expect(await store.deleteCredential('c1')).toBe(true);

@@ -9,15 +9,20 @@ import type { SqliteDatabase, SqliteStatement } from 'kysely';
  * Reusing a statement is safe here: Kysely runs one query at a time on its one connection, and
  * SQLite re-prepares a statement by itself when the schema changes under it.
  */
-export function withStatementCache(database: BetterSqlite3.Database, max = 256): SqliteDatabase {
-  const statements = new Map<string, BetterSqlite3.Statement>();
+export function withStatementCache(
+  database: BetterSqlite3.Database,
+  options: { max?: number; onWrite?: () => void } = {},
+): SqliteDatabase {
+  const { max = 256, onWrite } = options;
+  const statements = new Map<string, CachedStatement>();
   return {
     close: () => database.close(),
     prepare(sql: string): SqliteStatement {
       const cached = statements.get(sql);
       // Busy: a `stream()` is still iterating it; give this query a statement of its own.
       if (cached !== undefined && !cached.busy) return cached;
-      const statement = database.prepare(sql);
+      const prepared = database.prepare(sql);
+      const statement = onWrite && !prepared.readonly ? writing(prepared, onWrite) : prepared;
       // A many-row audit insert is rarely repeated and weighs up to a few hundred kB prepared:
       // kept, a few hundred of them would hold tens of MB.
       if (cached === undefined && sql.length <= MAX_CACHED_SQL_LENGTH) {
@@ -31,3 +36,27 @@ export function withStatementCache(database: BetterSqlite3.Database, max = 256):
 }
 
 const MAX_CACHED_SQL_LENGTH = 2048;
+
+type CachedStatement = SqliteStatement & { readonly busy: boolean };
+
+/** A statement that may write: `onWrite` is told each time it runs, before it does. */
+function writing(statement: BetterSqlite3.Statement, onWrite: () => void): CachedStatement {
+  return {
+    reader: statement.reader,
+    get busy() {
+      return statement.busy;
+    },
+    all(parameters) {
+      onWrite();
+      return statement.all(parameters);
+    },
+    run(parameters) {
+      onWrite();
+      return statement.run(parameters);
+    },
+    iterate(parameters) {
+      onWrite();
+      return statement.iterate(parameters);
+    },
+  };
+}
