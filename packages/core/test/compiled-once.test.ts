@@ -11,7 +11,7 @@ import {
   type UnknownRow,
 } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import { compiledOnce } from '../src/store/compiled-once.ts';
+import { compiledOnce, compiledWith } from '../src/store/compiled-once.ts';
 
 interface Db {
   serviceClients: { id: string; keyHash: string; createdAt: number };
@@ -94,6 +94,47 @@ describe('compiledOnce', () => {
     expect(() =>
       compiledOnce(kysely, (id) =>
         kysely.selectFrom('serviceClients').select('id').where('id', '=', sql.lit(id)),
+      ),
+    ).toThrow(/bound parameter/);
+  });
+});
+
+describe('compiledWith', () => {
+  let db: Kysely<Db> | undefined;
+  afterEach(async () => {
+    await db?.destroy();
+    db = undefined;
+  });
+
+  it('places each value where its placeholder was, constants kept', async () => {
+    const kysely = (db = open());
+    const insert = compiledWith(kysely, 4, ([id1, hash1, id2, hash2]) =>
+      kysely.insertInto('serviceClients').values([
+        { id: id1!, keyHash: hash1!, createdAt: 7 },
+        { id: id2!, keyHash: hash2!, createdAt: 8 },
+      ]),
+    );
+    await insert(['x', 'hash-x', 'y', 'hash-y']);
+    await insert(['z', 'hash-z', "w'--", 'hash-w']);
+    const rows = await kysely
+      .selectFrom('serviceClients')
+      .selectAll()
+      .where('createdAt', '>', 6)
+      .orderBy('id')
+      .execute();
+    expect(rows.map((r) => [r.id, r.keyHash, r.createdAt])).toEqual([
+      ["w'--", 'hash-w', 8],
+      ['x', 'hash-x', 7],
+      ['y', 'hash-y', 8],
+      ['z', 'hash-z', 7],
+    ]);
+  });
+
+  it('refuses a query that leaves an argument out', () => {
+    const kysely = (db = open());
+    expect(() =>
+      compiledWith(kysely, 2, ([id]) =>
+        kysely.selectFrom('serviceClients').select('id').where('id', '=', id!),
       ),
     ).toThrow(/bound parameter/);
   });

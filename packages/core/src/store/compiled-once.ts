@@ -1,7 +1,7 @@
 import { createQueryId, type Compilable, type Kysely, type QueryResult } from 'kysely';
 
-/** Stands for the argument while the query is compiled; never sent to the database. */
-const ARGUMENT = '\u0000tokenwarden:argument\u0000';
+/** Stands for argument `i` while the query is compiled; never sent to the database. */
+const placeholder = (i: number) => `\u0000tokenwarden:argument:${i}\u0000`;
 
 /**
  * A query built and compiled once, then run with a new argument each time: for the reads on
@@ -23,14 +23,33 @@ export function compiledOnce<DB, O>(
   db: Kysely<DB>,
   build: (argument: string) => Compilable<O>,
 ): (argument: string) => Promise<QueryResult<O>> {
-  const compiled = build(ARGUMENT).compile();
-  const slots = compiled.parameters.flatMap((value, i) => (value === ARGUMENT ? [i] : []));
-  if (slots.length === 0 || compiled.sql.includes(ARGUMENT)) {
-    throw new TypeError('compiledOnce: the query must take its argument as a bound parameter');
+  const run = compiledWith(db, 1, ([argument]) => build(argument!));
+  return (argument) => run([argument]);
+}
+
+/**
+ * `compiledOnce` for a query of `arity` arguments (a many-row insert: one per value), run with
+ * their values in the order of the placeholders `build` was given. Each placeholder must be a
+ * bound parameter.
+ */
+export function compiledWith<DB, O>(
+  db: Kysely<DB>,
+  arity: number,
+  build: (placeholders: readonly string[]) => Compilable<O>,
+): (values: readonly unknown[]) => Promise<QueryResult<O>> {
+  const placeholders = Array.from({ length: arity }, (_, i) => placeholder(i));
+  const compiled = build(placeholders).compile();
+  const argumentOf = new Map(placeholders.map((p, i) => [p, i]));
+  // For each parameter of the compiled query: the argument it takes, or -1 (a constant).
+  const slots = compiled.parameters.map((value) => argumentOf.get(value as string) ?? -1);
+  const bound = new Set(slots);
+  if (placeholders.some((p, i) => !bound.has(i) || compiled.sql.includes(p))) {
+    throw new TypeError('compiledOnce: the query must take each argument as a bound parameter');
   }
-  return (argument) => {
-    const parameters = [...compiled.parameters];
-    for (const slot of slots) parameters[slot] = argument;
+  return (values) => {
+    const parameters = slots.map((slot, i) =>
+      slot === -1 ? compiled.parameters[i] : values[slot],
+    );
     return db.executeQuery<O>({ ...compiled, parameters, queryId: createQueryId() });
   };
 }

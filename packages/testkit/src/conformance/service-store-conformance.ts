@@ -176,7 +176,32 @@ export function describeServiceStoreConformance(
         await expect(
           service.appendAudit([event({ requestId: 'r1' }), broken, event({ requestId: 'r3' })]),
         ).rejects.toThrow();
+        // The same with every time given (the server's batches, see `#compiledAuditInsert`).
+        await expect(
+          service.appendAudit([event({ at: 1 }), { ...broken, at: 2 }, event({ at: 3 })]),
+        ).rejects.toThrow();
         expect(await service.listAudit({ limit: 10 })).toEqual([]);
+      });
+
+      it('keeps every column of every event in its place, batch after batch', async () => {
+        const batch = (n: number, from: number) =>
+          Array.from({ length: n }, (_, i) => ({
+            at: from + i,
+            requestId: `req-${from + i}`,
+            actor: `actor-${from + i}`,
+            action: `action-${from + i}`,
+            connectionId: i % 2 ? null : `conn-${from + i}`,
+            owner: i % 3 ? `owner-${from + i}` : null,
+            provider: `provider-${from + i}`,
+            outcome: `outcome-${from + i}`,
+            detail: i % 2 ? `{"n":${from + i}}` : null,
+          }));
+        const written = [...batch(3, 0), ...batch(64, 100), ...batch(3, 200)];
+        await service.appendAudit(written.slice(0, 3));
+        await service.appendAudit(written.slice(3, 67));
+        await service.appendAudit(written.slice(67));
+        const read = (await service.listAudit({ limit: 100 })).reverse();
+        expect(read.map(({ seq: _seq, ...e }) => e)).toEqual(written);
       });
 
       it('writes a batch too big for one statement whole, in order, or not at all', async () => {
