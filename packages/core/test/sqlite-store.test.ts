@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -112,7 +112,8 @@ describe('SQLite read cache', () => {
     try {
       await t.store.migrate();
       await t.store.service.insertClient({ id: 'k1', name: 'w', keyHash: 'h', grants: [] });
-      for (let i = 0; i < 3; i++) expect((await t.store.service.getClient('k1'))!.revokedAt).toBeNull();
+      for (let i = 0; i < 3; i++)
+        expect((await t.store.service.getClient('k1'))!.revokedAt).toBeNull();
       execFileSync(process.execPath, [
         '-e',
         `const db = new (require('better-sqlite3'))(process.argv[1]);
@@ -121,6 +122,38 @@ describe('SQLite read cache', () => {
         join(t.dir, 'store.sqlite'),
       ]);
       expect((await t.store.service.getClient('k1'))!.revokedAt).toBe(1);
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
+
+describe('SQLite checkpoints', () => {
+  it('copies the log back into the database file from its own thread, and stops on close', async () => {
+    const t = await sqliteUnderTest();
+    try {
+      await t.store.migrate();
+      const file = join(t.dir, 'store.sqlite');
+      const before = statSync(file).size;
+      const events = Array.from({ length: 1000 }, (_, i) => ({
+        requestId: `r${i}`,
+        actor: 'a'.repeat(200),
+        action: 'token.read',
+        connectionId: null,
+        owner: null,
+        provider: null,
+        outcome: 'ok',
+        detail: null,
+      }));
+      for (let i = 0; i < 10; i++) await t.store.service.appendAudit(events);
+      // Only a checkpoint writes to the database file itself; the store's connection does not.
+      for (let waited = 0; statSync(file).size < before + 2_000_000; waited += 20) {
+        if (waited > 10_000) throw new Error('the log was never copied back');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await t.store.close();
+      // Closed: the last connection gone, SQLite removed the log.
+      expect(() => statSync(`${file}-wal`)).toThrow();
     } finally {
       await t.cleanup();
     }

@@ -49,6 +49,8 @@ export interface StoreAdapter {
   readonly skipLockedClaims?: boolean;
   /** Lets the hot reads be answered from memory while nothing changed (see `RowCache`). */
   readonly readCache?: ReadCacheSupport;
+  /** Stops the adapter's own background work; called by `Store.close()` first. */
+  readonly beforeClose?: () => Promise<void>;
 }
 
 /**
@@ -443,6 +445,7 @@ export class KyselyStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.adapter.beforeClose?.();
     await this.adapter.changes?.close();
     await this.db.destroy();
   }

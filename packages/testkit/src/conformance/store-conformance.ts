@@ -291,7 +291,10 @@ export function describeStoreConformance(name: string, setup: () => Promise<Stor
         expect((await store.getCredential('c1'))?.record).toMatchObject({ version: 2 });
         await other.getCredential('c1');
         await store.acquireLease('c1', lease('M', 2));
-        await store.commitNeedsReauth('c1', 'M', { reason: 'invalid_grant', lastError: 'invalid_grant' });
+        await store.commitNeedsReauth('c1', 'M', {
+          reason: 'invalid_grant',
+          lastError: 'invalid_grant',
+        });
         expect((await other.getCredential('c1'))?.record.status).toBe('needs_reauth');
         expect((await store.getCredential('c1'))?.record.status).toBe('needs_reauth');
         await other.deleteCredential('c1');

@@ -2,6 +2,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { CamelCasePlugin, Kysely, sql, SqliteDialect } from 'kysely';
 import { KyselyStore, type StoreAdapter } from '../kysely-store.ts';
 import type { Database } from '../schema.ts';
+import { Checkpointer } from './checkpointer.ts';
 import { withStatementCache } from './statement-cache.ts';
 
 export interface SqliteStoreOptions {
@@ -22,8 +23,10 @@ export interface SqliteStoreOptions {
 export function openSqliteStore(options: SqliteStoreOptions): KyselyStore {
   const database = new BetterSqlite3(options.path);
   database.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
-  database.pragma('journal_mode = WAL');
+  const journal = database.pragma('journal_mode = WAL', { simple: true });
   database.pragma('synchronous = NORMAL');
+  // A database in memory has no log to copy back.
+  const checkpointer = journal === 'wal' ? new Checkpointer(database, options.path) : undefined;
   const changes = new ChangeStamp(database);
   const db = new Kysely<Database>({
     dialect: new SqliteDialect({
@@ -31,7 +34,10 @@ export function openSqliteStore(options: SqliteStoreOptions): KyselyStore {
     }),
     plugins: [new CamelCasePlugin()],
   });
-  return new KyselyStore(db, sqliteAdapter(database, changes, options.pollIntervalMs ?? 5));
+  return new KyselyStore(db, {
+    ...sqliteAdapter(database, changes, options.pollIntervalMs ?? 5),
+    beforeClose: async () => checkpointer?.stop(),
+  });
 }
 
 function sqliteAdapter(
