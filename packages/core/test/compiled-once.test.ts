@@ -43,13 +43,13 @@ function open(plugins: KyselyPlugin[] = []) {
   });
 }
 
-describe('compiledOnce', () => {
-  let db: Kysely<Db> | undefined;
-  afterEach(async () => {
-    await db?.destroy();
-    db = undefined;
-  });
+let db: Kysely<Db> | undefined;
+afterEach(async () => {
+  await db?.destroy();
+  db = undefined;
+});
 
+describe('compiledOnce', () => {
   it('runs the compiled query with each argument, rows mapped by the plugins', async () => {
     const kysely = (db = open());
     const byId = compiledOnce(kysely, (id) =>
@@ -100,12 +100,6 @@ describe('compiledOnce', () => {
 });
 
 describe('compiledWith', () => {
-  let db: Kysely<Db> | undefined;
-  afterEach(async () => {
-    await db?.destroy();
-    db = undefined;
-  });
-
   it('places each value where its placeholder was, constants kept', async () => {
     const kysely = (db = open());
     const insert = compiledWith(kysely, 4, ([id1, hash1, id2, hash2]) =>

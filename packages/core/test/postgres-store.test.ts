@@ -115,6 +115,15 @@ describe('Postgres store', () => {
         );
       return { waiter, reads: () => reads, readsReach };
     };
+    /** c1 leased by another handle, and read by the waiter (one read) while it listens. */
+    const leasedAndSeen = async () => {
+      const leader = open();
+      const { waiter, reads } = await observedWaiter();
+      await leader.insertCredential(newCredential('c1'));
+      await leader.acquireLease('c1', { expectedVersion: 1, leaseId: 'L', leaseMs: 10_000 });
+      const seen = (await waiter.getCredential('c1'))!.record;
+      return { leader, waiter, reads, seen };
+    };
     /** Settles `promise` into a flag that says whether it has. */
     const track = (promise: Promise<unknown>) => {
       const state = { done: false };
@@ -140,6 +149,63 @@ describe('Postgres store', () => {
       await readsReach(2);
       await leader.commitFailure('c1', 'M', { lastError: 'x', retryAfterMs: 0, keepIntent: false });
       await released;
+      expect(reads()).toBe(2);
+    });
+
+    it('needs no look of its own for a record read while listening', async () => {
+      const { leader, waiter, reads, seen } = await leasedAndSeen();
+      expect(reads()).toBe(1);
+      const waiting = track(waiter.waitForChange('c1', seen, 30_000));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(waiting.done).toBe(false);
+      await leader.commitRefresh('c1', 'L', refreshed());
+      await eventually(
+        async () => waiting.done,
+        (done) => done,
+      );
+      expect(reads()).toBe(1);
+    });
+
+    it('learns of a change between its read and its wait from what the listener heard', async () => {
+      const { leader, waiter, reads, seen } = await leasedAndSeen();
+      await leader.commitRefresh('c1', 'L', refreshed());
+      // Heard before the wait begins: no watch was there to take it, the listener kept it.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const started = Date.now();
+      await waiter.waitForChange('c1', seen, 30_000);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(reads()).toBe(1);
+    });
+
+    it('looks again when the listener reconnected since the read', async () => {
+      const { leader, waiter, reads, seen } = await leasedAndSeen();
+      await leader.insertCredential(newCredential('c2'));
+      const [pid] = await listenerPid();
+      await admin.query('select pg_terminate_backend($1)', [pid]);
+      // Committed while nobody listened: only a look can find it.
+      await leader.commitRefresh('c1', 'L', refreshed());
+      await eventually(listenerPid, (pids) => pids.length === 0);
+      // Another waiter brings the listener back before this one waits: no wake-up is left for it.
+      await waiter.waitForChange('c2', { version: 1, leaseId: null }, 300);
+      expect(await eventually(listening, (yes) => yes)).toBe(true);
+      const before = reads();
+      const started = Date.now();
+      await waiter.waitForChange('c1', seen, 30_000);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(reads()).toBe(before + 1);
+    });
+
+    it('looks again when more has been heard since the read than the listener keeps', async () => {
+      const { leader, waiter, reads, seen } = await leasedAndSeen();
+      await leader.commitRefresh('c1', 'L', refreshed());
+      // 300 notifications about another credential push the one about c1 out.
+      await admin.query(
+        `select pg_notify('tokenwarden_credentials', 'c2 ' || g || ' ') from generate_series(1, 300) g`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const started = Date.now();
+      await waiter.waitForChange('c1', seen, 30_000);
+      expect(Date.now() - started).toBeLessThan(5_000);
       expect(reads()).toBe(2);
     });
 

@@ -31,6 +31,17 @@ async function sqliteUnderTest() {
   };
 }
 
+const AN_AUDIT_EVENT = {
+  requestId: 'r',
+  actor: 'admin',
+  action: 'x',
+  connectionId: null,
+  owner: null,
+  provider: null,
+  outcome: 'ok',
+  detail: null,
+};
+
 describeStoreConformance('sqlite', sqliteUnderTest);
 describeServiceStoreConformance('sqlite', sqliteUnderTest);
 
@@ -52,18 +63,7 @@ describe('SQLite store upgrade', () => {
       await upgraded.migrate();
       expect((await upgraded.getCredential('c1'))?.record.version).toBe(1);
       expect(await upgraded.service.setSettingIfAbsent('s', 'v')).toBe(true);
-      await upgraded.service.appendAudit([
-        {
-          requestId: 'r',
-          actor: 'admin',
-          action: 'x',
-          connectionId: null,
-          owner: null,
-          provider: null,
-          outcome: 'ok',
-          detail: null,
-        },
-      ]);
+      await upgraded.service.appendAudit([AN_AUDIT_EVENT]);
       expect(await upgraded.service.listAudit({ limit: 1 })).toHaveLength(1);
     } finally {
       await t.cleanup();
@@ -87,18 +87,7 @@ describe('SQLite read cache', () => {
       expect(Object.isFrozen(second!.record)).toBe(true);
       expect(await t.store.service.getClient('k1')).toBe(client);
       // An audit write is a write: the next read goes to the database again.
-      await t.store.service.appendAudit([
-        {
-          requestId: 'r',
-          actor: 'admin',
-          action: 'x',
-          connectionId: null,
-          owner: null,
-          provider: null,
-          outcome: 'ok',
-          detail: null,
-        },
-      ]);
+      await t.store.service.appendAudit([AN_AUDIT_EVENT]);
       const third = await t.store.getCredential('c1');
       expect(third!.record).not.toBe(first!.record);
       expect(third!.record).toEqual(first!.record);

@@ -439,11 +439,8 @@ export class CredentialBroker {
           throw new RefreshUnavailableError(id, record.leaseUntil - now, 'refresh_in_progress');
         }
         this.#onContention?.('waited', id);
-        await this.#store.waitForChange(
-          id,
-          { version: record.version, leaseId: record.leaseId },
-          Math.min(left, record.leaseUntil - now + 5),
-        );
+        // The record itself as what was seen: a store may know how it was read (KyselyStore).
+        await this.#store.waitForChange(id, record, Math.min(left, record.leaseUntil - now + 5));
         continue;
       }
       if (left <= 0) throw new RefreshUnavailableError(id, 1000, record.lastError ?? 'timeout');

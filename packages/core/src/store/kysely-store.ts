@@ -67,8 +67,22 @@ export interface ChangeNotifications {
   /** Gets ready to notify (connects); called once the schema is known to be in place. */
   start(): void;
   watch(id: string): ChangeWatch;
+  /** Where the notifications stand now, if listening: taken before a read (see `heardSince`). */
+  mark(): ChangeMark | undefined;
+  /**
+   * The states notified for `id` since `mark` (undefined entries: unknown states), if every
+   * change committed since then has been heard; undefined when that cannot be vouched for (the
+   * listener reconnected, or the notifications since then are no longer all kept).
+   */
+  heardSince(id: string, mark: ChangeMark): (HeardState | undefined)[] | undefined;
   /** Stops listening; called by `Store.close()` before the connections are closed. */
   close(): Promise<void>;
+}
+
+/** A point in a listener's notifications: its LISTEN session, and how many it had heard. */
+export interface ChangeMark {
+  readonly session: number;
+  readonly heard: number;
 }
 
 /** The state a notification named: what the statement that sent it committed. */
@@ -107,6 +121,11 @@ export class KyselyStore implements Store {
   readonly #versionById;
   /** Credentials read while the database stays unchanged, where it can say so (SQLite). */
   readonly #credentials: RowCache<CredentialRecord> | undefined;
+  /**
+   * Where the notifications stood just before each record was read (Postgres): a waiter that
+   * saw this record needs no second read to know what changed since (see `waitForChange`).
+   */
+  readonly #readMarks = new WeakMap<object, ChangeMark>();
 
   constructor(
     protected readonly db: Kysely<Database>,
@@ -194,8 +213,11 @@ export class KyselyStore implements Store {
   async getCredential(id: string): Promise<CredentialSnapshot | undefined> {
     const cache = this.#credentials;
     if (cache === undefined) {
+      const mark = this.adapter.changes?.mark();
       const [row] = (await this.#credentialById(id)).rows;
-      return row && snapshot(row);
+      const read = row && snapshot(row);
+      if (read && mark) this.#readMarks.set(read.record, mark);
+      return read;
     }
     const record = await cache.get(id, async () => {
       const [row] = (await this.#credentialById(id)).rows;
@@ -380,9 +402,17 @@ export class KyselyStore implements Store {
     try {
       // The change may have landed between the caller's read and the watch, and then no
       // notification will come: look once more, as soon as later changes will be notified.
+      // Unless the listener heard everything since the caller's read began (the record `seen`
+      // came from getCredential while listening): then what it heard meanwhile tells.
       if (watch) {
-        await settleWithin(watch.ready, deadline - Date.now());
-        if (await this.#changed(id, seen)) return;
+        const mark = this.#readMarks.get(seen);
+        const heard = mark && this.adapter.changes!.heardSince(id, mark);
+        if (heard === undefined) {
+          await settleWithin(watch.ready, deadline - Date.now());
+          if (await this.#changed(id, seen)) return;
+        } else if (heard.some((h) => h?.version !== seen.version || h.leaseId !== seen.leaseId)) {
+          return;
+        }
       }
       for (;;) {
         const left = deadline - Date.now();

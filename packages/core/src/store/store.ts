@@ -72,7 +72,9 @@ export interface Store {
    * poll. Invariant 5: this is how waiters learn the leader's result without redeeming.
    *
    * Only a hint that it is worth reading the row again: a notification may name a state that is
-   * already gone, so the caller always re-reads and decides from what it reads.
+   * already gone, so the caller always re-reads and decides from what it reads. Pass the record
+   * `getCredential` returned as `seen` where there is one: a store may know how it was read
+   * (Postgres: whether every change since then has been heard, which spares a read).
    */
   waitForChange(
     id: string,

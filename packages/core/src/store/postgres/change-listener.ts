@@ -1,11 +1,13 @@
 import pg from 'pg';
-import type { ChangeNotifications, ChangeWatch, HeardState } from '../kysely-store.ts';
+import type { ChangeMark, ChangeNotifications, ChangeWatch, HeardState } from '../kysely-store.ts';
 
 const MIN_RETRY_MS = 100;
 const MAX_RETRY_MS = 5_000;
 const END_TIMEOUT_MS = 1_000;
 /** Notifications a watch keeps for a waiter busy elsewhere; beyond, it only says "look". */
 const MAX_PENDING = 16;
+/** Notifications kept for `heardSince`, newest last; a mark older than these says "unknown". */
+const MAX_RECENT = 256;
 
 /**
  * One LISTEN connection per store, shared by all its waiters through an in-process map keyed by
@@ -25,6 +27,11 @@ export class ChangeListener implements ChangeNotifications {
   #retryTimer: NodeJS.Timeout | undefined;
   #failures = 0;
   #closed = false;
+  /** Notifications heard so far, and the last `MAX_RECENT` of them. */
+  #heard = 0;
+  #recent: { seq: number; id: string; heard: HeardState | undefined }[] = [];
+  /** Counts LISTEN sessions: a mark from an earlier one vouches for nothing. */
+  #session = 0;
 
   constructor(config: pg.ClientConfig, channel: string) {
     this.#config = config;
@@ -48,6 +55,18 @@ export class ChangeListener implements ChangeNotifications {
     return watch;
   }
 
+  mark(): ChangeMark | undefined {
+    return this.#listening ? { session: this.#session, heard: this.#heard } : undefined;
+  }
+
+  heardSince(id: string, mark: ChangeMark): (HeardState | undefined)[] | undefined {
+    // Listening without a break since the mark, and every notification since then still kept.
+    if (!this.#listening || mark.session !== this.#session) return undefined;
+    const oldest = this.#recent[0]?.seq ?? this.#heard + 1;
+    if (oldest > mark.heard + 1) return undefined;
+    return this.#recent.filter((n) => n.seq > mark.heard && n.id === id).map((n) => n.heard);
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#retryTimer);
@@ -65,6 +84,8 @@ export class ChangeListener implements ChangeNotifications {
     client.on('notification', (message) => {
       if (message.channel !== this.#channel || message.payload === undefined) return;
       const { id, heard } = parsePayload(message.payload);
+      this.#recent.push({ seq: ++this.#heard, id, heard });
+      if (this.#recent.length > MAX_RECENT) this.#recent.shift();
       for (const watch of this.#watches.get(id) ?? []) watch.wake(heard);
     });
     // A dropped connection ('error', then 'end') is expected: the server restarts, an admin
@@ -81,6 +102,7 @@ export class ChangeListener implements ChangeNotifications {
       }
       if (this.#client !== client) return;
       this.#listening = true;
+      this.#session += 1;
       // Changes made while no connection listened were not notified: everyone looks again.
       if (this.#failures > 0) this.#wakeAll();
       this.#failures = 0;
