@@ -10,12 +10,25 @@ export interface StormResult {
   errors: string[];
 }
 
-const [connectionId, callers, warmUpId] = process.argv.slice(2);
+/** Long enough for every process of a storm to be done: they all finish within a few tens of ms. */
+const AFTER_STORM_PAUSE_MS = 300;
+
+const [connectionId, callers, warmUpId, warmUpRaces] = process.argv.slice(2);
 const { broker, close } = await openBrokerFromEnv();
 if (warmUpId) {
-  // A worker in production has been running for a while: its first refresh (module loading,
-  // JIT, the provider's TCP connection) is behind it. Refresh a credential of its own first.
+  // A worker in production has been running for a while: its first refreshes (module loading,
+  // JIT, the provider's TCP connection) are behind it, as leader and as waiter (see
+  // WARM_UP_RACES). Refresh a credential of its own, then race a second broker for it.
   await broker.getAccessToken(warmUpId);
+  const rival = await openBrokerFromEnv();
+  for (let race = 0; race < Number(warmUpRaces ?? 0); race++) {
+    const { version } = await broker.getAccessToken(warmUpId);
+    await Promise.all([
+      broker.reportRejected(warmUpId, version),
+      rival.broker.reportRejected(warmUpId, version),
+    ]);
+  }
+  await rival.close();
 }
 await broker.getConnection(connectionId!);
 if (warmUpId) await settle();
@@ -27,6 +40,10 @@ const outcomes = await Promise.allSettled(
     return { token, latency: performance.now() - started };
   }),
 );
+// The other processes may still be handing out tokens: this one's bookkeeping (hashing its
+// tokens, reporting, closing its pool, exiting) waits, so as not to take their CPU (on a
+// 2-core machine; separate machines would not share it).
+await new Promise((resolve) => setTimeout(resolve, AFTER_STORM_PAUSE_MS));
 const result: StormResult = { tokens: [], versions: [], latenciesMs: [], errors: [] };
 for (const outcome of outcomes) {
   if (outcome.status === 'rejected') {
