@@ -8,6 +8,9 @@ import type { SqliteDatabase, SqliteStatement } from 'kysely';
  *
  * Reusing a statement is safe here: Kysely runs one query at a time on its one connection, and
  * SQLite re-prepares a statement by itself when the schema changes under it.
+ *
+ * `onWrite` is told each time a statement that may write (one SQLite does not call read-only)
+ * runs: the store's read cache counts this connection's writes with it.
  */
 export function withStatementCache(
   database: BetterSqlite3.Database,
