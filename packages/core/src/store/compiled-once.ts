@@ -30,13 +30,13 @@ export function compiledOnce<DB, O>(
 /**
  * `compiledOnce` for a query of `arity` arguments (a many-row insert: one per value), run with
  * their values in the order of the placeholders `build` was given. Each placeholder must be a
- * bound parameter.
+ * bound parameter. Runs on `db`, or on the transaction `on` when given.
  */
 export function compiledWith<DB, O>(
   db: Kysely<DB>,
   arity: number,
   build: (placeholders: readonly string[]) => Compilable<O>,
-): (values: readonly unknown[]) => Promise<QueryResult<O>> {
+): (values: readonly unknown[], on?: Kysely<DB>) => Promise<QueryResult<O>> {
   const placeholders = Array.from({ length: arity }, (_, i) => placeholder(i));
   const compiled = build(placeholders).compile();
   const argumentOf = new Map(placeholders.map((p, i) => [p, i]));
@@ -44,12 +44,12 @@ export function compiledWith<DB, O>(
   const slots = compiled.parameters.map((value) => argumentOf.get(value as string) ?? -1);
   const bound = new Set(slots);
   if (placeholders.some((p, i) => !bound.has(i) || compiled.sql.includes(p))) {
-    throw new TypeError('compiledOnce: the query must take each argument as a bound parameter');
+    throw new TypeError('a compiled query must take each argument as a bound parameter');
   }
-  return (values) => {
+  return (values, on = db) => {
     const parameters = slots.map((slot, i) =>
       slot === -1 ? compiled.parameters[i] : values[slot],
     );
-    return db.executeQuery<O>({ ...compiled, parameters, queryId: createQueryId() });
+    return on.executeQuery<O>({ ...compiled, parameters, queryId: createQueryId() });
   };
 }

@@ -44,13 +44,27 @@ function auditValues(event: NewAuditEvent): unknown[] {
   return AUDIT_COLUMNS.map((column) => event[column]);
 }
 
+/**
+ * An `audit_events` row with `valueOf` each column's value. Typed loosely: the compiled insert
+ * passes placeholders (strings) and the other one the database clock for a missing time.
+ */
+function auditRow(
+  valueOf: (column: (typeof AUDIT_COLUMNS)[number], index: number) => unknown,
+): Insertable<AuditEventsTable> {
+  const entries = AUDIT_COLUMNS.map((column, index) => [column, valueOf(column, index)]);
+  return Object.fromEntries(entries) as unknown as Insertable<AuditEventsTable>;
+}
+
 /** The `ServiceStore` queries, written once for every Kysely dialect (as `KyselyStore`). */
 export class KyselyServiceStore implements ServiceStore {
   /** Read on every request a service client makes: compiled once (see `compiledOnce`). */
   readonly #clientById;
   /** Clients read while the database stays unchanged, where it can say so (SQLite). */
   readonly #clients: RowCache<ServiceClientRecord> | undefined;
-  readonly #auditInserts = new Map<number, (values: readonly unknown[]) => Promise<unknown>>();
+  readonly #auditInserts = new Map<
+    number,
+    (values: readonly unknown[], on: Kysely<Database>) => Promise<unknown>
+  >();
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -163,28 +177,15 @@ export class KyselyServiceStore implements ServiceStore {
   }
 
   async #insertAudit(db: Kysely<Database>, events: NewAuditEvent[]): Promise<void> {
-    if (
-      db === this.db &&
-      events.length <= COMPILED_AUDIT_ROWS &&
-      events.every((e) => e.at !== undefined)
-    ) {
-      await this.#compiledAuditInsert(events.length)(events.flatMap(auditValues));
+    if (events.length <= COMPILED_AUDIT_ROWS && events.every((e) => e.at !== undefined)) {
+      await this.#compiledAuditInsert(events.length)(events.flatMap(auditValues), db);
       return;
     }
+    const now = this.adapter.now;
     await db
       .insertInto('auditEvents')
       .values(
-        events.map((e) => ({
-          at: e.at ?? this.adapter.now,
-          requestId: e.requestId,
-          actor: e.actor,
-          action: e.action,
-          connectionId: e.connectionId,
-          owner: e.owner,
-          provider: e.provider,
-          outcome: e.outcome,
-          detail: e.detail,
-        })),
+        events.map((e) => auditRow((column) => (column === 'at' ? (e.at ?? now) : e[column]))),
       )
       .execute();
   }
@@ -197,15 +198,13 @@ export class KyselyServiceStore implements ServiceStore {
   #compiledAuditInsert(rows: number) {
     let insert = this.#auditInserts.get(rows);
     if (insert === undefined) {
-      insert = compiledWith(this.db, rows * AUDIT_COLUMNS.length, (values) =>
-        this.db.insertInto('auditEvents').values(
-          Array.from({ length: rows }, (_, row) => {
-            const at = row * AUDIT_COLUMNS.length;
-            const entries = AUDIT_COLUMNS.map((column, i) => [column, values[at + i]]);
-            // Placeholders stand for the values: strings here, whatever the column's type.
-            return Object.fromEntries(entries) as unknown as Insertable<AuditEventsTable>;
-          }),
-        ),
+      const columns = AUDIT_COLUMNS.length;
+      insert = compiledWith(this.db, rows * columns, (values) =>
+        this.db
+          .insertInto('auditEvents')
+          .values(
+            Array.from({ length: rows }, (_, row) => auditRow((_, i) => values[row * columns + i])),
+          ),
       );
       this.#auditInserts.set(rows, insert);
     }

@@ -223,6 +223,25 @@ export function describeServiceStoreConformance(
         expect(read).toEqual(many.map((e) => e.requestId).reverse());
       });
 
+      it('writes a big batch with its own times whole, its short last statement in the transaction', async () => {
+        // 1,010 events: a 1,000-row statement, then a 10-row one (the compiled insert).
+        const timed = Array.from({ length: 1_010 }, (_, i) => event({ requestId: `t${i}`, at: i }));
+        const broken = [
+          ...timed.slice(0, 1_005),
+          { ...timed[1_005]!, actor: null as unknown as string },
+        ];
+        await expect(service.appendAudit(broken)).rejects.toThrow();
+        expect(await service.listAudit({ limit: 10 })).toEqual([]);
+        await service.appendAudit(timed);
+        const newest = await service.listAudit({ limit: 20 });
+        expect(newest.map((e) => [e.requestId, e.at])).toEqual(
+          timed
+            .slice(-20)
+            .reverse()
+            .map((e) => [e.requestId, e.at]),
+        );
+      });
+
       it('filters by connection, actor and time, and pages with the seq cursor', async () => {
         await service.appendAudit([
           event({ requestId: 'a1', at: 100 }),
