@@ -45,9 +45,31 @@ export interface CredentialRecord {
   updatedAt: number;
 }
 
-/** A record together with the database clock at the moment it was read. */
-export interface CredentialSnapshot {
-  record: CredentialRecord;
+/**
+ * What a caller decides from (hand the token out, wait, back off, or take the lease): a
+ * credential without its refresh token, owner, metadata or bookkeeping. A store may learn it
+ * from a change notification, without a read (see `Store.waitForChange`).
+ */
+export type CredentialState = Pick<
+  CredentialRecord,
+  | 'id'
+  | 'provider'
+  | 'status'
+  | 'statusReason'
+  | 'version'
+  | 'accessToken'
+  | 'accessExpiresAt'
+  | 'tokenType'
+  | 'scope'
+  | 'leaseId'
+  | 'leaseUntil'
+  | 'nextAttemptAt'
+  | 'lastError'
+>;
+
+/** A record (or a state) together with the database clock at the moment it was read. */
+export interface CredentialSnapshot<R extends CredentialState = CredentialRecord> {
+  record: R;
   now: number;
 }
 

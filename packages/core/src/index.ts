@@ -22,6 +22,7 @@ export {
   type ConnectionInfo,
   type CredentialRecord,
   type CredentialSnapshot,
+  type CredentialState,
   type CredentialStatus,
 } from './credential.ts';
 export * from './crypto/index.ts';

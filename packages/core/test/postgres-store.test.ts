@@ -1,4 +1,5 @@
-import { openPostgresStore, type KyselyStore } from '@tokenwarden/core';
+import { CredentialBroker, KeyRing, openPostgresStore, type KyselyStore } from '@tokenwarden/core';
+import { providerConfigFor, TestProvider } from '@tokenwarden/testkit';
 import {
   describeServiceStoreConformance,
   describeStoreConformance,
@@ -272,6 +273,210 @@ describe('Postgres store', () => {
       for (const odd of ['c1 ', 'c1 x L', 'c1 7', 'c1 7 a b', 'c1 -1 L'])
         expect(parsePayload(odd)).toEqual({ id: 'c1', heard: undefined });
     });
+
+    it('reads the state off a payload that carries one, and leaves out one that does not read', () => {
+      const state = {
+        now: 5,
+        provider: 'p',
+        status: 'active',
+        status_reason: null,
+        access_token: 'sealed',
+        access_expires_at: 9,
+        token_type: 'Bearer',
+        scope: 'a b',
+        lease_until: null,
+        next_attempt_at: 7,
+        last_error: 'x',
+      };
+      expect(parsePayload(`c1 7  ${JSON.stringify(state)}`)).toEqual({
+        id: 'c1',
+        heard: {
+          version: 7,
+          leaseId: null,
+          state: {
+            now: 5,
+            record: {
+              id: 'c1',
+              version: 7,
+              leaseId: null,
+              provider: 'p',
+              status: 'active',
+              statusReason: null,
+              accessToken: 'sealed',
+              accessExpiresAt: 9,
+              tokenType: 'Bearer',
+              scope: 'a b',
+              leaseUntil: null,
+              nextAttemptAt: 7,
+              lastError: 'x',
+            },
+          },
+        },
+      });
+      // Anyone who can connect can notify: a state is taken only if every field is what it must be.
+      for (const odd of [
+        { ...state, now: '5' },
+        { ...state, status: 'gone' },
+        { ...state, access_token: null },
+        { ...state, access_expires_at: 1.5 },
+        { ...state, scope: 3 },
+        { ...state, lease_until: 'soon' },
+        { ...state, provider: undefined },
+      ]) {
+        expect(parsePayload(`c1 7 L ${JSON.stringify(odd)}`)).toEqual({
+          id: 'c1',
+          heard: { version: 7, leaseId: 'L' },
+        });
+      }
+      expect(parsePayload('c1 7 L {not json}')).toEqual({
+        id: 'c1',
+        heard: { version: 7, leaseId: 'L' },
+      });
+    });
+
+    it('carries the state a new version committed to the waiter, which then needs no read', async () => {
+      const { leader, waiter, reads, seen } = await leasedAndSeen();
+      const waiting = waiter.waitForChange('c1', seen, 30_000);
+      const committed = (await leader.commitRefresh('c1', 'L', refreshed({ scope: 'a b' })))!;
+      const heard = await waiting;
+      const r = committed.record;
+      // Exactly these fields: never the refresh token, the owner or the metadata.
+      expect(heard).toEqual({
+        now: committed.now,
+        record: {
+          id: r.id,
+          provider: r.provider,
+          status: 'active',
+          statusReason: null,
+          version: 2,
+          accessToken: 'sealed-at-2',
+          accessExpiresAt: r.accessExpiresAt,
+          tokenType: r.tokenType,
+          scope: 'a b',
+          leaseId: null,
+          leaseUntil: null,
+          nextAttemptAt: null,
+          lastError: null,
+        },
+      });
+      expect(reads()).toBe(1);
+
+      // A state heard is as good as a read: waiting on it needs no look either.
+      const next = waiter.waitForChange('c1', heard!.record, 30_000);
+      await leader.acquireLease('c1', { expectedVersion: 2, leaseId: 'M', leaseMs: 10_000 });
+      await leader.commitNeedsReauth('c1', 'M', { reason: 'invalid_grant', lastError: 'e' });
+      expect((await next)?.record).toMatchObject({
+        version: 3,
+        status: 'needs_reauth',
+        statusReason: 'invalid_grant',
+      });
+      expect(reads()).toBe(1);
+    });
+
+    it('hands the caller no state for a lease released, nor for a version it has seen', async () => {
+      const { leader, waiter, reads, seen } = await leasedAndSeen();
+      const released = waiter.waitForChange('c1', seen, 30_000);
+      await leader.commitFailure('c1', 'L', { lastError: 'x', retryAfterMs: 0, keepIntent: false });
+      expect(await released).toBeUndefined();
+      expect(reads()).toBe(1);
+
+      // A state of the version the waiter read (or an older one), heard after its read: a
+      // notification that came late, or a forged one. Only a read can tell what is current.
+      const read = (await waiter.getCredential('c1'))!.record;
+      const state = (version: number) =>
+        JSON.stringify({
+          now: 1,
+          provider: 'p',
+          status: 'active',
+          status_reason: null,
+          access_token: `sealed-at-${version}`,
+          access_expires_at: 2,
+          token_type: 'Bearer',
+          scope: null,
+          lease_until: 3,
+          next_attempt_at: null,
+          last_error: null,
+        });
+      for (const version of [1, 0]) {
+        await admin.query(`select pg_notify('tokenwarden_credentials', $1)`, [
+          `c1 ${version} X ${state(version)}`,
+        ]);
+        expect(await waiter.waitForChange('c1', read, 30_000)).toBeUndefined();
+      }
+      expect(reads()).toBe(2);
+    });
+
+    it('leaves out a state too big for a notification: the commit lands, the waiter reads', async () => {
+      const { leader, waiter, seen } = await leasedAndSeen();
+      const waiting = waiter.waitForChange('c1', seen, 30_000);
+      const big = 'x'.repeat(8_000);
+      await leader.commitRefresh('c1', 'L', refreshed({ accessToken: big }));
+      expect(await waiting).toBeUndefined();
+      expect((await waiter.getCredential('c1'))!.record).toMatchObject({
+        version: 2,
+        accessToken: big,
+      });
+    });
+
+    it('hands a broker waiting behind another the token from the notification', async () => {
+      const provider = await TestProvider.start({ latencyMs: 300 });
+      try {
+        const keyRing = KeyRing.generate('k1');
+        const config = providerConfigFor(provider);
+        const leading = new CredentialBroker({ store: open(), keyRing, providers: [config] });
+        const { waiter, reads } = await observedWaiter();
+        const waiting = new CredentialBroker({ store: waiter, keyRing, providers: [config] });
+        const grant = provider.issueGrant();
+        const { id } = await leading.importCredential({
+          provider: config.name,
+          owner: 'user-1',
+          accessToken: grant.access_token,
+          refreshToken: grant.refresh_token,
+          expiresIn: 0,
+        });
+        const led = leading.getAccessToken(id);
+        // The leader has sent the refresh token: from now on the lease is there to see.
+        await eventually(
+          async () => provider.stats().tokenRequests,
+          (n) => n === 1,
+        );
+        const before = reads();
+        const waited = await waiting.getAccessToken(id);
+        expect(waited).toEqual(await led);
+        expect(reads()).toBe(before + 1); // its first look, none after the wake-up
+        expect(provider.stats().redemptions).toBe(1);
+      } finally {
+        await provider.close();
+      }
+    });
+  });
+
+  it('notifies a lease released or taken over, and not one taken where there was none', async () => {
+    const store = open();
+    await store.migrate();
+    await store.insertCredential(newCredential('c1', { metadata: '{"who":"o-meta"}' }));
+    const heard: string[] = [];
+    admin.on('notification', (message) => heard.push(message.payload ?? ''));
+    await admin.query('listen tokenwarden_credentials');
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 200));
+
+    await store.acquireLease('c1', { expectedVersion: 1, leaseId: 'L', leaseMs: 10_000 });
+    await settle();
+    expect(heard).toEqual([]);
+    await store.commitFailure('c1', 'L', { lastError: 'x', retryAfterMs: 0, keepIntent: false });
+    await store.acquireLease('c1', { expectedVersion: 1, leaseId: 'M', leaseMs: 1 });
+    await settle();
+    await store.acquireLease('c1', { expectedVersion: 1, leaseId: 'N', leaseMs: 10_000 });
+    await store.commitRefresh('c1', 'N', refreshed());
+    await eventually(
+      async () => heard.length,
+      (n) => n >= 3,
+    );
+    expect(heard.slice(0, 2)).toEqual(['c1 1 ', 'c1 1 N']);
+    expect(heard[2]).toMatch(/^c1 2  \{/);
+    // The new version's state, and nothing of the refresh token, the owner or the metadata.
+    expect(heard[2]).toContain('sealed-at-2');
+    for (const secret of ['sealed-rt', '"o"', 'o-meta']) expect(heard[2]).not.toContain(secret);
   });
 
   it('polls when a notification is lost', async () => {
@@ -397,6 +602,7 @@ describe('Postgres store', () => {
       '0002_service',
       '0003_connect_sessions',
       '0004_notify_payload',
+      '0005_notify_state',
     ]);
     await handles[0]!.insertCredential(newCredential('c1'));
     expect((await handles[3]!.getCredential('c1'))?.record.version).toBe(1);

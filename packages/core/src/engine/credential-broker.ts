@@ -5,6 +5,8 @@ import {
   type AccessToken,
   type ConnectionInfo,
   type CredentialRecord,
+  type CredentialSnapshot,
+  type CredentialState,
 } from '../credential.ts';
 import { openField, sealField, type KeyRing } from '../crypto/index.ts';
 import {
@@ -409,8 +411,11 @@ export class CredentialBroker {
     const startedAt = Date.now();
     const deadline = startedAt + this.#maxWaitMs;
     let startVersion: number | undefined;
+    /** A newer state the store learned while we waited, without reading (see waitForChange). */
+    let heard: CredentialSnapshot<CredentialState> | undefined;
     for (;;) {
-      const snapshot = await this.#store.getCredential(id);
+      const snapshot = heard ?? (await this.#store.getCredential(id));
+      heard = undefined;
       if (!snapshot) throw new NotFoundError(id);
       const { record, now } = snapshot;
       startVersion ??= record.version;
@@ -440,7 +445,11 @@ export class CredentialBroker {
         }
         this.#onContention?.('waited', id);
         // The record itself as what was seen: a store may know how it was read (KyselyStore).
-        await this.#store.waitForChange(id, record, Math.min(left, record.leaseUntil - now + 5));
+        heard = await this.#store.waitForChange(
+          id,
+          record,
+          Math.min(left, record.leaseUntil - now + 5),
+        );
         continue;
       }
       if (left <= 0) throw new RefreshUnavailableError(id, 1000, record.lastError ?? 'timeout');
@@ -477,7 +486,7 @@ export class CredentialBroker {
     }
   }
 
-  #open(record: CredentialRecord): AccessToken {
+  #open(record: CredentialState): AccessToken {
     return {
       connectionId: record.id,
       accessToken: this.#openAccessToken(record),
@@ -494,7 +503,7 @@ export class CredentialBroker {
    * and the very same ciphertext, so it never outlives a refresh, a re-authorization or a re-seal
    * (the key ring never changes). At most `MAX_OPENED_TOKENS`, the oldest opened dropped first.
    */
-  #openAccessToken(record: CredentialRecord): string {
+  #openAccessToken(record: CredentialState): string {
     const kept = this.#openedTokens.get(record.id);
     if (kept?.version === record.version && kept.sealed === record.accessToken) {
       return kept.plaintext;

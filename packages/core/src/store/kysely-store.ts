@@ -7,7 +7,7 @@ import {
   type UpdateQueryBuilder,
   type UpdateResult,
 } from 'kysely';
-import type { CredentialRecord, CredentialSnapshot } from '../credential.ts';
+import type { CredentialRecord, CredentialSnapshot, CredentialState } from '../credential.ts';
 import { compiledOnce } from './compiled-once.ts';
 import { KyselyConnectSessionStore, type ConnectSessionStore } from './connect-session-store.ts';
 import { toRecord, type CredentialRow } from './credential-row.ts';
@@ -54,14 +54,15 @@ export interface StoreAdapter {
 }
 
 /**
- * Tells waiters that a credential changed (Postgres LISTEN/NOTIFY). Only ever a hint about
- * waking up, never the answer: `waitForChange` only tells its caller to look again, and the
- * caller reads the row itself. So a notification that names a state other than the one the
- * waiter saw ends the wait without a read of its own: it is the change (the trigger names what a
- * committed statement wrote), or a stale one, committed before the caller's read, which costs the
- * caller one more read and wait, never a wrong answer. One that names the state the waiter saw
- * does not end it. Waiters keep polling, so a lost notification costs latency, never
- * correctness.
+ * Tells waiters that a credential changed (Postgres LISTEN/NOTIFY). A hint about waking up, and
+ * the answer only when it carries a state with a newer version than the waiter saw (committed
+ * after the waiter's read, so never older than it): otherwise `waitForChange` only tells its
+ * caller to look again, and the caller reads the row itself. So a notification that names a
+ * state other than the one the waiter saw ends the wait without a read of its own: it is the
+ * change (the trigger names what a committed statement wrote), or a stale one, committed before
+ * the caller's read, which costs the caller one more read and wait, never a wrong answer. One
+ * that names the state the waiter saw does not end it. Waiters keep polling, so a lost
+ * notification costs latency, never correctness.
  */
 export interface ChangeNotifications {
   /** Gets ready to notify (connects); called once the schema is known to be in place. */
@@ -90,6 +91,13 @@ export interface HeardState {
   version: number;
   /** Null: the statement left the credential without a lease. */
   leaseId: string | null;
+  /**
+   * The whole state the statement committed, when it bumped the version and the notification
+   * carried it (see `NOTIFY_STATE_MIGRATION`), with that statement's database clock as `now`.
+   */
+  state?: CredentialSnapshot<CredentialState>;
+  /** Where the listener stood once it had heard this: changes committed later are heard after. */
+  at: ChangeMark;
 }
 
 export interface ChangeWatch {
@@ -122,8 +130,9 @@ export class KyselyStore implements Store {
   /** Credentials read while the database stays unchanged, where it can say so (SQLite). */
   readonly #credentials: RowCache<CredentialRecord> | undefined;
   /**
-   * Where the notifications stood just before each record was read (Postgres): a waiter that
-   * saw this record needs no second read to know what changed since (see `waitForChange`).
+   * Where the notifications stood just before each record was read, or once the state a
+   * notification carried was heard (Postgres): a waiter that saw this record needs no second read
+   * to know what changed since (see `waitForChange`).
    */
   readonly #readMarks = new WeakMap<object, ChangeMark>();
 
@@ -396,27 +405,28 @@ export class KyselyStore implements Store {
     id: string,
     seen: { version: number; leaseId: string | null },
     timeoutMs: number,
-  ): Promise<void> {
+  ): Promise<CredentialSnapshot<CredentialState> | undefined> {
     const deadline = Date.now() + timeoutMs;
     const watch = this.adapter.changes?.watch(id);
     try {
       // The change may have landed between the caller's read and the watch, and then no
       // notification will come: look once more, as soon as later changes will be notified.
       // Unless the listener heard everything since the caller's read began (the record `seen`
-      // came from getCredential while listening): then what it heard meanwhile tells.
+      // came from getCredential, or from here, while listening): then what it heard meanwhile
+      // tells, the newest last.
       if (watch) {
         const mark = this.#readMarks.get(seen);
         const heard = mark && this.adapter.changes!.heardSince(id, mark);
         if (heard === undefined) {
           await settleWithin(watch.ready, deadline - Date.now());
-          if (await this.#changed(id, seen)) return;
+          if (await this.#changed(id, seen)) return undefined;
         } else if (heard.some((h) => h?.version !== seen.version || h.leaseId !== seen.leaseId)) {
-          return;
+          return this.#newerState(seen, heard.at(-1));
         }
       }
       for (;;) {
         const left = deadline - Date.now();
-        if (left <= 0) return;
+        if (left <= 0) return undefined;
         // Jitter keeps pollers in several processes from reading in lockstep.
         const pollAt =
           Date.now() + Math.min(left, this.adapter.pollIntervalMs * (0.5 + Math.random()));
@@ -427,16 +437,33 @@ export class KyselyStore implements Store {
           for (;;) {
             const heard = await watch.next(pollAt - Date.now());
             if (!heard) break;
-            if (heard.version !== seen.version || heard.leaseId !== seen.leaseId) return;
+            if (heard.version !== seen.version || heard.leaseId !== seen.leaseId) {
+              return this.#newerState(seen, heard);
+            }
           }
         } else {
           await sleep(pollAt - Date.now());
         }
-        if (await this.#changed(id, seen)) return;
+        if (await this.#changed(id, seen)) return undefined;
       }
     } finally {
       watch?.stop();
     }
+  }
+
+  /**
+   * The state a notification carried, if its version is newer than `seen`'s: then it was
+   * committed after the caller's read, and the caller may decide from it as from a read. An older
+   * or equal version may come from a notification of a change the read already saw, or one
+   * before it: the caller reads.
+   */
+  #newerState(
+    seen: { version: number },
+    heard: HeardState | undefined,
+  ): CredentialSnapshot<CredentialState> | undefined {
+    if (!heard?.state || heard.version <= seen.version) return undefined;
+    this.#readMarks.set(heard.state.record, heard.at);
+    return heard.state;
   }
 
   async #changed(id: string, seen: { version: number; leaseId: string | null }): Promise<boolean> {

@@ -1,4 +1,4 @@
-import type { CredentialRecord, CredentialSnapshot } from '../credential.ts';
+import type { CredentialRecord, CredentialSnapshot, CredentialState } from '../credential.ts';
 
 /**
  * Where credentials live. One interface, one adapter per database (`sqlite/`, `postgres/`), and
@@ -71,16 +71,19 @@ export interface Store {
    * or after `timeoutMs`, whichever comes first. Adapters with notifications wake early; the rest
    * poll. Invariant 5: this is how waiters learn the leader's result without redeeming.
    *
-   * Only a hint that it is worth reading the row again: a notification may name a state that is
-   * already gone, so the caller always re-reads and decides from what it reads. Pass the record
-   * `getCredential` returned as `seen` where there is one: a store may know how it was read
+   * Resolves with the credential's state when the store learned, without a read, a state with a
+   * newer version than `seen` (Postgres: the notification of a commit carries it): the caller
+   * decides from that as from a read. Otherwise it resolves with undefined, only a hint that it
+   * is worth reading the row again: a notification may name a state that is already gone, so the
+   * caller re-reads and decides from what it reads. Pass the record `getCredential` returned (or
+   * the state this returned) as `seen` where there is one: a store may know how it was read
    * (Postgres: whether every change since then has been heard, which spares a read).
    */
   waitForChange(
     id: string,
     seen: { version: number; leaseId: string | null },
     timeoutMs: number,
-  ): Promise<void>;
+  ): Promise<CredentialSnapshot<CredentialState> | undefined>;
 
   /**
    * Invariant 10: take the refresh lease on up to `limit` credentials whose `refresh_at` has

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import type { CredentialSnapshot, CredentialState, CredentialStatus } from '../../credential.ts';
 import type { ChangeMark, ChangeNotifications, ChangeWatch, HeardState } from '../kysely-store.ts';
 
 const MIN_RETRY_MS = 100;
@@ -83,8 +84,10 @@ export class ChangeListener implements ChangeNotifications {
     this.#listening = false;
     client.on('notification', (message) => {
       if (message.channel !== this.#channel || message.payload === undefined) return;
-      const { id, heard } = parsePayload(message.payload);
-      this.#recent.push({ seq: ++this.#heard, id, heard });
+      const { id, heard: named } = parsePayload(message.payload);
+      const seq = ++this.#heard;
+      const heard = named && { ...named, at: { session: this.#session, heard: seq } };
+      this.#recent.push({ seq, id, heard });
       if (this.#recent.length > MAX_RECENT) this.#recent.shift();
       for (const watch of this.#watches.get(id) ?? []) watch.wake(heard);
     });
@@ -146,16 +149,85 @@ export class ChangeListener implements ChangeNotifications {
 
 /**
  * The credential id a payload is about, and the state it names: `<id> <version> <lease id>` (see
- * `NOTIFY_PAYLOAD_MIGRATION`; an empty lease id for none). A bare id (a delete, or a database not
- * yet migrated to `0004_notify_payload`) or anything else names no state: the waiter reads.
+ * `NOTIFY_PAYLOAD_MIGRATION`; an empty lease id for none), then the committed state as JSON after
+ * a version change (`NOTIFY_STATE_MIGRATION`). A bare id (a delete, or a database not yet migrated
+ * to `0004_notify_payload`) or anything else names no state: the waiter reads. A state that does
+ * not read as one is left out (any role that can connect may notify): the waiter reads.
  */
-export function parsePayload(payload: string): { id: string; heard: HeardState | undefined } {
+export function parsePayload(payload: string): {
+  id: string;
+  heard: Omit<HeardState, 'at'> | undefined;
+} {
   const space = payload.indexOf(' ');
   if (space < 0) return { id: payload, heard: undefined };
   const id = payload.slice(0, space);
-  const state = /^(\d{1,15}) (\S*)$/.exec(payload.slice(space + 1));
-  if (!state) return { id, heard: undefined };
-  return { id, heard: { version: Number(state[1]), leaseId: state[2] === '' ? null : state[2]! } };
+  const named = /^(\d{1,15}) (\S*)(?: (\{.*\}))?$/s.exec(payload.slice(space + 1));
+  if (!named) return { id, heard: undefined };
+  const version = Number(named[1]);
+  const leaseId = named[2] === '' ? null : named[2]!;
+  const state = named[3] === undefined ? undefined : parseState(id, version, leaseId, named[3]);
+  return { id, heard: state ? { version, leaseId, state } : { version, leaseId } };
+}
+
+const STATUSES: readonly string[] = [
+  'active',
+  'needs_reauth',
+  'revoked',
+] satisfies CredentialStatus[];
+
+/** The state `NOTIFY_STATE_MIGRATION`'s trigger writes, checked field by field. */
+function parseState(
+  id: string,
+  version: number,
+  leaseId: string | null,
+  json: string,
+): CredentialSnapshot<CredentialState> | undefined {
+  let s: Record<string, unknown>;
+  try {
+    s = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  const text = (v: unknown): v is string => typeof v === 'string';
+  const time = (v: unknown): v is number => Number.isSafeInteger(v);
+  const orNull =
+    <T>(is: (v: unknown) => v is T) =>
+    (v: unknown): v is T | null =>
+      v === null || is(v);
+  if (!(
+    time(s.now) &&
+    text(s.provider) &&
+    text(s.status) &&
+    STATUSES.includes(s.status) &&
+    orNull(text)(s.status_reason) &&
+    text(s.access_token) &&
+    time(s.access_expires_at) &&
+    text(s.token_type) &&
+    orNull(text)(s.scope) &&
+    orNull(time)(s.lease_until) &&
+    orNull(time)(s.next_attempt_at) &&
+    orNull(text)(s.last_error)
+  )) {
+    return undefined;
+  }
+  return {
+    now: s.now,
+    record: {
+      id,
+      version,
+      leaseId,
+      provider: s.provider,
+      status: s.status as CredentialStatus,
+      statusReason: s.status_reason,
+      accessToken: s.access_token,
+      accessExpiresAt: s.access_expires_at,
+      tokenType: s.token_type,
+      scope: s.scope,
+      leaseUntil: s.lease_until,
+      nextAttemptAt: s.next_attempt_at,
+      lastError: s.last_error,
+    },
+  };
 }
 
 /**

@@ -3,8 +3,9 @@ import type { Migration } from '../migrations.ts';
 
 /**
  * The LISTEN/NOTIFY channel. The payload is `<id> <version> <lease id>` (see
- * `NOTIFY_PAYLOAD_MIGRATION`; an empty lease id for none), or just the id for a deleted credential
- * and from a database that is not migrated that far yet.
+ * `NOTIFY_PAYLOAD_MIGRATION`; an empty lease id for none), followed by ` <state JSON>` when the
+ * statement bumped the version (see `NOTIFY_STATE_MIGRATION`), or just the id for a deleted
+ * credential and from a database that is not migrated that far yet.
  */
 export const CHANGES_CHANNEL = 'tokenwarden_credentials';
 
@@ -58,6 +59,69 @@ export const NOTIFY_PAYLOAD_MIGRATION: Migration = {
             ${sql.lit(CHANGES_CHANNEL)},
             new.id || ' ' || new.version || ' ' || coalesce(new.lease_id, ''));
         end if;
+        return null;
+      end
+      $$`.execute(db);
+  },
+};
+
+/**
+ * The largest payload `pg_notify` takes is 7999 bytes (it raises an error, which would fail the
+ * commit, on a longer one): a state that does not fit is left out and waiters read the row.
+ */
+const MAX_PAYLOAD_BYTES = 7999;
+
+/**
+ * Postgres only, two changes that spare work in a refresh storm:
+ * - A statement that bumps the version (a refresh committed, a re-authorization, a credential
+ *   marked `needs_reauth`) appends to its notification the state a waiter decides from
+ *   (`CredentialState`, with the statement's database clock as `now`), so that the waiters woken
+ *   by a refresh hand out its token without reading the row. Never the refresh token, the owner
+ *   or the metadata; the access token only sealed, as in the row.
+ * - A lease taken where there was none is no longer notified: nobody waits for that (callers wait
+ *   only behind a lease), and each notification wakes every listening process in the cluster,
+ *   just when they all read and race for that lease. A lease released or taken over, a new
+ *   version and a delete still notify; a waiter polls for the rest.
+ */
+export const NOTIFY_STATE_MIGRATION: Migration = {
+  name: '0005_notify_state',
+  async up(db) {
+    await sql`drop trigger credentials_notify_change on credentials`.execute(db);
+    await sql`
+      create trigger credentials_notify_change after update on credentials for each row
+      when (old.version is distinct from new.version
+        or (old.lease_id is not null and old.lease_id is distinct from new.lease_id))
+      execute function tokenwarden_notify_credential_change()`.execute(db);
+    await sql`
+      create or replace function tokenwarden_notify_credential_change() returns trigger
+      language plpgsql as $$
+      declare
+        payload text;
+        state text;
+      begin
+        if tg_op = 'DELETE' then
+          perform pg_notify(${sql.lit(CHANGES_CHANNEL)}, old.id);
+          return null;
+        end if;
+        payload := new.id || ' ' || new.version || ' ' || coalesce(new.lease_id, '');
+        if new.version is distinct from old.version then
+          state := json_build_object(
+            'now', floor(extract(epoch from statement_timestamp()) * 1000)::bigint,
+            'provider', new.provider,
+            'status', new.status,
+            'status_reason', new.status_reason,
+            'access_token', new.access_token,
+            'access_expires_at', new.access_expires_at,
+            'token_type', new.token_type,
+            'scope', new.scope,
+            'lease_until', new.lease_until,
+            'next_attempt_at', new.next_attempt_at,
+            'last_error', new.last_error)::text;
+          if octet_length(payload) + 1 + octet_length(state) <= ${sql.lit(MAX_PAYLOAD_BYTES)} then
+            payload := payload || ' ' || state;
+          end if;
+        end if;
+        perform pg_notify(${sql.lit(CHANGES_CHANNEL)}, payload);
         return null;
       end
       $$`.execute(db);

@@ -4,7 +4,12 @@ import { KyselyStore, type StoreAdapter } from '../kysely-store.ts';
 import type { Database } from '../schema.ts';
 import { ChangeListener } from './change-listener.ts';
 import { clientConfig, type ConnectionSettings } from './connection.ts';
-import { CHANGES_CHANNEL, NOTIFY_MIGRATION, NOTIFY_PAYLOAD_MIGRATION } from './notify-trigger.ts';
+import {
+  CHANGES_CHANNEL,
+  NOTIFY_MIGRATION,
+  NOTIFY_PAYLOAD_MIGRATION,
+  NOTIFY_STATE_MIGRATION,
+} from './notify-trigger.ts';
 
 export interface PostgresStoreOptions {
   /** `postgres://user:password@host:port/database`, as libpq and `pg` read it. */
@@ -83,7 +88,7 @@ function postgresAdapter(
     // statement agrees, as in SQLite (clock_timestamp() differs between two calls in a row).
     now: sql<number>`floor(extract(epoch from statement_timestamp()) * 1000)::bigint`,
     columnTypes: { epochMs: 'bigint', sequence: 'identity' },
-    migrations: [NOTIFY_MIGRATION, NOTIFY_PAYLOAD_MIGRATION],
+    migrations: [NOTIFY_MIGRATION, NOTIFY_PAYLOAD_MIGRATION, NOTIFY_STATE_MIGRATION],
     pollIntervalMs,
     changes,
     skipLockedClaims: true,
