@@ -473,7 +473,7 @@ describe('Postgres store', () => {
       (n) => n >= 3,
     );
     expect(heard.slice(0, 2)).toEqual(['c1 1 ', 'c1 1 N']);
-    expect(heard[2]).toMatch(/^c1 2  \{/);
+    expect(heard[2]).toMatch(/^c1 2 {2}\{/);
     // The new version's state, and nothing of the refresh token, the owner or the metadata.
     expect(heard[2]).toContain('sealed-at-2');
     for (const secret of ['sealed-rt', '"o"', 'o-meta']) expect(heard[2]).not.toContain(secret);
