@@ -68,8 +68,10 @@ export interface Store {
 
   /**
    * Resolves when the credential's version or lease holder differs from `seen` (or it is gone),
-   * or after `timeoutMs`, whichever comes first. Adapters with notifications wake early; the rest
-   * poll. Invariant 5: this is how waiters learn the leader's result without redeeming.
+   * or after `timeoutMs`, whichever comes first. Adapters with notifications wake early (Postgres:
+   * for every change but a lease taken where there was none, which nobody waits for: callers wait
+   * behind a lease); the rest poll. Invariant 5: this is how waiters learn the leader's result
+   * without redeeming.
    *
    * Resolves with the credential's state when the store learned, without a read, a state with a
    * newer version than `seen` (Postgres: the notification of a commit carries it): the caller
