@@ -275,19 +275,7 @@ describe('Postgres store', () => {
     });
 
     it('reads the state off a payload that carries one, and leaves out one that does not read', () => {
-      const state = {
-        now: 5,
-        provider: 'p',
-        status: 'active',
-        status_reason: null,
-        access_token: 'sealed',
-        access_expires_at: 9,
-        token_type: 'Bearer',
-        scope: 'a b',
-        lease_until: null,
-        next_attempt_at: 7,
-        last_error: 'x',
-      };
+      const state = notifiedState({ scope: 'a b', next_attempt_at: 7, last_error: 'x' });
       expect(parsePayload(`c1 7  ${JSON.stringify(state)}`)).toEqual({
         id: 'c1',
         heard: {
@@ -383,23 +371,9 @@ describe('Postgres store', () => {
       // A state of the version the waiter read (or an older one), heard after its read: a
       // notification that came late, or a forged one. Only a read can tell what is current.
       const read = (await waiter.getCredential('c1'))!.record;
-      const state = (version: number) =>
-        JSON.stringify({
-          now: 1,
-          provider: 'p',
-          status: 'active',
-          status_reason: null,
-          access_token: `sealed-at-${version}`,
-          access_expires_at: 2,
-          token_type: 'Bearer',
-          scope: null,
-          lease_until: 3,
-          next_attempt_at: null,
-          last_error: null,
-        });
       for (const version of [1, 0]) {
         await admin.query(`select pg_notify('tokenwarden_credentials', $1)`, [
-          `c1 ${version} X ${state(version)}`,
+          `c1 ${version} X ${JSON.stringify(notifiedState({ lease_until: 3 }))}`,
         ]);
         expect(await waiter.waitForChange('c1', read, 30_000)).toBeUndefined();
       }
@@ -638,6 +612,24 @@ describe('Postgres store', () => {
 });
 
 /** Re-evaluates `read` until `done` says so (at most 10 s), returning the last value. */
+/** The JSON `0005_notify_state`'s trigger appends to a notification, with `overrides`. */
+function notifiedState(overrides: Record<string, unknown> = {}) {
+  return {
+    now: 5,
+    provider: 'p',
+    status: 'active',
+    status_reason: null,
+    access_token: 'sealed',
+    access_expires_at: 9,
+    token_type: 'Bearer',
+    scope: null,
+    lease_until: null,
+    next_attempt_at: null,
+    last_error: null,
+    ...overrides,
+  };
+}
+
 async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
   for (const deadline = Date.now() + 10_000; ;) {
     const value = await read();

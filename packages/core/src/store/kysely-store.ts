@@ -54,15 +54,13 @@ export interface StoreAdapter {
 }
 
 /**
- * Tells waiters that a credential changed (Postgres LISTEN/NOTIFY). A hint about waking up, and
- * the answer only when it carries a state with a newer version than the waiter saw (committed
- * after the waiter's read, so never older than it): otherwise `waitForChange` only tells its
- * caller to look again, and the caller reads the row itself. So a notification that names a
- * state other than the one the waiter saw ends the wait without a read of its own: it is the
- * change (the trigger names what a committed statement wrote), or a stale one, committed before
- * the caller's read, which costs the caller one more read and wait, never a wrong answer. One
- * that names the state the waiter saw does not end it. Waiters keep polling, so a lost
- * notification costs latency, never correctness.
+ * Tells waiters that a credential changed (Postgres LISTEN/NOTIFY). A notification names the state
+ * its statement committed. One that names the state the waiter saw (its own, notified late) is no
+ * news. Any other ends the wait: if it carries a state with a newer version than the waiter saw
+ * (so committed after the waiter's read), the caller decides from that state; otherwise the
+ * caller reads the row, since the notification may be stale, which costs one more read and wait,
+ * never a wrong answer. Waiters keep polling, so a lost notification costs latency, never
+ * correctness.
  */
 export interface ChangeNotifications {
   /** Gets ready to notify (connects); called once the schema is known to be in place. */
@@ -420,7 +418,7 @@ export class KyselyStore implements Store {
         if (heard === undefined) {
           await settleWithin(watch.ready, deadline - Date.now());
           if (await this.#changed(id, seen)) return undefined;
-        } else if (heard.some((h) => h?.version !== seen.version || h.leaseId !== seen.leaseId)) {
+        } else if (heard.some((h) => namesAnother(h, seen))) {
           return this.#newerState(seen, heard.at(-1));
         }
       }
@@ -437,7 +435,7 @@ export class KyselyStore implements Store {
           for (;;) {
             const heard = await watch.next(pollAt - Date.now());
             if (!heard) break;
-            if (heard.version !== seen.version || heard.leaseId !== seen.leaseId) {
+            if (namesAnother(heard, seen)) {
               return this.#newerState(seen, heard);
             }
           }
@@ -528,6 +526,14 @@ function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
     };
     promise.then(done, done);
   });
+}
+
+/** Whether a notification is news to a waiter that saw `seen` (unknown states always are). */
+function namesAnother(
+  heard: HeardState | undefined,
+  seen: { version: number; leaseId: string | null },
+): boolean {
+  return heard?.version !== seen.version || heard.leaseId !== seen.leaseId;
 }
 
 /**
