@@ -31,7 +31,13 @@ export {
   type CredentialBrokerOptions,
   type GetAccessTokenOptions,
 } from './engine/credential-broker.ts';
-export type { ImportCredentialInput } from './engine/import-input.ts';
+export type {
+  ImportConnectionInput,
+  ImportCredentialInput,
+  MachineConnectionInput,
+} from './engine/import-input.ts';
+export type { ReauthorizeInput } from './engine/connection-lifecycle.ts';
+export { systemClock, type Clock } from './engine/clock.ts';
 export type {
   BrokerEvent,
   ConnectionEvent,

@@ -1,3 +1,5 @@
+import { systemClock, type Clock } from './clock.ts';
+
 export interface CircuitBreakerOptions {
   /** Consecutive failures that open the circuit. Default 5. */
   threshold: number;
@@ -21,17 +23,20 @@ export type Admission = { admitted: true } | { admitted: false; retryAfterMs: nu
  */
 export class CircuitBreaker {
   readonly #options: CircuitBreakerOptions;
+  readonly #clock: Clock;
   #failures = 0;
   #openUntil = 0;
   #reopenings = 0;
   #probing = false;
 
-  constructor(options: CircuitBreakerOptions = DEFAULT_BREAKER) {
+  constructor(options: CircuitBreakerOptions = DEFAULT_BREAKER, clock: Clock = systemClock) {
     this.#options = options;
+    this.#clock = clock;
   }
 
   /** May a request go to the provider now? An admitted caller must report back (or `release`). */
-  admit(now = Date.now()): Admission {
+  admit(): Admission {
+    const now = this.#clock.monotonic();
     if (now < this.#openUntil) return { admitted: false, retryAfterMs: this.#openUntil - now };
     if (this.#failures < this.#options.threshold) return { admitted: true };
     // Half-open: one probe at a time.
@@ -55,7 +60,8 @@ export class CircuitBreaker {
   }
 
   /** The provider failed (5xx, timeout, network, 429). `retryAfterMs` opens the circuit at once. */
-  onFailure(retryAfterMs: number | undefined, now = Date.now()): void {
+  onFailure(retryAfterMs: number | undefined): void {
+    const now = this.#clock.monotonic();
     this.#probing = false;
     this.#failures++;
     let until = 0;
@@ -69,7 +75,34 @@ export class CircuitBreaker {
     this.#openUntil = Math.max(this.#openUntil, until);
   }
 
+  /** Refusing every request until its cooldown ends (what `admit` would say, without a probe). */
   get isOpen(): boolean {
-    return Date.now() < this.#openUntil;
+    return this.#clock.monotonic() < this.#openUntil;
+  }
+}
+
+/** A process's breakers, one per provider, made on first use. */
+export class ProviderBreakers {
+  readonly #breakers = new Map<string, CircuitBreaker>();
+  readonly #options: CircuitBreakerOptions;
+  readonly #clock: Clock;
+
+  constructor(options: Partial<CircuitBreakerOptions> | undefined, clock: Clock) {
+    this.#options = { ...DEFAULT_BREAKER, ...options };
+    this.#clock = clock;
+  }
+
+  for(provider: string): CircuitBreaker {
+    let breaker = this.#breakers.get(provider);
+    if (!breaker) {
+      breaker = new CircuitBreaker(this.#options, this.#clock);
+      this.#breakers.set(provider, breaker);
+    }
+    return breaker;
+  }
+
+  /** Providers whose circuit is open: the scheduler does not claim their credentials now. */
+  unavailable(): string[] {
+    return [...this.#breakers].filter(([, breaker]) => breaker.isOpen).map(([name]) => name);
   }
 }

@@ -175,7 +175,7 @@ export class ConnectFlow {
     try {
       connection =
         session.connectionId === null
-          ? await this.#broker.importCredential({
+          ? await this.#broker.importConnection({
               provider: session.provider,
               owner: session.owner,
               ...tokens,

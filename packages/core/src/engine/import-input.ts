@@ -1,7 +1,7 @@
 import { InvalidInputError } from '../errors.ts';
 
 /** What a web backend hands over after finishing the OAuth handshake. */
-export interface ImportCredentialInput {
+export interface ImportConnectionInput {
   provider: string;
   /** Who the tokens belong to in your world (user id, tenant id, ...). */
   owner: string;
@@ -18,7 +18,27 @@ export interface ImportCredentialInput {
   metadata?: Record<string, unknown>;
 }
 
-export interface ValidImport {
+/** @deprecated The same as `ImportConnectionInput`: the API's word is "connection". */
+export type ImportCredentialInput = ImportConnectionInput;
+
+/** What a machine connection is made of: no tokens, they come from the provider. */
+export interface MachineConnectionInput {
+  provider: string;
+  owner: string;
+  /** Default: the provider's scopes. */
+  scope?: string;
+  metadata?: Record<string, unknown>;
+}
+
+/** The fields of every connection, whatever its grant. */
+export interface ValidConnection {
+  provider: string;
+  owner: string;
+  scope: string | null;
+  metadata: string;
+}
+
+export interface ValidImport extends ValidConnection {
   provider: string;
   owner: string;
   accessToken: string;
@@ -39,7 +59,7 @@ const MAX_LIFETIME_SECONDS = 10 * 365 * 24 * 3600;
 const EARLIEST_EXPIRY_MS = Date.UTC(2000, 0, 1);
 
 /** Checks an import field by field; the first problem becomes an `InvalidInputError`. */
-export function validateImport(input: ImportCredentialInput): ValidImport {
+export function validateImport(input: ImportConnectionInput): ValidImport {
   if (typeof input !== 'object' || input === null) {
     throw new InvalidInputError('credential', 'must be an object');
   }
@@ -62,22 +82,39 @@ export function validateImport(input: ImportCredentialInput): ValidImport {
         ? null
         : seconds('refresh_expires_in', input.refreshExpiresIn, 1),
     tokenType: input.tokenType === undefined ? 'Bearer' : name('token_type', input.tokenType),
-    scope: input.scope === undefined ? null : text('scope', input.scope, 4096),
+    scope: scope(input.scope),
     metadata: metadata(input.metadata),
   };
 }
 
+/** Checks a machine connection's fields, in the order `validateImport` checks them. */
+export function validateMachineConnection(input: MachineConnectionInput): ValidConnection {
+  // A missing input is reported as its first missing field, as it always has been.
+  return {
+    provider: name('provider', input?.provider),
+    owner: name('owner', input?.owner),
+    scope: scope(input?.scope),
+    metadata: metadata(input?.metadata),
+  };
+}
+
 function name(field: string, value: unknown): string {
-  const v = text(field, value, 256);
-  if (v.trim() !== v) throw new InvalidInputError(field, 'must not start or end with whitespace');
-  return v;
+  const checked = text(field, value, 256);
+  if (checked.trim() !== checked) {
+    throw new InvalidInputError(field, 'must not start or end with whitespace');
+  }
+  return checked;
 }
 
 function token(field: string, value: unknown): string {
   // The message names the field only: a token must never appear in an error.
-  const v = text(field, value, MAX_TOKEN_LENGTH);
-  if (/\s/.test(v)) throw new InvalidInputError(field, 'must not contain whitespace');
-  return v;
+  const checked = text(field, value, MAX_TOKEN_LENGTH);
+  if (/\s/.test(checked)) throw new InvalidInputError(field, 'must not contain whitespace');
+  return checked;
+}
+
+function scope(value: unknown): string | null {
+  return value === undefined ? null : text('scope', value, 4096);
 }
 
 function text(field: string, value: unknown, maxLength: number): string {

@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { CredentialSnapshot } from '../credential.ts';
 import type { ResolvedProvider } from '../oauth/provider.ts';
-import type { Store } from '../store/store.ts';
-import { refreshAsLeader, type LeaderContext } from './refresh-leader.ts';
+import { lead } from '../protocol/leader.ts';
+import type { LeaderKit } from '../protocol/leader-kit.ts';
 
 export interface RefreshSchedulerOptions {
   /** Credentials claimed per round trip. Default 100. */
@@ -17,8 +15,8 @@ export interface RefreshSchedulerOptions {
 
 /** What the scheduler borrows from its broker. */
 export interface SchedulerHost {
-  store: Store;
-  leader: LeaderContext;
+  /** The store, the clock and the lease length come with the leader kit. */
+  kit: LeaderKit;
   /** May read the provider from the store: it may be slow, and it may throw. */
   provider(name: string): Promise<ResolvedProvider | undefined>;
   /** Providers whose circuit is open: their credentials are not claimed now. */
@@ -89,7 +87,7 @@ export class RefreshScheduler {
       // A full batch means more may be due: look again as soon as there is room.
       const pause = claimed.length < this.#batchSize ? this.#idleIntervalMs : 0;
       await Promise.race([
-        sleep(pause, undefined, { signal }).catch(() => undefined),
+        this.#host.kit.clock.sleep(pause, signal).catch(() => undefined),
         ...(pause === 0 && this.#running.size >= this.#batchSize
           ? [Promise.race(this.#running)]
           : []),
@@ -100,26 +98,28 @@ export class RefreshScheduler {
   async #claim(): Promise<CredentialSnapshot[]> {
     const room = this.#batchSize - this.#running.size;
     if (room <= 0) return [];
-    const saturated = [...this.#inFlight].filter(([, n]) => n >= this.#concurrency).map(([p]) => p);
-    return this.#host.store.claimDue({
+    const saturated = [...this.#inFlight]
+      .filter(([, running]) => running >= this.#concurrency)
+      .map(([provider]) => provider);
+    return this.#host.kit.store.claimDue({
       limit: room,
       leaseId: randomUUID(),
-      leaseMs: this.#host.leader.leaseMs,
+      leaseMs: this.#host.kit.leaseMs,
       excludeProviders: [...new Set([...saturated, ...this.#host.unavailableProviders()])],
     });
   }
 
   async #refresh(snapshot: CredentialSnapshot): Promise<void> {
-    const claimedAt = performance.now();
+    const claimedAt = this.#host.kit.clock.monotonic();
     const { provider: name } = snapshot.record;
     // A provider that is not configured, or cannot be read now: the lease simply runs out.
     const provider = await this.#host.provider(name).catch(() => undefined);
     if (!provider) return;
     await this.#acquireSlot(name);
     try {
-      await refreshAsLeader(this.#host.leader, provider, snapshot, claimedAt);
+      await lead(this.#host.kit, provider, { snapshot, takenAt: claimedAt });
     } catch {
-      // refreshAsLeader has recorded the failure and released the lease.
+      // The leader has recorded the failure and released the lease.
     } finally {
       this.#releaseSlot(name);
     }

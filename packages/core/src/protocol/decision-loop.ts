@@ -1,0 +1,137 @@
+import { randomUUID } from 'node:crypto';
+import type { AccessToken, CredentialSnapshot, CredentialState } from '../credential.ts';
+import {
+  NeedsReauthError,
+  NotFoundError,
+  RefreshUnavailableError,
+  type ReauthReason,
+} from '../errors.ts';
+import type { ResolvedProvider } from '../oauth/provider.ts';
+import { lead } from './leader.ts';
+import type { LeaderKit } from './leader-kit.ts';
+import { OpenedAccessTokens } from './opened-tokens.ts';
+
+/** What the loop needs beside the leader kit. */
+export interface DecisionLoopOptions {
+  kit: LeaderKit;
+  /** How long one call may wait for a refresh (its own or another's). */
+  maxWaitMs: number;
+  /** The provider named, or a throw (`UnknownProviderError`, a store failure). */
+  provider(name: string): Promise<ResolvedProvider>;
+  onContention: ((kind: 'waited' | 'lease_conflict', connectionId: string) => void) | undefined;
+}
+
+/**
+ * The decision loop every caller of `getAccessToken` / `reportRejected` runs (docs/protocol.md):
+ * hand out the current token, back off after a failure, wait for someone else's refresh, wait
+ * for the circuit breaker, or take the lease and lead. Bounded by `maxWaitMs`.
+ */
+export class DecisionLoop {
+  readonly #kit: LeaderKit;
+  readonly #options: DecisionLoopOptions;
+  readonly #opened: OpenedAccessTokens;
+
+  constructor(options: DecisionLoopOptions) {
+    this.#kit = options.kit;
+    this.#options = options;
+    this.#opened = new OpenedAccessTokens(options.kit.keyRing);
+  }
+
+  /**
+   * A token with more than `minTtlMs` left — or, for `rejectedVersion` still current (invariant
+   * 9), a token of a newer version.
+   */
+  async obtain(id: string, minTtlMs: number, rejectedVersion?: number): Promise<AccessToken> {
+    const { store, clock } = this.#kit;
+    const deadline = clock.monotonic() + this.#options.maxWaitMs;
+    let startVersion: number | undefined;
+    /** A newer state the store learned while we waited, without reading (see waitForChange). */
+    let heard: CredentialSnapshot<CredentialState> | undefined;
+    for (;;) {
+      const snapshot = heard ?? (await store.getCredential(id));
+      heard = undefined;
+      if (!snapshot) throw new NotFoundError(id);
+      const { record, now } = snapshot;
+      startVersion ??= record.version;
+      if (record.status !== 'active') {
+        throw new NeedsReauthError(id, (record.statusReason ?? 'invalid_grant') as ReauthReason);
+      }
+      const rejected = record.version === rejectedVersion;
+      // Still valid, and the caller has not seen it refused: what to hand out while waiting
+      // would cost more than it saves (a backoff, an open circuit).
+      const stillValid = !rejected && record.accessExpiresAt > now;
+      // Invariant 5: once a refresh has happened since we started, its token is the answer.
+      const wanted = record.version === startVersion ? minTtlMs : 0;
+      if (!rejected && record.accessExpiresAt - now > wanted) return this.#handOut(record);
+
+      const left = deadline - clock.monotonic();
+      if (record.nextAttemptAt !== null && record.nextAttemptAt > now) {
+        // Backing off after a failure: the current token stays in service while it is valid.
+        if (stillValid) return this.#handOut(record);
+        const wait = record.nextAttemptAt - now;
+        if (wait > left) {
+          throw new RefreshUnavailableError(id, wait, record.lastError ?? 'backing_off');
+        }
+        await clock.sleep(wait);
+        continue;
+      }
+      if (record.leaseUntil !== null && record.leaseUntil > now) {
+        // Someone else is refreshing: wait for their result, never redeem ourselves.
+        if (left <= 0) {
+          throw new RefreshUnavailableError(id, record.leaseUntil - now, 'refresh_in_progress');
+        }
+        this.#options.onContention?.('waited', id);
+        // The record itself as what was seen: a store may know how it was read (KyselyStore).
+        heard = await store.waitForChange(id, record, Math.min(left, record.leaseUntil - now + 5));
+        continue;
+      }
+      if (left <= 0) throw new RefreshUnavailableError(id, 1000, record.lastError ?? 'timeout');
+      const provider = await this.#options.provider(record.provider); // before the lease: it may throw
+      const breaker = this.#kit.breaker(record.provider);
+      const admission = breaker.admit();
+      if (!admission.admitted) {
+        // The provider is failing for everyone: do not add to it.
+        if (stillValid) return this.#handOut(record);
+        if (admission.retryAfterMs > left) {
+          throw new RefreshUnavailableError(
+            id,
+            admission.retryAfterMs,
+            record.lastError ?? 'provider_unavailable',
+          );
+        }
+        await clock.sleep(admission.retryAfterMs);
+        continue;
+      }
+
+      const leased = await store.acquireLease(id, {
+        expectedVersion: record.version,
+        leaseId: randomUUID(),
+        leaseMs: this.#kit.leaseMs,
+      });
+      if (!leased) {
+        this.#options.onContention?.('lease_conflict', id);
+        breaker.release();
+        continue; // lost the race: the next read shows the winner's lease
+      }
+      const committed = await lead(this.#kit, provider, {
+        snapshot: leased,
+        takenAt: clock.monotonic(),
+      });
+      const after = committed?.record;
+      if (after?.status === 'active' && after.version !== record.version) {
+        return this.#handOut(after);
+      }
+    }
+  }
+
+  #handOut(record: CredentialState): AccessToken {
+    return {
+      connectionId: record.id,
+      accessToken: this.#opened.open(record),
+      tokenType: record.tokenType,
+      expiresAt: record.accessExpiresAt,
+      version: record.version,
+      scope: record.scope,
+    };
+  }
+}

@@ -1,0 +1,84 @@
+import { createHash } from 'node:crypto';
+import type { CredentialSnapshot } from '../credential.ts';
+import { openField } from '../crypto/index.ts';
+import { replayIsSafe, type ResolvedProvider } from '../oauth/provider.ts';
+import { refreshTokenGrant } from '../oauth/refresh-token-grant.ts';
+import {
+  commitFailed,
+  commitNeedsReauth,
+  commitTokens,
+  deadlineInsideLease,
+  handBack,
+  received,
+  type HeldLease,
+  type LeaderKit,
+} from './leader-kit.ts';
+
+/**
+ * What the holder of a refresh lease does (invariants 3, 4, 6, 7, 8), in order: rule out a
+ * refresh token that is missing, expired or in doubt; record its intent; redeem the refresh
+ * token with a deadline inside the lease; write the outcome fenced by its lease id. Returns the
+ * committed state, or undefined if the lease was lost (nothing written).
+ */
+export async function refreshAsLeader(
+  kit: LeaderKit,
+  provider: ResolvedProvider,
+  lease: HeldLease,
+): Promise<CredentialSnapshot | undefined> {
+  const { record, now } = lease.snapshot;
+  const { id } = record;
+  await kit.step('lease_acquired', id);
+
+  if (record.refreshToken === null) {
+    return commitNeedsReauth(kit, lease, 'no_refresh_token', 'no_refresh_token');
+  }
+  if (record.refreshExpiresAt !== null && record.refreshExpiresAt <= now) {
+    return commitNeedsReauth(kit, lease, 'refresh_token_expired', 'refresh_token_expired');
+  }
+  const refreshToken = openField(kit.keyRing, record.refreshToken, {
+    credentialId: id,
+    field: 'refresh_token',
+  });
+
+  // Invariant 6: a stale intent means an earlier leader may have redeemed this refresh token.
+  const recovering = record.intentHash !== null;
+  if (recovering && !replayIsSafe(provider, record.intentAt!, now)) {
+    return commitNeedsReauth(kit, lease, 'refresh_in_doubt', 'replay_unsafe');
+  }
+  const timeoutMs = deadlineInsideLease(kit, provider, lease);
+  if (timeoutMs === undefined) return handBack(kit, lease, true);
+  if (!(await kit.store.recordIntent(id, record.leaseId!, intentHash(refreshToken)))) {
+    return undefined;
+  }
+  await kit.step('intent_recorded', id);
+
+  const outcome = await refreshTokenGrant(provider, refreshToken, {
+    fetch: kit.fetch,
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  await received(kit, lease, outcome);
+  switch (outcome.kind) {
+    case 'tokens':
+      return commitTokens(kit, provider, lease, outcome, {
+        // Invariant 7: no new refresh token in the response means the old one stays.
+        refreshToken: outcome.refreshToken ?? refreshToken,
+        refreshTtlMs:
+          outcome.refreshExpiresIn !== undefined ? outcome.refreshExpiresIn * 1000 : undefined,
+        recovered: recovering,
+      });
+    case 'refused':
+      return commitNeedsReauth(
+        kit,
+        lease,
+        recovering ? 'refresh_in_doubt' : 'invalid_grant',
+        outcome.error,
+      );
+    case 'failed':
+      return commitFailed(kit, lease, outcome);
+  }
+}
+
+/** Names a refresh token in the intent without storing it. */
+export function intentHash(refreshToken: string): string {
+  return createHash('sha256').update(refreshToken).digest('base64url');
+}
