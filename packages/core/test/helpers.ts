@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { KeyRing, type ProviderConfig } from '@tokenwarden/core';
+import { KeyRing, type CredentialBrokerOptions, type ProviderConfig } from '@tokenwarden/core';
 import { createTestDatabase } from '@tokenwarden/testkit/postgres';
 import {
   openBroker,
@@ -38,6 +38,8 @@ export async function scenario(
     fixture?: Partial<BrokerFixture>;
     events?: unknown[];
     backend?: 'sqlite' | 'postgres';
+    /** A test clock, and the crash-point seam. */
+    broker?: Pick<CredentialBrokerOptions, 'clock' | 'onStep'>;
   } = {},
 ): Promise<Scenario> {
   const dir = mkdtempSync(join(tmpdir(), 'tw-core-'));
@@ -60,7 +62,8 @@ export async function scenario(
     ...options.fixture,
   };
   const opened = await openBroker(fixture, {
-    onEvent: options.events ? (e) => options.events!.push(e) : undefined,
+    onEvent: options.events ? (event) => options.events!.push(event) : undefined,
+    ...options.broker,
   });
   const sql = new Database(fixture.dbPath);
   const pgPool = database && new pg.Pool({ connectionString: database.url, max: 2 });

@@ -9,6 +9,7 @@ import {
   type OpenedBroker,
 } from '@tokenwarden/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
+import { TestClock } from './test-clock.ts';
 
 let cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -37,14 +38,18 @@ describe('provider outage', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tw-outage-'));
     const down = await TestProvider.start();
     const up = await TestProvider.start({ latencyMs: 20 });
-    const opened = await openBroker({
-      dbPath: join(dir, 'tw.sqlite'),
-      keys: KeyRing.generate('k').serialize(),
-      provider: providerConfigFor(down, 'down'),
-      maxWaitMs: 400,
-      backoff: { baseMs: 10, maxMs: 50 },
-      breaker,
-    });
+    const clock = new TestClock();
+    const opened = await openBroker(
+      {
+        dbPath: join(dir, 'tw.sqlite'),
+        keys: KeyRing.generate('k').serialize(),
+        provider: providerConfigFor(down, 'down'),
+        maxWaitMs: 400,
+        backoff: { baseMs: 10, maxMs: 50 },
+        breaker,
+      },
+      { clock },
+    );
     opened.broker.configureProvider(providerConfigFor(up, 'up'));
     cleanup.push(async () => {
       await opened.close();
@@ -85,7 +90,7 @@ describe('provider outage', () => {
     if (!withBreaker) return;
     // Recovery: the outage ends, the breaker's probe succeeds, every credential refreshes.
     down.clearFailures();
-    await new Promise((resolve) => setTimeout(resolve, 1_100)); // the first cooldown is 1 s
+    clock.advance(1_000); // the first cooldown is 1 s: skipped, not slept
     const recovered = await Promise.all(downIds.map((id) => opened.broker.getAccessToken(id)));
     expect(recovered.map((t) => t.version)).toEqual(Array(20).fill(2));
     expect(down.stats().redemptions).toBe(20);

@@ -2,6 +2,7 @@ import { NeedsReauthError, RefreshUnavailableError, type BrokerEvent } from '@to
 import { tokenFingerprint } from '@tokenwarden/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { scenario, type Scenario } from './helpers.ts';
+import { TestClock } from './test-clock.ts';
 
 let s: Scenario;
 afterEach(async () => {
@@ -117,12 +118,14 @@ describe('failures', () => {
   });
 
   it('answers refresh_unavailable during an outage and stays active', async () => {
+    const clock = new TestClock();
     s = await scenario({
       fixture: {
         maxWaitMs: 500,
         backoff: { baseMs: 100, maxMs: 400 },
         breaker: { cooldownMs: 50, maxCooldownMs: 50 },
       },
+      broker: { clock },
     });
     const { id } = await s.importGrant();
     s.provider.injectFailures({ kind: 'server_error', times: 1000 });
@@ -132,9 +135,10 @@ describe('failures', () => {
     const info = await s.broker.getConnection(id);
     expect(info).toMatchObject({ status: 'active', lastError: 'server_error' });
     expect(info.failures).toBeGreaterThan(0);
-    // Recovery after the outage (once the circuit breaker's short cooldown has passed).
+    // Recovery after the outage: the circuit breaker's cooldown is skipped; the credential's
+    // own backoff (the database's clock) is waited out inside the call, well within maxWaitMs.
     s.provider.clearFailures();
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    clock.advance(50);
     expect((await s.broker.getAccessToken(id)).version).toBe(2);
   });
 
@@ -161,6 +165,31 @@ describe('failures', () => {
     s.provider.injectFailures({ kind: 'server_error', times: 1000 });
     const token = await s.broker.getAccessToken(id);
     expect(token.version).toBe(1);
+    expect(s.provider.stats().tokenRequests).toBe(1);
+  });
+
+  it('a leader left too little of its lease sends nothing and hands the lease back', async () => {
+    const clock = new TestClock();
+    const steps: string[] = [];
+    s = await scenario({
+      broker: {
+        clock,
+        onStep: (step) => {
+          // The first leader stalls for its whole lease (2 s) right after taking it.
+          if (step === 'lease_acquired' && !steps.includes(step)) clock.advance(2_000);
+          steps.push(step);
+        },
+      },
+    });
+    const { id } = await s.importGrant();
+    expect((await s.broker.getAccessToken(id)).version).toBe(2);
+    expect(steps).toEqual([
+      'lease_acquired',
+      'lease_acquired',
+      'intent_recorded',
+      'response_received',
+      'committed',
+    ]);
     expect(s.provider.stats().tokenRequests).toBe(1);
   });
 
