@@ -57,8 +57,8 @@ export class DecisionLoop {
         throw new NeedsReauthError(id, (record.statusReason ?? 'invalid_grant') as ReauthReason);
       }
       const rejected = record.version === rejectedVersion;
-      // Still valid, and the caller has not seen it refused: what to hand out while waiting
-      // would cost more than it saves (a backoff, an open circuit).
+      // Short of the lifetime wanted, but usable: handed out rather than waited for while no
+      // refresh can happen now (a backoff, a refusing breaker), unless it was reported refused.
       const stillValid = !rejected && record.accessExpiresAt > now;
       // Invariant 5: once a refresh has happened since we started, its token is the answer.
       const wanted = record.version === startVersion ? minTtlMs : 0;
