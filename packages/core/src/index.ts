@@ -99,6 +99,7 @@ export type {
   SealedSecrets,
 } from './store/store.ts';
 export { KyselyStore, type StoreAdapter } from './store/kysely-store.ts';
+export { guardStore } from './store/guard-store.ts';
 export type {
   AuditQuery,
   AuditRecord,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   ConnectFlow,
   CredentialBroker,
+  guardStore,
   type BrokerEvent,
   type CredentialBrokerOptions,
   type KeyRing,
@@ -110,7 +111,9 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
   });
 
   const handOuts = new HandOutScopes();
-  const service = options.store.service;
+  // Guarded like the broker's own store: a database outage reaches every route and the
+  // authenticator as `store_unavailable` (503, retryable), not as a driver error answered 500.
+  const service = guardStore(options.store.service);
   const audit: AuditWriter = new AuditWriter(service, {
     ...options.audit,
     onProblem: ({ kind, count, error }) => {

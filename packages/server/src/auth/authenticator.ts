@@ -11,9 +11,12 @@ const BEARER = /^Bearer ([\x21-\x7e]{1,512})$/i;
 const BEARER_CLIENT_KEY = /^[Bb][Ee][Aa][Rr][Ee][Rr] tw_(cli_[0-9a-f]{20})_([A-Za-z0-9_-]{43})$/;
 
 /**
- * Turns an `Authorization` header into a principal. A service-client key costs one indexed read
- * of the client's row and one SHA-256; nothing is cached, so a revoked client is refused by every
- * replica on its very next request.
+ * Turns an `Authorization` header into a principal. A service-client key costs one read of the
+ * client's row and one SHA-256. On Postgres the read always goes to the database; on SQLite the
+ * store may answer it from memory, but only while the database vouches that nothing was written
+ * since (core's `RowCache`). Either way a revoked client is refused by every replica and process
+ * on its very next request. buildServer hands it the guarded store (`guardStore`), so a database
+ * outage answers `store_unavailable`, which a client retries.
  */
 export class Authenticator {
   readonly #service: ServiceStore;
@@ -38,7 +41,7 @@ export class Authenticator {
     throw new UnauthorizedError('The API key is unknown or revoked.');
   }
 
-  /** One indexed read of the client's row, on every request: a revocation counts at once. */
+  /** The client's row as the store has it now (see above): a revocation counts at once. */
   async #client(clientId: string, secret: string): Promise<Principal> {
     const client = await this.#service.getClient(clientId);
     if (client && client.revokedAt === null) {

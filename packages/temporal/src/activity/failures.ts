@@ -6,7 +6,8 @@ import { FailureTypes } from '../failure-types.ts';
  * The ApplicationFailure a Tokenwarden SDK error becomes in an activity, or undefined when `error`
  * is not one. Messages and details are built here from codes and ids only: never a token, never
  * the API key, and the SDK error is not attached as a cause (its stack and nested causes would
- * go to workflow history).
+ * go to workflow history). An error thrown by another copy of `@tokenwarden/client` in the
+ * worker's dependency tree is mapped the same: the SDK's classes answer `instanceof` across copies.
  *
  * | SDK error                                   | failure type                    | retryable |
  * | ------------------------------------------- | ------------------------------- | --------- |
@@ -26,8 +27,10 @@ export function toApplicationFailure(
   const connection = `Connection "${id}"`;
   const forConnection = `connection "${id}"`;
 
+  // The SDK always throws the subclass, which carries the reason; a bare TokenwardenError with
+  // this code (made by hand) means the same, without one.
   if (error instanceof NeedsReauthError || error.code === 'needs_reauth') {
-    const reason = String((error as Partial<NeedsReauthError>).reason ?? 'unknown');
+    const reason = error instanceof NeedsReauthError ? error.reason : 'unknown';
     return ApplicationFailure.create({
       type: FailureTypes.NeedsReauth,
       message: `${connection} needs its owner to authorize again (${reason}).`,
@@ -49,8 +52,8 @@ export function toApplicationFailure(
 
   const code = String(error.code);
   const details = [{ connectionId: id, code }];
-  // `retryable` covers refresh_unavailable without its subclass (an error from another copy of
-  // the SDK), store_unavailable, shutting_down and network errors.
+  // `retryable` covers store_unavailable, shutting_down, network errors, and a bare
+  // TokenwardenError with code refresh_unavailable (made by hand: no Retry-After to honour).
   if (
     error.retryable ||
     code === 'internal_error' ||

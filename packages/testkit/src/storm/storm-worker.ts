@@ -1,7 +1,9 @@
 // One "machine" in a refresh storm: opens the shared broker, waits for the start signal, then
 // fires `callers` concurrent getAccessToken calls and reports what each got (fingerprints only).
 import { performance } from 'node:perf_hooks';
-import { openBrokerFromEnv, reportResult, tokenFingerprint, waitForStart } from '../index.ts';
+import { openBrokerFromEnv } from '../fixture/broker-fixture.ts';
+import { reportResult, waitForStart } from '../harness/worker.ts';
+import { tokenFingerprint } from '../provider/state.ts';
 
 export interface StormResult {
   tokens: string[];
