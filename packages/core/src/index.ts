@@ -92,7 +92,8 @@ export type {
   RefreshedTokens,
   SealedSecrets,
 } from './store/store.ts';
-export { KyselyStore, type StoreAdapter } from './store/kysely-store.ts';
+export { KyselyStore } from './store/kysely-store.ts';
+export type { StoreAdapter } from './store/store-adapter.ts';
 export type {
   AuditQuery,
   AuditRecord,
