@@ -7,6 +7,7 @@
 
 import type { CredentialSnapshot, CredentialState } from '../credential.ts';
 import type { ChangeMark } from './change-mark.ts';
+import type { Seen } from './store.ts';
 
 export type { ChangeMark };
 
@@ -65,9 +66,6 @@ export interface ChangeWatch {
   next(ms: number): Promise<HeardState | undefined>;
   stop(): void;
 }
-
-/** What a waiter saw: the state it waits to change, and how it was read, when the store knows. */
-export type Seen = Pick<CredentialState, 'version' | 'leaseId' | 'readMark'>;
 
 /** What `waitForChange` needs of a store. */
 export interface ChangeSources {

@@ -2,7 +2,7 @@ import type { Selectable } from 'kysely';
 import type { CredentialRecord } from '../credential.ts';
 import type { CredentialsTable } from './schema.ts';
 
-/** A `credentials` row as a query returns it, with whatever else it selected (`dbNow`). */
+/** A `credentials` row as a query returns it (integers as numbers: see `schema.ts`). */
 export type CredentialRow = Selectable<CredentialsTable>;
 
 /**

@@ -8,7 +8,7 @@ import {
   type UpdateResult,
 } from 'kysely';
 import type { CredentialRecord, CredentialSnapshot, CredentialState } from '../credential.ts';
-import { waitForChange, type Seen } from './change-notifications.ts';
+import { waitForChange } from './change-notifications.ts';
 import { compiledOnce } from './compiled-once.ts';
 import { KyselyConnectSessionStore, type ConnectSessionStore } from './connect-session-store.ts';
 import { toRecord, type CredentialRow } from './credential-row.ts';
@@ -25,6 +25,7 @@ import type {
   ReauthorizedTokens,
   RefreshedTokens,
   SealedSecrets,
+  Seen,
   Store,
 } from './store.ts';
 
@@ -40,6 +41,7 @@ export class KyselyStore implements Store {
   readonly #versionById;
   /** Credentials read while the database stays unchanged, where it can say so (SQLite). */
   readonly #credentials: RowCache<CredentialRecord> | undefined;
+
   constructor(
     protected readonly db: Kysely<Database>,
     protected readonly adapter: StoreAdapter,

@@ -84,7 +84,7 @@ export interface Store {
    */
   waitForChange(
     id: string,
-    seen: Pick<CredentialState, 'version' | 'leaseId' | 'readMark'>,
+    seen: Seen,
     timeoutMs: number,
   ): Promise<CredentialSnapshot<CredentialState> | undefined>;
 
@@ -107,6 +107,9 @@ export interface Store {
 
   close(): Promise<void>;
 }
+
+/** What a waiter saw: the state it waits to change, and how it was read, when the store knows. */
+export type Seen = Pick<CredentialState, 'version' | 'leaseId' | 'readMark'>;
 
 export interface SealedSecrets {
   keyId: string;
