@@ -4,45 +4,23 @@
  * refresh token.
  */
 
-export type CredentialStatus = 'active' | 'needs_reauth' | 'revoked';
+import type { Selectable } from 'kysely';
+import type { ChangeMark } from './store/change-mark.ts';
+import type { CredentialStatus, CredentialsTable } from './store/schema.ts';
 
-/** A credential as the store holds it: every secret sealed (see `crypto/cipher.ts`). */
-export interface CredentialRecord {
-  id: string;
-  provider: string;
-  /** Who the tokens belong to in the caller's world: a user id, a tenant id, ... */
-  owner: string;
-  status: CredentialStatus;
-  /** Why the status is not `active` (a `ReauthReason`), or null. */
-  statusReason: string | null;
-  /** Bumped on every change of the tokens or the status; waiters watch it. */
-  version: number;
-  accessToken: string;
-  /** Epoch milliseconds, database clock. */
-  accessExpiresAt: number;
-  tokenType: string;
-  scope: string | null;
-  refreshToken: string | null;
-  refreshExpiresAt: number | null;
-  /** Key that sealed both tokens; key rotation looks for rows not under the active key. */
-  keyId: string;
-  /** Refresh lease: who may redeem the refresh token right now, and until when. */
-  leaseId: string | null;
-  leaseUntil: number | null;
-  /** Hash of the refresh token a leader is about to redeem (invariant 6), and when. */
-  intentHash: string | null;
-  intentAt: number | null;
-  /** How many leaders have sent the refresh token named by the intent. */
-  intentAttempts: number;
-  /** When the proactive scheduler should refresh this credential. */
-  refreshAt: number | null;
-  failures: number;
-  nextAttemptAt: number | null;
-  lastError: string | null;
-  /** JSON text: caller-provided metadata, never secret. */
-  metadata: string;
-  createdAt: number;
-  updatedAt: number;
+export type { CredentialStatus };
+
+/**
+ * A credential as the store holds it: every secret sealed (see `crypto/cipher.ts`). Its columns
+ * are the `credentials` table's (`store/schema.ts`, where each is described).
+ */
+export interface CredentialRecord extends Selectable<CredentialsTable> {
+  /**
+   * How the store read this record, if it can tell (Postgres: where its change notifications
+   * stood just before the read). Handed back with the record as `seen` to `Store.waitForChange`,
+   * it spares a read there; a copy of the record keeps it. Never a column.
+   */
+  readMark?: ChangeMark;
 }
 
 /**
@@ -65,6 +43,7 @@ export type CredentialState = Pick<
   | 'leaseUntil'
   | 'nextAttemptAt'
   | 'lastError'
+  | 'readMark'
 >;
 
 /** A record (or a state) together with the database clock at the moment it was read. */

@@ -98,7 +98,8 @@ export type {
   RefreshedTokens,
   SealedSecrets,
 } from './store/store.ts';
-export { KyselyStore, type StoreAdapter } from './store/kysely-store.ts';
+export { KyselyStore } from './store/kysely-store.ts';
+export type { StoreAdapter } from './store/store-adapter.ts';
 export { guardStore } from './store/guard-store.ts';
 export type {
   AuditQuery,

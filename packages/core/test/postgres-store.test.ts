@@ -167,6 +167,21 @@ describe('Postgres store', () => {
       expect(reads()).toBe(1);
     });
 
+    it('needs no look of its own for a copy of a record read while listening', async () => {
+      // The read mark is a field of the record: a copy, as a caller or a cache makes, keeps it.
+      const { leader, waiter, reads, seen } = await leasedAndSeen();
+      const waiting = track(waiter.waitForChange('c1', { ...seen }, 30_000));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(waiting.done).toBe(false);
+      expect(reads()).toBe(1);
+      await leader.commitRefresh('c1', 'L', refreshed());
+      await eventually(
+        async () => waiting.done,
+        (done) => done,
+      );
+      expect(reads()).toBe(1);
+    });
+
     it('learns of a change between its read and its wait from what the listener heard', async () => {
       const { leader, waiter, reads, seen } = await leasedAndSeen();
       await leader.commitRefresh('c1', 'L', refreshed());
@@ -328,7 +343,8 @@ describe('Postgres store', () => {
       const committed = (await leader.commitRefresh('c1', 'L', refreshed({ scope: 'a b' })))!;
       const heard = await waiting;
       const r = committed.record;
-      // Exactly these fields: never the refresh token, the owner or the metadata.
+      // Exactly these fields: never the refresh token, the owner or the metadata; and where the
+      // listener stood once it had heard them, as a read's mark.
       expect(heard).toEqual({
         now: committed.now,
         record: {
@@ -345,6 +361,7 @@ describe('Postgres store', () => {
           leaseUntil: null,
           nextAttemptAt: null,
           lastError: null,
+          readMark: { session: expect.any(Number), heard: expect.any(Number) },
         },
       });
       expect(reads()).toBe(1);

@@ -1,20 +1,11 @@
-import { sql, type Kysely } from 'kysely';
-import type { StoreAdapter } from './kysely-store.ts';
-import type { Database } from './schema.ts';
+import { type Kysely, type Selectable } from 'kysely';
+import type { ConnectSessionsTable, Database } from './schema.ts';
+import { later, type StoreAdapter } from './store-adapter.ts';
 
-/** A pending connect flow, as stored: the PKCE verifier sealed, the state only as a hash. */
-export interface ConnectSessionRecord {
-  stateHash: string;
-  provider: string;
-  owner: string;
+/** A pending connect flow, as stored (`connect_sessions` table), its scopes parsed. */
+export type ConnectSessionRecord = Omit<Selectable<ConnectSessionsTable>, 'scopes'> & {
   scopes: string[];
-  redirectUri: string;
-  callbackUri: string;
-  codeVerifier: string;
-  connectionId: string | null;
-  createdAt: number;
-  expiresAt: number;
-}
+};
 
 export type NewConnectSession = Omit<ConnectSessionRecord, 'createdAt' | 'expiresAt'> & {
   /** Lifetime from the database clock's now. */
@@ -53,7 +44,7 @@ export class KyselyConnectSessionStore implements ConnectSessionStore {
         codeVerifier: session.codeVerifier,
         connectionId: session.connectionId,
         createdAt: now,
-        expiresAt: sql<number>`${now} + ${Math.round(session.ttlMs)}`,
+        expiresAt: later(now, session.ttlMs),
       })
       .returningAll()
       .executeTakeFirstOrThrow();
@@ -68,22 +59,15 @@ export class KyselyConnectSessionStore implements ConnectSessionStore {
       .returningAll()
       .returning(this.adapter.now.as('dbNow'))
       .executeTakeFirst();
-    if (!row || Number(row.expiresAt) <= Number(row.dbNow)) return undefined;
+    if (!row || row.expiresAt <= row.dbNow) return undefined;
     return toSession(row);
   }
 }
 
-function toSession(row: Record<keyof ConnectSessionRecord, unknown>): ConnectSessionRecord {
-  return {
-    stateHash: row.stateHash as string,
-    provider: row.provider as string,
-    owner: row.owner as string,
-    scopes: JSON.parse(row.scopes as string) as string[],
-    redirectUri: row.redirectUri as string,
-    callbackUri: row.callbackUri as string,
-    codeVerifier: row.codeVerifier as string,
-    connectionId: row.connectionId as string | null,
-    createdAt: Number(row.createdAt),
-    expiresAt: Number(row.expiresAt),
-  };
+function toSession({
+  scopes,
+  ...row
+}: Selectable<ConnectSessionsTable> & { dbNow?: number }): ConnectSessionRecord {
+  const { dbNow: _, ...session } = row;
+  return { ...session, scopes: JSON.parse(scopes) as string[] };
 }

@@ -2,9 +2,8 @@ import type { ExpressionBuilder, Insertable, Kysely, Selectable } from 'kysely';
 import type { CredentialRecord } from '../credential.ts';
 import { InvalidInputError } from '../errors.ts';
 import { compiledOnce, compiledWith } from './compiled-once.ts';
-import { numberOrNull, toRecord } from './credential-row.ts';
 import { RowCache } from './row-cache.ts';
-import type { StoreAdapter } from './kysely-store.ts';
+import type { StoreAdapter } from './store-adapter.ts';
 import type { AuditEventsTable, Database, ServiceClientsTable } from './schema.ts';
 import type {
   AuditQuery,
@@ -96,7 +95,7 @@ export class KyselyServiceStore implements ServiceStore {
       )
       .returningAll()
       .executeTakeFirstOrThrow();
-    return toProvider(row);
+    return row;
   }
 
   async getProvider(name: string): Promise<StoredProviderRecord | undefined> {
@@ -105,12 +104,11 @@ export class KyselyServiceStore implements ServiceStore {
       .selectAll()
       .where('name', '=', name)
       .executeTakeFirst();
-    return row && toProvider(row);
+    return row;
   }
 
   async listProviders(): Promise<StoredProviderRecord[]> {
-    const rows = await this.db.selectFrom('providers').selectAll().orderBy('name').execute();
-    return rows.map(toProvider);
+    return this.db.selectFrom('providers').selectAll().orderBy('name').execute();
   }
 
   async resealProviderSecret(name: string, expected: string, sealed: string): Promise<boolean> {
@@ -222,7 +220,7 @@ export class KyselyServiceStore implements ServiceStore {
     if (query.actor !== undefined) select = select.where('actor', '=', query.actor);
     if (query.since !== undefined) select = select.where('at', '>=', query.since);
     if (query.before !== undefined) select = select.where('seq', '<', query.before);
-    return (await select.execute()).map(toAudit);
+    return select.execute();
   }
 
   async getSetting(name: string): Promise<string | undefined> {
@@ -255,7 +253,7 @@ export class KyselyServiceStore implements ServiceStore {
     if (query.status !== undefined) select = select.where('status', '=', query.status);
     if (query.afterId !== undefined) select = select.where('id', '>', query.afterId);
     if (grants !== undefined) select = select.where((eb) => matchesAnyGrant(eb, grants));
-    return (await select.execute()).map(toRecord);
+    return select.execute();
   }
 }
 
@@ -280,38 +278,6 @@ function checkLimit(limit: number): number {
   return limit;
 }
 
-function toProvider(row: Record<keyof StoredProviderRecord, unknown>): StoredProviderRecord {
-  return {
-    name: row.name as string,
-    config: row.config as string,
-    clientSecret: row.clientSecret as string | null,
-    createdAt: Number(row.createdAt),
-    updatedAt: Number(row.updatedAt),
-  };
-}
-
-function toClient(row: Selectable<ServiceClientsTable>): ServiceClientRecord {
-  return {
-    id: row.id,
-    name: row.name,
-    keyHash: row.keyHash,
-    grants: JSON.parse(row.grants) as ServiceGrant[],
-    createdAt: Number(row.createdAt),
-    revokedAt: numberOrNull(row.revokedAt),
-  };
-}
-
-function toAudit(row: Selectable<AuditEventsTable>): AuditRecord {
-  return {
-    seq: Number(row.seq),
-    at: Number(row.at),
-    requestId: row.requestId,
-    actor: row.actor,
-    action: row.action,
-    connectionId: row.connectionId,
-    owner: row.owner,
-    provider: row.provider,
-    outcome: row.outcome,
-    detail: row.detail,
-  };
+function toClient({ grants, ...row }: Selectable<ServiceClientsTable>): ServiceClientRecord {
+  return { ...row, grants: JSON.parse(grants) as ServiceGrant[] };
 }

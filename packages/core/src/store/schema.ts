@@ -1,7 +1,14 @@
 import type { Generated } from 'kysely';
-import type { CredentialStatus } from '../credential.ts';
 
-/** Kysely's view of the tables (camelCase here, snake_case in the database). */
+/**
+ * Kysely's view of the tables (camelCase here, snake_case in the database): the one definition of
+ * every row. The model's types are derived from it with Kysely's `Selectable` (what a read
+ * returns), so a column is written down here and in the migration that adds it, nowhere else.
+ *
+ * Integers are JavaScript numbers as they come from the driver: epoch milliseconds and counters
+ * stay far below 2^53, and each adapter makes its driver return them so (Postgres' `bigint`: see
+ * `postgres/connection.ts`).
+ */
 export interface Database {
   credentials: CredentialsTable;
   tokenwardenMigrations: MigrationsTable;
@@ -12,29 +19,43 @@ export interface Database {
   connectSessions: ConnectSessionsTable;
 }
 
+export const CREDENTIAL_STATUSES = ['active', 'needs_reauth', 'revoked'] as const;
+export type CredentialStatus = (typeof CREDENTIAL_STATUSES)[number];
+
+/** A credential as the store holds it: every secret sealed (see `crypto/cipher.ts`). */
 export interface CredentialsTable {
   id: string;
   provider: string;
+  /** Who the tokens belong to in the caller's world: a user id, a tenant id, ... */
   owner: string;
   status: CredentialStatus;
+  /** Why the status is not `active` (a `ReauthReason`), or null. */
   statusReason: string | null;
+  /** Bumped on every change of the tokens or the status; waiters watch it. */
   version: number;
   accessToken: string;
+  /** Epoch milliseconds, database clock. */
   accessExpiresAt: number;
   tokenType: string;
   scope: string | null;
   refreshToken: string | null;
   refreshExpiresAt: number | null;
+  /** Key that sealed both tokens; key rotation looks for rows not under the active key. */
   keyId: string;
+  /** Refresh lease: who may redeem the refresh token right now, and until when. */
   leaseId: string | null;
   leaseUntil: number | null;
+  /** Hash of the refresh token a leader is about to redeem (invariant 6), and when. */
   intentHash: string | null;
   intentAt: number | null;
+  /** How many leaders have sent the refresh token named by the intent. */
   intentAttempts: Generated<number>;
+  /** When the proactive scheduler should refresh this credential. */
   refreshAt: number | null;
   failures: Generated<number>;
   nextAttemptAt: number | null;
   lastError: string | null;
+  /** JSON text: caller-provided metadata, never secret. */
   metadata: string;
   createdAt: number;
   updatedAt: number;
@@ -58,6 +79,7 @@ export interface ProvidersTable {
 export interface ServiceClientsTable {
   id: string;
   name: string;
+  /** SHA-256 of the API key's secret part, hex. The key itself is never stored. */
   keyHash: string;
   /** JSON text: `ServiceGrant[]`. */
   grants: string;
@@ -65,16 +87,23 @@ export interface ServiceClientsTable {
   revokedAt: number | null;
 }
 
+/** Who did what to which connection, when, with what outcome. */
 export interface AuditEventsTable {
+  /** Monotonic within one database; the pagination cursor. */
   seq: Generated<number>;
+  /** Epoch ms; on insert, the database clock when not given. */
   at: number;
   requestId: string;
+  /** A service client id, 'admin', or 'system' (scheduler). */
   actor: string;
+  /** e.g. 'token.read', 'token.rejected', 'connection.create', 'client.revoke'. */
   action: string;
   connectionId: string | null;
   owner: string | null;
   provider: string | null;
+  /** 'ok' or a stable error code ('forbidden', 'needs_reauth', ...). */
   outcome: string;
+  /** Small JSON text with non-secret details (version, reason, ...), or null. */
   detail: string | null;
 }
 

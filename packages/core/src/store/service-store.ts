@@ -1,4 +1,6 @@
+import type { Selectable } from 'kysely';
 import type { CredentialRecord, CredentialStatus } from '../credential.ts';
+import type { AuditEventsTable, ProvidersTable, ServiceClientsTable } from './schema.ts';
 
 /**
  * What the service layer keeps next to the credentials, in the same database: provider
@@ -49,31 +51,15 @@ export interface ServiceStore {
   listCredentials(query: CredentialQuery): Promise<CredentialRecord[]>;
 }
 
-export interface StoredProvider {
-  name: string;
-  /** The provider's configuration as JSON text, without its client secret. */
-  config: string;
-  /** The client secret sealed with `sealProviderSecret`, or null. */
-  clientSecret: string | null;
-}
+/** A provider as stored (`providers` table). */
+export type StoredProviderRecord = Selectable<ProvidersTable>;
+export type StoredProvider = Omit<StoredProviderRecord, 'createdAt' | 'updatedAt'>;
 
-export interface StoredProviderRecord extends StoredProvider {
-  createdAt: number;
-  updatedAt: number;
-}
-
-export interface NewServiceClient {
-  id: string;
-  name: string;
-  /** SHA-256 of the API key's secret part, hex. The key itself is never stored. */
-  keyHash: string;
+/** A service client as stored (`service_clients` table), its grants parsed. */
+export type ServiceClientRecord = Omit<Selectable<ServiceClientsTable>, 'grants'> & {
   grants: ServiceGrant[];
-}
-
-export interface ServiceClientRecord extends NewServiceClient {
-  createdAt: number;
-  revokedAt: number | null;
-}
+};
+export type NewServiceClient = Omit<ServiceClientRecord, 'createdAt' | 'revokedAt'>;
 
 export type ServiceAction = 'token.read' | 'connections.read' | 'connections.write';
 
@@ -85,27 +71,10 @@ export interface ServiceGrant {
   actions: ServiceAction[];
 }
 
-export interface NewAuditEvent {
-  /** Epoch ms; default: the database clock at insertion. */
-  at?: number;
-  requestId: string;
-  /** A service client id, 'admin', or 'system' (scheduler). */
-  actor: string;
-  /** e.g. 'token.read', 'token.rejected', 'connection.create', 'client.revoke'. */
-  action: string;
-  connectionId: string | null;
-  owner: string | null;
-  provider: string | null;
-  /** 'ok' or a stable error code ('forbidden', 'needs_reauth', ...). */
-  outcome: string;
-  /** Small JSON text with non-secret details (version, reason, ...), or null. */
-  detail: string | null;
-}
-
-export interface AuditRecord extends Required<NewAuditEvent> {
-  /** Monotonic within one database; the pagination cursor. */
-  seq: number;
-}
+/** An audit event as stored (`audit_events` table). */
+export type AuditRecord = Selectable<AuditEventsTable>;
+/** An audit event to append: `seq` is the database's, `at` the database clock when not given. */
+export type NewAuditEvent = Omit<AuditRecord, 'seq' | 'at'> & { at?: number };
 
 export interface AuditQuery {
   connectionId?: string;

@@ -78,12 +78,13 @@ export interface Store {
    * decides from that as from a read. Otherwise it resolves with undefined, only a hint that it
    * is worth reading the row again: a notification may name a state that is already gone, so the
    * caller re-reads and decides from what it reads. Pass the record `getCredential` returned (or
-   * the state this returned) as `seen` where there is one: a store may know how it was read
-   * (Postgres: whether every change since then has been heard, which spares a read).
+   * the state this returned), or a copy of it, as `seen` where there is one: its `readMark` tells
+   * the store how it was read (Postgres: whether every change since then has been heard, which
+   * spares a read).
    */
   waitForChange(
     id: string,
-    seen: { version: number; leaseId: string | null },
+    seen: Seen,
     timeoutMs: number,
   ): Promise<CredentialSnapshot<CredentialState> | undefined>;
 
@@ -106,6 +107,9 @@ export interface Store {
 
   close(): Promise<void>;
 }
+
+/** What a waiter saw: the state it waits to change, and how it was read, when the store knows. */
+export type Seen = Pick<CredentialState, 'version' | 'leaseId' | 'readMark'>;
 
 export interface SealedSecrets {
   keyId: string;

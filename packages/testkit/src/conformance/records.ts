@@ -1,4 +1,4 @@
-import type { NewCredential, Store } from '@tokenwarden/core';
+import type { CredentialRecord, NewCredential, Store } from '@tokenwarden/core';
 
 /** A credential row with placeholder sealed secrets, for store-level tests. */
 export function newCredential(id: string, overrides: Partial<NewCredential> = {}): NewCredential {
@@ -34,4 +34,10 @@ export function refreshed(
     refreshInMs: 30_000,
     ...overrides,
   };
+}
+
+/** A record's columns: without how the store read it (`readMark`), which is not stored. */
+export function columnsOf(record: CredentialRecord): Omit<CredentialRecord, 'readMark'> {
+  const { readMark: _, ...columns } = record;
+  return columns;
 }

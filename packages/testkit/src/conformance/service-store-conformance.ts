@@ -1,7 +1,7 @@
 import type { NewAuditEvent, ServiceStore, Store } from '@tokenwarden/core';
 import { InvalidInputError } from '@tokenwarden/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { newCredential } from './records.ts';
+import { columnsOf, newCredential } from './records.ts';
 
 /** A store that carries its `ServiceStore`, as `openSqliteStore` and `openPostgresStore` do. */
 export type StoreWithService = Store & { readonly service: ServiceStore };
@@ -322,7 +322,7 @@ export function describeServiceStoreConformance(
       it('lists by id with owner, provider and status filters, secrets still sealed', async () => {
         const all = await service.listCredentials({ limit: 100 });
         expect(all.map((r) => r.id)).toEqual(['c1', 'c2', 'c3', 'c4', 'c5']);
-        expect(all[0]).toEqual((await store.getCredential('c1'))!.record);
+        expect(all[0]).toEqual(columnsOf((await store.getCredential('c1'))!.record));
         expect(await ids({ owner: 'alice' })).toEqual(['c1', 'c2']);
         expect(await ids({ provider: 'slack' })).toEqual(['c1', 'c3']);
         expect(await ids({ owner: 'bob', provider: 'google' })).toEqual(['c4']);

@@ -1,6 +1,12 @@
 import pg from 'pg';
 import type { CredentialSnapshot, CredentialState, CredentialStatus } from '../../credential.ts';
-import type { ChangeMark, ChangeNotifications, ChangeWatch, HeardState } from '../kysely-store.ts';
+import type {
+  ChangeMark,
+  ChangeNotifications,
+  ChangeWatch,
+  HeardState,
+} from '../change-notifications.ts';
+import { CREDENTIAL_STATUSES } from '../schema.ts';
 
 const MIN_RETRY_MS = 100;
 const MAX_RETRY_MS = 5_000;
@@ -169,12 +175,6 @@ export function parsePayload(payload: string): {
   return { id, heard: state ? { version, leaseId, state } : { version, leaseId } };
 }
 
-const STATUSES: readonly string[] = [
-  'active',
-  'needs_reauth',
-  'revoked',
-] satisfies CredentialStatus[];
-
 /** The state `NOTIFY_STATE_MIGRATION`'s trigger writes, checked field by field. */
 function parseState(
   id: string,
@@ -198,7 +198,7 @@ function parseState(
     time(s.now) &&
     text(s.provider) &&
     text(s.status) &&
-    STATUSES.includes(s.status) &&
+    (CREDENTIAL_STATUSES as readonly string[]).includes(s.status) &&
     orNull(text)(s.status_reason) &&
     text(s.access_token) &&
     time(s.access_expires_at) &&

@@ -1,15 +1,11 @@
-import { CamelCasePlugin, Kysely, PostgresDialect, sql, type KyselyConfig } from 'kysely';
+import { CamelCasePlugin, Kysely, PostgresDialect, type KyselyConfig } from 'kysely';
 import pg from 'pg';
-import { KyselyStore, type StoreAdapter } from '../kysely-store.ts';
+import { KyselyStore } from '../kysely-store.ts';
 import type { Database } from '../schema.ts';
 import { ChangeListener } from './change-listener.ts';
 import { clientConfig, type ConnectionSettings } from './connection.ts';
-import {
-  CHANGES_CHANNEL,
-  NOTIFY_MIGRATION,
-  NOTIFY_PAYLOAD_MIGRATION,
-  NOTIFY_STATE_MIGRATION,
-} from './notify-trigger.ts';
+import { CHANGES_CHANNEL } from './notify-trigger.ts';
+import { postgresAdapter } from './postgres-adapter.ts';
 
 export interface PostgresStoreOptions {
   /** `postgres://user:password@host:port/database`, as libpq and `pg` read it. */
@@ -71,41 +67,6 @@ function open(options: PostgresStoreOptions, log: KyselyConfig['log']): KyselySt
     db,
     postgresAdapter(settings.schema, options.pollIntervalMs ?? 250, listener),
   );
-}
-
-/** Any fixed number: every Tokenwarden process in the database must use the same one. */
-const MIGRATION_LOCK_KEY = 0x746f6b656e77; // "tokenw"
-/** Migrations may build indexes on a big table; the usual 5 s would cancel them. */
-const MIGRATION_STATEMENT_TIMEOUT_MS = 10 * 60_000;
-
-function postgresAdapter(
-  schema: string | undefined,
-  pollIntervalMs: number,
-  changes: ChangeListener,
-): StoreAdapter {
-  return {
-    // statement_timestamp(): the database clock read once per statement, so every `now` in one
-    // statement agrees, as in SQLite (clock_timestamp() differs between two calls in a row).
-    now: sql<number>`floor(extract(epoch from statement_timestamp()) * 1000)::bigint`,
-    columnTypes: { epochMs: 'bigint', sequence: 'identity' },
-    migrations: [NOTIFY_MIGRATION, NOTIFY_PAYLOAD_MIGRATION, NOTIFY_STATE_MIGRATION],
-    pollIntervalMs,
-    changes,
-    skipLockedClaims: true,
-    async withMigrationLock(db, fn) {
-      // Postgres has transactional DDL: under a transaction-scoped advisory lock, a process that
-      // starts while another migrates waits, then finds everything applied.
-      await db.transaction().execute(async (trx) => {
-        await sql`select set_config('statement_timeout', ${String(MIGRATION_STATEMENT_TIMEOUT_MS)}, true)`.execute(
-          trx,
-        );
-        await sql`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`.execute(trx);
-        if (schema !== undefined)
-          await sql`create schema if not exists ${sql.id(schema)}`.execute(trx);
-        await fn(trx);
-      });
-    },
-  };
 }
 
 function connectionSettings(options: PostgresStoreOptions): ConnectionSettings {

@@ -1,8 +1,10 @@
 import BetterSqlite3 from 'better-sqlite3';
-import { CamelCasePlugin, Kysely, sql, SqliteDialect } from 'kysely';
-import { KyselyStore, type StoreAdapter } from '../kysely-store.ts';
+import { CamelCasePlugin, Kysely, SqliteDialect } from 'kysely';
+import { KyselyStore } from '../kysely-store.ts';
 import type { Database } from '../schema.ts';
+import { ChangeStamp } from './change-stamp.ts';
 import { Checkpointer } from './checkpointer.ts';
+import { sqliteAdapter } from './sqlite-adapter.ts';
 import { withStatementCache } from './statement-cache.ts';
 
 export interface SqliteStoreOptions {
@@ -38,90 +40,4 @@ export function openSqliteStore(options: SqliteStoreOptions): KyselyStore {
     ...sqliteAdapter(database, changes, options.pollIntervalMs ?? 5),
     beforeClose: async () => checkpointer?.stop(),
   });
-}
-
-function sqliteAdapter(
-  database: BetterSqlite3.Database,
-  changes: ChangeStamp,
-  pollIntervalMs: number,
-): StoreAdapter {
-  return {
-    now: sql<number>`cast(unixepoch('subsec') * 1000 as integer)`,
-    // SQLite's clock is this machine's: `unixepoch('subsec')` and Date.now() read the same one.
-    readCache: { stamp: () => changes.stamp(), now: Date.now },
-    columnTypes: { epochMs: 'integer', sequence: 'autoincrement' },
-    pollIntervalMs,
-    async withMigrationLock(db, fn) {
-      // BEGIN IMMEDIATE takes the write lock up front, so two processes starting on a new file
-      // cannot both decide to create the tables.
-      await db.connection().execute(async (conn) => {
-        await beginImmediate(database);
-        try {
-          await fn(conn);
-          await sql`commit`.execute(conn);
-        } catch (error) {
-          await sql`rollback`.execute(conn);
-          throw error;
-        }
-      });
-    },
-  };
-}
-
-/**
- * Moves whenever the database may have changed, for `RowCache`. Writes on this connection are
- * counted as they run (every statement that is not read-only); commits by every other connection,
- * in this process or another, show in `PRAGMA data_version`, which SQLite changes for exactly
- * those. A read of it costs about a microsecond timed alone (a read transaction: two `fcntl`
- * locks), less than the row it stands for.
- */
-class ChangeStamp {
-  readonly #dataVersion: BetterSqlite3.Statement;
-  readonly #database: BetterSqlite3.Database;
-  #seenVersion: unknown;
-  #stamp = 0;
-
-  constructor(database: BetterSqlite3.Database) {
-    this.#database = database;
-    this.#dataVersion = database.prepare('PRAGMA data_version').pluck();
-  }
-
-  wrote(): void {
-    this.#stamp += 1;
-  }
-
-  stamp(): number {
-    // Inside a transaction SQLite keeps showing this connection the database as it was when the
-    // transaction began, data_version included: no stamp holds there.
-    if (this.#database.inTransaction) return ++this.#stamp;
-    const version = this.#dataVersion.get();
-    if (version !== this.#seenVersion) {
-      this.#seenVersion = version;
-      this.#stamp += 1;
-    }
-    return this.#stamp;
-  }
-}
-
-/**
- * better-sqlite3 waits for a busy lock synchronously, freezing the event loop; a migration holds
- * the lock across several awaits, so its lock is taken with a non-blocking, asynchronous retry.
- */
-async function beginImmediate(database: BetterSqlite3.Database, timeoutMs = 30_000): Promise<void> {
-  const busyTimeout = database.pragma('busy_timeout', { simple: true }) as number;
-  database.pragma('busy_timeout = 0');
-  try {
-    for (const deadline = Date.now() + timeoutMs; ;) {
-      try {
-        database.exec('begin immediate');
-        return;
-      } catch (error) {
-        if ((error as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > deadline)
-          throw error;
-        await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 20));
-      }
-    }
-  } finally {
-    database.pragma(`busy_timeout = ${busyTimeout}`);
-  }
 }

@@ -1,0 +1,44 @@
+import { sql, type Kysely, type RawBuilder } from 'kysely';
+import type { ChangeNotifications } from './change-notifications.ts';
+import type { ColumnTypes, Migration } from './migrations.ts';
+import type { ReadCacheSupport } from './row-cache.ts';
+import type { Database } from './schema.ts';
+
+/**
+ * What differs between databases, as capabilities (Kysely's adapter idea): the clock expression,
+ * column types, how migrations are serialised across processes, and how waiters are woken. Each
+ * backend folder (`sqlite/`, `postgres/`) builds one in its `<backend>-adapter.ts`; the queries
+ * (`KyselyStore`, `KyselyServiceStore`, `KyselyConnectSessionStore`) are written once over it.
+ *
+ * The Kysely instance beside it must return integers as JavaScript numbers (see `schema.ts`).
+ */
+export interface StoreAdapter {
+  /** The database clock as epoch milliseconds (invariant 2), one value per statement. */
+  readonly now: RawBuilder<number>;
+  readonly columnTypes: ColumnTypes;
+  /** Runs `fn` in a transaction that no other process can run at the same time. */
+  withMigrationLock(
+    db: Kysely<Database>,
+    fn: (locked: Kysely<Database>) => Promise<void>,
+  ): Promise<void>;
+  /** Schema changes only this database needs, merged into the shared ones by name. */
+  readonly migrations?: readonly Migration[];
+  /** How often a waiter re-reads a credential when no notification arrives. */
+  readonly pollIntervalMs: number;
+  /** Push notifications of credential changes, if the database has them. */
+  readonly changes?: ChangeNotifications;
+  /** Claim due rows with `FOR UPDATE SKIP LOCKED`, so concurrent claimers never queue. */
+  readonly skipLockedClaims?: boolean;
+  /** Lets the hot reads be answered from memory while nothing changed (see `RowCache`). */
+  readonly readCache?: ReadCacheSupport;
+  /** Stops the adapter's own background work; called by `Store.close()` first. */
+  readonly beforeClose?: () => Promise<void>;
+}
+
+/**
+ * `ms` from the database's `now`. Whole milliseconds: epoch columns are integers (a Postgres
+ * `bigint` refuses 1.5), and callers compute durations with floating point.
+ */
+export function later(now: RawBuilder<number>, ms: number): RawBuilder<number> {
+  return sql<number>`${now} + ${Math.round(ms)}`;
+}
