@@ -37,7 +37,7 @@ export type {
   MachineConnectionInput,
 } from './engine/import-input.ts';
 export type { ReauthorizeInput } from './engine/connection-lifecycle.ts';
-export { systemClock, type Clock } from './engine/clock.ts';
+export { systemClock, type Clock } from './clock.ts';
 export type {
   BrokerEvent,
   ConnectionEvent,

@@ -10,6 +10,7 @@ import {
   newCredential,
 } from '@tokenwarden/testkit/conformance';
 import { describe, expect, it } from 'vitest';
+import { TestClock } from './test-clock.ts';
 
 /** A fresh SQLite file per test; every handle opened on it is closed at cleanup. */
 async function sqliteUnderTest() {
@@ -145,6 +146,28 @@ describe('SQLite checkpoints', () => {
       expect(() => statSync(`${file}-wal`)).toThrow();
     } finally {
       await t.cleanup();
+    }
+  });
+});
+
+describe('SQLite waits', () => {
+  it('time out on the injected clock, so a test moves time instead of sleeping through it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-sqlite-'));
+    const clock = new TestClock({ frozen: true });
+    const store = openSqliteStore({ path: join(dir, 'store.sqlite'), clock });
+    try {
+      await store.migrate();
+      const { record } = await store.insertCredential(newCredential('c1'));
+      let settled = false;
+      // Ten minutes: were the wait timed by the real clock, the test would run out first.
+      const waiting = store.waitForChange('c1', record, 600_000).finally(() => (settled = true));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(settled).toBe(false); // the frozen clock has not moved
+      clock.advance(600_000);
+      await expect(waiting).resolves.toBeUndefined();
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { Clock } from '../src/engine/clock.ts';
+import type { Clock } from '../src/clock.ts';
 
 /**
  * A clock a test moves by hand. `frozen` stands still until `advance`; otherwise it runs with

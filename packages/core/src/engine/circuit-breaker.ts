@@ -1,4 +1,4 @@
-import { systemClock, type Clock } from './clock.ts';
+import { systemClock, type Clock } from '../clock.ts';
 
 export interface CircuitBreakerOptions {
   /** Consecutive failures that open the circuit. Default 5. */

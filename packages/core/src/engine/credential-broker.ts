@@ -16,7 +16,7 @@ import type { ServiceStore } from '../store/service-store.ts';
 import type { Store } from '../store/store.ts';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.ts';
 import { ProviderBreakers, type CircuitBreakerOptions } from './circuit-breaker.ts';
-import { systemClock, type Clock } from './clock.ts';
+import { systemClock, type Clock } from '../clock.ts';
 import { checkId, ConnectionLifecycle, type ReauthorizeInput } from './connection-lifecycle.ts';
 import type { BrokerEvent, ConnectionEvent, ProtocolStep } from './events.ts';
 import type { ImportConnectionInput, MachineConnectionInput } from './import-input.ts';

@@ -6,7 +6,7 @@ import type { TokenOutcome } from '../oauth/token-endpoint.ts';
 import type { Store } from '../store/store.ts';
 import { backoffDelay, nextRefreshIn, type BackoffPolicy } from '../engine/backoff.ts';
 import type { CircuitBreaker } from '../engine/circuit-breaker.ts';
-import type { Clock } from '../engine/clock.ts';
+import type { Clock } from '../clock.ts';
 import type { BrokerEvent, ProtocolStep } from '../engine/events.ts';
 
 /**

@@ -5,6 +5,7 @@
  * correctness. See docs/protocol.md, "Postgres wake-ups".
  */
 
+import type { Clock } from '../clock.ts';
 import type { CredentialSnapshot, CredentialState } from '../credential.ts';
 import type { ChangeMark } from './change-mark.ts';
 import type { Seen } from './store.ts';
@@ -73,6 +74,8 @@ export interface ChangeSources {
   changes: ChangeNotifications | undefined;
   /** How often to look when no notification arrives. */
   pollIntervalMs: number;
+  /** Times the timeout and the polls. */
+  clock: Clock;
   /** One look at the row: whether its version or lease holder differs from `seen` (or it is gone). */
   changed(id: string, seen: Seen): Promise<boolean>;
 }
@@ -87,8 +90,9 @@ export async function waitForChange(
   seen: Seen,
   timeoutMs: number,
 ): Promise<CredentialSnapshot<CredentialState> | undefined> {
-  const { changes, pollIntervalMs } = sources;
-  const deadline = Date.now() + timeoutMs;
+  const { changes, pollIntervalMs, clock } = sources;
+  const now = () => clock.monotonic();
+  const deadline = now() + timeoutMs;
   const watch = changes?.watch(id);
   try {
     // The change may have landed between the caller's read and the watch, and then no
@@ -98,28 +102,28 @@ export async function waitForChange(
     if (watch) {
       const heard = seen.readMark && changes!.heardSince(id, seen.readMark);
       if (heard === undefined) {
-        await settleWithin(watch.ready, deadline - Date.now());
+        await settleWithin(watch.ready, deadline - now());
         if (await sources.changed(id, seen)) return undefined;
       } else if (heard.some((h) => namesAnother(h, seen))) {
         return newerState(seen, heard.at(-1));
       }
     }
     for (;;) {
-      const left = deadline - Date.now();
+      const left = deadline - now();
       if (left <= 0) return undefined;
       // Jitter keeps pollers in several processes from reading in lockstep.
-      const pollAt = Date.now() + Math.min(left, pollIntervalMs * (0.5 + Math.random()));
+      const pollAt = now() + Math.min(left, pollIntervalMs * (0.5 + Math.random()));
       if (watch) {
         // A notification that names another state than `seen` is the change: the caller
         // reads the row next anyway, so no read here. One that names `seen` itself (the
         // caller's own state, notified late) is no news: keep waiting, until the next poll.
         for (;;) {
-          const heard = await watch.next(pollAt - Date.now());
+          const heard = await watch.next(pollAt - now());
           if (!heard) break;
           if (namesAnother(heard, seen)) return newerState(seen, heard);
         }
       } else {
-        await sleep(pollAt - Date.now());
+        await clock.sleep(pollAt - now());
       }
       if (await sources.changed(id, seen)) return undefined;
     }
@@ -148,8 +152,6 @@ function newerState(
 function namesAnother(heard: HeardState | undefined, seen: Seen): boolean {
   return heard?.version !== seen.version || heard.leaseId !== seen.leaseId;
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Waits for `promise` to settle, at most `ms`, leaving no timer behind. */
 function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {

@@ -7,6 +7,7 @@ import {
   type UpdateQueryBuilder,
   type UpdateResult,
 } from 'kysely';
+import { systemClock } from '../clock.ts';
 import type { CredentialRecord, CredentialSnapshot, CredentialState } from '../credential.ts';
 import { waitForChange } from './change-notifications.ts';
 import { compiledOnce } from './compiled-once.ts';
@@ -291,8 +292,9 @@ export class KyselyStore implements Store {
     seen: Seen,
     timeoutMs: number,
   ): Promise<CredentialSnapshot<CredentialState> | undefined> {
-    const { changes, pollIntervalMs } = this.adapter;
-    return waitForChange({ changes, pollIntervalMs, changed: this.#changed }, id, seen, timeoutMs);
+    const { changes, pollIntervalMs, clock = systemClock } = this.adapter;
+    const sources = { changes, pollIntervalMs, clock, changed: this.#changed };
+    return waitForChange(sources, id, seen, timeoutMs);
   }
 
   /** One look at the row: whether it moved on from `seen` (or is gone). */

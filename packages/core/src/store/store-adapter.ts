@@ -1,4 +1,5 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
+import type { Clock } from '../clock.ts';
 import type { ChangeNotifications } from './change-notifications.ts';
 import type { ColumnTypes, Migration } from './migrations.ts';
 import type { ReadCacheSupport } from './row-cache.ts';
@@ -25,6 +26,8 @@ export interface StoreAdapter {
   readonly migrations?: readonly Migration[];
   /** How often a waiter re-reads a credential when no notification arrives. */
   readonly pollIntervalMs: number;
+  /** Times a waiter's timeout and polls (local timers only; default the system clock). */
+  readonly clock?: Clock;
   /** Push notifications of credential changes, if the database has them. */
   readonly changes?: ChangeNotifications;
   /** Claim due rows with `FOR UPDATE SKIP LOCKED`, so concurrent claimers never queue. */

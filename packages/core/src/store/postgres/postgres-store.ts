@@ -1,5 +1,6 @@
 import { CamelCasePlugin, Kysely, PostgresDialect, type KyselyConfig } from 'kysely';
 import pg from 'pg';
+import type { Clock } from '../../clock.ts';
 import { KyselyStore } from '../kysely-store.ts';
 import type { Database } from '../schema.ts';
 import { ChangeListener } from './change-listener.ts';
@@ -20,6 +21,8 @@ export interface PostgresStoreOptions {
   connectTimeoutMs?: number;
   /** How often a waiter re-reads a credential if no notification came. Default 250 ms. */
   pollIntervalMs?: number;
+  /** Times waits and polls; default the system clock (tests inject one they can move). */
+  clock?: Clock;
 }
 
 /**
@@ -63,10 +66,10 @@ function open(options: PostgresStoreOptions, log: KyselyConfig['log']): KyselySt
     clientConfig(settings, 'tokenwarden-listener'),
     CHANGES_CHANNEL,
   );
-  return new KyselyStore(
-    db,
-    postgresAdapter(settings.schema, options.pollIntervalMs ?? 250, listener),
-  );
+  return new KyselyStore(db, {
+    ...postgresAdapter(settings.schema, options.pollIntervalMs ?? 250, listener),
+    ...(options.clock && { clock: options.clock }),
+  });
 }
 
 function connectionSettings(options: PostgresStoreOptions): ConnectionSettings {

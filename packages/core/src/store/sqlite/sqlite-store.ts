@@ -1,5 +1,6 @@
 import BetterSqlite3 from 'better-sqlite3';
 import { CamelCasePlugin, Kysely, SqliteDialect } from 'kysely';
+import type { Clock } from '../../clock.ts';
 import { KyselyStore } from '../kysely-store.ts';
 import type { Database } from '../schema.ts';
 import { ChangeStamp } from './change-stamp.ts';
@@ -14,6 +15,8 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
   /** How often a waiter polls for the leader's result. Default 5 ms: one indexed read. */
   pollIntervalMs?: number;
+  /** Times waits and polls; default the system clock (tests inject one they can move). */
+  clock?: Clock;
 }
 
 /**
@@ -38,6 +41,7 @@ export function openSqliteStore(options: SqliteStoreOptions): KyselyStore {
   });
   return new KyselyStore(db, {
     ...sqliteAdapter(database, changes, options.pollIntervalMs ?? 5),
+    ...(options.clock && { clock: options.clock }),
     beforeClose: async () => checkpointer?.stop(),
   });
 }
