@@ -121,6 +121,7 @@ describe('the packages, installed from their tarballs and run with plain node', 
   let root: string;
   let project: string;
   let provider: Awaited<ReturnType<typeof start>> | undefined;
+  let announced: { url: string; tokenUrl: string; clientId: string; clientSecret: string };
   let server: Awaited<ReturnType<typeof start>> | undefined;
 
   beforeAll(async () => {
@@ -168,6 +169,13 @@ describe('the packages, installed from their tarballs and run with plain node', 
     for (const file of readdirSync(FIXTURES)) {
       copyFileSync(join(FIXTURES, file), join(project, file));
     }
+
+    // The test provider, from the installed testkit; its first line says where it listens.
+    provider = await start(process.execPath, ['provider.mjs'], {
+      cwd: project,
+      ready: /^(\{.*\})$/m,
+    });
+    announced = JSON.parse(provider.match[1]!) as typeof announced;
   }, SLOW.timeout);
 
   afterAll(async () => {
@@ -189,8 +197,9 @@ describe('the packages, installed from their tarballs and run with plain node', 
     }
     expect(existsSync(join(modules, 'tsx'))).toBe(false);
     // Node resolves upwards from the project: nothing above it may hold packages.
-    for (let dir = dirname(project); dir !== dirname(dir); dir = dirname(dir)) {
+    for (let dir = dirname(project); ; dir = dirname(dir)) {
       expect(existsSync(join(dir, 'node_modules')), dir).toBe(false);
+      if (dir === dirname(dir)) break;
     }
     expect(project.startsWith(REPO)).toBe(false);
   });
@@ -199,16 +208,6 @@ describe('the packages, installed from their tarballs and run with plain node', 
     'serves from the installed binary; a worker gets a token through the client',
     SLOW,
     async () => {
-      provider = await start(process.execPath, ['provider.mjs'], {
-        cwd: project,
-        ready: /^(\{.*\})$/m,
-      });
-      const announced = JSON.parse(provider.match[1]!) as {
-        url: string;
-        tokenUrl: string;
-        clientId: string;
-        clientSecret: string;
-      };
       const remote = new RemoteTestProvider(announced.url);
 
       const adminKey = `tw_admin_${randomBytes(24).toString('hex')}`;
@@ -252,12 +251,18 @@ describe('the packages, installed from their tarballs and run with plain node', 
       const grant = await remote.issueGrant();
       const imported = await runOk(
         cli,
-        ['connections', 'import', '--provider', 'acme', '--owner', 'user-42'].concat([
+        [
+          'connections',
+          'import',
+          '--provider',
+          'acme',
+          '--owner',
+          'user-42',
           '--file',
           '-',
           '--expires-in',
           '0',
-        ]),
+        ],
         {
           cwd: serverDir,
           env: admin,
@@ -294,17 +299,14 @@ describe('the packages, installed from their tarballs and run with plain node', 
   );
 
   it('runs @tokenwarden/core in library mode', SLOW, async () => {
-    const announced = provider?.match[1];
-    expect(announced).toBeDefined();
-    const { url, clientId, clientSecret } = JSON.parse(announced!) as Record<string, string>;
     const libraryDir = join(project, 'library');
     mkdirSync(libraryDir);
     const result = await runOk(process.execPath, ['../library.mjs'], {
       cwd: libraryDir,
       env: {
-        PROVIDER_URL: url!,
-        PROVIDER_CLIENT_ID: clientId!,
-        PROVIDER_CLIENT_SECRET: clientSecret!,
+        PROVIDER_URL: announced.url,
+        PROVIDER_CLIENT_ID: announced.clientId,
+        PROVIDER_CLIENT_SECRET: announced.clientSecret,
       },
     });
     expect(JSON.parse(result.stdout)).toMatchObject({ version: 2, refreshed: true });
