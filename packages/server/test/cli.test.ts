@@ -87,7 +87,7 @@ async function stop(server: Server): Promise<number | null> {
   return server.exited;
 }
 
-// Each step spawns a process that loads TypeScript sources: slow on a busy shared machine.
+// Each step spawns a Node process (the compiled CLI): slow on a busy shared machine.
 const SLOW = { timeout: 240_000 };
 
 const ADMIN_KEY = /Generated the admin key[^:]*: (tw_admin_[A-Za-z0-9_-]+)/;

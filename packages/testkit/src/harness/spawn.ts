@@ -1,24 +1,30 @@
-// Starts a TypeScript module in a fresh Node process the way the project runs its sources:
-// workspace packages resolve to src/ through the tokenwarden-source condition, tsx compiles.
+// Starts a module in a fresh Node process the way the project runs it. TypeScript sources (the
+// repository's tests and benches): workspace packages resolve to src/ through the
+// tokenwarden-source condition, tsx compiles. Built JavaScript (an installed testkit): plain node.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 
-// Resolved from this file rather than passed as the bare name 'tsx', which Node would resolve
-// against the child's working directory and fail to find outside the repository.
-const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-
-/** node --conditions=tokenwarden-source --import tsx <script> ...args, stdio piped. */
+/** node [--conditions=tokenwarden-source --import tsx] <script> ...args, stdio piped. */
 export function spawnTs(
   script: string,
   args: readonly string[] = [],
   env: Record<string, string> = {},
 ): ChildProcess {
-  return spawn(
-    process.execPath,
-    ['--conditions=tokenwarden-source', '--import', TSX_LOADER, script, ...args],
-    { stdio: 'pipe', env: { ...process.env, ...env } },
-  );
+  const loader = script.endsWith('.ts')
+    ? ['--conditions=tokenwarden-source', '--import', tsx()]
+    : [];
+  return spawn(process.execPath, [...loader, script, ...args], {
+    stdio: 'pipe',
+    env: { ...process.env, ...env },
+  });
+}
+
+// Resolved from this file rather than passed as the bare name 'tsx', which Node would resolve
+// against the child's working directory and fail to find outside the repository. Only when a
+// .ts script asks: tsx is an optional peer, absent where the testkit is installed built.
+function tsx(): string {
+  return pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 }
 
 /** Keeps only the last `limit` bytes of a stream, enough to debug a failure without flooding. */
