@@ -21,7 +21,7 @@ import {
 import { clientCredentialsGrant } from '../oauth/client-credentials-grant.ts';
 import { introspectToken, type IntrospectionOutcome } from '../oauth/introspection.ts';
 import { revokeToken, type RevocationOutcome } from '../oauth/revocation.ts';
-import type { ProviderConfig, ResolvedProvider } from '../oauth/provider.ts';
+import type { ProviderConfig, ResolvedProvider } from '../provider/resolve.ts';
 import { guardStore } from '../store/guard-store.ts';
 import type { ServiceStore } from '../store/service-store.ts';
 import type { Store } from '../store/store.ts';
@@ -29,7 +29,7 @@ import { DEFAULT_BACKOFF, nextRefreshIn, type BackoffPolicy } from './backoff.ts
 import { CircuitBreaker, DEFAULT_BREAKER, type CircuitBreakerOptions } from './circuit-breaker.ts';
 import type { BrokerEvent, ConnectionEvent, ProtocolStep } from './events.ts';
 import { validateImport, type ImportCredentialInput, type ValidImport } from './import-input.ts';
-import { ProviderRegistry } from './provider-registry.ts';
+import { ProviderRegistry } from '../provider/registry.ts';
 import { idleMs, refreshAsLeader, type LeaderContext } from './refresh-leader.ts';
 import { RefreshScheduler, type RefreshSchedulerOptions } from './refresh-scheduler.ts';
 import { SingleFlight } from './single-flight.ts';

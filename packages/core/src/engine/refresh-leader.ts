@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { CredentialSnapshot } from '../credential.ts';
 import { openField, sealField, type KeyRing } from '../crypto/index.ts';
 import { StoreUnavailableError, type ReauthReason } from '../errors.ts';
-import { replayIsSafe, type ResolvedProvider } from '../oauth/provider.ts';
+import { replayIsSafe, type ResolvedProvider } from '../provider/resolve.ts';
 import { refreshTokenGrant } from '../oauth/refresh-token-grant.ts';
 import type { TokenOutcome } from '../oauth/token-endpoint.ts';
 import type { Store } from '../store/store.ts';

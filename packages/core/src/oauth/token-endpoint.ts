@@ -1,6 +1,6 @@
 import * as oauth from 'oauth4webapi';
 import { clientAuthentication, jsonBodyFetch } from './client-auth.ts';
-import { isLoopback, type ResolvedProvider } from './provider.ts';
+import { isLoopback, type ResolvedProvider } from '../provider/resolve.ts';
 import { normaliseTokenResponse } from './token-response.ts';
 
 /** What became of one token request, whatever the grant. Never carries provider prose. */

@@ -5,7 +5,7 @@ import {
   resolveProvider,
   type ProviderConfig,
   type ResolvedProvider,
-} from '../oauth/provider.ts';
+} from './resolve.ts';
 import { guardStore } from '../store/guard-store.ts';
 import type { ServiceStore, StoredProviderRecord } from '../store/service-store.ts';
 

@@ -1,5 +1,5 @@
 import { InvalidInputError } from '../errors.ts';
-import type { ProviderConfig } from '../oauth/provider.ts';
+import type { ProviderConfig } from './resolve.ts';
 
 /**
  * What a preset knows about a provider: data only. The protocol code reads these settings; no

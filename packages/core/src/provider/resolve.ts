@@ -1,5 +1,5 @@
 import { InvalidInputError } from '../errors.ts';
-import { applyPreset } from '../providers/catalog.ts';
+import { applyPreset } from './catalog.ts';
 
 /** RFC 6749 §2.3.1 client authentication at the token, revocation and introspection endpoints. */
 export type ClientAuthMethod =

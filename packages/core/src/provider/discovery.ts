@@ -1,6 +1,6 @@
 import * as oauth from 'oauth4webapi';
 import { InvalidInputError } from '../errors.ts';
-import { isLoopback, type ClientAuthMethod, type ProviderConfig } from '../oauth/provider.ts';
+import { isLoopback, type ClientAuthMethod, type ProviderConfig } from './resolve.ts';
 import { readLimited } from '../oauth/token-response.ts';
 
 export interface DiscoveryOptions {
