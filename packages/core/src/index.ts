@@ -54,14 +54,19 @@ export type { CircuitBreakerOptions } from './engine/circuit-breaker.ts';
 export { backoffDelay, refreshLeadTime, type BackoffPolicy } from './engine/backoff.ts';
 export { rotateKeys, type RotateKeysOptions, type RotateKeysResult } from './engine/rotate-keys.ts';
 export { ProviderRegistry, type ProviderRegistryOptions } from './provider/registry.ts';
+export { resolveProvider, PROVIDER_NAME_PATTERN } from './provider/resolve.ts';
 export {
-  resolveProvider,
-  PROVIDER_NAME_PATTERN,
+  PROVIDER_SETTINGS,
+  SETTING_ENTRIES,
+  type ClientAuthMethod,
+  type ConnectionGrant,
   type ProviderConfig,
   type ResolvedProvider,
-} from './provider/resolve.ts';
+  type Setting,
+  type SettingName,
+} from './provider/settings.ts';
+export type { JsonSchema } from './provider/setting-kinds.ts';
 export { refreshTokenGrant, type RefreshOutcome } from './oauth/refresh-token-grant.ts';
-export type { ClientAuthMethod, ConnectionGrant } from './provider/resolve.ts';
 export type { GrantOptions, TokenOutcome } from './oauth/token-endpoint.ts';
 export {
   authorizationCodeGrant,

@@ -21,7 +21,7 @@ import {
 import { clientCredentialsGrant } from '../oauth/client-credentials-grant.ts';
 import { introspectToken, type IntrospectionOutcome } from '../oauth/introspection.ts';
 import { revokeToken, type RevocationOutcome } from '../oauth/revocation.ts';
-import type { ProviderConfig, ResolvedProvider } from '../provider/resolve.ts';
+import type { ProviderConfig, ResolvedProvider } from '../provider/settings.ts';
 import { guardStore } from '../store/guard-store.ts';
 import type { ServiceStore } from '../store/service-store.ts';
 import type { Store } from '../store/store.ts';

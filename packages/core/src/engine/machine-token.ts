@@ -1,6 +1,6 @@
 import type { CredentialSnapshot } from '../credential.ts';
 import { clientCredentialsGrant } from '../oauth/client-credentials-grant.ts';
-import type { ResolvedProvider } from '../provider/resolve.ts';
+import type { ResolvedProvider } from '../provider/settings.ts';
 import { backoffDelay } from './backoff.ts';
 import type { CircuitBreaker } from './circuit-breaker.ts';
 import { announce, commitTokens, providerDeadline, type LeaderContext } from './refresh-leader.ts';

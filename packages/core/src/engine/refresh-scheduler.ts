@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CredentialSnapshot } from '../credential.ts';
-import type { ResolvedProvider } from '../provider/resolve.ts';
+import type { ResolvedProvider } from '../provider/settings.ts';
 import type { Store } from '../store/store.ts';
 import { refreshAsLeader, type LeaderContext } from './refresh-leader.ts';
 

@@ -1,6 +1,7 @@
 import * as oauth from 'oauth4webapi';
 import { InvalidInputError } from '../errors.ts';
-import { isLoopback, type ClientAuthMethod, type ProviderConfig } from './resolve.ts';
+import type { ClientAuthMethod, ProviderConfig } from './settings.ts';
+import { isLoopback } from './urls.ts';
 import { readLimited } from '../oauth/token-response.ts';
 
 export interface DiscoveryOptions {
