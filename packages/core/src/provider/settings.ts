@@ -63,7 +63,7 @@ export const PROVIDER_SETTINGS = {
   preset: setting(text(64))({
     wire: 'preset',
     view: 'whenSet',
-    doc: "A catalog entry whose URLs and settings apply unless given here; it is followed as it's fixed.",
+    doc: "A catalog entry whose URLs and settings apply unless given here; a stored provider follows the catalog's fixes.",
   }),
   presetParams: setting(stringMap())({
     wire: 'preset_params',
