@@ -99,22 +99,6 @@ export default tseslint.config(
     plugins: { tokenwarden },
     rules: { 'tokenwarden/no-import-cycle': 'error' },
   },
-  // TEMPORARY (issue 12), delete this block at merge: the three core cycles that other branches
-  // of issue 12 remove (kysely-store <-> connect-session-store / kysely-service-store,
-  // oauth/provider <-> providers/catalog, refresh-leader <-> machine-token). Listed file by file
-  // so that a new cycle through any other file is still an error.
-  {
-    files: [
-      'packages/core/src/store/kysely-store.ts',
-      'packages/core/src/store/connect-session-store.ts',
-      'packages/core/src/store/kysely-service-store.ts',
-      'packages/core/src/oauth/provider.ts',
-      'packages/core/src/providers/catalog.ts',
-      'packages/core/src/engine/refresh-leader.ts',
-      'packages/core/src/engine/machine-token.ts',
-    ],
-    rules: { 'tokenwarden/no-import-cycle': 'off' },
-  },
   // Formatting is prettier's job; turn off the rules that would disagree with it.
   prettier,
 );

@@ -59,15 +59,20 @@ export type {
 export type { CircuitBreakerOptions } from './engine/circuit-breaker.ts';
 export { backoffDelay, refreshLeadTime, type BackoffPolicy } from './engine/backoff.ts';
 export { rotateKeys, type RotateKeysOptions, type RotateKeysResult } from './engine/rotate-keys.ts';
-export { ProviderRegistry, type ProviderRegistryOptions } from './engine/provider-registry.ts';
+export { ProviderRegistry, type ProviderRegistryOptions } from './provider/registry.ts';
+export { resolveProvider, PROVIDER_NAME_PATTERN } from './provider/resolve.ts';
 export {
-  resolveProvider,
-  PROVIDER_NAME_PATTERN,
+  PROVIDER_SETTINGS,
+  SETTING_ENTRIES,
+  type ClientAuthMethod,
+  type ConnectionGrant,
   type ProviderConfig,
   type ResolvedProvider,
-} from './oauth/provider.ts';
+  type Setting,
+  type SettingName,
+} from './provider/settings.ts';
+export type { JsonSchema } from './provider/setting-kinds.ts';
 export { refreshTokenGrant, type RefreshOutcome } from './oauth/refresh-token-grant.ts';
-export type { ClientAuthMethod, ConnectionGrant } from './oauth/provider.ts';
 export type { GrantOptions, TokenOutcome } from './oauth/token-endpoint.ts';
 export {
   authorizationCodeGrant,
@@ -89,8 +94,8 @@ export {
   resolvePreset,
   type PresetEntry,
   type PresetName,
-} from './providers/catalog.ts';
-export { discoverProvider, type DiscoveryOptions } from './providers/discovery.ts';
+} from './provider/catalog.ts';
+export { discoverProvider, type DiscoveryOptions } from './provider/discovery.ts';
 export type {
   Store,
   NewCredential,

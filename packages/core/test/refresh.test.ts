@@ -232,7 +232,10 @@ describe('failures', () => {
   it.each(['oauth', 'slack'] as const)(
     'treats an HTTP 200 error body (%s) as a refusal',
     async (style) => {
-      s = await scenario();
+      // Slack's own code for a dead token is data (its preset's deadTokenErrors), not protocol.
+      s = await scenario({
+        config: style === 'slack' ? { deadTokenErrors: ['invalid_refresh_token'] } : {},
+      });
       const { id } = await s.importGrant();
       s.provider.injectFailures({ kind: 'error_200', style });
       await expect(s.broker.getAccessToken(id)).rejects.toBeInstanceOf(NeedsReauthError);

@@ -4,7 +4,7 @@ import { openField, sealField } from '../crypto/index.ts';
 import { InvalidInputError, NotFoundError, RefreshUnavailableError } from '../errors.ts';
 import { clientCredentialsGrant } from '../oauth/client-credentials-grant.ts';
 import { introspectToken, type IntrospectionOutcome } from '../oauth/introspection.ts';
-import type { ResolvedProvider } from '../oauth/provider.ts';
+import type { ResolvedProvider } from '../provider/settings.ts';
 import { revokeToken, type RevocationOutcome } from '../oauth/revocation.ts';
 import { idleMs, type LeaderKit } from '../protocol/leader-kit.ts';
 import { nextRefreshIn } from './backoff.ts';

@@ -7,7 +7,7 @@ import {
   UnknownProviderError,
 } from '../errors.ts';
 import type { IntrospectionOutcome } from '../oauth/introspection.ts';
-import type { ProviderConfig, ResolvedProvider } from '../oauth/provider.ts';
+import type { ProviderConfig, ResolvedProvider } from '../provider/settings.ts';
 import type { RevocationOutcome } from '../oauth/revocation.ts';
 import { DecisionLoop } from '../protocol/decision-loop.ts';
 import type { LeaderKit } from '../protocol/leader-kit.ts';
@@ -20,7 +20,7 @@ import { systemClock, type Clock } from '../clock.ts';
 import { checkId, ConnectionLifecycle, type ReauthorizeInput } from './connection-lifecycle.ts';
 import type { BrokerEvent, ConnectionEvent, ProtocolStep } from './events.ts';
 import type { ImportConnectionInput, MachineConnectionInput } from './import-input.ts';
-import { ProviderRegistry } from './provider-registry.ts';
+import { ProviderRegistry } from '../provider/registry.ts';
 import { RefreshScheduler, type RefreshSchedulerOptions } from './refresh-scheduler.ts';
 import { SingleFlight } from './single-flight.ts';
 

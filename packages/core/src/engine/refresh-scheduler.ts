@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { CredentialSnapshot } from '../credential.ts';
-import type { ResolvedProvider } from '../oauth/provider.ts';
+import type { ResolvedProvider } from '../provider/settings.ts';
 import { lead } from '../protocol/leader.ts';
 import type { LeaderKit } from '../protocol/leader-kit.ts';
 

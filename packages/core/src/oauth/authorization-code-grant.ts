@@ -1,6 +1,8 @@
 import * as oauth from 'oauth4webapi';
 import { InvalidInputError } from '../errors.ts';
-import { checkScopes, isLoopback, type ResolvedProvider } from './provider.ts';
+import { checkScopes } from '../provider/setting-kinds.ts';
+import type { ResolvedProvider } from '../provider/settings.ts';
+import { isLoopback } from '../provider/urls.ts';
 import { exchange, safeCode, type GrantOptions, type TokenOutcome } from './token-endpoint.ts';
 
 /** Where to send the user's browser, and what to keep (server-side) until the callback. */

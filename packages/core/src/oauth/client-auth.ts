@@ -1,5 +1,5 @@
 import * as oauth from 'oauth4webapi';
-import type { ResolvedProvider } from './provider.ts';
+import type { ResolvedProvider } from '../provider/settings.ts';
 
 /**
  * RFC 6749 §2.3.1 client authentication as an oauth4webapi `ClientAuth`. `client_secret_json`

@@ -1,5 +1,5 @@
 import * as oauth from 'oauth4webapi';
-import type { ResolvedProvider } from './provider.ts';
+import type { ResolvedProvider } from '../provider/settings.ts';
 import { exchange, type GrantOptions, type TokenOutcome } from './token-endpoint.ts';
 
 /**

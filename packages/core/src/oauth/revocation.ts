@@ -1,6 +1,6 @@
 import * as oauth from 'oauth4webapi';
 import { InvalidInputError } from '../errors.ts';
-import type { ResolvedProvider } from './provider.ts';
+import type { ResolvedProvider } from '../provider/settings.ts';
 import { endpointRequest, type EndpointFailure } from './endpoint-request.ts';
 import { endpointContext, type GrantOptions } from './token-endpoint.ts';
 

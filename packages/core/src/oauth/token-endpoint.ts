@@ -1,6 +1,7 @@
 import * as oauth from 'oauth4webapi';
 import { clientAuthentication, jsonBodyFetch } from './client-auth.ts';
-import { isLoopback, type ResolvedProvider } from './provider.ts';
+import type { ResolvedProvider } from '../provider/settings.ts';
+import { isLoopback } from '../provider/urls.ts';
 import { normaliseTokenResponse } from './token-response.ts';
 
 /** What became of one token request, whatever the grant. Never carries provider prose. */
@@ -30,14 +31,11 @@ export interface GrantOptions {
   signal?: AbortSignal;
 }
 
-/** Error codes with which providers say "this grant is dead" (RFC 6749 §5.2 and quirks). */
-const REFUSAL_CODES = new Set([
-  'invalid_grant',
-  'invalid_refresh_token', // Slack, as HTTP 200
-  'bad_refresh_token', // GitHub, as HTTP 200
-  'expired_refresh_token',
-  'token_revoked',
-]);
+/**
+ * RFC 6749 §5.2: the one standard code that says "this grant is dead". Providers' own codes
+ * for it are data: each provider's `deadTokenErrors` (its preset's, in the catalog).
+ */
+const REFUSAL_CODES = new Set(['invalid_grant']);
 
 /** Tokens longer than this (or with spaces or control characters) are not stored. */
 const MAX_TOKEN_LENGTH = 16 * 1024;

@@ -1,4 +1,4 @@
-import type { ResolvedProvider } from './provider.ts';
+import type { ResolvedProvider } from '../provider/settings.ts';
 
 /**
  * Turns what real token endpoints answer into what RFC 6749 §5 says they answer, before

@@ -6,7 +6,7 @@ import {
   RefreshUnavailableError,
   type ReauthReason,
 } from '../errors.ts';
-import type { ResolvedProvider } from '../oauth/provider.ts';
+import type { ResolvedProvider } from '../provider/settings.ts';
 import { lead } from './leader.ts';
 import type { LeaderKit } from './leader-kit.ts';
 import { OpenedAccessTokens } from './opened-tokens.ts';

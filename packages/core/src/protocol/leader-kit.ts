@@ -1,7 +1,7 @@
 import type { CredentialSnapshot } from '../credential.ts';
 import { sealField, type KeyRing } from '../crypto/index.ts';
 import { StoreUnavailableError, type ReauthReason } from '../errors.ts';
-import type { ResolvedProvider } from '../oauth/provider.ts';
+import type { ResolvedProvider } from '../provider/settings.ts';
 import type { TokenOutcome } from '../oauth/token-endpoint.ts';
 import type { Store } from '../store/store.ts';
 import { backoffDelay, nextRefreshIn, type BackoffPolicy } from '../engine/backoff.ts';

@@ -1,5 +1,5 @@
 import type { CredentialSnapshot } from '../credential.ts';
-import type { ResolvedProvider } from '../oauth/provider.ts';
+import type { ResolvedProvider } from '../provider/settings.ts';
 import { backoffDelay } from '../engine/backoff.ts';
 import type { HeldLease, LeaderKit } from './leader-kit.ts';
 import { fetchAsLeader } from './machine-token-leader.ts';

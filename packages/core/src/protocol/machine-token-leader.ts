@@ -1,6 +1,6 @@
 import type { CredentialSnapshot } from '../credential.ts';
 import { clientCredentialsGrant } from '../oauth/client-credentials-grant.ts';
-import type { ResolvedProvider } from '../oauth/provider.ts';
+import type { ResolvedProvider } from '../provider/settings.ts';
 import {
   commitFailed,
   commitTokens,

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { CredentialSnapshot } from '../credential.ts';
 import { openField } from '../crypto/index.ts';
-import { replayIsSafe, type ResolvedProvider } from '../oauth/provider.ts';
+import { replayIsSafe } from '../provider/resolve.ts';
+import type { ResolvedProvider } from '../provider/settings.ts';
 import { refreshTokenGrant } from '../oauth/refresh-token-grant.ts';
 import {
   commitFailed,

@@ -1,113 +1,118 @@
 // `tokenwarden providers put|list|show`: a provider's token endpoint, client credentials and
 // refresh behaviour. The client secret goes in and never comes back out.
+import { SETTING_ENTRIES, type Setting } from '@tokenwarden/core';
 import { ApiClient, API_HELP, API_OPTIONS } from './api.ts';
-import { parseCommand, parseInteger, type Args, type Command } from './args.ts';
+import { parseCommand, type Args, type Command, type OptionSpec } from './args.ts';
 import { UsageError } from './errors.ts';
 import { group } from './group.ts';
 import { itemsOf, readText } from './input.ts';
 import { printFields, printJson, printTable } from './output.ts';
 
-interface Provider {
+/** A provider as the API shows it: the columns `list` prints, and every setting's wire name. */
+interface Provider extends Record<string, unknown> {
   name: string;
   token_url: string;
   client_id: string;
-  client_auth: string;
   has_client_secret: boolean;
-  authorize_url?: string | null;
-  revocation_url?: string | null;
-  scopes?: string[];
-  default_access_ttl_seconds?: number;
   rotates_refresh_tokens?: boolean;
-  reuse_detection?: boolean;
-  reuse_grace_seconds?: number;
-  request_timeout_ms?: number;
-  refresh_token_idle_seconds?: number | null;
 }
+
+/** Each setting of core's table is one flag, named after its wire name unless `flag` says. */
+const FLAGS = SETTING_ENTRIES.map(([, setting]) => ({
+  setting,
+  flag: setting.flag ?? setting.wire.replaceAll('_', '-'),
+}));
 
 const PUT_HELP = `Usage: tokenwarden providers put <name> (--preset <preset> | --token-url <url>) --client-id <id> [options]
 
 Creates or replaces a provider (admin key). The whole configuration is replaced: a client
 secret left out means none. The client secret is stored encrypted and never shown again.
+--preset starts from a catalog entry (google, microsoft, salesforce, slack, github, atlassian,
+xero, ...: GET /v1/presets), or 'oidc' with --issuer; every option given overrides the preset's.
+Refresh behaviour defaults to the cautious choice (see docs/protocol.md).
 
 Options:
-  --preset <preset>            start from a catalog entry (google, microsoft, salesforce, slack,
-                               github, atlassian, xero, ...: GET /v1/presets), or 'oidc' with
-                               --issuer; every option given overrides the preset's
-  --param <key=value>          a value for a {placeholder} of the preset's URLs, e.g.
-                               --param domain=acme.okta.com; repeatable
-  --issuer <url>               the OpenID Connect issuer (discovered with --preset oidc)
-  --token-url <url>            the provider's token endpoint (required without --preset;
-                               https, or http on loopback)
-  --client-id <id>             OAuth client id (required)
-  --client-secret-file <path>  read the client secret from a file, or '-' for stdin
-  --client-secret <secret>     the secret inline: visible to other local users, so prefer
-                               --client-secret-file or the env TOKENWARDEN_CLIENT_SECRET
-  --client-auth <method>       client_secret_basic (default) or client_secret_post
-  --authorize-url <url>        authorization endpoint (for the connect flow)
-  --revocation-url <url>       revocation endpoint
-  --scope <scope>              a default scope; repeat for several
-
-Refresh behaviour (defaults are the cautious ones; see docs/protocol.md):
-  --rotation <yes|no>               does the provider rotate refresh tokens on each refresh
-  --reuse-detection <yes|no>        does replaying a spent refresh token revoke the family
-  --reuse-grace-seconds <n>         how long a spent refresh token is still answered
-  --default-access-ttl <seconds>    access token lifetime when a response omits expires_in
-  --request-timeout-ms <n>          deadline for one token request
-  --refresh-token-idle-seconds <n>  refresh tokens expire after this long unused
+${optionsHelp()}
 
 ${API_HELP}`;
+
+/** Each flag with its value, then the setting's doc line (and default) indented below it. */
+function optionsHelp(): string {
+  const entries: string[] = [];
+  for (const { setting, flag } of FLAGS) {
+    const fallback = setting.default;
+    const notes = [setting.doc];
+    if (typeof fallback === 'boolean') notes.push(`Default ${fallback ? 'yes' : 'no'}.`);
+    else if (fallback !== undefined && typeof fallback !== 'object') {
+      notes.push(`Default ${String(fallback)}.`);
+    }
+    if (isRepeated(setting)) notes.push('Repeatable.');
+    if (setting.secret) {
+      notes.push(
+        `Inline it is visible to other local users: prefer --${flag}-file <path> (a file, or '-'`,
+        `for stdin) or the env ${secretEnv(setting)}.`,
+      );
+    }
+    entries.push(`  --${flag} ${placeholder(setting)}\n${wrap(notes.join(' '), '      ')}`);
+  }
+  return entries.join('\n');
+}
+
+/** `text` in lines of at most 96 characters, each starting with `indent`. */
+function wrap(text: string, indent: string): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && indent.length + line.length + 1 + word.length > 96) {
+      lines.push(indent + line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  return [...lines, indent + line].join('\n');
+}
+
+function placeholder(setting: Setting<unknown>): string {
+  const schema = setting.schema;
+  if (Array.isArray(schema.enum)) return `<${(schema.enum as string[]).join('|')}>`;
+  switch (schema.type) {
+    case 'boolean':
+      return '<yes|no>';
+    case 'integer':
+    case 'number':
+      return '<n>';
+    case 'object':
+      return '<key=value>';
+    default: {
+      const item = (schema.type === 'array' ? schema.items : schema) as { format?: string };
+      return item.format === 'uri' ? '<url>' : '<value>';
+    }
+  }
+}
+
+function isRepeated(setting: Setting<unknown>): boolean {
+  return setting.schema.type === 'array' || setting.schema.type === 'object';
+}
+
+function secretEnv(setting: Setting<unknown>): string {
+  return `TOKENWARDEN_${setting.wire.toUpperCase()}`;
+}
 
 const putCommand: Command = {
   name: 'providers put',
   summary: 'create or replace a provider',
   help: PUT_HELP,
   async run(argv) {
-    const args = parseCommand(
-      argv,
-      this,
-      {
-        ...API_OPTIONS,
-        preset: { type: 'string' },
-        param: { type: 'string', multiple: true },
-        issuer: { type: 'string' },
-        'token-url': { type: 'string' },
-        'client-id': { type: 'string' },
-        'client-secret': { type: 'string' },
-        'client-secret-file': { type: 'string' },
-        'client-auth': { type: 'string' },
-        'authorize-url': { type: 'string' },
-        'revocation-url': { type: 'string' },
-        scope: { type: 'string', multiple: true },
-        rotation: { type: 'string' },
-        'reuse-detection': { type: 'string' },
-        'reuse-grace-seconds': { type: 'string' },
-        'default-access-ttl': { type: 'string' },
-        'request-timeout-ms': { type: 'string' },
-        'refresh-token-idle-seconds': { type: 'string' },
-      },
-      { min: 1, max: 1, names: 'provider name' },
-    );
+    const options: OptionSpec = { ...API_OPTIONS };
+    for (const { setting, flag } of FLAGS) {
+      options[flag] = { type: 'string', multiple: isRepeated(setting) };
+      if (setting.secret) options[`${flag}-file`] = { type: 'string' };
+    }
+    const args = parseCommand(argv, this, options, { min: 1, max: 1, names: 'provider name' });
     if (!args) return;
     const name = args.positionals[0]!;
-    const preset = args.string('preset');
-    const body = {
-      preset,
-      preset_params: presetParams(args),
-      issuer: args.string('issuer'),
-      token_url: preset === undefined ? args.required('token-url') : args.string('token-url'),
-      client_id: args.required('client-id'),
-      client_secret: clientSecret(args),
-      client_auth: args.string('client-auth'),
-      authorize_url: args.string('authorize-url'),
-      revocation_url: args.string('revocation-url'),
-      scopes: args.list('scope').length > 0 ? args.list('scope') : undefined,
-      rotates_refresh_tokens: yesNo(args, 'rotation'),
-      reuse_detection: yesNo(args, 'reuse-detection'),
-      reuse_grace_seconds: args.int('reuse-grace-seconds', { min: 0, max: 86_400 }),
-      default_access_ttl_seconds: args.int('default-access-ttl', { min: 1, max: 31_536_000 }),
-      request_timeout_ms: args.int('request-timeout-ms', { min: 100, max: 60_000 }),
-      refresh_token_idle_seconds: optionalInt(args, 'refresh-token-idle-seconds'),
-    };
+    const body: Record<string, unknown> = {};
+    for (const { setting, flag } of FLAGS) body[setting.wire] = flagValue(args, setting, flag);
+    if (body.preset === undefined && body.token_url === undefined) args.required('token-url');
     const api = ApiClient.fromArgs(args);
     const saved = await api.put<Provider>(`/v1/providers/${encodeURIComponent(name)}`, body);
     if (args.flag('json')) printJson(saved);
@@ -115,27 +120,56 @@ const putCommand: Command = {
   },
 };
 
+/** A flag's value as the API takes it; undefined when not given. Throws UsageError. */
+function flagValue(args: Args, setting: Setting<unknown>, flag: string): unknown {
+  const schema = setting.schema as { type: string; minimum?: number; maximum?: number };
+  if (setting.secret) return secret(args, flag, secretEnv(setting));
+  if (setting.required === 'given') return args.required(flag);
+  switch (schema.type) {
+    case 'boolean':
+      return yesNo(args, flag);
+    case 'integer':
+    case 'number':
+      return args.int(flag, {
+        min: schema.minimum ?? 0,
+        max: schema.maximum ?? Number.MAX_SAFE_INTEGER,
+      });
+    case 'array':
+      return args.list(flag).length > 0 ? args.list(flag) : undefined;
+    case 'object':
+      return keyValues(args, flag);
+    default:
+      return args.string(flag);
+  }
+}
+
 /** `--param domain=acme.okta.com` → `{ domain: 'acme.okta.com' }`. */
 export function presetParams(args: Args): Record<string, string> | undefined {
-  const pairs = args.list('param');
+  return keyValues(args, 'param');
+}
+
+/** A repeatable `--<name> key=value` flag as an object; undefined when not given. */
+function keyValues(args: Args, name: string): Record<string, string> | undefined {
+  const pairs = args.list(name);
   if (pairs.length === 0) return undefined;
   const params: Record<string, string> = {};
   for (const pair of pairs) {
     const at = pair.indexOf('=');
-    if (at < 1) throw new UsageError(`--param expects key=value, got '${pair}'`, 'providers put');
+    if (at < 1) throw new UsageError(`--${name} expects key=value, got '${pair}'`, 'providers put');
     params[pair.slice(0, at)] = pair.slice(at + 1);
   }
   return params;
 }
 
-function clientSecret(args: Args): string | undefined {
-  const inline = args.string('client-secret');
-  const file = args.string('client-secret-file');
+/** A secret from `--<flag>-file` (or stdin), `--<flag>`, or the environment. */
+function secret(args: Args, flag: string, env: string): string | undefined {
+  const inline = args.string(flag);
+  const file = args.string(`${flag}-file`);
   if (inline !== undefined && file !== undefined) {
-    throw new UsageError('give --client-secret or --client-secret-file, not both', args.command);
+    throw new UsageError(`give --${flag} or --${flag}-file, not both`, args.command);
   }
-  if (file !== undefined) return readText(file, 'the client secret');
-  return inline ?? (process.env.TOKENWARDEN_CLIENT_SECRET || undefined);
+  if (file !== undefined) return readText(file, `the ${flag.replaceAll('-', ' ')}`);
+  return inline ?? (process.env[env] || undefined);
 }
 
 function yesNo(args: Args, name: string): boolean | undefined {
@@ -146,30 +180,19 @@ function yesNo(args: Args, name: string): boolean | undefined {
   throw new UsageError(`--${name} must be yes or no, got '${value}'`, args.command);
 }
 
-function optionalInt(args: Args, name: string): number | undefined {
-  const value = args.string(name);
-  return value === undefined
-    ? undefined
-    : parseInteger(value, `--${name}`, { min: 60, max: 315_360_000 }, args.command);
-}
-
+/** Every setting the API shows, in the table's order, labelled with its wire name. */
 function printProvider(p: Provider): void {
-  printFields([
-    ['provider', p.name],
-    ['token url', p.token_url],
-    ['client id', p.client_id],
-    ['client auth', p.client_auth],
-    ['client secret', p.has_client_secret ? 'stored (encrypted)' : 'none'],
-    ['authorize url', p.authorize_url],
-    ['revocation url', p.revocation_url],
-    ['scopes', p.scopes?.join(' ')],
-    ['rotates refresh tokens', p.rotates_refresh_tokens],
-    ['reuse detection', p.reuse_detection],
-    ['reuse grace seconds', p.reuse_grace_seconds],
-    ['default access ttl', p.default_access_ttl_seconds],
-    ['request timeout ms', p.request_timeout_ms],
-    ['refresh token idle seconds', p.refresh_token_idle_seconds],
-  ]);
+  const fields: [string, unknown][] = [['provider', p.name]];
+  for (const { setting } of FLAGS) {
+    const label = setting.wire.replaceAll('_', ' ');
+    if (setting.secret) {
+      fields.push([label, p[`has_${setting.wire}`] ? 'stored (encrypted)' : 'none']);
+    } else if (setting.view !== 'whenSet' || p[setting.wire] !== undefined) {
+      const value = p[setting.wire];
+      fields.push([label, Array.isArray(value) ? value.join(' ') : value]);
+    }
+  }
+  printFields(fields);
 }
 
 const LIST_HELP = `Usage: tokenwarden providers list

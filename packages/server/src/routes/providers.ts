@@ -2,169 +2,84 @@ import {
   discoverProvider,
   PRESET_NAMES,
   PROVIDER_PRESETS,
+  SETTING_ENTRIES,
+  type JsonSchema,
   type ProviderConfig,
   type ResolvedProvider,
+  type Setting,
+  type SettingName,
 } from '@tokenwarden/core';
 import type { FastifyPluginAsync } from 'fastify';
 import { errorCodeOf, InvalidRequestError } from '../errors.ts';
 import { authenticateAdmin, recordAudit, type ServerContext } from '../http/context.ts';
 import { errorResponses, providerName } from '../http/schemas.ts';
 
-const url = { type: 'string', minLength: 1, maxLength: 2048, format: 'uri' } as const;
-
 /** `preset: "oidc"`: no catalog entry, the settings come from the issuer's metadata. */
 const DISCOVERY_PRESET = 'oidc';
 
-interface ProviderBody {
+/** A PUT body: each setting of core's table under its wire name. */
+type ProviderBody = Record<string, unknown> & {
   preset?: string;
   preset_params?: Record<string, string>;
   issuer?: string;
   token_url?: string;
-  client_id: string;
-  client_secret?: string;
-  client_auth?: 'client_secret_basic' | 'client_secret_post' | 'client_secret_json';
-  grant_type?: 'refresh_token' | 'client_credentials';
-  authorize_url?: string;
-  revocation_url?: string;
-  introspection_url?: string;
-  scopes?: string[];
-  authorize_params?: Record<string, string>;
-  default_access_ttl_seconds?: number;
-  rotates_refresh_tokens?: boolean;
-  reuse_detection?: boolean;
-  reuse_grace_seconds?: number;
-  request_timeout_ms?: number;
-  refresh_token_idle_seconds?: number;
-  refresh_token_max_seconds?: number;
-  dead_token_errors?: string[];
-  dead_token_messages?: string[];
-  transient_error_messages?: string[];
-  tokens_at?: string;
-  bearer_token_types?: string[];
-}
+};
 
-const shortStrings = {
-  type: 'array',
-  maxItems: 50,
-  items: { type: 'string', minLength: 1, maxLength: 200 },
-} as const;
-
-const stringMap = {
-  type: 'object',
-  maxProperties: 50,
-  propertyNames: { pattern: '^[A-Za-z0-9_.-]{1,64}$' },
-  additionalProperties: { type: 'string', minLength: 1, maxLength: 200 },
-} as const;
+/** What the HTTP API adds to a setting's doc line: what only this API does with it. */
+const API_NOTES: Partial<Record<SettingName, string>> = {
+  preset: 'See GET /v1/presets; "oidc" discovers the settings from `issuer` at this call.',
+  issuer: 'With preset "oidc", where the metadata is discovered (OpenID Connect Discovery).',
+  introspectionUrl: 'Used by POST /v1/connections/{id}/introspect.',
+};
 
 const providerBody = {
   type: 'object',
   additionalProperties: false,
-  required: ['client_id'],
-  properties: {
-    preset: {
-      type: 'string',
-      enum: [...PRESET_NAMES, DISCOVERY_PRESET],
-      description:
-        'A catalog entry (GET /v1/presets) whose URLs and settings apply unless given here; ' +
-        '"oidc" discovers them from `issuer` (OpenID Connect Discovery) at this call.',
-    },
-    preset_params: {
-      ...stringMap,
-      description:
-        'Values for the {placeholders} of the preset\'s URLs, e.g. {"domain": "acme.okta.com"}.',
-    },
-    issuer: {
-      ...url,
-      description:
-        'RFC 9207 issuer: an `iss` in the authorization response must match it. With preset "oidc", ' +
-        'where the metadata is discovered.',
-    },
-    token_url: {
-      ...url,
-      description: 'https, or plain http on a loopback host only. Required without a preset.',
-    },
-    client_id: { type: 'string', minLength: 1, maxLength: 512 },
-    client_secret: {
-      type: 'string',
-      minLength: 1,
-      maxLength: 4096,
-      description: 'Stored sealed; never returned.',
-    },
-    client_auth: {
-      type: 'string',
-      enum: ['client_secret_basic', 'client_secret_post', 'client_secret_json'],
-    },
-    grant_type: {
-      type: 'string',
-      enum: ['refresh_token', 'client_credentials'],
-      description: 'client_credentials makes every connection a machine token.',
-    },
-    authorize_url: { ...url, description: 'RFC 6749 §3.1, for the connect flow.' },
-    revocation_url: {
-      ...url,
-      description: 'RFC 7009: tokens are revoked when a connection is deleted.',
-    },
-    introspection_url: { ...url, description: 'RFC 7662: POST /v1/connections/{id}/introspect.' },
-    scopes: {
-      type: 'array',
-      maxItems: 100,
-      items: { type: 'string', pattern: '^[\\x21\\x23-\\x5b\\x5d-\\x7e]{1,256}$' },
-    },
-    authorize_params: {
-      ...stringMap,
-      description: 'Extra authorization request parameters (access_type=offline, prompt=consent).',
-    },
-    // How the provider behaves (see docs/protocol.md); defaults are the cautious ones.
-    default_access_ttl_seconds: { type: 'integer', minimum: 1, maximum: 31_536_000 },
-    rotates_refresh_tokens: { type: 'boolean' },
-    reuse_detection: { type: 'boolean' },
-    reuse_grace_seconds: { type: 'number', minimum: 0, maximum: 86_400 },
-    request_timeout_ms: { type: 'integer', minimum: 100, maximum: 60_000 },
-    refresh_token_idle_seconds: { type: 'integer', minimum: 60, maximum: 315_360_000 },
-    refresh_token_max_seconds: { type: 'integer', minimum: 60, maximum: 315_360_000 },
-    // Provider quirks as data (docs/protocol.md, "Quirks are data").
-    dead_token_errors: shortStrings,
-    dead_token_messages: shortStrings,
-    transient_error_messages: shortStrings,
-    tokens_at: { type: 'string', minLength: 1, maxLength: 200 },
-    bearer_token_types: shortStrings,
-  },
+  required: SETTING_ENTRIES.filter(([, s]) => s.required === 'given').map(([, s]) => s.wire),
+  properties: Object.fromEntries(
+    SETTING_ENTRIES.map(([name, setting]) => {
+      const note = API_NOTES[name];
+      const schema: Record<string, unknown> = {
+        ...setting.schema,
+        description: note === undefined ? setting.doc : `${setting.doc} ${note}`,
+      };
+      if (name === 'preset') schema.enum = [...PRESET_NAMES, DISCOVERY_PRESET];
+      return [setting.wire, schema];
+    }),
+  ),
 } as const;
 
+/**
+ * The view of each setting: its type without the input's bounds, nullable when it is always
+ * shown but may be unset; a secret only as `has_<wire>`.
+ */
 const providerView = {
   type: 'object',
   additionalProperties: false,
-  required: ['name', 'token_url', 'client_id', 'client_auth', 'has_client_secret'],
+  required: [
+    'name',
+    ...SETTING_ENTRIES.filter(([, s]) => s.view === 'required').map(([, s]) => viewName(s)),
+  ],
   properties: {
     name: { type: 'string' },
-    token_url: { type: 'string' },
-    client_id: { type: 'string' },
-    client_auth: { type: 'string' },
-    has_client_secret: { type: 'boolean' },
-    authorize_url: { type: ['string', 'null'] },
-    revocation_url: { type: ['string', 'null'] },
-    scopes: { type: 'array', items: { type: 'string' } },
-    default_access_ttl_seconds: { type: 'integer' },
-    rotates_refresh_tokens: { type: 'boolean' },
-    reuse_detection: { type: 'boolean' },
-    reuse_grace_seconds: { type: 'number' },
-    request_timeout_ms: { type: 'integer' },
-    refresh_token_idle_seconds: { type: ['integer', 'null'] },
-    // Shown only when set (or, for lists and maps, not empty; grant_type when not refresh_token).
-    preset: { type: 'string' },
-    preset_params: { type: 'object', additionalProperties: { type: 'string' } },
-    issuer: { type: 'string' },
-    introspection_url: { type: 'string' },
-    grant_type: { type: 'string' },
-    authorize_params: { type: 'object', additionalProperties: { type: 'string' } },
-    refresh_token_max_seconds: { type: 'integer' },
-    dead_token_errors: { type: 'array', items: { type: 'string' } },
-    dead_token_messages: { type: 'array', items: { type: 'string' } },
-    transient_error_messages: { type: 'array', items: { type: 'string' } },
-    tokens_at: { type: 'string' },
-    bearer_token_types: { type: 'array', items: { type: 'string' } },
+    ...Object.fromEntries(SETTING_ENTRIES.map(([, s]) => [viewName(s), viewSchema(s)])),
   },
 } as const;
+
+function viewName(setting: Setting<unknown>): string {
+  return setting.secret ? `has_${setting.wire}` : setting.wire;
+}
+
+function viewSchema(setting: Setting<unknown>): JsonSchema {
+  if (setting.secret)
+    return { type: 'boolean', description: `Whether a ${setting.wire} is stored.` };
+  const type = setting.schema.type as string;
+  const description = setting.doc;
+  if (type === 'array') return { type, items: { type: 'string' }, description };
+  if (type === 'object') return { type, additionalProperties: { type: 'string' }, description };
+  const nullable = setting.view === 'always' && setting.default === undefined;
+  return { type: nullable ? [type, 'null'] : type, description };
+}
 
 const presetView = {
   type: 'object',
@@ -333,34 +248,10 @@ async function providerConfig(
   name: string,
   body: ProviderBody,
 ): Promise<ProviderConfig> {
-  const given: ProviderConfig = {
-    name,
-    preset: body.preset === DISCOVERY_PRESET ? undefined : body.preset,
-    presetParams: body.preset_params,
-    issuer: body.issuer,
-    tokenUrl: body.token_url,
-    clientId: body.client_id,
-    clientSecret: body.client_secret,
-    clientAuth: body.client_auth,
-    grantType: body.grant_type,
-    authorizeUrl: body.authorize_url,
-    revocationUrl: body.revocation_url,
-    introspectionUrl: body.introspection_url,
-    scopes: body.scopes,
-    authorizeParams: body.authorize_params,
-    defaultAccessTtlSeconds: body.default_access_ttl_seconds,
-    rotatesRefreshTokens: body.rotates_refresh_tokens,
-    reuseDetection: body.reuse_detection,
-    reuseGraceSeconds: body.reuse_grace_seconds,
-    requestTimeoutMs: body.request_timeout_ms,
-    refreshTokenIdleSeconds: body.refresh_token_idle_seconds,
-    refreshTokenMaxSeconds: body.refresh_token_max_seconds,
-    deadTokenErrors: body.dead_token_errors,
-    deadTokenMessages: body.dead_token_messages,
-    transientErrorMessages: body.transient_error_messages,
-    tokensAt: body.tokens_at,
-    bearerTokenTypes: body.bearer_token_types,
-  };
+  const settings: Record<string, unknown> = { name };
+  for (const [key, setting] of SETTING_ENTRIES) settings[key] = body[setting.wire];
+  settings.preset = body.preset === DISCOVERY_PRESET ? undefined : body.preset;
+  const given = settings as ProviderConfig;
   if (body.preset !== DISCOVERY_PRESET) {
     if (body.preset === undefined && body.token_url === undefined) {
       throw new InvalidRequestError('token_url: is required unless a preset is given');
@@ -384,49 +275,25 @@ async function providerConfig(
   return config as unknown as ProviderConfig;
 }
 
-/** Every field but the client secret, whose presence alone is shown. */
-function view(provider: ResolvedProvider) {
-  return {
-    name: provider.name,
-    token_url: provider.tokenUrl,
-    client_id: provider.clientId,
-    client_auth: provider.clientAuth,
-    has_client_secret: provider.clientSecret !== undefined,
-    authorize_url: provider.authorizeUrl ?? null,
-    revocation_url: provider.revocationUrl ?? null,
-    scopes: provider.scopes ?? [],
-    default_access_ttl_seconds: provider.defaultAccessTtlSeconds,
-    rotates_refresh_tokens: provider.rotatesRefreshTokens,
-    reuse_detection: provider.reuseDetection,
-    reuse_grace_seconds: provider.reuseGraceSeconds,
-    request_timeout_ms: provider.requestTimeoutMs,
-    refresh_token_idle_seconds: provider.refreshTokenIdleSeconds ?? null,
-    ...extendedView(provider),
-  };
+/**
+ * Every setting but the secrets, whose presence alone is shown. Settings viewed `whenSet` appear
+ * only when they say something: not the default, not an empty list or map.
+ */
+function view(provider: ResolvedProvider): Record<string, unknown> {
+  const out: Record<string, unknown> = { name: provider.name };
+  for (const [key, setting] of SETTING_ENTRIES) {
+    const value: unknown = provider[key];
+    if (setting.secret) out[viewName(setting)] = value !== undefined;
+    else if (setting.view !== 'whenSet') out[setting.wire] = value ?? null;
+    else if (saysSomething(value, setting.default)) out[setting.wire] = value;
+  }
+  return out;
 }
 
-/** The settings beyond the original contract, each only when it says something. */
-function extendedView(provider: ResolvedProvider): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  const some = (list: readonly string[]) => (list.length > 0 ? [...list] : undefined);
-  const map = (value: Record<string, string> | undefined) =>
-    value && Object.keys(value).length > 0 ? { ...value } : undefined;
-  const fields: Record<string, unknown> = {
-    preset: provider.preset,
-    preset_params: map(provider.presetParams),
-    issuer: provider.issuer,
-    introspection_url: provider.introspectionUrl,
-    grant_type: provider.grantType === 'refresh_token' ? undefined : provider.grantType,
-    authorize_params: map(provider.authorizeParams),
-    refresh_token_max_seconds: provider.refreshTokenMaxSeconds,
-    dead_token_errors: some(provider.deadTokenErrors),
-    dead_token_messages: some(provider.deadTokenMessages),
-    transient_error_messages: some(provider.transientErrorMessages),
-    tokens_at: provider.tokensAt,
-    bearer_token_types: some(provider.bearerTokenTypes),
-  };
-  for (const [key, value] of Object.entries(fields)) if (value !== undefined) out[key] = value;
-  return out;
+function saysSomething(value: unknown, fallback: unknown): boolean {
+  if (value === undefined || value === fallback) return false;
+  if (Array.isArray(value)) return value.length > 0;
+  return typeof value !== 'object' || value === null || Object.keys(value).length > 0;
 }
 
 /** A catalog entry as GET /v1/presets shows it: where it points and what it needs. */

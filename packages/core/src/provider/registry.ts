@@ -1,11 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { openProviderSecret, sealProviderSecret, type KeyRing } from '../crypto/index.ts';
-import {
-  PROVIDER_NAME_PATTERN,
-  resolveProvider,
-  type ProviderConfig,
-  type ResolvedProvider,
-} from '../oauth/provider.ts';
+import { PROVIDER_NAME_PATTERN, resolveProvider } from './resolve.ts';
+import { SETTING_ENTRIES, type ProviderConfig, type ResolvedProvider } from './settings.ts';
 import { guardStore } from '../store/guard-store.ts';
 import type { ServiceStore, StoredProviderRecord } from '../store/service-store.ts';
 
@@ -20,40 +16,13 @@ export interface ProviderRegistryOptions {
   cacheMs?: number;
 }
 
-/** The settings kept in a provider row's `config` column: everything but its name and secret. */
-const STORED_SETTINGS = [
-  'tokenUrl',
-  'authorizeUrl',
-  'revocationUrl',
-  'scopes',
-  'clientId',
-  'clientAuth',
-  'defaultAccessTtlSeconds',
-  'rotatesRefreshTokens',
-  'reuseDetection',
-  'reuseGraceSeconds',
-  'requestTimeoutMs',
-  'refreshTokenIdleSeconds',
-  // Presets, grants, endpoints and quirks (all plain data).
-  'preset',
-  'presetParams',
-  'issuer',
-  'introspectionUrl',
-  'authorizeParams',
-  'grantType',
-  'refreshTokenMaxSeconds',
-  'deadTokenErrors',
-  'deadTokenMessages',
-  'transientErrorMessages',
-  'tokensAt',
-  'bearerTokenTypes',
-] as const satisfies readonly (keyof ProviderConfig)[];
-// A setting added to ProviderConfig but not to the list above fails to compile here.
-const _everySettingStored: [
-  Exclude<keyof ProviderConfig, 'name' | 'clientSecret' | (typeof STORED_SETTINGS)[number]>,
-] extends [never]
-  ? true
-  : never = true;
+/**
+ * The settings kept in a provider row's `config` column: every one but the secrets, which are
+ * sealed in their own column.
+ */
+const STORED_SETTINGS = SETTING_ENTRIES.filter(([, setting]) => !setting.secret).map(
+  ([name]) => name,
+);
 
 interface CacheEntry {
   /** A promise, so that concurrent lookups of one name share one read. */

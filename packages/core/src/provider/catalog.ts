@@ -1,5 +1,5 @@
 import { InvalidInputError } from '../errors.ts';
-import type { ProviderConfig } from '../oauth/provider.ts';
+import { SETTING_ENTRIES, type ProviderConfig } from './settings.ts';
 
 /**
  * What a preset knows about a provider: data only. The protocol code reads these settings; no
@@ -24,6 +24,7 @@ const DAY = 24 * 3600;
 const SLACK = {
   authorizeUrl: 'https://slack.com/oauth/v2/authorize',
   tokenUrl: 'https://slack.com/api/oauth.v2.access',
+  apiBaseUrls: ['https://slack.com/api'],
   clientAuth: 'client_secret_post',
   defaultAccessTtlSeconds: 12 * 3600,
   rotatesRefreshTokens: true,
@@ -38,6 +39,8 @@ export const PROVIDER_PRESETS = {
   google: {
     authorizeUrl: 'https://accounts.google.com/o/oauth2/v2/auth',
     tokenUrl: 'https://oauth2.googleapis.com/token',
+    // The older APIs; the newer ones have a host each (gmail.googleapis.com): add them as needed.
+    apiBaseUrls: ['https://www.googleapis.com'],
     revocationUrl: 'https://oauth2.googleapis.com/revoke',
     authorizeParams: { access_type: 'offline', prompt: 'consent' },
     clientAuth: 'client_secret_post',
@@ -53,6 +56,7 @@ export const PROVIDER_PRESETS = {
   microsoft: {
     authorizeUrl: 'https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize',
     tokenUrl: 'https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token',
+    apiBaseUrls: ['https://graph.microsoft.com'],
     params: { tenant: 'common' },
     scopes: ['offline_access'],
     clientAuth: 'client_secret_post',
@@ -85,7 +89,8 @@ export const PROVIDER_PRESETS = {
     transientErrorMessages: ['token request is already being processed'],
     notes:
       'Sandboxes: presetParams.domain = test.salesforce.com, or the org My Domain. Without ' +
-      'rotation enabled the response has no refresh_token and the old one is kept.',
+      'rotation enabled the response has no refresh_token and the old one is kept. The API is ' +
+      "the org's instance_url: set apiBaseUrls to it.",
   },
   slack: {
     ...SLACK,
@@ -104,6 +109,7 @@ export const PROVIDER_PRESETS = {
   github: {
     authorizeUrl: 'https://github.com/login/oauth/authorize',
     tokenUrl: 'https://github.com/login/oauth/access_token',
+    apiBaseUrls: ['https://api.github.com'],
     clientAuth: 'client_secret_post',
     defaultAccessTtlSeconds: 8 * 3600,
     rotatesRefreshTokens: true,
@@ -118,6 +124,7 @@ export const PROVIDER_PRESETS = {
   atlassian: {
     authorizeUrl: 'https://auth.atlassian.com/authorize',
     tokenUrl: 'https://auth.atlassian.com/oauth/token',
+    apiBaseUrls: ['https://api.atlassian.com'],
     authorizeParams: { audience: 'api.atlassian.com', prompt: 'consent' },
     scopes: ['offline_access'],
     clientAuth: 'client_secret_json',
@@ -134,6 +141,7 @@ export const PROVIDER_PRESETS = {
   asana: {
     authorizeUrl: 'https://app.asana.com/-/oauth_authorize',
     tokenUrl: 'https://app.asana.com/-/oauth_token',
+    apiBaseUrls: ['https://app.asana.com/api'],
     revocationUrl: 'https://app.asana.com/-/oauth_revoke',
     clientAuth: 'client_secret_post',
     defaultAccessTtlSeconds: 3600,
@@ -146,6 +154,7 @@ export const PROVIDER_PRESETS = {
   xero: {
     authorizeUrl: 'https://login.xero.com/identity/connect/authorize',
     tokenUrl: 'https://identity.xero.com/connect/token',
+    apiBaseUrls: ['https://api.xero.com'],
     revocationUrl: 'https://identity.xero.com/connect/revocation',
     scopes: ['offline_access'],
     clientAuth: 'client_secret_basic',
@@ -158,6 +167,7 @@ export const PROVIDER_PRESETS = {
   intuit: {
     authorizeUrl: 'https://appcenter.intuit.com/connect/oauth2',
     tokenUrl: 'https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer',
+    apiBaseUrls: ['https://quickbooks.api.intuit.com'],
     revocationUrl: 'https://developer.api.intuit.com/v2/oauth2/tokens/revoke',
     clientAuth: 'client_secret_basic',
     defaultAccessTtlSeconds: 3600,
@@ -172,6 +182,7 @@ export const PROVIDER_PRESETS = {
   hubspot: {
     authorizeUrl: 'https://app.hubspot.com/oauth/authorize',
     tokenUrl: 'https://api.hubapi.com/oauth/v1/token',
+    apiBaseUrls: ['https://api.hubapi.com'],
     clientAuth: 'client_secret_post',
     defaultAccessTtlSeconds: 1800,
     rotatesRefreshTokens: false,
@@ -183,6 +194,7 @@ export const PROVIDER_PRESETS = {
   zoom: {
     authorizeUrl: 'https://zoom.us/oauth/authorize',
     tokenUrl: 'https://zoom.us/oauth/token',
+    apiBaseUrls: ['https://api.zoom.us'],
     revocationUrl: 'https://zoom.us/oauth/revoke',
     clientAuth: 'client_secret_basic',
     defaultAccessTtlSeconds: 3600,
@@ -196,6 +208,7 @@ export const PROVIDER_PRESETS = {
   dropbox: {
     authorizeUrl: 'https://www.dropbox.com/oauth2/authorize',
     tokenUrl: 'https://api.dropboxapi.com/oauth2/token',
+    apiBaseUrls: ['https://api.dropboxapi.com', 'https://content.dropboxapi.com'],
     authorizeParams: { token_access_type: 'offline' },
     clientAuth: 'client_secret_basic',
     defaultAccessTtlSeconds: 4 * 3600,
@@ -292,20 +305,21 @@ export function applyPreset(config: ProviderConfig): ProviderConfig {
     }
     values[key] = value;
   }
-  const fill = (url: string | undefined) =>
-    url?.replace(/\{(\w+)\}/g, (_, key: string) => values[key] ?? '');
-  const base: ProviderConfig = {
+  const fill = (url: string) => url.replace(/\{(\w+)\}/g, (_, key: string) => values[key] ?? '');
+  const base: Record<string, unknown> = {
     ...settings,
     name: config.name,
     clientId: config.clientId,
-    tokenUrl: fill(settings.tokenUrl),
-    authorizeUrl: fill(settings.authorizeUrl),
-    revocationUrl: fill(settings.revocationUrl),
-    introspectionUrl: fill(settings.introspectionUrl),
   };
-  const merged: Record<string, unknown> = { ...base };
-  for (const [key, value] of Object.entries(config)) {
-    if (value !== undefined) merged[key] = value;
+  for (const [key, setting] of SETTING_ENTRIES) {
+    const value = base[key];
+    if (!setting.placeholders || value === undefined) continue;
+    base[key] = Array.isArray(value)
+      ? value.map((url: string) => fill(url))
+      : fill(value as string);
   }
-  return merged as unknown as ProviderConfig;
+  for (const [key, value] of Object.entries(config)) {
+    if (value !== undefined) base[key] = value;
+  }
+  return base as unknown as ProviderConfig;
 }

@@ -1,6 +1,7 @@
 import * as oauth from 'oauth4webapi';
 import { InvalidInputError } from '../errors.ts';
-import { isLoopback, type ClientAuthMethod, type ProviderConfig } from '../oauth/provider.ts';
+import type { ClientAuthMethod, ProviderConfig } from './settings.ts';
+import { isLoopback, isSecureUrl } from './urls.ts';
 import { readLimited } from '../oauth/token-response.ts';
 
 export interface DiscoveryOptions {
@@ -32,7 +33,7 @@ export async function discoverProvider(
     throw new InvalidInputError('issuer', 'is not a valid URL');
   }
   const insecure = isLoopback(issuerUrl.hostname);
-  if (issuerUrl.protocol !== 'https:' && !(issuerUrl.protocol === 'http:' && insecure)) {
+  if (!isSecureUrl(issuerUrl)) {
     throw new InvalidInputError('issuer', 'must be https (plain http only on loopback)');
   }
   const fetchImpl = options.fetch ?? fetch;
