@@ -76,13 +76,14 @@ describe('provider outage', () => {
     }
     expect(upOutcomes.map((o) => o.status)).toEqual(Array(5).fill('fulfilled'));
     expect(up.stats().redemptions).toBe(5);
-    // 20 credentials retrying for 400 ms with backoff alone send many requests each (the
-    // control); with the breaker, the first concurrent wave (one per credential, plus retries of
-    // those answered before the fifth failure came back) opens it and nothing more goes out
-    // before the 1 s cooldown ends.
+    // With the breaker, the first concurrent wave (one per credential, plus retries of those
+    // answered before the fifth failure came back) opens it and nothing more goes out before the
+    // 1 s cooldown ends. The control, with backoff alone, goes past that bound: how far past
+    // depends on how many retries this machine fits into 400 ms, so only the bound is asserted.
+    const breakerBound = 20 + 5;
     const duringOutage = down.stats().tokenRequests;
-    if (withBreaker) expect(duringOutage, label).toBeLessThanOrEqual(20 + 5);
-    else expect(duringOutage, label).toBeGreaterThan(60);
+    if (withBreaker) expect(duringOutage, label).toBeLessThanOrEqual(breakerBound);
+    else expect(duringOutage, label).toBeGreaterThan(breakerBound);
     for (const id of downIds) {
       expect((await opened.broker.getConnection(id)).status).toBe('active');
     }
