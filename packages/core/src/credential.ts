@@ -63,23 +63,28 @@ export interface AccessToken {
   scope: string | null;
 }
 
-/** Connection metadata without any secret: safe to log, list and return from the API. */
-export interface ConnectionInfo {
-  id: string;
-  provider: string;
-  owner: string;
-  status: CredentialStatus;
-  statusReason: string | null;
-  version: number;
-  accessExpiresAt: number;
-  refreshExpiresAt: number | null;
+/**
+ * Connection metadata without any secret: safe to log, list and return from the API. The
+ * columns are the `credentials` table's, chosen here; the metadata parsed.
+ */
+export interface ConnectionInfo extends Pick<
+  CredentialRecord,
+  | 'id'
+  | 'provider'
+  | 'owner'
+  | 'status'
+  | 'statusReason'
+  | 'version'
+  | 'accessExpiresAt'
+  | 'refreshExpiresAt'
+  | 'scope'
+  | 'failures'
+  | 'lastError'
+  | 'createdAt'
+  | 'updatedAt'
+> {
   hasRefreshToken: boolean;
-  scope: string | null;
-  failures: number;
-  lastError: string | null;
   metadata: Record<string, unknown>;
-  createdAt: number;
-  updatedAt: number;
 }
 
 export function connectionInfo(record: CredentialRecord): ConnectionInfo {
