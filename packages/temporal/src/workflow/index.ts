@@ -42,10 +42,6 @@ export {
   type PendingReauthorization,
 } from './definitions.ts';
 export { Reauthorization, needsReauthOf, type ReauthorizationOptions } from './reauthorization.ts';
-export {
-  FailureTypes,
-  type FailureType,
-  type NeedsReauthDetails,
-  type RefreshUnavailableDetails,
-  type TokenwardenFailureDetails,
-} from '../failure-types.ts';
+// The failure types a workflow matches on, the same module as the activity side's (all of it is
+// public: the type strings and their details).
+export * from '../failure-types.ts';

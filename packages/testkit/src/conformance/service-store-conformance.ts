@@ -260,15 +260,15 @@ export function describeServiceStoreConformance(
         ).toEqual(['a2']);
         expect(await ids({ limit: 2 })).toEqual(['a3', 'b2']);
 
-        const pages: string[][] = [];
-        let before: number | undefined;
-        for (;;) {
-          const page = await service.listAudit({ limit: 2, before });
-          if (page.length === 0) break;
-          pages.push(page.map((e) => e.requestId));
-          before = page[page.length - 1]!.seq;
-        }
-        expect(pages).toEqual([['a3', 'b2'], ['a2', 'b1'], ['a1']]);
+        const pages = await everyPage(
+          (before?: number) => service.listAudit({ limit: 2, before }),
+          (last) => last.seq,
+        );
+        expect(pages.map((page) => page.map((e) => e.requestId))).toEqual([
+          ['a3', 'b2'],
+          ['a2', 'b1'],
+          ['a1'],
+        ]);
       });
 
       it('refuses a limit outside 1-1000 with invalid_input', async () => {
@@ -332,15 +332,15 @@ export function describeServiceStoreConformance(
       });
 
       it('pages by id after a cursor', async () => {
-        const pages: string[][] = [];
-        let afterId: string | undefined;
-        for (;;) {
-          const page = await service.listCredentials({ limit: 2, afterId });
-          if (page.length === 0) break;
-          pages.push(page.map((r) => r.id));
-          afterId = page[page.length - 1]!.id;
-        }
-        expect(pages).toEqual([['c1', 'c2'], ['c3', 'c4'], ['c5']]);
+        const pages = await everyPage(
+          (afterId?: string) => service.listCredentials({ limit: 2, afterId }),
+          (last) => last.id,
+        );
+        expect(pages.map((page) => page.map((r) => r.id))).toEqual([
+          ['c1', 'c2'],
+          ['c3', 'c4'],
+          ['c5'],
+        ]);
         expect(await ids({ afterId: 'c2', owner: 'bob' })).toEqual(['c3', 'c4']);
       });
 
@@ -383,4 +383,15 @@ export function describeServiceStoreConformance(
       });
     });
   });
+}
+
+/** Follows a keyset-paged listing from the start until it answers an empty page. */
+async function everyPage<Item, Cursor>(
+  page: (cursor?: Cursor) => Promise<Item[]>,
+  cursorAfter: (last: Item) => Cursor,
+): Promise<Item[][]> {
+  const pages: Item[][] = [];
+  for (let items = await page(); items.length > 0; items = await page(cursorAfter(items.at(-1)!)))
+    pages.push(items);
+  return pages;
 }

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { Migration } from '../migrations.ts';
 
 /**
@@ -17,18 +17,7 @@ export const CHANGES_CHANNEL = 'tokenwarden_credentials';
 export const NOTIFY_MIGRATION: Migration = {
   name: '0002_postgres_notify_changes',
   async up(db) {
-    await sql`
-      create or replace function tokenwarden_notify_credential_change() returns trigger
-      language plpgsql as $$
-      begin
-        if tg_op = 'DELETE' then
-          perform pg_notify(${sql.lit(CHANGES_CHANNEL)}, old.id);
-        else
-          perform pg_notify(${sql.lit(CHANGES_CHANNEL)}, new.id);
-        end if;
-        return null;
-      end
-      $$`.execute(db);
+    await notifyFunction(sql`perform pg_notify(${sql.lit(CHANGES_CHANNEL)}, new.id);`).execute(db);
     await sql`
       create trigger credentials_notify_change after update on credentials for each row
       when (old.version is distinct from new.version or old.lease_id is distinct from new.lease_id)
@@ -48,22 +37,31 @@ export const NOTIFY_MIGRATION: Migration = {
 export const NOTIFY_PAYLOAD_MIGRATION: Migration = {
   name: '0004_notify_payload',
   async up(db) {
-    await sql`
+    await notifyFunction(sql`
+      perform pg_notify(
+        ${sql.lit(CHANGES_CHANNEL)},
+        new.id || ' ' || new.version || ' ' || coalesce(new.lease_id, ''));`).execute(db);
+  },
+};
+
+/**
+ * The trigger function of migrations 0002 and 0004: a delete notifies the bare id, an update runs
+ * `onUpdate`. (0005 replaces it with one that declares variables, written out in full.)
+ */
+function notifyFunction(onUpdate: RawBuilder<unknown>): RawBuilder<unknown> {
+  return sql`
       create or replace function tokenwarden_notify_credential_change() returns trigger
       language plpgsql as $$
       begin
         if tg_op = 'DELETE' then
           perform pg_notify(${sql.lit(CHANGES_CHANNEL)}, old.id);
         else
-          perform pg_notify(
-            ${sql.lit(CHANGES_CHANNEL)},
-            new.id || ' ' || new.version || ' ' || coalesce(new.lease_id, ''));
+          ${onUpdate}
         end if;
         return null;
       end
-      $$`.execute(db);
-  },
-};
+      $$`;
+}
 
 /**
  * The largest payload `pg_notify` takes is 7999 bytes (it raises an error, which would fail the
