@@ -36,6 +36,11 @@ const COMMANDS: ReadonlyArray<{ name: string; summary: string; load: () => Promi
     load: async () => (await import('./audit.ts')).auditCommand,
   },
   {
+    name: 'dev-provider',
+    summary: 'run a test OAuth provider on loopback to try Tokenwarden with',
+    load: async () => (await import('./dev-provider.ts')).devProviderCommand,
+  },
+  {
     name: 'keys',
     summary: 'add an encryption key; re-encrypt stored tokens under it',
     load: async () => (await import('./keys.ts')).keysCommand,
