@@ -22,7 +22,7 @@ const COMMANDS: ReadonlyArray<{ name: string; summary: string; load: () => Promi
   },
   {
     name: 'connections',
-    summary: 'list, inspect, import and delete connections',
+    summary: 'list, inspect, import, re-authorize and delete connections',
     load: async () => (await import('./connections.ts')).connectionsCommand,
   },
   {
