@@ -106,7 +106,7 @@ describe('tokenwarden dev-provider, connections reauthorize and connect-link', (
     };
     const token = await run(['token', id], { cwd: dir, env: worker });
     expect(token.code).toBe(0);
-    expect(token.stdout.trim()).toBe(accessToken);
+    expect(token.stdout.trim() === accessToken).toBe(true);
     expect(await accepted(providerUrl, accessToken)).toBe(true);
 
     // The client secret in the put line is the provider's: a refresh goes through.
@@ -126,7 +126,7 @@ describe('tokenwarden dev-provider, connections reauthorize and connect-link', (
     );
     const refreshed = await run(['token', expired.stdout.trim()], { cwd: dir, env: worker });
     expect(refreshed.code).toBe(0);
-    expect(refreshed.stdout.trim()).not.toBe(grant.access_token);
+    expect(refreshed.stdout.trim() === grant.access_token).toBe(false);
     expect(await accepted(providerUrl, refreshed.stdout.trim())).toBe(true);
     expect((await remote.stats()).redemptions).toBe(1);
   });
@@ -188,8 +188,9 @@ describe('tokenwarden dev-provider, connections reauthorize and connect-link', (
     for (const [args, code, pattern] of failures) {
       const result = await reauthorize(args);
       expectOneErrorLine(result, code, pattern);
-      expect(result.stderr).not.toContain(grant.access_token);
-      expect(result.stderr).not.toContain(grant.refresh_token);
+      // As booleans: a failed assertion must not print the tokens either.
+      expect(result.stderr.includes(grant.access_token)).toBe(false);
+      expect(result.stderr.includes(grant.refresh_token)).toBe(false);
     }
     const unchanged = await run(['connections', 'show', id, '--json'], { cwd: dir, env: admin });
     expect(JSON.parse(unchanged.stdout)).toMatchObject({ status: 'needs_reauth', version: 2 });
@@ -213,11 +214,11 @@ describe('tokenwarden dev-provider, connections reauthorize and connect-link', (
     const after = await run(['connections', 'show', id, '--json'], { cwd: dir, env: admin });
     expect(JSON.parse(after.stdout)).toMatchObject({ status: 'active', version: 3 });
     const token = await run(['token', id], { cwd: dir, env: worker });
-    expect(token.stdout.trim()).toBe(grant.access_token);
+    expect(token.stdout.trim() === grant.access_token).toBe(true);
     // The new refresh token is the one stored: the next refresh redeems it.
     const fresh = await run(['token', id, '--min-ttl', '4000'], { cwd: dir, env: worker });
     expect(fresh.code).toBe(0);
-    expect(fresh.stdout.trim()).not.toBe(grant.access_token);
+    expect(fresh.stdout.trim() === grant.access_token).toBe(false);
     expect(await accepted(providerUrl, fresh.stdout.trim())).toBe(true);
   });
 

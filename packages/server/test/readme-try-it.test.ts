@@ -77,7 +77,7 @@ describe('the README walkthrough', () => {
     // The last two lines: `tokenwarden token`'s and the worker's (providers put prints its table).
     const [token, fromWorker] = result.stdout.trimEnd().split('\n').slice(-2);
     // Refreshed once at the provider, and the worker got that same token.
-    expect(token).not.toBe(readFileSync(join(dir, 'at.txt'), 'utf8').trim());
+    expect(token === readFileSync(join(dir, 'at.txt'), 'utf8').trim()).toBe(false);
     const accepted = await fetch(`${providerUrl}/resource`, {
       headers: { authorization: `Bearer ${token}` },
     });
