@@ -77,7 +77,24 @@ export default tseslint.config(
           ],
         },
       ],
+      // no-restricted-imports does not see import() or import types: the same boundary for them.
+      'no-restricted-syntax': [
+        'error',
+        ...[
+          'ImportExpression[source.value=/^@tokenwarden.(testkit|temporal)/]',
+          'TSImportType[argument.literal.value=/^@tokenwarden.(testkit|temporal)/]',
+        ].map((selector) => ({
+          selector,
+          message: 'The server never loads the testkit or the Temporal helpers.',
+        })),
+      ],
     },
+  },
+  {
+    // `tokenwarden dev-provider` runs the testkit's test provider: the one exception, loaded on
+    // demand as an optional peer dependency so that a production install needs no test tooling.
+    files: ['packages/server/src/cli/dev-provider.ts'],
+    rules: { 'no-restricted-syntax': 'off' },
   },
   {
     // Reaching into another package's src/ bypasses its public index.

@@ -96,6 +96,7 @@ export {
   type PresetName,
 } from './provider/catalog.ts';
 export { discoverProvider, type DiscoveryOptions } from './provider/discovery.ts';
+export { isLoopback } from './provider/urls.ts';
 export type {
   Store,
   NewCredential,

@@ -1,7 +1,7 @@
-// `tokenwarden connections list|show|import|delete`.
+// `tokenwarden connections list|show|import|reauthorize|connect-link|delete`.
 import { ApiClient, API_HELP, API_OPTIONS } from './api.ts';
-import { parseCommand, parseInteger, type Command } from './args.ts';
-import { UsageError } from './errors.ts';
+import { parseCommand, parseInteger, type Args, type Command, type OptionSpec } from './args.ts';
+import { CliError, UsageError } from './errors.ts';
 import { group } from './group.ts';
 import { itemsOf, parseJsonObject, readJsonObject, readText } from './input.ts';
 import { formatTime, note, printFields, printJson, printTable } from './output.ts';
@@ -118,24 +118,39 @@ const showCommand: Command = {
   },
 };
 
+/** The token options `import` and `reauthorize` share, and their help lines. */
+const TOKEN_OPTIONS: OptionSpec = {
+  'access-token': { type: 'string' },
+  'access-token-file': { type: 'string' },
+  'refresh-token': { type: 'string' },
+  'refresh-token-file': { type: 'string' },
+  'expires-in': { type: 'string' },
+  'expires-at': { type: 'string' },
+  scope: { type: 'string' },
+};
+
+const TOKEN_HELP = `  --access-token-file <path>   file (or '-') holding the access token
+  --refresh-token-file <path>  file (or '-') holding the refresh token
+  --access-token <token>       the access token inline (see above)
+  --refresh-token <token>      the refresh token inline (see above)
+  --expires-in <seconds>       access token lifetime from now
+  --expires-at <time>          access token expiry, ISO 8601 (e.g. 2026-01-01T00:00:00Z)
+  --scope <scope>              granted scope, space-separated`;
+
+const FILES_NOTE = `Tokens are best passed in a file or on stdin ('-'): a token on the command line is
+visible to other local users and kept in the shell history.`;
+
 const IMPORT_HELP = `Usage: tokenwarden connections import --provider <name> --owner <owner> --access-token-file <path> [options]
 
 Stores tokens obtained from an OAuth handshake as a new connection and prints its id.
-Tokens are best passed in a file or on stdin ('-'): a token on the command line is
-visible to other local users and kept in the shell history.
+${FILES_NOTE}
 
 Options:
   --file <path>                the whole request as JSON ({provider, owner, access_token,
                                refresh_token, expires_in | expires_at, scope, metadata}), or '-'
   --provider <name>            provider name
   --owner <owner>              whom the tokens belong to
-  --access-token-file <path>   file (or '-') holding the access token
-  --refresh-token-file <path>  file (or '-') holding the refresh token
-  --access-token <token>       the access token inline (see above)
-  --refresh-token <token>      the refresh token inline (see above)
-  --expires-in <seconds>       access token lifetime from now
-  --expires-at <time>          access token expiry, ISO 8601 (e.g. 2026-01-01T00:00:00Z)
-  --scope <scope>              granted scope, space-separated
+${TOKEN_HELP}
   --metadata <json>            a JSON object stored with the connection
 
 ${API_HELP}`;
@@ -147,55 +162,20 @@ const importCommand: Command = {
   async run(argv) {
     const args = parseCommand(argv, this, {
       ...API_OPTIONS,
+      ...TOKEN_OPTIONS,
       file: { type: 'string' },
       provider: { type: 'string' },
       owner: { type: 'string' },
-      'access-token': { type: 'string' },
-      'access-token-file': { type: 'string' },
-      'refresh-token': { type: 'string' },
-      'refresh-token-file': { type: 'string' },
-      'expires-in': { type: 'string' },
-      'expires-at': { type: 'string' },
-      scope: { type: 'string' },
       metadata: { type: 'string' },
     });
     if (!args) return;
-    const files = ['file', 'access-token-file', 'refresh-token-file'].filter(
-      (name) => args.string(name) === '-',
-    );
-    if (files.length > 1) throw new UsageError('only one option can read stdin (-)', this.name);
-
-    const body: Record<string, unknown> = args.string('file')
-      ? readJsonObject(args.string('file')!, 'the --file request')
-      : {};
-    const set = (field: string, value: unknown) => {
-      if (value !== undefined) body[field] = value;
-    };
-    set('provider', args.string('provider'));
-    set('owner', args.string('owner'));
-    set(
-      'access_token',
-      secret(args.string('access-token'), args.string('access-token-file'), 'access', this.name),
-    );
-    set(
-      'refresh_token',
-      secret(args.string('refresh-token'), args.string('refresh-token-file'), 'refresh', this.name),
-    );
-    const expiresIn = args.string('expires-in');
-    const expiresAt = args.string('expires-at');
-    if (expiresIn !== undefined && expiresAt !== undefined) {
-      throw new UsageError('give --expires-in or --expires-at, not both', this.name);
-    }
-    if (expiresIn !== undefined) {
-      set(
-        'expires_in',
-        parseInteger(expiresIn, '--expires-in', { min: 0, max: 10 * 365 * 86_400 }, this.name),
-      );
-    }
-    if (expiresAt !== undefined) set('expires_at', isoTime(expiresAt, this.name));
-    set('scope', args.string('scope'));
+    const body = tokensBody(args);
+    if (args.string('provider') !== undefined) body.provider = args.string('provider');
+    if (args.string('owner') !== undefined) body.owner = args.string('owner');
     const metadata = args.string('metadata');
-    if (metadata !== undefined) set('metadata', parseJsonObject(metadata, '--metadata', this.name));
+    if (metadata !== undefined) {
+      body.metadata = parseJsonObject(metadata, '--metadata', this.name);
+    }
     for (const field of ['provider', 'owner', 'access_token']) {
       if (body[field] === undefined) {
         const flag = field === 'access_token' ? 'access-token-file' : field;
@@ -215,16 +195,103 @@ const importCommand: Command = {
   },
 };
 
-function secret(
-  inline: string | undefined,
-  file: string | undefined,
-  kind: string,
-  command: string,
-): string | undefined {
-  if (inline !== undefined && file !== undefined) {
-    throw new UsageError(`give --${kind}-token or --${kind}-token-file, not both`, command);
+const REAUTHORIZE_HELP = `Usage: tokenwarden connections reauthorize <connection id> --access-token-file <path> [options]
+
+Gives a connection the tokens of a new OAuth handshake: the same id, a bumped version, status
+active again (a needs_reauth connection's workers get the new token at once). Prints the id.
+${FILES_NOTE}
+
+Options:
+  --file <path>                the tokens as JSON ({access_token, refresh_token,
+                               expires_in | expires_at, scope}), or '-'
+${TOKEN_HELP}
+
+${API_HELP}`;
+
+const reauthorizeCommand: Command = {
+  name: 'connections reauthorize',
+  summary: "replace a connection's tokens with those of a new handshake",
+  help: REAUTHORIZE_HELP,
+  async run(argv) {
+    const args = parseCommand(
+      argv,
+      this,
+      { ...API_OPTIONS, ...TOKEN_OPTIONS, file: { type: 'string' } },
+      { min: 1, max: 1, names: 'connection id' },
+    );
+    if (!args) return;
+    const id = args.positionals[0]!;
+    const body = tokensBody(args);
+    if (body.access_token === undefined) {
+      throw new UsageError('missing --access-token-file (or "access_token" in --file)', this.name);
+    }
+    const after = await ApiClient.fromArgs(args).put<Connection & { recovered?: boolean }>(
+      `/v1/connections/${encodeURIComponent(id)}/tokens`,
+      body,
+    );
+    if (args.flag('json')) {
+      printJson(after);
+      return;
+    }
+    process.stdout.write(`${after.id}\n`);
+    const was = after.recovered ? ', recovered from a status that was not active' : '';
+    note(
+      `Re-authorized ${after.id}: ${after.status}, version ${after.version}${was}; access token expires ${formatTime(after.access_expires_at)}.`,
+    );
+  },
+};
+
+/**
+ * The tokens of a handshake from --file and the token options (options win), as the API's
+ * import and re-authorization bodies take them.
+ */
+function tokensBody(args: Args): Record<string, unknown> {
+  const command = args.command;
+  const stdin = ['file', 'access-token-file', 'refresh-token-file'].filter(
+    (name) => args.string(name) === '-',
+  );
+  if (stdin.length > 1) throw new UsageError('only one option can read stdin (-)', command);
+
+  const body: Record<string, unknown> = args.string('file')
+    ? readJsonObject(args.string('file')!, 'the --file request')
+    : {};
+  const set = (field: string, value: unknown) => {
+    if (value !== undefined) body[field] = value;
+  };
+  set('access_token', secret(args, 'access'));
+  set('refresh_token', secret(args, 'refresh'));
+  const expiresIn = args.string('expires-in');
+  const expiresAt = args.string('expires-at');
+  if (expiresIn !== undefined && expiresAt !== undefined) {
+    throw new UsageError('give --expires-in or --expires-at, not both', command);
   }
-  return file !== undefined ? readText(file, `the ${kind} token`) : inline;
+  if (expiresIn !== undefined) {
+    const range = { min: 0, max: 10 * 365 * 86_400 };
+    set('expires_in', parseInteger(expiresIn, '--expires-in', range, command));
+  }
+  if (expiresAt !== undefined) set('expires_at', isoTime(expiresAt, command));
+  set('scope', args.string('scope'));
+  return body;
+}
+
+/** --<kind>-token or --<kind>-token-file; a file must hold one token and nothing else. */
+function secret(args: Args, kind: 'access' | 'refresh'): string | undefined {
+  const inline = args.string(`${kind}-token`);
+  const file = args.string(`${kind}-token-file`);
+  if (inline !== undefined && file !== undefined) {
+    throw new UsageError(`give --${kind}-token or --${kind}-token-file, not both`, args.command);
+  }
+  if (file === undefined) return inline;
+  const token = readText(file, `the ${kind} token`);
+  const source = file === '-' ? 'stdin' : file;
+  // Caught here, not by the API, to name the file; never quoting it: it is a token.
+  if (token.trim() === '') throw new CliError(`the ${kind} token file ${source} is empty`);
+  if (/\s/.test(token)) {
+    throw new CliError(
+      `the ${kind} token file ${source} holds more than one word: it must hold the token alone`,
+    );
+  }
+  return token;
 }
 
 function isoTime(text: string, command: string): string {
@@ -234,6 +301,66 @@ function isoTime(text: string, command: string): string {
   }
   return date.toISOString();
 }
+
+const CONNECT_LINK_HELP = `Usage: tokenwarden connections connect-link --provider <name> --owner <owner> [options]
+
+Starts a connect session (the OAuth handshake, run by Tokenwarden with state and PKCE) and
+prints the provider's authorization URL. Opened in a browser within 10 minutes, it ends with
+a connection (a new one, or --connection re-authorized with its id kept), and the browser is
+sent to --redirect-uri with connection_id= (or error=). The server needs the connect flow on
+('tokenwarden serve --public-url ...') and the provider an --authorize-url.
+
+Options:
+  --provider <name>        provider name
+  --owner <owner>          whom the connection will belong to
+  --redirect-uri <url>     where the browser goes at the end (default: this server's
+                           /healthz, whose address then shows connection_id=)
+  --scope <scope>          scopes to ask for, space-separated (default: the provider's)
+  --connection <id>        re-authorize this connection instead of creating one
+
+${API_HELP}`;
+
+const connectLinkCommand: Command = {
+  name: 'connections connect-link',
+  summary: 'start a connect session and print the URL to authorize at',
+  help: CONNECT_LINK_HELP,
+  async run(argv) {
+    const args = parseCommand(argv, this, {
+      ...API_OPTIONS,
+      provider: { type: 'string' },
+      owner: { type: 'string' },
+      'redirect-uri': { type: 'string' },
+      scope: { type: 'string' },
+      connection: { type: 'string' },
+    });
+    if (!args) return;
+    const provider = args.required('provider');
+    const owner = args.required('owner');
+    const scope = args.string('scope');
+    const api = ApiClient.fromArgs(args);
+    const redirectUri = args.string('redirect-uri') ?? `${api.url}/healthz`;
+    const session = await api.post<{ authorize_url: string; expires_at: string }>(
+      '/v1/connect/sessions',
+      {
+        provider,
+        owner,
+        redirect_uri: redirectUri,
+        ...(scope === undefined ? {} : { scopes: scope.split(' ').filter(Boolean) }),
+        ...(args.string('connection') === undefined
+          ? {}
+          : { connection_id: args.string('connection') }),
+      },
+    );
+    if (args.flag('json')) {
+      printJson(session);
+      return;
+    }
+    process.stdout.write(`${session.authorize_url}\n`);
+    note(
+      `Open it in a browser before ${formatTime(session.expires_at)}; it comes back to ${redirectUri} with connection_id=.`,
+    );
+  },
+};
 
 const DELETE_HELP = `Usage: tokenwarden connections delete <connection id>
 
@@ -257,6 +384,6 @@ const deleteCommand: Command = {
 
 export const connectionsCommand = group(
   'connections',
-  'list, inspect, import and delete connections',
-  [listCommand, showCommand, importCommand, deleteCommand],
+  'list, inspect, import, re-authorize and delete connections',
+  [listCommand, showCommand, importCommand, reauthorizeCommand, connectLinkCommand, deleteCommand],
 );

@@ -4,12 +4,13 @@ import { UsageError } from './errors.ts';
 /** A command made of subcommands (`clients create`, `clients list`, ...). */
 export function group(name: string, summary: string, subcommands: readonly Command[]): Command {
   const short = (c: Command) => c.name.slice(name.length + 1);
+  const width = Math.max(10, ...subcommands.map((c) => short(c).length));
   const help = `Usage: tokenwarden ${name} <subcommand> [options]
 
 ${summary[0]!.toUpperCase()}${summary.slice(1)}.
 
 Subcommands:
-${subcommands.map((c) => `  ${short(c).padEnd(10)} ${c.summary}`).join('\n')}
+${subcommands.map((c) => `  ${short(c).padEnd(width)} ${c.summary}`).join('\n')}
 
 Run 'tokenwarden ${name} <subcommand> --help' for its options.`;
   return {

@@ -22,7 +22,7 @@ const COMMANDS: ReadonlyArray<{ name: string; summary: string; load: () => Promi
   },
   {
     name: 'connections',
-    summary: 'list, inspect, import and delete connections',
+    summary: 'list, inspect, import, re-authorize and delete connections',
     load: async () => (await import('./connections.ts')).connectionsCommand,
   },
   {
@@ -34,6 +34,11 @@ const COMMANDS: ReadonlyArray<{ name: string; summary: string; load: () => Promi
     name: 'audit',
     summary: 'show the audit log',
     load: async () => (await import('./audit.ts')).auditCommand,
+  },
+  {
+    name: 'dev-provider',
+    summary: 'run a test OAuth provider on loopback to try Tokenwarden with',
+    load: async () => (await import('./dev-provider.ts')).devProviderCommand,
   },
   {
     name: 'keys',
