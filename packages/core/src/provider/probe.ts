@@ -3,6 +3,7 @@
 // whether the token endpoint is there and whether it accepts this client's credentials: RFC 6749
 // §5.2 has the server authenticate the client before it looks at the grant.
 import { randomBytes } from 'node:crypto';
+import { InvalidInputError } from '../errors.ts';
 import { refreshTokenGrant } from '../oauth/refresh-token-grant.ts';
 import type { GrantOptions } from '../oauth/token-endpoint.ts';
 import type { ResolvedProvider } from './settings.ts';
@@ -30,7 +31,8 @@ const NO_ANSWER = new Set(['network_error', 'timeout', 'server_error', 'rate_lim
 /**
  * Sends a refresh token grant with a random, never-issued refresh token to `provider`'s token
  * endpoint and reads the answer as a verdict on the configuration. Redeems nothing; never throws
- * for provider behaviour.
+ * for provider behaviour. Throws InvalidInputError (field `client_secret`) when there is no client
+ * secret to authenticate with: nothing is sent then.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
  */
@@ -38,6 +40,12 @@ export async function probeTokenEndpoint(
   provider: ResolvedProvider,
   options: GrantOptions = {},
 ): Promise<ProbeResult> {
+  if (provider.clientSecret === undefined) {
+    throw new InvalidInputError(
+      'client_secret',
+      'is not set, so the token endpoint cannot authenticate this client; nothing was sent',
+    );
+  }
   const bogus = `tokenwarden-probe-${randomBytes(24).toString('base64url')}`;
   const outcome = await refreshTokenGrant(provider, bogus, options);
   const endpoint = new URL(provider.tokenUrl).origin;

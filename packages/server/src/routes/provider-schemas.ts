@@ -34,10 +34,16 @@ function settingSchema(name: SettingName, setting: Setting<unknown>): Record<str
   return schema;
 }
 
-/** `schema`, also accepting null (an enum must list it too). */
-function nullable(schema: Record<string, unknown>): Record<string, unknown> {
+/**
+ * `schema`, also accepting null (an enum must list it too); with `members`, an object's members
+ * too, as a merge patch removes a member with null.
+ */
+function nullable(schema: Record<string, unknown>, members = false): Record<string, unknown> {
   const out: Record<string, unknown> = { ...schema, type: [schema.type, 'null'] };
   if (Array.isArray(schema.enum)) out.enum = [...(schema.enum as unknown[]), null];
+  if (members && typeof schema.additionalProperties === 'object') {
+    out.additionalProperties = nullable(schema.additionalProperties as Record<string, unknown>);
+  }
   return out;
 }
 
@@ -65,7 +71,7 @@ export const providerPatchBody = {
   properties: Object.fromEntries(
     SETTING_ENTRIES.map(([name, setting]) => {
       const schema = settingSchema(name, setting);
-      return [setting.wire, setting.required === 'given' ? schema : nullable(schema)];
+      return [setting.wire, setting.required === 'given' ? schema : nullable(schema, true)];
     }),
   ),
 } as const;
