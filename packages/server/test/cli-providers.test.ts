@@ -49,22 +49,11 @@ describe('providers on day two, from the CLI', () => {
   });
 
   const cli = (args: string[], env = admin, input?: string) => run(args, { cwd: dir, env, input });
+  /** `providers put acme` at the test provider, as `clientId`, without a secret. */
+  const putArgs = (clientId: string) =>
+    `providers put acme --token-url ${provider.tokenUrl} --client-id ${clientId}`.split(' ');
   const putAcme = () =>
-    cli(
-      [
-        'providers',
-        'put',
-        'acme',
-        '--token-url',
-        provider.tokenUrl,
-        '--client-id',
-        provider.clientId,
-        '--client-secret-file',
-        '-',
-      ],
-      admin,
-      provider.clientSecret,
-    );
+    cli([...putArgs(provider.clientId), '--client-secret-file', '-'], admin, provider.clientSecret);
 
   it(
     'updates one setting and keeps the secret; put refuses to drop it unless told',
@@ -77,15 +66,7 @@ describe('providers on day two, from the CLI', () => {
       expect(updated.stdout).toMatch(/client secret:\s+stored \(encrypted\)/);
       expect(updated.stdout).toMatch(/rotates refresh tokens:\s+false/);
 
-      const bare = [
-        'providers',
-        'put',
-        'acme',
-        '--token-url',
-        provider.tokenUrl,
-        '--client-id',
-        'c',
-      ];
+      const bare = putArgs('c');
       expectOneErrorLine(
         await cli(bare),
         1,
