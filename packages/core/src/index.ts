@@ -95,6 +95,12 @@ export {
   type PresetEntry,
   type PresetName,
 } from './provider/catalog.ts';
+export {
+  PROBE_VERDICTS,
+  probeTokenEndpoint,
+  type ProbeResult,
+  type ProbeVerdict,
+} from './provider/probe.ts';
 export { discoverProvider, type DiscoveryOptions } from './provider/discovery.ts';
 export { isLoopback } from './provider/urls.ts';
 export type {

@@ -60,7 +60,7 @@ export interface ErrorReply {
 interface FastifyLikeError {
   code?: string;
   statusCode?: number;
-  validation?: { keyword?: string; params?: Record<string, unknown> }[];
+  validation?: { keyword?: string; instancePath?: string; params?: Record<string, unknown> }[];
   validationContext?: string;
   message?: string;
 }
@@ -131,6 +131,13 @@ function validationMessage(error: FastifyLikeError): string {
   const unknown = first?.params?.additionalProperty;
   if (first?.keyword === 'additionalProperties' && typeof unknown === 'string') {
     return `${error.validationContext ?? 'body'} has an unknown field "${unknown.slice(0, 64)}"`;
+  }
+  // The schema's own values, never the caller's: say which exist (presets, grant actions).
+  const allowed = first?.params?.allowedValues;
+  if (first?.keyword === 'enum' && Array.isArray(allowed)) {
+    const values = allowed.filter((value) => value !== null).join(', ');
+    const field = `${error.validationContext ?? 'body'}${first.instancePath ?? ''}`;
+    return `${field} must be one of ${values}`.slice(0, 600);
   }
   return (error.message ?? ERROR_CODES.invalid_request.message).slice(0, 300);
 }

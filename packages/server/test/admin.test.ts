@@ -40,10 +40,11 @@ describe.each(BACKENDS)('providers and clients on %s', (backend) => {
     const [row] = (await dumpTables(s, ['providers'])).providers as Record<string, unknown>[];
     expect(JSON.stringify(row)).not.toContain('acme-secret-1');
 
-    // Loopback may be plain http; a replacement without a secret has none.
+    // Loopback may be plain http; a replacement drops the secret only when told to.
     const replaced = await s.admin('PUT', '/v1/providers/acme', {
       token_url: 'http://127.0.0.1:9/token',
       client_id: 'acme-client-2',
+      client_secret: null,
     });
     expect(replaced.json()).toMatchObject({ client_id: 'acme-client-2', has_client_secret: false });
     const list = await s.admin('GET', '/v1/providers');

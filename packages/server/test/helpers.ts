@@ -22,7 +22,7 @@ export type Backend = 'sqlite' | 'postgres';
 export const BACKENDS: Backend[] = ['sqlite', 'postgres'];
 
 export interface ApiCall {
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   url: string;
   /** An object is sent as JSON; a string is sent as is, with `contentType`. */
   body?: unknown;

@@ -43,6 +43,8 @@ export class ProviderRegistry {
   readonly #store: ServiceStore | undefined;
   readonly #cacheMs: number;
   readonly #cache = new Map<string, CacheEntry>();
+  /** The configurations `define`d in code, as given: what `configOf` answers for them. */
+  readonly #defined = new Map<string, ProviderConfig>();
 
   constructor(options: ProviderRegistryOptions) {
     this.#keyRing = options.keyRing;
@@ -55,6 +57,7 @@ export class ProviderRegistry {
   define(config: ProviderConfig): ResolvedProvider {
     const provider = resolveProvider(config);
     this.#cache.set(provider.name, { provider: Promise.resolve(provider), until: Infinity });
+    this.#defined.set(provider.name, { ...config });
     return provider;
   }
 
@@ -74,8 +77,24 @@ export class ProviderRegistry {
           ? null
           : sealProviderSecret(this.#keyRing, provider.clientSecret, provider.name),
     });
+    this.#defined.delete(provider.name);
     this.#remember(provider.name, Promise.resolve(provider));
     return provider;
+  }
+
+  /**
+   * The configuration of provider `name` as it was given (a preset by name, not its settings
+   * filled in), secrets opened; undefined when there is none. Read from the store, not the
+   * cache: a partial update merges over the latest. Throws as `get` does.
+   */
+  async configOf(name: string): Promise<ProviderConfig | undefined> {
+    const defined = this.#defined.get(name);
+    if (defined) return { ...defined };
+    if (!this.#store || typeof name !== 'string' || !PROVIDER_NAME_PATTERN.test(name)) {
+      return undefined;
+    }
+    const row = await this.#store.getProvider(name);
+    return row && this.#given(row);
   }
 
   /**
@@ -128,15 +147,19 @@ export class ProviderRegistry {
   }
 
   #open(row: StoredProviderRecord): ResolvedProvider {
+    return resolveProvider(this.#given(row));
+  }
+
+  #given(row: StoredProviderRecord): ProviderConfig {
     const settings = JSON.parse(row.config) as Omit<ProviderConfig, 'name' | 'clientSecret'>;
-    return resolveProvider({
+    return {
       ...settings,
       name: row.name,
       clientSecret:
         row.clientSecret === null
           ? undefined
           : openProviderSecret(this.#keyRing, row.clientSecret, row.name),
-    });
+    };
   }
 }
 

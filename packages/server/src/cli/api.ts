@@ -14,11 +14,31 @@ export const API_OPTIONS: OptionSpec = {
   json: { type: 'boolean' },
 };
 
-export const API_HELP = `Server options:
+/**
+ * Whose key a command sends when both are exported, as following the README in one shell leaves
+ * them: commands that need admin rights (or that the admin may always run) send the admin key,
+ * the service-client commands (`token`) the API key; each falls back to the other.
+ */
+export type KeyPreference = 'admin' | 'service';
+
+const KEY_ENVS: Record<KeyPreference, readonly string[]> = {
+  admin: ['TOKENWARDEN_ADMIN_KEY', 'TOKENWARDEN_API_KEY'],
+  service: ['TOKENWARDEN_API_KEY', 'TOKENWARDEN_ADMIN_KEY'],
+};
+
+function apiHelp(prefer: KeyPreference): string {
+  const [first, then] = KEY_ENVS[prefer];
+  return `Server options:
   --url <url>   Tokenwarden server (env TOKENWARDEN_URL, default ${DEFAULT_URL})
-  --key <key>   API key (env TOKENWARDEN_API_KEY, then TOKENWARDEN_ADMIN_KEY); prefer the
+  --key <key>   API key (env ${first}, then ${then}); prefer the
                 environment: a key on the command line is visible to other local users
   --json        print JSON instead of a table`;
+}
+
+/** The server options of a command that sends the admin key first. */
+export const API_HELP = apiHelp('admin');
+/** The server options of a service-client command, which sends the API key first. */
+export const SERVICE_API_HELP = apiHelp('service');
 
 const TIMEOUT_MS = 60_000;
 
@@ -41,14 +61,18 @@ export class ApiClient {
     this.#key = key;
   }
 
-  static fromArgs(args: Args, env: NodeJS.ProcessEnv = process.env): ApiClient {
+  /** A client for `args`' `--url` and `--key`, or the environment's, `prefer`'s key first. */
+  static fromArgs(
+    args: Args,
+    prefer: KeyPreference = 'admin',
+    env: NodeJS.ProcessEnv = process.env,
+  ): ApiClient {
     const url = args.string('url') || env.TOKENWARDEN_URL || DEFAULT_URL;
-    const key = args.string('key') || env.TOKENWARDEN_API_KEY || env.TOKENWARDEN_ADMIN_KEY;
+    const envs = KEY_ENVS[prefer];
+    const key = args.string('key') || envs.map((name) => env[name]).find(Boolean);
     if (!key) {
-      throw new UsageError(
-        'no API key: set TOKENWARDEN_API_KEY (or TOKENWARDEN_ADMIN_KEY for admin commands) or pass --key',
-        args.command,
-      );
+      const [first, then] = envs;
+      throw new UsageError(`no API key: set ${first} (or ${then}) or pass --key`, args.command);
     }
     return new ApiClient(url, key);
   }
@@ -79,6 +103,10 @@ export class ApiClient {
     return this.request<T>('PUT', path, body);
   }
 
+  patch<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>('PATCH', path, body);
+  }
+
   delete(path: string): Promise<void> {
     return this.request<void>('DELETE', path);
   }
@@ -101,29 +129,32 @@ export class ApiClient {
       throw new CliError(describeNetworkError(error, this.#shownUrl));
     }
     const text = await response.text();
-    if (!response.ok) throw new CliError(describeHttpError(response, text));
-    if (response.status === 204 || text === '') return undefined as T;
+    if (response.status === 204) return undefined as T;
+    let answer: unknown;
     try {
-      return JSON.parse(text) as T;
+      answer = text === '' ? undefined : JSON.parse(text);
     } catch {
-      throw new CliError(
-        `${method} ${url.pathname}: the server at ${this.#shownUrl} answered ${response.status} with a body that is not JSON`,
-      );
+      // Another server on that port, a proxy's error page, a mistyped --url: say so.
+      throw new CliError(notTokenwarden(this.#shownUrl, `${method} ${url.pathname}`, response));
     }
+    if (response.ok) return answer as T;
+    const error = answer as { error?: unknown; message?: unknown } | undefined;
+    if (typeof error?.error !== 'string') {
+      throw new CliError(notTokenwarden(this.#shownUrl, `${method} ${url.pathname}`, response));
+    }
+    const message = typeof error.message === 'string' ? `: ${error.message}` : '';
+    throw new CliError(`${error.error}${message}`.replace(/\s*\n\s*/g, ' '));
   }
 }
 
-function describeHttpError(response: Response, text: string): string {
-  try {
-    const body = JSON.parse(text) as { error?: unknown; message?: unknown };
-    if (typeof body.error === 'string') {
-      const message = typeof body.message === 'string' ? `: ${body.message}` : '';
-      return `${body.error}${message}`.replace(/\s*\n\s*/g, ' ');
-    }
-  } catch {
-    // Not the API's error shape (a proxy, another server on that port): fall through.
-  }
-  return `the server answered HTTP ${response.status} ${response.statusText}`.trimEnd();
+/** Every answer of the API is JSON, and every error `{"error", "message"}`: this one was not. */
+function notTokenwarden(url: string, request: string, response: Response): string {
+  const status = `HTTP ${response.status} ${response.statusText}`.trimEnd();
+  const type = response.headers.get('content-type')?.split(';')[0]?.trim() || 'no content type';
+  return (
+    `${url} does not look like a Tokenwarden server: ${request} answered ${status} (${type}), ` +
+    `not the API's JSON; check --url or TOKENWARDEN_URL`
+  );
 }
 
 function describeNetworkError(error: unknown, url: string): string {

@@ -1,4 +1,5 @@
 // `tokenwarden clients create|list|revoke`: service clients, their grants and API keys.
+import { ACTIONS } from '../routes/clients.ts';
 import { ApiClient, API_HELP, API_OPTIONS } from './api.ts';
 import { parseCommand, type Command } from './args.ts';
 import { UsageError } from './errors.ts';
@@ -28,8 +29,8 @@ Creates a service client (admin key) and prints its API key once.
 Options:
   --name <name>     a name for people: which service or worker this is (required)
   --grant <grant>   <provider>:<owner>:<actions>, repeatable (at least one). '*' matches
-                    every provider or owner; actions are comma-separated, from token.read,
-                    connections.read, connections.write.
+                    every provider or owner; actions are comma-separated, from
+                    ${ACTIONS.join(', ')}.
                     e.g. --grant 'slack:*:token.read' --grant 'google:user-42:token.read,connections.read'
 
 ${API_HELP}`;
@@ -80,6 +81,13 @@ export function parseGrant(text: string, command: string): Grant {
   if (provider === '' || owner === '' || actions.length === 0) {
     throw new UsageError(
       `--grant '${text}' needs a provider, an owner and at least one action`,
+      command,
+    );
+  }
+  const unknown = actions.find((action) => !(ACTIONS as readonly string[]).includes(action));
+  if (unknown !== undefined) {
+    throw new UsageError(
+      `--grant '${text}': unknown action '${unknown}'; actions are ${ACTIONS.join(', ')}`,
       command,
     );
   }

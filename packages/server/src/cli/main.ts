@@ -16,6 +16,11 @@ const COMMANDS: ReadonlyArray<{ name: string; summary: string; load: () => Promi
     load: async () => (await import('./providers.ts')).providersCommand,
   },
   {
+    name: 'presets',
+    summary: 'list the provider presets (no server needed)',
+    load: async () => (await import('./presets.ts')).presetsCommand,
+  },
+  {
     name: 'clients',
     summary: 'manage service clients and their API keys',
     load: async () => (await import('./clients.ts')).clientsCommand,

@@ -1,9 +1,9 @@
-// `tokenwarden providers put|list|show`: a provider's token endpoint, client credentials and
-// refresh behaviour. The client secret goes in and never comes back out.
-import { SETTING_ENTRIES, type Setting } from '@tokenwarden/core';
+// `tokenwarden providers put|update|test|list|show`: a provider's token endpoint, client
+// credentials and refresh behaviour. The client secret goes in and never comes back out.
+import { SETTING_ENTRIES, type ProbeResult, type Setting } from '@tokenwarden/core';
 import { ApiClient, API_HELP, API_OPTIONS } from './api.ts';
 import { parseCommand, type Args, type Command, type OptionSpec } from './args.ts';
-import { UsageError } from './errors.ts';
+import { CliError, UsageError } from './errors.ts';
 import { group } from './group.ts';
 import { itemsOf, readText } from './input.ts';
 import { printFields, printJson, printTable } from './output.ts';
@@ -23,18 +23,29 @@ const FLAGS = SETTING_ENTRIES.map(([, setting]) => ({
   flag: setting.flag ?? setting.wire.replaceAll('_', '-'),
 }));
 
+const SECRET_FLAGS = FLAGS.filter(({ setting }) => setting.secret);
+
 const PUT_HELP = `Usage: tokenwarden providers put <name> (--preset <preset> | --token-url <url>) --client-id <id> [options]
 
-Creates or replaces a provider (admin key). The whole configuration is replaced: a client
-secret left out means none. The client secret is stored encrypted and never shown again.
---preset starts from a catalog entry (google, microsoft, salesforce, slack, github, atlassian,
-xero, ...: GET /v1/presets), or 'oidc' with --issuer; every option given overrides the preset's.
-Refresh behaviour defaults to the cautious choice (see docs/protocol.md).
+Creates or replaces a provider (admin key). The whole configuration is replaced, but a stored
+client secret is never dropped by leaving it out: give it again, or pass --drop-client-secret.
+To change single settings and keep the rest, use 'tokenwarden providers update'. The client
+secret is stored encrypted and never shown again. --preset starts from a catalog entry
+('tokenwarden presets' lists them), or 'oidc' with --issuer; every option given overrides the
+preset's. Refresh behaviour defaults to the cautious choice (see docs/protocol.md).
 
 Options:
 ${optionsHelp()}
+${dropHelp()}
 
 ${API_HELP}`;
+
+function dropHelp(): string {
+  return SECRET_FLAGS.map(
+    ({ flag }) =>
+      `  --drop-${flag}\n      Remove the stored ${flag.replaceAll('-', ' ')} on purpose.`,
+  ).join('\n');
+}
 
 /** Each flag with its value, then the setting's doc line (and default) indented below it. */
 function optionsHelp(): string {
@@ -97,34 +108,156 @@ function secretEnv(setting: Setting<unknown>): string {
   return `TOKENWARDEN_${setting.wire.toUpperCase()}`;
 }
 
+/** A flag per setting (a secret's also as `--<flag>-file` and `--drop-<flag>`). */
+function settingOptions(): OptionSpec {
+  const options: OptionSpec = { ...API_OPTIONS };
+  for (const { setting, flag } of FLAGS) {
+    options[flag] = { type: 'string', multiple: isRepeated(setting) };
+    if (setting.secret) {
+      options[`${flag}-file`] = { type: 'string' };
+      options[`drop-${flag}`] = { type: 'boolean' };
+    }
+  }
+  return options;
+}
+
+/**
+ * The settings given as flags, under their wire names; a secret to drop as null. `partial`: none
+ * is required. Throws UsageError.
+ */
+function settingsBody(args: Args, partial: boolean): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  for (const { setting, flag } of FLAGS) {
+    const value = flagValue(args, setting, flag, partial);
+    if (value !== undefined) body[setting.wire] = value;
+  }
+  return body;
+}
+
 const putCommand: Command = {
   name: 'providers put',
   summary: 'create or replace a provider',
   help: PUT_HELP,
   async run(argv) {
-    const options: OptionSpec = { ...API_OPTIONS };
-    for (const { setting, flag } of FLAGS) {
-      options[flag] = { type: 'string', multiple: isRepeated(setting) };
-      if (setting.secret) options[`${flag}-file`] = { type: 'string' };
-    }
-    const args = parseCommand(argv, this, options, { min: 1, max: 1, names: 'provider name' });
+    const args = parseCommand(argv, this, settingOptions(), {
+      min: 1,
+      max: 1,
+      names: 'provider name',
+    });
     if (!args) return;
     const name = args.positionals[0]!;
-    const body: Record<string, unknown> = {};
-    for (const { setting, flag } of FLAGS) body[setting.wire] = flagValue(args, setting, flag);
+    const body = settingsBody(args, false);
     if (body.preset === undefined && body.token_url === undefined) args.required('token-url');
     const api = ApiClient.fromArgs(args);
-    const saved = await api.put<Provider>(`/v1/providers/${encodeURIComponent(name)}`, body);
+    const saved = await api
+      .put<Provider>(`/v1/providers/${encodeURIComponent(name)}`, body)
+      .catch((error: unknown) => {
+        throw wouldDropSecret(error, name) ?? error;
+      });
     if (args.flag('json')) printJson(saved);
     else printProvider(saved);
   },
 };
 
+/** The API's refusal to drop a stored secret, in the CLI's words: which flag says what. */
+function wouldDropSecret(error: unknown, name: string): CliError | undefined {
+  if (!(error instanceof CliError)) return undefined;
+  const refused = SECRET_FLAGS.find(({ setting }) =>
+    error.message.startsWith(`invalid_request: ${setting.wire}: provider ${name} has a stored`),
+  );
+  if (!refused) return undefined;
+  const { flag } = refused;
+  return new CliError(
+    `provider ${name} has a stored ${flag.replaceAll('-', ' ')} that this put would drop: give ` +
+      `it again (--${flag}-file), pass --drop-${flag}, or change single settings with ` +
+      `'tokenwarden providers update ${name}'`,
+  );
+}
+
+const UPDATE_HELP = `Usage: tokenwarden providers update <name> [options]
+
+Changes the settings given (admin key) and keeps every other one, the client secret included
+(PATCH /v1/providers/{name}). The result is checked as a whole; nothing is stored when it is
+refused. --unset removes a setting (back to its default or the preset's). The client secret
+changes only with --client-secret, --client-secret-file or --drop-client-secret (not from the
+environment, as put reads it).
+e.g. tokenwarden providers update slack --rotation no --scope chat:write --scope users:read
+
+Options: those of 'providers put' (see its --help), none required, and
+  --unset <option>
+      Remove this setting, e.g. --unset scope. Repeatable.
+${dropHelp()}
+
+${API_HELP}`;
+
+const updateCommand: Command = {
+  name: 'providers update',
+  summary: 'change some settings of a provider, keeping the rest',
+  help: UPDATE_HELP,
+  async run(argv) {
+    const options: OptionSpec = { ...settingOptions(), unset: { type: 'string', multiple: true } };
+    const args = parseCommand(argv, this, options, { min: 1, max: 1, names: 'provider name' });
+    if (!args) return;
+    const name = args.positionals[0]!;
+    const body = settingsBody(args, true);
+    for (const option of args.list('unset')) {
+      const found = FLAGS.find(({ flag }) => flag === option.replace(/^--/, ''));
+      if (!found || found.setting.required === 'given') {
+        const allowed = FLAGS.filter(({ setting }) => setting.required !== 'given');
+        throw new UsageError(
+          `--unset ${option}: not a setting that can be removed; one of ${allowed.map((f) => f.flag).join(', ')}`,
+          this.name,
+        );
+      }
+      if (body[found.setting.wire] !== undefined && body[found.setting.wire] !== null) {
+        throw new UsageError(`give --${found.flag} or --unset ${found.flag}, not both`, this.name);
+      }
+      body[found.setting.wire] = null;
+    }
+    if (Object.keys(body).length === 0) {
+      throw new UsageError('give at least one setting to change', this.name);
+    }
+    const api = ApiClient.fromArgs(args);
+    const saved = await api.patch<Provider>(`/v1/providers/${encodeURIComponent(name)}`, body);
+    if (args.flag('json')) printJson(saved);
+    else printProvider(saved);
+  },
+};
+
+const TEST_HELP = `Usage: tokenwarden providers test <name>
+
+Checks a provider's settings against its token endpoint (admin key), redeeming nothing: the
+server sends a refresh token grant with a made-up refresh token. 'accepted' (the endpoint
+answered invalid_grant) means it is reachable and takes the client credentials;
+'client_rejected' (invalid_client, 401) that the client id, secret or client auth is wrong;
+'unreachable' that it did not answer (network error, timeout, 5xx, 429). Exits 0 only when
+accepted.
+
+${API_HELP}`;
+
+const testCommand: Command = {
+  name: 'providers test',
+  summary: "check a provider's settings against its token endpoint",
+  help: TEST_HELP,
+  async run(argv) {
+    const args = parseCommand(argv, this, API_OPTIONS, { min: 1, max: 1, names: 'provider name' });
+    if (!args) return;
+    const name = args.positionals[0]!;
+    const result = await ApiClient.fromArgs(args).post<ProbeResult & { token_url: string }>(
+      `/v1/providers/${encodeURIComponent(name)}/test`,
+      {},
+    );
+    if (args.flag('json')) printJson(result);
+    else process.stdout.write(`${result.verdict}: ${result.message}\n`);
+    if (result.verdict !== 'accepted') process.exitCode = 1;
+  },
+};
+
 /** A flag's value as the API takes it; undefined when not given. Throws UsageError. */
-function flagValue(args: Args, setting: Setting<unknown>, flag: string): unknown {
+function flagValue(args: Args, setting: Setting<unknown>, flag: string, partial: boolean): unknown {
   const schema = setting.schema as { type: string; minimum?: number; maximum?: number };
-  if (setting.secret) return secret(args, flag, secretEnv(setting));
-  if (setting.required === 'given') return args.required(flag);
+  if (setting.secret) return secretOrDrop(args, flag, partial ? undefined : secretEnv(setting));
+  if (setting.required === 'given' && !partial) return args.required(flag);
   switch (schema.type) {
     case 'boolean':
       return yesNo(args, flag);
@@ -161,15 +294,28 @@ function keyValues(args: Args, name: string): Record<string, string> | undefined
   return params;
 }
 
-/** A secret from `--<flag>-file` (or stdin), `--<flag>`, or the environment. */
-function secret(args: Args, flag: string, env: string): string | undefined {
+/**
+ * A secret from `--<flag>-file` (or stdin), `--<flag>`, or the environment variable `env` (an
+ * update reads none: an exported secret must not replace the stored one unasked); null for
+ * `--drop-<flag>`.
+ */
+function secretOrDrop(
+  args: Args,
+  flag: string,
+  env: string | undefined,
+): string | null | undefined {
   const inline = args.string(flag);
   const file = args.string(`${flag}-file`);
-  if (inline !== undefined && file !== undefined) {
-    throw new UsageError(`give --${flag} or --${flag}-file, not both`, args.command);
+  const given = [inline, file].filter((value) => value !== undefined).length;
+  if (given + (args.flag(`drop-${flag}`) ? 1 : 0) > 1) {
+    throw new UsageError(
+      `give one of --${flag}, --${flag}-file and --drop-${flag}, not several`,
+      args.command,
+    );
   }
+  if (args.flag(`drop-${flag}`)) return null;
   if (file !== undefined) return readText(file, `the ${flag.replaceAll('-', ' ')}`);
-  return inline ?? (process.env[env] || undefined);
+  return inline ?? ((env && process.env[env]) || undefined);
 }
 
 function yesNo(args: Args, name: string): boolean | undefined {
@@ -247,6 +393,8 @@ const showCommand: Command = {
 
 export const providersCommand = group('providers', 'configure OAuth providers', [
   putCommand,
+  updateCommand,
+  testCommand,
   listCommand,
   showCommand,
 ]);

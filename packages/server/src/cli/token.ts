@@ -1,6 +1,6 @@
 // `tokenwarden token <id>`: a valid access token, for scripts: `curl -H "Authorization: Bearer
 // $(tokenwarden token conn_...)"`. Showing the token is this command's purpose.
-import { ApiClient, API_HELP, API_OPTIONS } from './api.ts';
+import { ApiClient, API_OPTIONS, SERVICE_API_HELP } from './api.ts';
 import { parseCommand, type Command } from './args.ts';
 import { printJson } from './output.ts';
 
@@ -13,7 +13,7 @@ Prints a valid access token for the connection (refreshed first if it expires wi
 Options:
   --min-ttl <seconds>  refresh unless the token stays valid at least this long
 
-${API_HELP}`;
+${SERVICE_API_HELP}`;
 
 export const tokenCommand: Command = {
   name: 'token',
@@ -29,7 +29,7 @@ export const tokenCommand: Command = {
     if (!args) return;
     const id = args.positionals[0]!;
     const minTtl = args.int('min-ttl', { min: 0, max: 86_400 });
-    const token = await ApiClient.fromArgs(args).post<{ access_token: string }>(
+    const token = await ApiClient.fromArgs(args, 'service').post<{ access_token: string }>(
       `/v1/connections/${encodeURIComponent(id)}/token`,
       minTtl === undefined ? {} : { min_ttl: minTtl },
     );

@@ -12,7 +12,8 @@ import {
 } from '../http/schemas.ts';
 import { iso, isoOrNull } from '../http/views.ts';
 
-const ACTIONS = ['token.read', 'connections.read', 'connections.write'] as const;
+/** The actions a grant may hold (the CLI names them in its messages). */
+export const ACTIONS = ['token.read', 'connections.read', 'connections.write'] as const;
 
 const grantSchema = {
   type: 'object',

@@ -1,105 +1,28 @@
 import {
-  discoverProvider,
-  PRESET_NAMES,
-  PROVIDER_PRESETS,
+  probeTokenEndpoint,
   SETTING_ENTRIES,
-  type JsonSchema,
   type ProviderConfig,
   type ResolvedProvider,
-  type Setting,
-  type SettingName,
 } from '@tokenwarden/core';
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { errorCodeOf, InvalidRequestError } from '../errors.ts';
 import { authenticateAdmin, recordAudit, type ServerContext } from '../http/context.ts';
 import { errorResponses, providerName } from '../http/schemas.ts';
-
-/** `preset: "oidc"`: no catalog entry, the settings come from the issuer's metadata. */
-const DISCOVERY_PRESET = 'oidc';
-
-/** A PUT body: each setting of core's table under its wire name. */
-type ProviderBody = Record<string, unknown> & {
-  preset?: string;
-  preset_params?: Record<string, string>;
-  issuer?: string;
-  token_url?: string;
-};
-
-/** What the HTTP API adds to a setting's doc line: what only this API does with it. */
-const API_NOTES: Partial<Record<SettingName, string>> = {
-  preset: 'See GET /v1/presets; "oidc" discovers the settings from `issuer` at this call.',
-  issuer: 'With preset "oidc", where the metadata is discovered (OpenID Connect Discovery).',
-  introspectionUrl: 'Used by POST /v1/connections/{id}/introspect.',
-};
-
-const providerBody = {
-  type: 'object',
-  additionalProperties: false,
-  required: SETTING_ENTRIES.filter(([, s]) => s.required === 'given').map(([, s]) => s.wire),
-  properties: Object.fromEntries(
-    SETTING_ENTRIES.map(([name, setting]) => {
-      const note = API_NOTES[name];
-      const schema: Record<string, unknown> = {
-        ...setting.schema,
-        description: note === undefined ? setting.doc : `${setting.doc} ${note}`,
-      };
-      if (name === 'preset') schema.enum = [...PRESET_NAMES, DISCOVERY_PRESET];
-      return [setting.wire, schema];
-    }),
-  ),
-} as const;
-
-/**
- * The view of each setting: its type without the input's bounds, nullable when it is always
- * shown but may be unset; a secret only as `has_<wire>`.
- */
-const providerView = {
-  type: 'object',
-  additionalProperties: false,
-  required: [
-    'name',
-    ...SETTING_ENTRIES.filter(([, s]) => s.view === 'required').map(([, s]) => viewName(s)),
-  ],
-  properties: {
-    name: { type: 'string' },
-    ...Object.fromEntries(SETTING_ENTRIES.map(([, s]) => [viewName(s), viewSchema(s)])),
-  },
-} as const;
-
-function viewName(setting: Setting<unknown>): string {
-  return setting.secret ? `has_${setting.wire}` : setting.wire;
-}
-
-function viewSchema(setting: Setting<unknown>): JsonSchema {
-  if (setting.secret)
-    return { type: 'boolean', description: `Whether a ${setting.wire} is stored.` };
-  const type = setting.schema.type as string;
-  const description = setting.doc;
-  if (type === 'array') return { type, items: { type: 'string' }, description };
-  if (type === 'object') return { type, additionalProperties: { type: 'string' }, description };
-  const nullable = setting.view === 'always' && setting.default === undefined;
-  return { type: nullable ? [type, 'null'] : type, description };
-}
-
-const presetView = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['name', 'params'],
-  properties: {
-    name: { type: 'string' },
-    token_url: { type: ['string', 'null'] },
-    authorize_url: { type: ['string', 'null'] },
-    revocation_url: { type: ['string', 'null'] },
-    introspection_url: { type: ['string', 'null'] },
-    params: {
-      type: 'object',
-      additionalProperties: { type: ['string', 'null'] },
-      description:
-        'Placeholders of the URLs: the default, or null when preset_params must name it.',
-    },
-    notes: { type: ['string', 'null'] },
-  },
-} as const;
+import {
+  mergePatch,
+  providerConfig,
+  settingsAsBody,
+  type ProviderBody,
+} from './provider-config.ts';
+import {
+  presetListings,
+  presetView,
+  probeView,
+  providerBody,
+  providerPatchBody,
+  providerView,
+  view,
+} from './provider-schemas.ts';
 
 const nameParams = {
   type: 'object',
@@ -108,9 +31,40 @@ const nameParams = {
   properties: { name: providerName },
 } as const;
 
+const SECRETS = SETTING_ENTRIES.filter(([, setting]) => setting.secret);
+
+type NamedRequest<Body = unknown> = FastifyRequest<{ Params: { name: string }; Body: Body }>;
+
 /** Provider configuration (admin). The client secret goes in, is sealed, and never comes out. */
 export const providerRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) => {
   app.addHook('onRequest', authenticateAdmin(ctx));
+
+  /** Stores `config()`'s result and audits the change, or the error code that refused it. */
+  async function store(
+    request: NamedRequest,
+    action: string,
+    preset: string | undefined,
+    config: () => Promise<ProviderConfig>,
+  ): Promise<Record<string, unknown>> {
+    const { name } = request.params;
+    const detail: Record<string, unknown> = preset === undefined ? {} : { preset };
+    let resolved: ResolvedProvider;
+    try {
+      resolved = await ctx.broker.providers.put(await config());
+    } catch (error) {
+      const outcome = errorCodeOf(error);
+      recordAudit(ctx, request, {
+        action,
+        outcome,
+        provider: name,
+        detail: preset === undefined ? undefined : detail,
+      });
+      throw error;
+    }
+    detail.has_client_secret = resolved.clientSecret !== undefined;
+    recordAudit(ctx, request, { action, outcome: 'ok', provider: name, detail });
+    return view(resolved);
+  }
 
   app.put<{ Params: { name: string }; Body: ProviderBody }>(
     '/v1/providers/:name',
@@ -119,44 +73,96 @@ export const providerRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx
         tags: ['providers'],
         summary: 'Create or replace a provider, from a preset or by hand (admin)',
         description:
-          'Replaces the whole configuration: a client_secret left out means none. Plain http URLs ' +
-          'are refused unless the host is loopback. With `preset`, every field given overrides the ' +
-          "preset's (proxies, sovereign clouds, tests); the stored provider follows catalog fixes. " +
-          'With preset "oidc", `issuer` is discovered now and its endpoints are stored; an issuer ' +
-          'that cannot be discovered is refused (invalid_request, field issuer).',
+          'Replaces the whole configuration. A client_secret is never dropped by leaving it out: ' +
+          'while one is stored, a PUT without client_secret is refused (invalid_request, field ' +
+          'client_secret); send it again, send `"client_secret": null` to drop it, or change ' +
+          'single settings with PATCH. Plain http URLs are refused unless the host is loopback. ' +
+          "With `preset`, every field given overrides the preset's (proxies, sovereign clouds, " +
+          'tests); the stored provider follows catalog fixes. With preset "oidc", `issuer` is ' +
+          'discovered now and its endpoints are stored; an issuer that cannot be discovered is ' +
+          'refused (invalid_request, field issuer).',
         params: nameParams,
         body: providerBody,
         response: { 200: providerView, ...errorResponses(400, 401, 403, 413) },
       },
       config: { auditAction: 'provider.put' },
     },
-    async (request) => {
+    (request) =>
+      store(request, 'provider.put', request.body.preset, async () => {
+        const { name } = request.params;
+        const body = request.body;
+        const stored = SECRETS.some(([, s]) => body[s.wire] === undefined)
+          ? await ctx.broker.providers.configOf(name)
+          : undefined;
+        for (const [key, setting] of SECRETS) {
+          if (body[setting.wire] !== undefined || stored?.[key] === undefined) continue;
+          throw new InvalidRequestError(
+            `${setting.wire}: provider ${name} has a stored ${setting.wire} that this PUT would ` +
+              `drop: send it again, send "${setting.wire}": null to drop it, or change single ` +
+              `settings with PATCH /v1/providers/${name}`,
+          );
+        }
+        return providerConfig(ctx, name, body);
+      }),
+  );
+
+  app.patch<{ Params: { name: string }; Body: ProviderBody }>(
+    '/v1/providers/:name',
+    {
+      schema: {
+        tags: ['providers'],
+        summary: 'Change some settings of a provider (admin)',
+        description:
+          'An RFC 7396 JSON merge patch over the stored configuration: the settings given replace ' +
+          'the stored ones, null removes one (`"client_secret": null` drops the secret), the rest ' +
+          'is kept, the client secret included. The merged configuration is checked as a whole, ' +
+          'as a PUT of it would be, and nothing is stored when it is refused. Two PATCHes at the ' +
+          'same moment: the last one stored wins.',
+        params: nameParams,
+        body: providerPatchBody,
+        response: { 200: providerView, ...errorResponses(400, 401, 403, 404, 413) },
+      },
+      config: { auditAction: 'provider.patch' },
+    },
+    async (request, reply) => {
       const { name } = request.params;
-      let resolved: ResolvedProvider;
-      try {
-        resolved = await ctx.broker.providers.put(await providerConfig(ctx, name, request.body));
-      } catch (error) {
-        recordAudit(ctx, request, {
-          action: 'provider.put',
-          outcome: errorCodeOf(error),
-          provider: name,
-          detail: request.body.preset === undefined ? undefined : { preset: request.body.preset },
-        });
-        throw error;
-      }
+      const stored = await ctx.broker.providers.configOf(name);
+      if (!stored) return noSuchProvider(reply);
+      const merged = mergePatch(settingsAsBody(stored), request.body) as ProviderBody;
+      return store(request, 'provider.patch', merged.preset, () =>
+        providerConfig(ctx, name, merged),
+      );
+    },
+  );
+
+  app.post<{ Params: { name: string } }>(
+    '/v1/providers/:name/test',
+    {
+      schema: {
+        tags: ['providers'],
+        summary: "Check a provider's settings against its token endpoint (admin)",
+        description:
+          'Sends a refresh token grant with a random refresh token that was never issued, so ' +
+          'nothing can be redeemed, and reads the answer: invalid_grant means the endpoint is ' +
+          'reachable and accepts the client credentials; invalid_client or a 401 means it ' +
+          'rejects them; no answer, a 5xx or a 429 means it is unreachable. Always 200 when the ' +
+          'provider exists: the verdict is in the body.',
+        params: nameParams,
+        response: { 200: probeView, ...errorResponses(400, 401, 403, 404) },
+      },
+      config: { auditAction: 'provider.test' },
+    },
+    async (request, reply) => {
+      const provider = await ctx.broker.providers.get(request.params.name);
+      if (!provider) return noSuchProvider(reply);
+      const result = await probeTokenEndpoint(provider, { fetch: ctx.fetch });
       recordAudit(ctx, request, {
-        action: 'provider.put',
+        action: 'provider.test',
         outcome: 'ok',
-        provider: name,
-        detail:
-          request.body.preset === undefined
-            ? { has_client_secret: resolved.clientSecret !== undefined }
-            : {
-                has_client_secret: resolved.clientSecret !== undefined,
-                preset: request.body.preset,
-              },
+        provider: provider.name,
+        detail: { verdict: result.verdict, code: result.code },
       });
-      return view(resolved);
+      return { name: provider.name, token_url: provider.tokenUrl, ...result };
     },
   );
 
@@ -194,9 +200,7 @@ export const providerRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx
     },
     async (request, reply) => {
       const provider = await ctx.broker.providers.get(request.params.name);
-      if (!provider) {
-        return reply.code(404).send({ error: 'not_found', message: 'No provider with this name.' });
-      }
+      if (!provider) return noSuchProvider(reply);
       return view(provider);
     },
   );
@@ -221,98 +225,10 @@ export const providerRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx
       },
       config: { auditAction: 'preset.list' },
     },
-    async () => ({
-      presets: [
-        ...PRESET_NAMES.map(presetEntryView),
-        {
-          name: DISCOVERY_PRESET,
-          token_url: null,
-          authorize_url: null,
-          revocation_url: null,
-          introspection_url: null,
-          params: {},
-          notes: 'Any OpenID Connect issuer: give `issuer`; its metadata is discovered at PUT.',
-        },
-      ],
-    }),
+    async () => ({ presets: presetListings() }),
   );
 };
 
-/**
- * The core configuration of a PUT body. A catalog preset is passed on by name (core fills in
- * its settings under the ones given, and keeps following the catalog); "oidc" is discovered
- * here, once, and its endpoints are stored like settings given by hand.
- */
-async function providerConfig(
-  ctx: ServerContext,
-  name: string,
-  body: ProviderBody,
-): Promise<ProviderConfig> {
-  const settings: Record<string, unknown> = { name };
-  for (const [key, setting] of SETTING_ENTRIES) settings[key] = body[setting.wire];
-  settings.preset = body.preset === DISCOVERY_PRESET ? undefined : body.preset;
-  const given = settings as ProviderConfig;
-  if (body.preset !== DISCOVERY_PRESET) {
-    if (body.preset === undefined && body.token_url === undefined) {
-      throw new InvalidRequestError('token_url: is required unless a preset is given');
-    }
-    if (body.preset === undefined && body.preset_params !== undefined) {
-      throw new InvalidRequestError('preset_params: is only meaningful with a preset');
-    }
-    return given;
-  }
-  if (body.issuer === undefined) {
-    throw new InvalidRequestError('issuer: is required with preset "oidc"');
-  }
-  if (body.preset_params !== undefined) {
-    throw new InvalidRequestError('preset_params: preset "oidc" has no parameters');
-  }
-  const discovered = await discoverProvider(body.issuer, { fetch: ctx.fetch });
-  const config: Record<string, unknown> = { ...discovered };
-  for (const [key, value] of Object.entries(given)) {
-    if (value !== undefined) config[key] = value;
-  }
-  return config as unknown as ProviderConfig;
-}
-
-/**
- * Every setting but the secrets, whose presence alone is shown. Settings viewed `whenSet` appear
- * only when they say something: not the default, not an empty list or map.
- */
-function view(provider: ResolvedProvider): Record<string, unknown> {
-  const out: Record<string, unknown> = { name: provider.name };
-  for (const [key, setting] of SETTING_ENTRIES) {
-    const value: unknown = provider[key];
-    if (setting.secret) out[viewName(setting)] = value !== undefined;
-    else if (setting.view !== 'whenSet') out[setting.wire] = value ?? null;
-    else if (saysSomething(value, setting.default)) out[setting.wire] = value;
-  }
-  return out;
-}
-
-function saysSomething(value: unknown, fallback: unknown): boolean {
-  if (value === undefined || value === fallback) return false;
-  if (Array.isArray(value)) return value.length > 0;
-  return typeof value !== 'object' || value === null || Object.keys(value).length > 0;
-}
-
-/** A catalog entry as GET /v1/presets shows it: where it points and what it needs. */
-function presetEntryView(name: string) {
-  const entry = PROVIDER_PRESETS[name as keyof typeof PROVIDER_PRESETS] as {
-    tokenUrl: string;
-    authorizeUrl?: string;
-    revocationUrl?: string;
-    introspectionUrl?: string;
-    params?: Record<string, string | null>;
-    notes?: string;
-  };
-  return {
-    name,
-    token_url: entry.tokenUrl,
-    authorize_url: entry.authorizeUrl ?? null,
-    revocation_url: entry.revocationUrl ?? null,
-    introspection_url: entry.introspectionUrl ?? null,
-    params: { ...entry.params },
-    notes: entry.notes ?? null,
-  };
+function noSuchProvider(reply: FastifyReply): FastifyReply {
+  return reply.code(404).send({ error: 'not_found', message: 'No provider with this name.' });
 }
