@@ -121,5 +121,5 @@ export type {
 } from './store/service-store.ts';
 export { MAX_PAGE_SIZE } from './store/kysely-service-store.ts';
 export { openSqliteStore, type SqliteStoreOptions } from './store/sqlite/sqlite-store.ts';
-export { openEmbedded, type Embedded, type EmbeddedOptions } from './embedded.ts';
+export { embeddedKeyFile, openEmbedded, type Embedded, type EmbeddedOptions } from './embedded.ts';
 export { openPostgresStore, type PostgresStoreOptions } from './store/postgres/postgres-store.ts';
