@@ -3,13 +3,13 @@
  * credential exactly once, across processes, with every secret encrypted at rest.
  *
  * ```ts
- * import { CredentialBroker, loadKeyRing, openSqliteStore } from '@tokenwarden/core';
+ * import { CredentialBroker, openEmbedded } from '@tokenwarden/core';
  *
- * const store = openSqliteStore({ path: 'tokenwarden.sqlite' });
- * await store.migrate();
+ * // tokenwarden.sqlite, and tokenwarden.keys beside it, checked against each other.
+ * const { store, keyRing } = await openEmbedded();
  * const broker = new CredentialBroker({
  *   store,
- *   keyRing: loadKeyRing({ keyFile: 'tokenwarden.keys', generateIfMissing: true }),
+ *   keyRing,
  *   providers: [{ name: 'acme', tokenUrl: 'https://acme.example/oauth/token', clientId, clientSecret }],
  * });
  * const { accessToken, version } = await broker.getAccessToken(connectionId);
