@@ -81,8 +81,8 @@ describe('errors from the real server', () => {
     const bad = new TokenwardenClient({ baseUrl: cluster.urls[0]!, apiKey: 'tw_not_a_key' });
     expect(await failure(bad.getAccessToken(id))).toBeInstanceOf(UnauthorizedError);
     const other = (await cluster.admin('POST', '/v1/clients', {
-      name: 'other-provider-only',
-      grants: [{ owner: '*', provider: 'other', actions: ['token.read'] }],
+      name: 'metadata-only',
+      grants: [{ owner: '*', provider: '*', actions: ['connections.read'] }],
     })) as { api_key: string };
     const stranger = new TokenwardenClient({ baseUrl: cluster.urls[0]!, apiKey: other.api_key });
     const forbidden = await failure(stranger.getAccessToken(id));

@@ -48,6 +48,21 @@ export const ERROR_CODES = {
     message: 'The HTTP request was malformed.',
     fix: 'Send a JSON body of the documented shape (see /docs): no unknown fields, right types, ids of A-Z, a-z, 0-9, _ or -.',
   },
+  uri_too_long: {
+    status: 414,
+    message: 'A part of the URL path is longer than the server accepts.',
+    fix: 'Ids are at most 64 characters of A-Z, a-z, 0-9, _ or -; check what the URL was built from.',
+  },
+  headers_too_large: {
+    status: 431,
+    message: 'The request line and headers are larger than the server accepts.',
+    fix: 'Send a shorter URL and fewer or smaller headers (Node accepts 16 KiB by default).',
+  },
+  request_timeout: {
+    status: 408,
+    message: 'The request did not arrive completely in time.',
+    fix: 'Retry; send the headers and body without pausing.',
+  },
   unauthorized: {
     status: 401,
     message: 'The request carries no valid API key.',

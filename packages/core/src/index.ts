@@ -3,13 +3,13 @@
  * credential exactly once, across processes, with every secret encrypted at rest.
  *
  * ```ts
- * import { CredentialBroker, loadKeyRing, openSqliteStore } from '@tokenwarden/core';
+ * import { CredentialBroker, openEmbedded } from '@tokenwarden/core';
  *
- * const store = openSqliteStore({ path: 'tokenwarden.sqlite' });
- * await store.migrate();
+ * // tokenwarden.sqlite, and tokenwarden.keys beside it, checked against each other.
+ * const { store, keyRing } = await openEmbedded();
  * const broker = new CredentialBroker({
  *   store,
- *   keyRing: loadKeyRing({ keyFile: 'tokenwarden.keys', generateIfMissing: true }),
+ *   keyRing,
  *   providers: [{ name: 'acme', tokenUrl: 'https://acme.example/oauth/token', clientId, clientSecret }],
  * });
  * const { accessToken, version } = await broker.getAccessToken(connectionId);
@@ -128,5 +128,5 @@ export type {
 } from './store/service-store.ts';
 export { MAX_PAGE_SIZE } from './store/kysely-service-store.ts';
 export { openSqliteStore, type SqliteStoreOptions } from './store/sqlite/sqlite-store.ts';
-export { openEmbedded, type Embedded, type EmbeddedOptions } from './embedded.ts';
+export { embeddedKeyFile, openEmbedded, type Embedded, type EmbeddedOptions } from './embedded.ts';
 export { openPostgresStore, type PostgresStoreOptions } from './store/postgres/postgres-store.ts';

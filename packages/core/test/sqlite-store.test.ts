@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -167,6 +167,41 @@ describe('SQLite waits', () => {
       await expect(waiting).resolves.toBeUndefined();
     } finally {
       await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('SQLite file modes', () => {
+  it('creates the database, its WAL and its shared memory file 0600, whatever the umask', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-sqlite-mode-'));
+    const path = join(dir, 'tokenwarden.sqlite');
+    const umask = process.umask(0o002);
+    try {
+      const store = openSqliteStore({ path });
+      await store.migrate();
+      await store.service.setSettingIfAbsent('x', 'y');
+      for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+        expect(statSync(file).mode & 0o777, file).toBe(0o600);
+      }
+      await store.close();
+    } finally {
+      process.umask(umask);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('leaves the mode of an existing database file alone', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-sqlite-mode-'));
+    const path = join(dir, 'tokenwarden.sqlite');
+    try {
+      writeFileSync(path, '');
+      chmodSync(path, 0o640);
+      const store = openSqliteStore({ path });
+      await store.migrate();
+      expect(statSync(path).mode & 0o777).toBe(0o640);
+      await store.close();
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -21,6 +21,7 @@ import type { ServerContext } from './http/context.ts';
 import { HandOutScopes } from './http/hand-out-scopes.ts';
 import { registerDocs } from './http/openapi.ts';
 import { OwnerCache } from './http/owner-cache.ts';
+import { frameworkErrorOptions, registerJsonParser } from './http/request-guards.ts';
 import { lazyChildLoggerFactory } from './http/request-logger.ts';
 import { ServerMetrics } from './metrics.ts';
 import { auditRoutes } from './routes/audit.ts';
@@ -108,7 +109,10 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     routerOptions: { maxParamLength: 200 },
     // Requests arriving while closing get our own 503 (below), in the API's error shape.
     return503OnClosing: false,
+    // Bad URLs and what Node's parser refuses, in the API's error shape too.
+    ...frameworkErrorOptions,
   });
+  registerJsonParser(app);
 
   const handOuts = new HandOutScopes();
   // Guarded like the broker's own store: a database outage reaches every route and the

@@ -2,10 +2,19 @@
 // creates): a server on the embedded default in a temporary directory, the admin commands against
 // it, a token refreshed once at the test provider, key rotation, and a clean SIGTERM shutdown.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KeyRing, openSqliteStore } from '@tokenwarden/core';
+import { KeyRing, openEmbedded, openSqliteStore, sealProviderSecret } from '@tokenwarden/core';
 import { TestProvider } from '@tokenwarden/testkit';
 import { createTestDatabase } from '@tokenwarden/testkit/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -252,6 +261,73 @@ describe('the tokenwarden CLI', () => {
       rmSync(empty, { recursive: true, force: true });
     }
   });
+});
+
+describe('serve from another working directory', () => {
+  it(
+    'keeps the key file beside the database and refuses keys that cannot open it',
+    SLOW,
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'tw-cli-keys-'));
+      const elsewhere = join(dir, 'elsewhere');
+      mkdirSync(join(dir, 'data'));
+      mkdirSync(elsewhere);
+      const db = join(dir, 'data', 'tokenwarden.sqlite');
+      const keyFile = join(dir, 'data', 'tokenwarden.keys');
+      const env = { TOKENWARDEN_DB: db, TOKENWARDEN_ADMIN_KEY: 'an-operator-chosen-admin-key' };
+      try {
+        const first = await serve(elsewhere, env);
+        expect(first.stderr()).toContain(`keys from ${keyFile}`);
+        expect(await stop(first)).toBe(0);
+        expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+        expect(readdirSync(elsewhere)).toEqual([]);
+
+        // A secret in the database, as `providers put` would store it.
+        const embedded = await openEmbedded({ env: { TOKENWARDEN_DB: db } });
+        await embedded.store.service.putProvider({
+          name: 'acme',
+          config: '{}',
+          clientSecret: sealProviderSecret(embedded.keyRing, 'client-secret', 'acme'),
+        });
+        await embedded.store.close();
+        const keyId = embedded.keyRing.activeKeyId;
+
+        unlinkSync(keyFile);
+        expectOneErrorLine(
+          await run(['serve', '--port', '0'], { cwd: elsewhere, env }),
+          1,
+          /^error: key_ring_invalid: The database .* holds encrypted secrets, but its key file .* does not exist/,
+        );
+        expect(existsSync(keyFile)).toBe(false);
+        expect(readdirSync(elsewhere)).toEqual([]);
+
+        const other = KeyRing.generate('other').serialize();
+        expectOneErrorLine(
+          await run(['serve', '--port', '0'], {
+            cwd: elsewhere,
+            env: { ...env, TOKENWARDEN_KEYS: other },
+          }),
+          1,
+          new RegExp(
+            `secrets sealed with key "${keyId}", which the key ring from TOKENWARDEN_KEYS`,
+          ),
+        );
+        const sameId = KeyRing.generate(keyId).serialize();
+        const impostor = await run(['serve', '--port', '0'], {
+          cwd: elsewhere,
+          env: { ...env, TOKENWARDEN_KEYS: sameId },
+        });
+        expectOneErrorLine(
+          impostor,
+          1,
+          new RegExp(`Key "${keyId}" from TOKENWARDEN_KEYS is not the key`),
+        );
+        expect(impostor.stderr).not.toContain(sameId.split(':')[1]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
 
 describe('the generated admin key', () => {

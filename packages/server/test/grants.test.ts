@@ -33,12 +33,22 @@ describe.each(BACKENDS)('grants on %s', (backend) => {
       (await as('POST', `/v1/connections/${a}/token/rejected`, { version: 1 })).statusCode,
     ).toBe(200);
 
-    // Owner B: read, hand-out, rejection report, delete, list and import are all refused.
+    // Owner B: read, hand-out, rejection report and delete answer exactly what an id that does
+    // not exist gets, so the client cannot tell that B's connection is real.
+    const missing = 'conn_doesnotexist';
+    for (const [method, path, body] of [
+      ['GET', '', undefined],
+      ['POST', '/token', {}],
+      ['POST', '/token/rejected', { version: 1 }],
+      ['DELETE', '', undefined],
+    ] as const) {
+      const hidden = await as(method, `/v1/connections/${b}${path}`, body);
+      const absent = await as(method, `/v1/connections/${missing}${path}`, body);
+      expect(hidden.statusCode, `${method} ${path}`).toBe(404);
+      expect(hidden.body.replaceAll(b, missing)).toBe(absent.body);
+    }
+    // List and import name an owner, not an id: refused outright.
     const refused = [
-      await as('GET', `/v1/connections/${b}`),
-      await as('POST', `/v1/connections/${b}/token`, {}),
-      await as('POST', `/v1/connections/${b}/token/rejected`, { version: 1 }),
-      await as('DELETE', `/v1/connections/${b}`),
       await as('GET', '/v1/connections?owner=user-b'),
       await as('POST', '/v1/connections', {
         provider: 'test',
@@ -68,6 +78,10 @@ describe.each(BACKENDS)('grants on %s', (backend) => {
       ['connection.create', client.id, 'user-b'],
     ]);
     expect(denials.slice(0, 4).map((r) => r.connection_id)).toEqual([b, b, b, b]);
+    // The missing id was looked up, not refused: no owner to refuse it for.
+    expect((await auditRows(s)).filter((r) => r.connection_id === missing)).not.toContainEqual(
+      expect.objectContaining({ outcome: 'forbidden' }),
+    );
   });
 
   it('lists only the connections a client may read', async () => {
@@ -111,8 +125,10 @@ describe.each(BACKENDS)('grants on %s', (backend) => {
       s.call({ method: 'POST', url: `/v1/connections/${id}/token`, body: {}, key });
     expect((await token(tokensOnTest.apiKey, a)).statusCode).toBe(200);
     expect((await token(tokensOnTest.apiKey, b)).statusCode).toBe(200);
-    expect((await token(tokensOnTest.apiKey, aOther)).statusCode).toBe(403);
-    // token.read does not include reading metadata, deleting or importing.
+    // No grant at all on provider 'other': as if the connection did not exist.
+    expect((await token(tokensOnTest.apiKey, aOther)).statusCode).toBe(404);
+    // token.read does not include reading metadata, deleting or importing; a client holding some
+    // grant on a connection knows it exists, so it is told it may not.
     for (const response of [
       await s.call({ method: 'GET', url: `/v1/connections/${a}`, key: tokensOnTest.apiKey }),
       await s.call({ method: 'DELETE', url: `/v1/connections/${a}`, key: tokensOnTest.apiKey }),

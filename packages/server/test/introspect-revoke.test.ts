@@ -97,10 +97,14 @@ describe.each(BACKENDS)('introspection on %s', (backend) => {
     const otherOwner = await s.createClient([
       { owner: 'user-b', provider: '*', actions: ['connections.read'] },
     ]);
-    for (const key of [tokensOnly.apiKey, otherOwner.apiKey]) {
+    // Other grants on this connection: told no. No grant on it at all: as if it did not exist.
+    for (const [key, status, error] of [
+      [tokensOnly.apiKey, 403, 'forbidden'],
+      [otherOwner.apiKey, 404, 'not_found'],
+    ] as const) {
       const refused = await introspect(id, key);
-      expect(refused.statusCode).toBe(403);
-      expect(refused.json()).toMatchObject({ error: 'forbidden' });
+      expect(refused.statusCode).toBe(status);
+      expect(refused.json()).toMatchObject({ error });
     }
     expect((await introspect(id, 'nope')).statusCode).toBe(401);
     expect(s.provider.stats().introspections).toBe(0);

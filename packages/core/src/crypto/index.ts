@@ -23,3 +23,4 @@ export {
   type SecretField,
   type FieldContext,
 } from './cipher.ts';
+export { checkKeyRing, holdsCiphertext, keyCheckSetting, type KeyCheckStore } from './key-check.ts';

@@ -106,10 +106,19 @@ function name(field: string, value: unknown): string {
   return checked;
 }
 
+/** RFC 6749's token characters (VSCHAR) without the space: what a bearer header can carry. */
+const TOKEN_CHARACTERS = /^[\x21-\x7E]+$/;
+
 function token(field: string, value: unknown): string {
   // The message names the field only: a token must never appear in an error.
   const checked = text(field, value, MAX_TOKEN_LENGTH);
   if (/\s/.test(checked)) throw new InvalidInputError(field, 'must not contain whitespace');
+  if (!TOKEN_CHARACTERS.test(checked)) {
+    throw new InvalidInputError(
+      field,
+      'must be printable ASCII (characters 0x21 to 0x7E): no NUL, control or non-ASCII characters',
+    );
+  }
   return checked;
 }
 
@@ -117,11 +126,18 @@ function scope(value: unknown): string | null {
   return value === undefined ? null : text('scope', value, 4096);
 }
 
+/** In `u` mode a surrogate pair is one code point: only an unpaired half matches. */
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
 function text(field: string, value: unknown, maxLength: number): string {
   if (typeof value !== 'string') throw new InvalidInputError(field, 'must be a string');
   if (value.length === 0) throw new InvalidInputError(field, 'must not be empty');
   if (value.length > maxLength) {
     throw new InvalidInputError(field, `must be at most ${maxLength} characters`);
+  }
+  // A lone surrogate has no UTF-8 form: stored, it would become other bytes, never found again.
+  if (LONE_SURROGATE.test(value)) {
+    throw new InvalidInputError(field, 'must be valid UTF-16 (it holds a lone surrogate)');
   }
   return value;
 }

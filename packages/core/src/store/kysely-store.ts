@@ -318,6 +318,16 @@ export class KyselyStore implements Store {
     return query.execute();
   }
 
+  async keysInUse(): Promise<Array<{ keyId: string; credentialId: string }>> {
+    // One pass over the key_id index; run once per start, not per request.
+    return this.db
+      .selectFrom('credentials')
+      .select(['keyId', (eb) => eb.fn.min<string>('id').as('credentialId')])
+      .groupBy('keyId')
+      .orderBy('keyId')
+      .execute();
+  }
+
   async resealSecrets(id: string, version: number, secrets: SealedSecrets): Promise<boolean> {
     const result = await this.db
       .updateTable('credentials')

@@ -102,6 +102,12 @@ export interface Store {
     limit: number,
   ): Promise<CredentialRecord[]>;
 
+  /**
+   * The start-up key check: every key id that seals a credential, each with the id of one
+   * credential sealed under it (so the check can open a real ciphertext).
+   */
+  keysInUse(): Promise<Array<{ keyId: string; credentialId: string }>>;
+
   /** Key rotation: replace the sealed secrets if the credential is still at `version`. */
   resealSecrets(id: string, version: number, secrets: SealedSecrets): Promise<boolean>;
 

@@ -1,9 +1,11 @@
 // Opens the database `serve` and `keys rotate` work on: a SQLite file (the embedded default, with
-// core's generated key file) or a Postgres URL (keys must be given: a shared database never gets
-// a generated key ring).
+// core's key file beside it) or a Postgres URL (keys must be given: a shared database never gets
+// a generated key ring). Either way the key ring is checked against the database before use.
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import {
+  checkKeyRing,
+  embeddedKeyFile,
   loadKeyRing,
   openEmbedded,
   openPostgresStore,
@@ -43,15 +45,16 @@ interface OpenOptions {
 export async function openDatabase(options: OpenOptions): Promise<OpenDatabase> {
   const env = options.env ?? process.env;
   const db = options.db || env.TOKENWARDEN_DB || 'tokenwarden.sqlite';
-  const keySource = env.TOKENWARDEN_KEYS
-    ? 'TOKENWARDEN_KEYS'
-    : resolve(env.TOKENWARDEN_KEY_FILE || join(process.cwd(), 'tokenwarden.keys'));
 
   if (isPostgresUrl(db)) {
+    const keySource =
+      env.TOKENWARDEN_KEYS === undefined && env.TOKENWARDEN_KEY_FILE
+        ? resolve(env.TOKENWARDEN_KEY_FILE)
+        : 'TOKENWARDEN_KEYS';
     // Keys first: refusing to start must not depend on the database being reachable.
     const keyRing = loadKeyRing({ env, warn: options.warn });
     const store = openPostgresStore({ connectionString: db });
-    await migrateOrExplain(store, redactUrl(db));
+    await migrateAndCheck(store, redactUrl(db), keyRing, keySource);
     return { store, keyRing, kind: 'postgres', location: redactUrl(db), keySource };
   }
 
@@ -62,28 +65,39 @@ export async function openDatabase(options: OpenOptions): Promise<OpenDatabase> 
     );
   }
   if (options.create) {
-    // Core's embedded default: the key file is generated (0600, with a warning) on first use.
+    // Core's embedded default: the key file beside the database, generated (0600, with a
+    // warning) only while the database holds no secret, and checked against the database.
     const embedded = await explained(path, () =>
       openEmbedded({ env: { ...env, TOKENWARDEN_DB: path }, warn: options.warn }),
     );
-    return { ...embedded, kind: 'sqlite', location: embedded.dbPath, keySource };
+    return { ...embedded, kind: 'sqlite', location: embedded.dbPath };
   }
   if (!existsSync(path)) {
     throw new CliError(`no database at ${path}; pass --db or set TOKENWARDEN_DB`);
   }
+  const keySource = env.TOKENWARDEN_KEYS
+    ? 'TOKENWARDEN_KEYS'
+    : resolve(env.TOKENWARDEN_KEY_FILE || embeddedKeyFile(path));
   const keyRing = loadKeyRing({
     env,
     keyFile: env.TOKENWARDEN_KEYS ? undefined : keySource,
     warn: options.warn,
   });
   const store = await explained(path, async () => openSqliteStore({ path }));
-  await migrateOrExplain(store, path);
+  await migrateAndCheck(store, path, keyRing, keySource);
   return { store, keyRing, kind: 'sqlite', location: path, keySource };
 }
 
-async function migrateOrExplain(store: KyselyStore, location: string): Promise<void> {
+/** Migrates, then checks the key ring against the database (core's `checkKeyRing`). */
+async function migrateAndCheck(
+  store: KyselyStore,
+  location: string,
+  keyRing: KeyRing,
+  keySource: string,
+): Promise<void> {
   try {
     await explained(location, () => store.migrate());
+    await checkKeyRing(store, keyRing, keySource);
   } catch (error) {
     await store.close().catch(() => {});
     throw error;

@@ -1,7 +1,8 @@
 // `tokenwarden keys add|rotate`: key rotation works on the database directly (no server), so
 // that it also works while no server is up and needs no admin key.
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import {
+  embeddedKeyFile,
   GENERATE_KEY_COMMAND,
   loadKeyRing,
   rotateKeys,
@@ -18,7 +19,8 @@ import { group } from './group.ts';
 const ADD_HELP = `Usage: tokenwarden keys add [--id <key id>]
 
 Puts a newly generated key at the front of the key file (TOKENWARDEN_KEY_FILE, default
-./tokenwarden.keys): new secrets are sealed with it, the old keys still decrypt. Restart every
+tokenwarden.keys beside the SQLite file TOKENWARDEN_DB, itself ./tokenwarden.sqlite by
+default): new secrets are sealed with it, the old keys still decrypt. Restart every
 Tokenwarden process so it reads the new ring, then run 'tokenwarden keys rotate'.
 With TOKENWARDEN_KEYS, generate a key with
   ${GENERATE_KEY_COMMAND}
@@ -41,7 +43,8 @@ const addCommand: Command = {
       );
     }
     const path = resolve(
-      process.env.TOKENWARDEN_KEY_FILE || join(process.cwd(), 'tokenwarden.keys'),
+      process.env.TOKENWARDEN_KEY_FILE ||
+        embeddedKeyFile(process.env.TOKENWARDEN_DB || 'tokenwarden.sqlite'),
     );
     const current = loadKeyRing({ keyFile: path, env: {}, warn });
     const next = current.withNewActiveKey(args.string('id'));

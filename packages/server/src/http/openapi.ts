@@ -23,7 +23,9 @@ A client holds grants \`{owner, provider, actions}\`; \`owner\` and \`provider\`
 \`"*"\`. Actions: \`token.read\` (the two token routes), \`connections.read\` (read and list
 metadata, introspection), \`connections.write\` (import, re-authorize, delete, start a connect
 flow). A request outside the client's grants is
-answered \`403 forbidden\` and audited; a list only returns what the grants cover.
+answered \`403 forbidden\` and audited; on a connection the client holds no grant on at all, it
+is answered \`404 not_found\`, as for an id that does not exist. A list only returns what the
+grants cover.
 
 ## Connect flow
 

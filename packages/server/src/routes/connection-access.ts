@@ -1,10 +1,16 @@
-import type { ConnectionInfo, ServiceAction } from '@tokenwarden/core';
+import { NotFoundError, type ConnectionInfo, type ServiceAction } from '@tokenwarden/core';
 import type { FastifyRequest } from 'fastify';
 import { allows, type GrantTarget } from '../auth/principal.ts';
 import { errorCodeOf, ForbiddenError } from '../errors.ts';
 import { recordAudit, type ServerContext } from '../http/context.ts';
 
-/** The connection, if the caller holds a grant for `action` on its owner and provider. */
+const ACTIONS: readonly ServiceAction[] = ['token.read', 'connections.read', 'connections.write'];
+
+/**
+ * The connection, if the caller holds a grant for `action` on its owner and provider. A caller
+ * holding no grant at all on it is answered as if it did not exist (404): a 403 would tell it
+ * that the id is real. One holding another action on it knows it exists, and gets the 403.
+ */
 export async function authorizedConnection(
   ctx: ServerContext,
   request: FastifyRequest,
@@ -13,10 +19,28 @@ export async function authorizedConnection(
 ): Promise<ConnectionInfo> {
   const info = await ctx.broker.getConnection(id);
   ctx.owners.set(id, info);
-  if (!allows(request.principal, action, info)) {
-    throw new ConnectionForbiddenError(action, info);
-  }
+  requireGrant(request, action, info);
   return info;
+}
+
+/** Throws the refusal (`ConnectionForbiddenError` or `ConnectionHiddenError`) unless allowed. */
+export function requireGrant(
+  request: FastifyRequest,
+  action: ServiceAction,
+  connection: GrantTarget & { id: string },
+): void {
+  if (allows(request.principal, action, connection)) return;
+  const known = ACTIONS.some((other) => allows(request.principal, other, connection));
+  throw known
+    ? new ConnectionForbiddenError(action, connection)
+    : new ConnectionHiddenError(connection);
+}
+
+/** Whether `error` refused a caller a connection (answered 403 or 404, audited `forbidden`). */
+export function isRefusal(
+  error: unknown,
+): error is ConnectionForbiddenError | ConnectionHiddenError {
+  return error instanceof ConnectionForbiddenError || error instanceof ConnectionHiddenError;
 }
 
 /** Carries the connection a caller was refused, so the audit row can name its owner and provider. */
@@ -26,6 +50,16 @@ export class ConnectionForbiddenError extends ForbiddenError {
     readonly connection: GrantTarget & { id: string },
   ) {
     super(`This API key has no ${action} grant for this connection's owner and provider.`);
+  }
+}
+
+/**
+ * A refusal answered as `not_found`, word for word what a missing id gets; the audit log still
+ * records it as `forbidden`, with the owner and provider.
+ */
+export class ConnectionHiddenError extends NotFoundError {
+  constructor(readonly connection: GrantTarget & { id: string }) {
+    super(connection.id);
   }
 }
 
@@ -41,10 +75,12 @@ export function auditFailure(
   error: unknown,
   known?: GrantTarget,
 ): void {
-  const connection = error instanceof ConnectionForbiddenError ? error.connection : known;
+  const refused =
+    error instanceof ConnectionForbiddenError || error instanceof ConnectionHiddenError;
+  const connection = refused ? error.connection : known;
   recordAudit(ctx, request, {
     action,
-    outcome: errorCodeOf(error),
+    outcome: refused ? 'forbidden' : errorCodeOf(error),
     connectionId: id,
     owner: connection?.owner,
     provider: connection?.provider,

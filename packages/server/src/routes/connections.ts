@@ -22,7 +22,12 @@ import {
   connectionViewSchema,
   recordView,
 } from '../http/views.ts';
-import { auditedOnConnection, auditFailure, authorizedConnection } from './connection-access.ts';
+import {
+  auditedOnConnection,
+  auditFailure,
+  authorizedConnection,
+  isRefusal,
+} from './connection-access.ts';
 
 /** "*" means every owner in a grant, so no connection may be owned by "*". */
 const ownerField = {
@@ -178,7 +183,7 @@ export const connectionRoutes: FastifyPluginAsync<ServerContext> = async (app, c
         return connectionView(await authorizedConnection(ctx, request, id, 'connections.read'));
       } catch (error) {
         // Reads are not audited, refusals are.
-        if (errorCodeOf(error) === 'forbidden') {
+        if (isRefusal(error)) {
           auditFailure(ctx, request, 'connection.read', id, error);
         }
         throw error;

@@ -1,15 +1,11 @@
 import type { AccessToken } from '@tokenwarden/core';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { actorOf, allows, type GrantTarget } from '../auth/principal.ts';
+import { actorOf, type GrantTarget } from '../auth/principal.ts';
 import { errorCodeOf } from '../errors.ts';
 import { authenticate, type ServerContext } from '../http/context.ts';
 import { errorResponses, idParams, isoTime } from '../http/schemas.ts';
 import { iso } from '../http/views.ts';
-import {
-  auditFailure,
-  authorizedConnection,
-  ConnectionForbiddenError,
-} from './connection-access.ts';
+import { auditFailure, authorizedConnection, requireGrant } from './connection-access.ts';
 
 /** The one response that carries a token. */
 const tokenResponse = {
@@ -104,9 +100,7 @@ async function handOut(
   let token: AccessToken;
   try {
     info = ctx.owners.get(id) ?? (await authorizedConnection(ctx, request, id, 'token.read'));
-    if (!allows(request.principal, 'token.read', info)) {
-      throw new ConnectionForbiddenError('token.read', { id, ...info });
-    }
+    requireGrant(request, 'token.read', { id, ...info });
     // A refresh this request leads is audited under its request id and caller (see app.ts).
     ctx.handOuts.enter(id, { requestId: request.id, actor });
     try {

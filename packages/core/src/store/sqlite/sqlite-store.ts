@@ -1,3 +1,4 @@
+import { closeSync, fchmodSync, openSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import { CamelCasePlugin, Kysely, SqliteDialect } from 'kysely';
 import type { Clock } from '../../clock.ts';
@@ -26,6 +27,7 @@ export interface SqliteStoreOptions {
  * statement, so SQLite's file lock makes each conditional UPDATE atomic across processes.
  */
 export function openSqliteStore(options: SqliteStoreOptions): KyselyStore {
+  createPrivately(options.path);
   const database = new BetterSqlite3(options.path);
   database.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
   const journal = database.pragma('journal_mode = WAL', { simple: true });
@@ -44,4 +46,25 @@ export function openSqliteStore(options: SqliteStoreOptions): KyselyStore {
     ...(options.clock && { clock: options.clock }),
     beforeClose: async () => checkpointer?.stop(),
   });
+}
+
+/**
+ * Creates a missing database file with mode 0600, like the key file: it holds every sealed
+ * token, and SQLite gives its -wal and -shm files the database file's mode. An existing file
+ * keeps the mode its operator gave it.
+ */
+function createPrivately(path: string): void {
+  if (path === '' || path === ':memory:' || path.startsWith('file:')) return;
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx', 0o600);
+  } catch {
+    // Already there, or not creatable: better-sqlite3 then says why, naming the file.
+    return;
+  }
+  try {
+    fchmodSync(fd, 0o600); // Whatever the umask.
+  } finally {
+    closeSync(fd);
+  }
 }
