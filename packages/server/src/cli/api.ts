@@ -1,7 +1,7 @@
 // A small fetch wrapper for the commands that talk to a running server. Every failure becomes a
 // CliError with one line: the API's `{"error", "message"}` as `forbidden: ...`, a network
 // failure as a sentence naming the URL.
-import type { Args, OptionSpec } from './args.ts';
+import { switches, valued, type Args, type OptionSpec } from './args.ts';
 import { CliError, UsageError } from './errors.ts';
 import { redactUrl } from './redact-url.ts';
 
@@ -9,9 +9,8 @@ export const DEFAULT_URL = 'http://127.0.0.1:8080';
 
 /** The options every API-talking command accepts. */
 export const API_OPTIONS: OptionSpec = {
-  url: { type: 'string' },
-  key: { type: 'string' },
-  json: { type: 'boolean' },
+  ...valued('url', 'key'),
+  ...switches('json'),
 };
 
 /**

@@ -6,6 +6,16 @@ export type OptionSpec = Record<
   { type: 'string' | 'boolean'; short?: string; multiple?: boolean }
 >;
 
+/** Options that take a value (`--name <value>`), by name: most of every command's options. */
+export function valued(...names: string[]): OptionSpec {
+  return Object.fromEntries(names.map((name) => [name, { type: 'string' }]));
+}
+
+/** Options that are on when given (`--name`), by name. */
+export function switches(...names: string[]): OptionSpec {
+  return Object.fromEntries(names.map((name) => [name, { type: 'boolean' }]));
+}
+
 /** A command or a group of subcommands, as `main.ts` dispatches them. */
 export interface Command {
   name: string;

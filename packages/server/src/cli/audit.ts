@@ -1,6 +1,6 @@
 // `tokenwarden audit`: who asked for which connection's token, and what happened.
 import { ApiClient, API_HELP, API_OPTIONS } from './api.ts';
-import { parseCommand, type Command } from './args.ts';
+import { parseCommand, valued, type Command } from './args.ts';
 import { UsageError } from './errors.ts';
 import { itemsOf } from './input.ts';
 import { formatTime, note, printJson, printTable } from './output.ts';
@@ -39,11 +39,7 @@ export const auditCommand: Command = {
   async run(argv) {
     const args = parseCommand(argv, this, {
       ...API_OPTIONS,
-      connection: { type: 'string' },
-      client: { type: 'string' },
-      since: { type: 'string' },
-      limit: { type: 'string' },
-      cursor: { type: 'string' },
+      ...valued('connection', 'client', 'since', 'limit', 'cursor'),
     });
     if (!args) return;
     const since = args.string('since');

@@ -1,6 +1,14 @@
 // `tokenwarden connections list|show|import|reauthorize|connect-link|delete`.
 import { ApiClient, API_HELP, API_OPTIONS } from './api.ts';
-import { parseCommand, parseInteger, type Args, type Command, type OptionSpec } from './args.ts';
+import {
+  parseCommand,
+  parseInteger,
+  switches,
+  valued,
+  type Args,
+  type Command,
+  type OptionSpec,
+} from './args.ts';
 import { CliError, UsageError } from './errors.ts';
 import { group } from './group.ts';
 import { itemsOf, parseJsonObject, readJsonObject, readText } from './input.ts';
@@ -42,11 +50,8 @@ const listCommand: Command = {
   async run(argv) {
     const args = parseCommand(argv, this, {
       ...API_OPTIONS,
-      owner: { type: 'string' },
-      provider: { type: 'string' },
-      status: { type: 'string' },
-      cursor: { type: 'string' },
-      all: { type: 'boolean' },
+      ...valued('owner', 'provider', 'status', 'cursor'),
+      ...switches('all'),
     });
     if (!args) return;
     const api = ApiClient.fromArgs(args);
@@ -120,13 +125,15 @@ const showCommand: Command = {
 
 /** The token options `import` and `reauthorize` share, and their help lines. */
 const TOKEN_OPTIONS: OptionSpec = {
-  'access-token': { type: 'string' },
-  'access-token-file': { type: 'string' },
-  'refresh-token': { type: 'string' },
-  'refresh-token-file': { type: 'string' },
-  'expires-in': { type: 'string' },
-  'expires-at': { type: 'string' },
-  scope: { type: 'string' },
+  ...valued(
+    'access-token',
+    'access-token-file',
+    'refresh-token',
+    'refresh-token-file',
+    'expires-in',
+    'expires-at',
+    'scope',
+  ),
 };
 
 const TOKEN_HELP = `  --access-token-file <path>   file (or '-') holding the access token
@@ -163,10 +170,7 @@ const importCommand: Command = {
     const args = parseCommand(argv, this, {
       ...API_OPTIONS,
       ...TOKEN_OPTIONS,
-      file: { type: 'string' },
-      provider: { type: 'string' },
-      owner: { type: 'string' },
-      metadata: { type: 'string' },
+      ...valued('file', 'provider', 'owner', 'metadata'),
     });
     if (!args) return;
     const body = tokensBody(args);
@@ -327,11 +331,7 @@ const connectLinkCommand: Command = {
   async run(argv) {
     const args = parseCommand(argv, this, {
       ...API_OPTIONS,
-      provider: { type: 'string' },
-      owner: { type: 'string' },
-      'redirect-uri': { type: 'string' },
-      scope: { type: 'string' },
-      connection: { type: 'string' },
+      ...valued('provider', 'owner', 'redirect-uri', 'scope', 'connection'),
     });
     if (!args) return;
     const provider = args.required('provider');

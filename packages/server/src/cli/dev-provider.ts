@@ -7,7 +7,7 @@
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isLoopback } from '@tokenwarden/core';
-import { parseCommand, type Args, type Command } from './args.ts';
+import { parseCommand, valued, type Args, type Command } from './args.ts';
 import { CliError, UsageError } from './errors.ts';
 import { note } from './output.ts';
 
@@ -45,14 +45,16 @@ export const devProviderCommand: Command = {
   help: HELP,
   async run(argv) {
     const args = parseCommand(argv, this, {
-      port: { type: 'string' },
-      host: { type: 'string' },
-      name: { type: 'string' },
-      out: { type: 'string' },
-      'access-ttl': { type: 'string' },
-      rotation: { type: 'string' },
-      'reuse-detection': { type: 'string' },
-      'reuse-grace-seconds': { type: 'string' },
+      ...valued(
+        'port',
+        'host',
+        'name',
+        'out',
+        'access-ttl',
+        'rotation',
+        'reuse-detection',
+        'reuse-grace-seconds',
+      ),
     });
     if (!args) return;
     const port = args.int('port', { min: 0, max: 65535 }, DEFAULT_PORT)!;

@@ -9,7 +9,7 @@ import {
   writeKeyFile,
   type Store,
 } from '@tokenwarden/core';
-import { parseCommand, type Command } from './args.ts';
+import { parseCommand, switches, valued, type Command } from './args.ts';
 import { openDatabase, DB_HELP } from './database.ts';
 import { CliError } from './errors.ts';
 import { note, printJson } from './output.ts';
@@ -83,9 +83,8 @@ const rotateCommand: Command = {
   help: ROTATE_HELP,
   async run(argv) {
     const args = parseCommand(argv, this, {
-      db: { type: 'string' },
-      'batch-size': { type: 'string' },
-      json: { type: 'boolean' },
+      ...valued('db', 'batch-size'),
+      ...switches('json'),
     });
     if (!args) return;
     const batchSize = args.int('batch-size', { min: 1, max: 100_000 }) ?? 500;
