@@ -236,7 +236,10 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
       answerShuttingDown(reply);
     }
     if (report.answeredAtGrace > 0) {
-      app.log.warn({ count: report.answeredAtGrace }, 'answered 503 at the end of the grace period');
+      app.log.warn(
+        { count: report.answeredAtGrace },
+        'answered 503 at the end of the grace period',
+      );
     }
   };
   // Hot-path hooks take a callback: an async hook costs a promise per request.

@@ -307,9 +307,7 @@ export class CredentialBroker {
     return new Promise<AccessToken>((resolve, reject) => {
       const onClose = () => reject(shuttingDown(id));
       closing.addEventListener('abort', onClose, { once: true });
-      work
-        .then(resolve, reject)
-        .finally(() => closing.removeEventListener('abort', onClose));
+      work.then(resolve, reject).finally(() => closing.removeEventListener('abort', onClose));
     });
   }
 
