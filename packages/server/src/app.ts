@@ -353,20 +353,19 @@ function connectSettings(
   };
 }
 
-/** The allowed redirect origins, checked once at start-up. */
-function redirectOrigins(origins: string[]): ReadonlySet<string> {
+/**
+ * The allowed redirect origins, checked once at start-up. Throws a TypeError naming `label` for
+ * anything that is not an origin (`scheme://host[:port]`, no path).
+ */
+export function redirectOrigins(
+  origins: string[],
+  label = 'connect.redirectOrigins',
+): ReadonlySet<string> {
   return new Set(
     origins.map((origin) => {
-      let url: URL | undefined;
-      try {
-        url = new URL(origin);
-      } catch {
-        // reported below
-      }
+      const url = URL.canParse(origin) ? new URL(origin) : undefined;
       if (!url || url.origin === 'null' || url.origin !== origin.replace(/\/$/, '')) {
-        throw new TypeError(
-          `connect.redirectOrigins: "${origin}" is not an origin (scheme://host[:port])`,
-        );
+        throw new TypeError(`${label}: "${origin}" is not an origin (scheme://host[:port])`);
       }
       return url.origin;
     }),

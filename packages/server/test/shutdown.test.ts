@@ -1,89 +1,16 @@
 // `tokenwarden serve` stopping, through the real binary: two replicas on one SQLite file, the
 // test provider slow to answer, SIGTERM in the middle of a refresh storm.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { KeyRing } from '@tokenwarden/core';
 import { TestProvider } from '@tokenwarden/testkit';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_KEY, call, serve, type Replica } from './serve-process.ts';
 
-const BIN = fileURLToPath(new URL('../../../node_modules/.bin/tokenwarden', import.meta.url));
-const ADMIN_KEY = 'an-operator-chosen-admin-key';
 // Each step spawns a Node process (the compiled CLI): slow on a busy shared machine.
 const SLOW = { timeout: 240_000 };
-
-export interface Replica {
-  child: ChildProcess;
-  url: string;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
-/** The environment without the caller's TOKENWARDEN_* settings, so only the test's apply. */
-export function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!name.startsWith('TOKENWARDEN_')) env[name] = value;
-  }
-  return { ...env, ...extra };
-}
-
-/** `tokenwarden serve --port 0 ...args`, resolved once it prints the URL it listens on. */
-export function serve(
-  env: Record<string, string>,
-  args: string[] = [],
-  options: { uid?: number; gid?: number; cwd?: string } = {},
-): Promise<Replica> {
-  const child = spawn(BIN, ['serve', '--port', '0', ...args], {
-    cwd: options.cwd ?? tmpdir(),
-    env: cleanEnv({ TOKENWARDEN_LOG_LEVEL: 'error', ...env }),
-    stdio: ['ignore', 'pipe', 'pipe'],
-    uid: options.uid,
-    gid: options.gid,
-  });
-  let stderr = '';
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  child.stdout!.resume();
-  return new Promise((resolve, reject) => {
-    child.stderr!.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      const url = /listening on (http:\/\/\S+)/.exec(stderr)?.[1];
-      if (url) resolve({ child, url, stderr: () => stderr, exited });
-    });
-    void exited.then((code) => reject(new Error(`serve exited with ${code}:\n${stderr}`)));
-  });
-}
-
-interface Answer {
-  status: number;
-  retryAfter: string | null;
-  body: Record<string, unknown>;
-}
-
-async function call(
-  replica: Replica,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<Answer> {
-  const response = await fetch(`${replica.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${ADMIN_KEY}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return {
-    status: response.status,
-    retryAfter: response.headers.get('retry-after'),
-    body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
-  };
-}
 
 /**
  * A hand-out. Connections are imported with an hour left, so that no replica's scheduler refreshes

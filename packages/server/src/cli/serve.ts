@@ -1,7 +1,11 @@
 // `tokenwarden serve`: the HTTP API on the embedded SQLite default or a shared Postgres.
 import type { AddressInfo } from 'node:net';
 import type { KyselyStore } from '@tokenwarden/core';
-import { shutdownReport, type ShutdownReport } from '../app.ts';
+import {
+  redirectOrigins as checkRedirectOrigins,
+  shutdownReport,
+  type ShutdownReport,
+} from '../app.ts';
 import { buildServer, generateApiKey, hashApiKey } from '../index.ts';
 import { parseCommand, parseInteger, type Args, type Command } from './args.ts';
 import { openDatabase, DB_HELP } from './database.ts';
@@ -73,7 +77,10 @@ export const serveCommand: Command = {
     const port = setting('port', 'TOKENWARDEN_PORT').int(8080, 65535);
     const host = setting('host', 'TOKENWARDEN_HOST').value ?? '127.0.0.1';
     const publicUrl = setting('public-url', 'TOKENWARDEN_PUBLIC_URL').value;
-    const origins = setting('redirect-origins', 'TOKENWARDEN_REDIRECT_ORIGINS').value;
+    const { value: origins, label: originsLabel } = setting(
+      'redirect-origins',
+      'TOKENWARDEN_REDIRECT_ORIGINS',
+    );
     const graceSeconds = setting('shutdown-grace', 'TOKENWARDEN_SHUTDOWN_GRACE').int(10, 3600);
     const logLevelSetting = setting('log-level', 'TOKENWARDEN_LOG_LEVEL');
     const logLevel = logLevelSetting.value ?? 'info';
@@ -81,6 +88,11 @@ export const serveCommand: Command = {
       throw new CliError(`${logLevelSetting.label} must be one of ${LOG_LEVELS.join(', ')}`);
     }
     const redirectOrigins = origins?.split(',').map((origin) => origin.trim());
+    try {
+      if (redirectOrigins) checkRedirectOrigins(redirectOrigins, originsLabel);
+    } catch (error) {
+      throw new CliError((error as Error).message);
+    }
     const loopback = isLoopback(host);
     // Listening for signals from the start: a SIGTERM while starting up is a stop request too.
     const stopRequested = untilSignal();
