@@ -62,6 +62,7 @@ export class AuditWriter {
   /** A write started by #startWrite is under way; another was asked for meanwhile. */
   #writing = false;
   #writeNext = false;
+  #soon: NodeJS.Immediate | undefined;
 
   constructor(service: ServiceStore, options: AuditWriterOptions = {}) {
     this.#service = service;
@@ -123,9 +124,10 @@ export class AuditWriter {
         reject,
       });
       this.#deadlineTimer ??= setTimeout(() => this.#refuseOverdue(), this.#durableWithinMs);
-      // Someone waits: write now (with whatever else is buffered), not at the next interval;
-      // while a write is under way the events gather and go in the next one.
-      if (this.#failures === 0 || this.#closed) this.#startWrite();
+      // Someone waits: write soon, not at the next interval, with whatever else arrives in the
+      // meantime (requests read in the same turn of the event loop share the INSERT); while a
+      // write is under way the events gather and go in the next one.
+      if (this.#failures === 0 || this.#closed) this.#writeSoon();
     });
   }
 
@@ -222,6 +224,16 @@ export class AuditWriter {
   #clearDeadlineTimer(): void {
     if (this.#deadlineTimer) clearTimeout(this.#deadlineTimer);
     this.#deadlineTimer = undefined;
+  }
+
+  #writeSoon(): void {
+    if (this.#writing) this.#writeNext = true;
+    else if (this.#soon === undefined) {
+      this.#soon = setImmediate(() => {
+        this.#soon = undefined;
+        this.#startWrite();
+      });
+    }
   }
 
   /** Starts a write, or, while one is under way, has the next start as soon as it ends. */
