@@ -230,10 +230,14 @@ describe('tokenwarden serve on a read-only database', () => {
           message: expect.any(String),
         });
         expect(JSON.stringify(refused)).not.toContain(grant.access_token);
+        // Every write is a retryable 503, not a 500.
+        const created = await call(replica, 'POST', '/v1/clients', { name: 'late', grants: [] });
+        expect(created.status).toBe(503);
+        expect(created.body.error).toBe('store_unavailable');
 
         replica.child.kill('SIGTERM');
         expect(await replica.exited).toBe(1);
-        expect(replica.stderr()).toMatch(/Stopped, but 1 audit event\(s\) could not be written/);
+        expect(replica.stderr()).toMatch(/Stopped, but \d+ audit event\(s\) could not be written/);
         expect(replica.stderr()).not.toMatch(/^Stopped\.$/m);
       } finally {
         if (replica && replica.child.exitCode === null) replica.child.kill('SIGKILL');
