@@ -10,7 +10,13 @@ import {
   type RefreshScheduler,
   type RefreshSchedulerOptions,
 } from '@tokenwarden/core';
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import type { Logger, LoggerOptions } from 'pino';
 import { AuditWriter, type AuditWriterOptions } from './audit/audit-writer.ts';
 import { isApiKeyHash } from './auth/api-keys.ts';
@@ -59,14 +65,35 @@ export interface BuildServerOptions {
    * public URL of the callback is known: it is the redirect URI registered at every provider.
    */
   connect?: ConnectOptions;
+  /**
+   * How long `app.close()` lets requests in flight (and the scheduler's refreshes) run before it
+   * aborts their provider requests and answers what is left `503`, retryable. Default 10 s.
+   */
+  shutdownGraceMs?: number;
+}
+
+/** What `app.close()` could not finish, for the operator (see `shutdownReport`). */
+export interface ShutdownReport {
+  /** Requests still unanswered when the grace period ended, answered 503 then. */
+  answeredAtGrace: number;
+  /** Audit events the store would not take; lost with this process. */
+  auditUnwritten: number;
+}
+
+const reports = new WeakMap<FastifyInstance, ShutdownReport>();
+
+/** After `app.close()`: what it could not finish. Undefined before. */
+export function shutdownReport(app: FastifyInstance): ShutdownReport | undefined {
+  return reports.get(app);
 }
 
 export interface ConnectOptions {
   /**
    * This server's callback as browsers reach it, e.g.
-   * `https://tokenwarden.example/v1/connect/callback` (https, or http on loopback).
+   * `https://tokenwarden.example/v1/connect/callback` (https, or http on loopback). A function is
+   * called once, at the first connect request: for a URL known only after `listen()` (port 0).
    */
-  callbackUrl: string;
+  callbackUrl: string | (() => string);
   /** How long a session waits for its callback. Default 10 minutes. */
   ttlMs?: number;
   /**
@@ -83,8 +110,11 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * Builds the HTTP API over one store, ready to `listen()` (it does not listen itself). Stateless
  * apart from the database, so any number of replicas can share one Postgres.
  *
- * `app.close()` stops accepting, lets in-flight requests finish, stops the scheduler (releasing
- * its leases as its refreshes end) and writes the buffered audit events. The store stays open.
+ * `app.close()` stops accepting, stops the scheduler claiming, lets in-flight requests and
+ * refreshes finish for up to `shutdownGraceMs`, then aborts their provider requests (their
+ * leases handed back, intents kept) and answers what is still unanswered `503`, retryable; it
+ * writes the buffered audit events last (`shutdownReport` says what it could not). The store
+ * stays open.
  */
 export async function buildServer(options: BuildServerOptions): Promise<FastifyInstance> {
   if (!isApiKeyHash(options.adminKeyHash)) {
@@ -164,18 +194,7 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     handOuts,
     owners: new OwnerCache(),
     fetch: providerFetch,
-    connect: options.connect && {
-      flow: new ConnectFlow({
-        broker,
-        store: options.store.connect,
-        keyRing: options.keyRing,
-        callbackUri: options.connect.callbackUrl,
-        ttlMs: options.connect.ttlMs,
-        fetch: providerFetch,
-      }),
-      redirectOrigins:
-        options.connect.redirectOrigins && redirectOrigins(options.connect.redirectOrigins),
-    },
+    connect: options.connect && connectSettings(options.connect, broker, options, providerFetch),
   };
 
   app.decorateRequest('principal', null as never);
@@ -193,16 +212,53 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
   // linger until its keep-alive timeout, so answers given while closing close their connection,
   // and requests that still arrive are turned away before any work is done.
   let closing = false;
+  // Every request not answered yet: at the end of the grace period each gets an answer.
+  const unanswered = new Map<FastifyRequest, FastifyReply>();
+  const graceMs = options.shutdownGraceMs ?? 10_000;
+  let graceTimer: NodeJS.Timeout | undefined;
+  let graceOver: Promise<void> | undefined;
+  let schedulerStopped: Promise<void> | undefined;
+  const report: ShutdownReport = { answeredAtGrace: 0, auditUnwritten: 0 };
   app.addHook('preClose', (done) => {
     closing = true;
+    schedulerStopped = scheduler?.stop(); // claims nothing more; what runs may finish
+    graceOver = new Promise((resolve) => {
+      graceTimer = setTimeout(() => {
+        void endGrace().then(resolve);
+      }, graceMs);
+    });
     done();
   });
+  /** The grace period is over: abort what still runs, answer what is still waiting. */
+  const endGrace = async () => {
+    const brokerClosed = broker.close(); // provider requests aborted: their callers answer 503
+    await Promise.race([brokerClosed, new Promise((resolve) => setTimeout(resolve, 1_000))]);
+    // Left: requests stuck on something else (a store query that hangs).
+    for (const reply of unanswered.values()) {
+      if (reply.sent || reply.raw.headersSent) continue;
+      report.answeredAtGrace += 1;
+      answerShuttingDown(reply);
+    }
+    if (report.answeredAtGrace > 0) {
+      app.log.warn(
+        { count: report.answeredAtGrace },
+        'answered 503 at the end of the grace period',
+      );
+    }
+  };
   // Hot-path hooks take a callback: an async hook costs a promise per request.
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
-    done(closing ? new ShuttingDownError() : undefined);
+    if (closing) return done(new ShuttingDownError());
+    unanswered.set(request, reply);
+    done();
   });
-  app.addHook('onSend', (_request, reply, payload, done) => {
+  app.addHook('onRequestAbort', (request, done) => {
+    unanswered.delete(request);
+    done();
+  });
+  app.addHook('onSend', (request, reply, payload, done) => {
+    unanswered.delete(request);
     if (closing) void reply.header('connection', 'close');
     done(null, payload);
   });
@@ -241,28 +297,79 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     scheduler = broker.scheduler(typeof options.scheduler === 'object' ? options.scheduler : {});
     app.addHook('onReady', async () => scheduler!.start());
   }
-  // Runs after the HTTP server has stopped and its in-flight requests are done.
+  // Runs after the HTTP server has stopped and its in-flight requests are done. The scheduler's
+  // refreshes may still run: they get what is left of the grace period.
   app.addHook('onClose', async () => {
-    await scheduler?.stop();
-    await audit.close();
+    await Promise.race([schedulerStopped, graceOver]);
+    clearTimeout(graceTimer);
+    await broker.close();
+    await schedulerStopped;
+    report.auditUnwritten = await audit.close();
+    reports.set(app, report);
   });
   return app;
 }
 
-/** The allowed redirect origins, checked once at start-up. */
-function redirectOrigins(origins: string[]): ReadonlySet<string> {
+/**
+ * A request the grace period did not let finish: answered here, past Fastify (its handler may
+ * still be running and would answer later), so the client gets a retryable 503, never a
+ * dropped connection.
+ */
+function answerShuttingDown(reply: FastifyReply): void {
+  const answer = errorReply(new ShuttingDownError());
+  reply.hijack();
+  reply.raw.writeHead(answer.status, {
+    ...answer.headers,
+    'content-type': 'application/json; charset=utf-8',
+    'x-request-id': reply.request.id,
+    connection: 'close',
+  });
+  reply.raw.end(JSON.stringify(answer.body));
+}
+
+/** The connect flow, made at its first use: its callback URL may be known only after listen. */
+function connectSettings(
+  connect: ConnectOptions,
+  broker: CredentialBroker,
+  options: BuildServerOptions,
+  fetch: typeof globalThis.fetch,
+): NonNullable<ServerContext['connect']> {
+  const origins = connect.redirectOrigins && redirectOrigins(connect.redirectOrigins);
+  const create = (callbackUri: string) =>
+    new ConnectFlow({
+      broker,
+      store: options.store.connect,
+      keyRing: options.keyRing,
+      callbackUri,
+      ttlMs: connect.ttlMs,
+      fetch,
+    });
+  if (typeof connect.callbackUrl === 'string') {
+    return { flow: create(connect.callbackUrl), redirectOrigins: origins };
+  }
+  const callbackUrl = connect.callbackUrl;
+  let flow: ConnectFlow | undefined;
+  return {
+    get flow() {
+      return (flow ??= create(callbackUrl()));
+    },
+    redirectOrigins: origins,
+  };
+}
+
+/**
+ * The allowed redirect origins, checked once at start-up. Throws a TypeError naming `label` for
+ * anything that is not an origin (`scheme://host[:port]`, no path).
+ */
+export function redirectOrigins(
+  origins: string[],
+  label = 'connect.redirectOrigins',
+): ReadonlySet<string> {
   return new Set(
     origins.map((origin) => {
-      let url: URL | undefined;
-      try {
-        url = new URL(origin);
-      } catch {
-        // reported below
-      }
+      const url = URL.canParse(origin) ? new URL(origin) : undefined;
       if (!url || url.origin === 'null' || url.origin !== origin.replace(/\/$/, '')) {
-        throw new TypeError(
-          `connect.redirectOrigins: "${origin}" is not an origin (scheme://host[:port])`,
-        );
+        throw new TypeError(`${label}: "${origin}" is not an origin (scheme://host[:port])`);
       }
       return url.origin;
     }),

@@ -15,6 +15,7 @@ import { guardStore } from '../store/guard-store.ts';
 import type { ServiceStore } from '../store/service-store.ts';
 import type { Store } from '../store/store.ts';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.ts';
+import { HeldLeases } from './held-leases.ts';
 import { ProviderBreakers, type CircuitBreakerOptions } from './circuit-breaker.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import { checkId, ConnectionLifecycle, type ReauthorizeInput } from './connection-lifecycle.ts';
@@ -98,6 +99,9 @@ export class CredentialBroker {
   readonly #expirySkewMs: number;
   readonly #onEvent: ((event: BrokerEvent) => void) | undefined;
   readonly #onConnectionEvent: ((event: ConnectionEvent) => void) | undefined;
+  /** Aborted by `close()`: every provider request, and every call still waiting. */
+  readonly #closing = new AbortController();
+  readonly #held = new HeldLeases();
 
   constructor(options: CredentialBrokerOptions) {
     const clock = options.clock ?? systemClock;
@@ -112,10 +116,18 @@ export class CredentialBroker {
     });
     for (const provider of options.providers ?? []) this.configureProvider(provider);
     const onStep = options.onStep;
+    const providerFetch = options.fetch;
+    const closing = this.#closing.signal;
     this.#kit = {
-      store: guardStore(options.store),
+      store: this.#held.track(guardStore(options.store)),
       keyRing: options.keyRing,
-      fetch: options.fetch,
+      // Every request to a provider ends when the broker closes; the global fetch is looked up
+      // at call time, so one installed later is used.
+      fetch: (input, init) =>
+        (providerFetch ?? globalThis.fetch)(input, {
+          ...init,
+          signal: init?.signal ? AbortSignal.any([init.signal, closing]) : closing,
+        }),
       clock,
       leaseMs: options.leaseMs ?? 30_000,
       backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
@@ -131,10 +143,14 @@ export class CredentialBroker {
       },
     };
     const provider = (name: string) => this.#provider(name);
+    // Looked up by a caller right before it would take a lease: a closed broker takes none (its
+    // callers have been answered `shutting_down` already, see #whileOpen).
+    const providerToLead = (name: string) =>
+      closing.aborted ? Promise.reject(new UnknownProviderError(name)) : this.#provider(name);
     this.#loop = new DecisionLoop({
       kit: this.#kit,
       maxWaitMs: options.maxWaitMs ?? 20_000,
-      provider,
+      provider: providerToLead,
       onContention: options.onContention,
     });
     this.#lifecycle = new ConnectionLifecycle({
@@ -247,7 +263,7 @@ export class CredentialBroker {
     }
     const minTtlMs = Math.max(this.#expirySkewMs, minTtlSeconds * 1000);
     return this.#flights.run(`${checkId(id)}|${minTtlMs}`, () =>
-      retryableOnStoreFailure(id, this.#loop.obtain(id, minTtlMs)),
+      this.#whileOpen(id, () => this.#loop.obtain(id, minTtlMs)),
     );
   }
 
@@ -261,8 +277,38 @@ export class CredentialBroker {
       throw new InvalidInputError('version', 'must be a positive integer');
     }
     return this.#flights.run(`${checkId(id)}|rejected:${version}`, () =>
-      retryableOnStoreFailure(id, this.#loop.obtain(id, this.#expirySkewMs, version)),
+      this.#whileOpen(id, () => this.#loop.obtain(id, this.#expirySkewMs, version)),
     );
+  }
+
+  /**
+   * Shuts the broker down at once: aborts every provider request in flight (a leader whose
+   * request is out records the failure and hands its lease back, keeping its intent for the next
+   * leader, invariant 6), takes no new lease, and answers every call still waiting, and every
+   * later one, with a retryable `refresh_unavailable` (`shutting_down`). Resolves once this
+   * process holds no lease (at most a lease's length): then the store may be closed. Stop the
+   * scheduler first, or together (`scheduler.stop()`). Idempotent.
+   */
+  async close(): Promise<void> {
+    this.#closing.abort();
+    await this.#held.released(this.#kit.leaseMs);
+  }
+
+  /** `close()` was called. */
+  get closed(): boolean {
+    return this.#closing.signal.aborted;
+  }
+
+  /** The call's answer, or the retryable `shutting_down` as soon as the broker closes. */
+  #whileOpen(id: string, obtain: () => Promise<AccessToken>): Promise<AccessToken> {
+    const closing = this.#closing.signal;
+    if (closing.aborted) return Promise.reject(shuttingDown(id));
+    const work = retryableOnStoreFailure(id, obtain());
+    return new Promise<AccessToken>((resolve, reject) => {
+      const onClose = () => reject(shuttingDown(id));
+      closing.addEventListener('abort', onClose, { once: true });
+      work.then(resolve, reject).finally(() => closing.removeEventListener('abort', onClose));
+    });
   }
 
   async #provider(name: string): Promise<ResolvedProvider> {
@@ -287,6 +333,11 @@ export class CredentialBroker {
       // Same: the change is committed whatever a listener does.
     }
   }
+}
+
+/** What a call to a closed broker hears: retry (elsewhere, or here once restarted). */
+function shuttingDown(id: string): RefreshUnavailableError {
+  return new RefreshUnavailableError(id, 1_000, 'shutting_down');
 }
 
 /** A caller waiting for a token hears of a store outage as a retryable `refresh_unavailable`. */

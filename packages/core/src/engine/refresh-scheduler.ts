@@ -36,7 +36,7 @@ export class RefreshScheduler {
   readonly #idleIntervalMs: number;
   /** Per provider: refreshes running, and those queued for a slot. */
   readonly #inFlight = new Map<string, number>();
-  readonly #queued = new Map<string, (() => void)[]>();
+  readonly #queued = new Map<string, ((granted: boolean) => void)[]>();
   readonly #running = new Set<Promise<void>>();
   #loop: Promise<void> | undefined;
   #stopping = new AbortController();
@@ -54,9 +54,14 @@ export class RefreshScheduler {
     this.#loop = this.#run(this.#stopping.signal);
   }
 
-  /** Stops claiming and waits for the refreshes in flight. */
+  /**
+   * Stops claiming, hands back at once the leases of claimed credentials whose refresh has not
+   * started (no intent recorded: nothing to recover), and waits for the refreshes in flight. To
+   * bound that wait, close the broker: it aborts their provider requests.
+   */
   async stop(): Promise<void> {
     this.#stopping.abort();
+    for (const queue of this.#queued.values()) for (const next of queue.splice(0)) next(false);
     await this.#loop;
     this.#loop = undefined;
     await Promise.allSettled(this.#running);
@@ -115,8 +120,9 @@ export class RefreshScheduler {
     // A provider that is not configured, or cannot be read now: the lease simply runs out.
     const provider = await this.#host.provider(name).catch(() => undefined);
     if (!provider) return;
-    await this.#acquireSlot(name);
+    if (!(await this.#acquireSlot(name))) return this.#handBack(snapshot);
     try {
+      if (this.#stopping.signal.aborted) return await this.#handBack(snapshot);
       await lead(this.#host.kit, provider, { snapshot, takenAt: claimedAt });
     } catch {
       // The leader has recorded the failure and released the lease.
@@ -125,13 +131,29 @@ export class RefreshScheduler {
     }
   }
 
-  async #acquireSlot(provider: string): Promise<void> {
+  /**
+   * A lease claimed but never used, handed back when stopping: another instance may take the
+   * credential at once instead of waiting for the lease to run out. Any intent on the row is an
+   * earlier leader's and stays.
+   */
+  async #handBack({ record }: CredentialSnapshot): Promise<void> {
+    await this.#host.kit.store
+      .commitFailure(record.id, record.leaseId!, {
+        lastError: 'shutting_down',
+        retryAfterMs: 0,
+        keepIntent: true,
+      })
+      .catch(() => undefined); // the store is failing: then the lease runs out
+  }
+
+  /** Waits for a slot of this provider; false if the scheduler stopped meanwhile. */
+  async #acquireSlot(provider: string): Promise<boolean> {
     const running = this.#inFlight.get(provider) ?? 0;
     if (running < this.#concurrency) {
       this.#inFlight.set(provider, running + 1);
-      return;
+      return true;
     }
-    await new Promise<void>((resolve) => {
+    return new Promise<boolean>((resolve) => {
       const queue = this.#queued.get(provider) ?? [];
       queue.push(resolve);
       this.#queued.set(provider, queue);
@@ -141,7 +163,7 @@ export class RefreshScheduler {
   #releaseSlot(provider: string): void {
     const next = this.#queued.get(provider)?.shift();
     if (next)
-      next(); // the slot passes straight to the next in line
+      next(true); // the slot passes straight to the next in line
     else this.#inFlight.set(provider, this.#inFlight.get(provider)! - 1);
   }
 }

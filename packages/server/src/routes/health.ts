@@ -10,6 +10,9 @@ const status = {
   properties: { status: { type: 'string' } },
 } as const;
 
+/** The setting /readyz writes: inserted once, then each probe's insert finds it and does nothing. */
+const WRITE_PROBE = 'readyz_write_probe';
+
 /** Liveness, readiness and Prometheus metrics: no API key, nothing secret. */
 export const healthRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) => {
   app.get(
@@ -30,7 +33,11 @@ export const healthRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) 
     {
       schema: {
         tags: ['health'],
-        summary: 'The store answers (503 store_unavailable if not)',
+        summary: 'The store answers and takes writes (503 store_unavailable if not)',
+        description:
+          'A read of the database clock and a write that changes nothing (an insert of a ' +
+          'setting that exists): a read-only database is not ready, since no refresh, ' +
+          'hand-out audit or import could be stored.',
         security: [],
         response: { 200: status, ...errorResponses(503) },
       },
@@ -38,8 +45,9 @@ export const healthRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) 
     async () => {
       try {
         await ctx.store.now();
+        await ctx.service.setSettingIfAbsent(WRITE_PROBE, 'readyz');
       } catch (error) {
-        throw new StoreUnavailableError(error);
+        throw error instanceof StoreUnavailableError ? error : new StoreUnavailableError(error);
       }
       return { status: 'ready' };
     },

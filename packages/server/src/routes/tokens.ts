@@ -85,8 +85,8 @@ export const tokenRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =
 };
 
 /**
- * The hand-out both token routes share. The hot path of the whole server: one await (the broker),
- * no per-request closures, the grant check synchronous when the connection's owner is known.
+ * The hand-out both token routes share. The hot path of the whole server: two awaits (the broker,
+ * the audit's group commit), no per-request closures, the grant check synchronous when the connection's owner is known.
  */
 async function handOut(
   ctx: ServerContext,
@@ -118,7 +118,8 @@ async function handOut(
     ctx.metrics?.countHandout(action === 'token.read' ? 'token' : 'rejected', errorCodeOf(error));
     throw error;
   }
-  ctx.audit.record({
+  // Fail closed: the token leaves only once its audit row is stored (refused 503 otherwise).
+  await ctx.audit.recordDurably({
     at: Date.now(),
     requestId: request.id,
     actor,
