@@ -2,7 +2,7 @@ import * as oauth from 'oauth4webapi';
 import { clientAuthentication, jsonBodyFetch } from './client-auth.ts';
 import type { ResolvedProvider } from '../provider/settings.ts';
 import { isLoopback } from '../provider/urls.ts';
-import { normaliseTokenResponse } from './token-response.ts';
+import { EXPIRES_IN_IGNORED, lifetime, normaliseTokenResponse } from './token-response.ts';
 
 /** What became of one token request, whatever the grant. Never carries provider prose. */
 export type TokenOutcome =
@@ -12,6 +12,8 @@ export type TokenOutcome =
       tokenType: string;
       /** Seconds; undefined when the provider did not say (or said nonsense). */
       expiresIn: number | undefined;
+      /** The provider said nonsense (`"abc"`, -5): the default lifetime applies, and is reported. */
+      expiresInIgnored: boolean;
       /** Undefined when the provider did not issue a new one: keep the old (invariant 7). */
       refreshToken: string | undefined;
       refreshExpiresIn: number | undefined;
@@ -39,8 +41,6 @@ const REFUSAL_CODES = new Set(['invalid_grant']);
 
 /** Tokens longer than this (or with spaces or control characters) are not stored. */
 const MAX_TOKEN_LENGTH = 16 * 1024;
-/** Expiries beyond this are treated as absent rather than trusted. */
-const MAX_LIFETIME_SECONDS = 10 * 365 * 24 * 3600;
 
 /** oauth4webapi's view of the provider, the client, and the request options every call shares. */
 export function endpointContext(provider: ResolvedProvider, options: GrantOptions) {
@@ -99,6 +99,7 @@ export async function exchange(
       accessToken,
       tokenType: body.token_type === 'bearer' ? 'Bearer' : body.token_type,
       expiresIn: lifetime(body.expires_in),
+      expiresInIgnored: body[EXPIRES_IN_IGNORED] === true,
       refreshToken: refreshToken ?? undefined,
       refreshExpiresIn: lifetime(body.refresh_token_expires_in),
       scope,
@@ -189,15 +190,6 @@ function tokenValue(value: unknown): string | undefined {
   return typeof value === 'string' &&
     value.length <= MAX_TOKEN_LENGTH &&
     /^[\x21-\x7E]+$/.test(value)
-    ? value
-    : undefined;
-}
-
-function lifetime(value: unknown): number | undefined {
-  return typeof value === 'number' &&
-    Number.isFinite(value) &&
-    value > 0 &&
-    value <= MAX_LIFETIME_SECONDS
     ? value
     : undefined;
 }

@@ -170,6 +170,7 @@ export async function commitTokens(
     provider: record.provider,
     version,
     recovered: next.recovered,
+    ...(tokens.expiresInIgnored ? { expiresInIgnored: true as const } : {}),
   }));
 }
 
