@@ -126,7 +126,11 @@ describe('api_base_urls', () => {
       await store.migrate();
       const keyRing = KeyRing.generate('k1');
       const apiBaseUrls = ['https://api.acme.example/v1'];
-      await new ProviderRegistry({ keyRing, store: store.service }).put({ ...base, apiBaseUrls });
+      await new ProviderRegistry({ keyRing, store: store.service }).put({
+        ...base,
+        clientSecret: 'acme-secret',
+        apiBaseUrls,
+      });
       const replica = new ProviderRegistry({ keyRing, store: store.service });
       expect((await replica.get('acme'))?.apiBaseUrls).toEqual(apiBaseUrls);
       expect(JSON.parse((await store.service.getProvider('acme'))!.config)).toMatchObject({
