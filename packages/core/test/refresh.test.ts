@@ -280,14 +280,18 @@ describe('failures', () => {
     expect(s.provider.stats()).toMatchObject({ graceRedemptions: 1, reuseViolations: 0 });
   });
 
-  it('treats an unreadable 2xx as in doubt: refresh_in_doubt where a replay would be reuse', async () => {
+  it('treats an unreadable 2xx as in doubt: one replay, refused as reuse, is refresh_in_doubt', async () => {
     s = await scenario();
     const { id } = await s.importGrant();
     s.provider.injectFailures({ kind: 'malformed_json', afterRedeem: true });
     const error = (await s.broker.getAccessToken(id).catch((e: unknown) => e)) as NeedsReauthError;
     expect(error).toBeInstanceOf(NeedsReauthError);
     expect(error.reason).toBe('refresh_in_doubt');
-    expect(s.provider.stats()).toMatchObject({ redemptions: 1, reuseViolations: 0 });
+    expect(s.provider.stats()).toMatchObject({
+      tokenRequests: 2,
+      redemptions: 1,
+      reuseViolations: 1,
+    });
   });
 
   it('needs re-authorization when there is no refresh token, or it has expired', async () => {

@@ -8,7 +8,7 @@ import {
 } from '../errors.ts';
 import type { ResolvedProvider } from '../provider/settings.ts';
 import { lead } from './leader.ts';
-import type { LeaderKit } from './leader-kit.ts';
+import { REPLAY_DEFERRED, type LeaderKit } from './leader-kit.ts';
 import { OpenedAccessTokens } from './opened-tokens.ts';
 
 /** What the loop needs beside the leader kit. */
@@ -65,7 +65,9 @@ export class DecisionLoop {
       if (!rejected && record.accessExpiresAt - now > wanted) return this.#handOut(record);
 
       const left = deadline - clock.monotonic();
-      if (record.nextAttemptAt !== null && record.nextAttemptAt > now) {
+      // A replay deferred until the token stops working (invariant 6): expired or rejected, it is due.
+      const deferredReplayDue = !stillValid && record.lastError === REPLAY_DEFERRED;
+      if (record.nextAttemptAt !== null && record.nextAttemptAt > now && !deferredReplayDue) {
         // Backing off after a failure: the current token stays in service while it is valid.
         if (stillValid) return this.#handOut(record);
         const wait = record.nextAttemptAt - now;
@@ -116,6 +118,7 @@ export class DecisionLoop {
       const committed = await lead(this.#kit, provider, {
         snapshot: leased,
         takenAt: clock.monotonic(),
+        rejected,
       });
       const after = committed?.record;
       if (after?.status === 'active' && after.version !== record.version) {
