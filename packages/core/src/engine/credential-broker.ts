@@ -134,6 +134,7 @@ export class CredentialBroker {
     this.#loop = new DecisionLoop({
       kit: this.#kit,
       maxWaitMs: options.maxWaitMs ?? 20_000,
+      expirySkewMs: this.#expirySkewMs,
       provider,
       onContention: options.onContention,
     });
