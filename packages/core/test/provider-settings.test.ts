@@ -157,3 +157,28 @@ describe('refusal codes', () => {
     expect(classifyError(slack, 'token_revoked', undefined).kind).toBe('refused');
   });
 });
+
+describe('what presets know about replays (invariant 6)', () => {
+  const preset = (name: string) =>
+    resolveProvider(
+      resolvePreset(name, {
+        name: 'p',
+        clientId: 'c',
+        clientSecret: 's',
+        presetParams: ['okta', 'auth0'].includes(name) ? { domain: 'acme.example' } : undefined,
+      }),
+    );
+
+  it('carries the grace windows the catalog knows', () => {
+    expect(preset('xero').reuseGraceSeconds).toBe(1800);
+    expect(preset('atlassian').reuseGraceSeconds).toBe(600);
+    expect(preset('okta').reuseGraceSeconds).toBe(30);
+    expect(preset('auth0').reuseGraceSeconds).toBe(0); // no leeway unless configured
+  });
+
+  it('marks Salesforce, whose replay revokes every grant, and no other', () => {
+    expect(preset('salesforce').reuseRevokesAllGrants).toBe(true);
+    expect(preset('auth0').reuseRevokesAllGrants).toBe(false);
+    expect(resolveProvider({ ...base, clientSecret: 's' }).reuseRevokesAllGrants).toBe(false);
+  });
+});
