@@ -67,6 +67,18 @@ describe('a request that never left is not in doubt', () => {
     });
   }
 
+  async function importExpired(broker: CredentialBroker, provider: string): Promise<string> {
+    const grant = s.provider.issueGrant();
+    const info = await broker.importConnection({
+      provider,
+      owner: 'u',
+      accessToken: grant.access_token,
+      refreshToken: grant.refresh_token,
+      expiresIn: 0,
+    });
+    return info.id;
+  }
+
   async function expectNotInDoubt(broker: CredentialBroker, id: string, events: BrokerEvent[]) {
     for (let attempt = 0; attempt < 3; attempt++) {
       const error = (await broker.getAccessToken(id).catch((e: unknown) => e)) as
@@ -98,14 +110,7 @@ describe('a request that never left is not in doubt', () => {
     });
     const events: BrokerEvent[] = [];
     const broker = storedBroker(events);
-    const grant = s.provider.issueGrant();
-    const { id } = await broker.importConnection({
-      provider: 'legacy',
-      owner: 'u',
-      accessToken: grant.access_token,
-      refreshToken: grant.refresh_token,
-      expiresIn: 0,
-    });
+    const id = await importExpired(broker, 'legacy');
     await expectNotInDoubt(broker, id, events);
     expect(await broker.introspect(id)).toEqual({
       kind: 'failed',
@@ -125,14 +130,7 @@ describe('a request that never left is not in doubt', () => {
       name: 'badport',
       tokenUrl: 'http://127.0.0.1:6000/token',
     });
-    const grant = s.provider.issueGrant();
-    const { id } = await broker.importConnection({
-      provider: 'badport',
-      owner: 'u',
-      accessToken: grant.access_token,
-      refreshToken: grant.refresh_token,
-      expiresIn: 0,
-    });
+    const id = await importExpired(broker, 'badport');
     await expectNotInDoubt(broker, id, events);
   });
 });
