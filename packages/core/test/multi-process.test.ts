@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { NeedsReauthError, type ProtocolStep } from '@tokenwarden/core';
+import { NeedsReauthError, type ProtocolStep, type ProviderConfig } from '@tokenwarden/core';
 import { fixtureEnv, runStorm, spawnTs, type TestProviderOptions } from '@tokenwarden/testkit';
 import { createTestDatabase } from '@tokenwarden/testkit/postgres';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -114,9 +114,11 @@ describe('several machines on one Postgres', () => {
 
 /**
  * The crash points of the design brief. A child takes the lease and is SIGKILLed at one point;
- * then the next caller must get a valid token, or — only where the refresh token really may have
- * been spent and a replay would be reuse — `needs_reauth` / `refresh_in_doubt`. Never a second
- * redemption outside a grace window, never a loop.
+ * then the next caller (its access token has expired) must get a valid token, or — only where
+ * the provider really redeemed the refresh token and punishes its reuse — `needs_reauth` /
+ * `refresh_in_doubt`. Invariant 6: with nothing left that a replay could cost, the refresh token
+ * is replayed once (a provider that never received it answers); a provider whose reuse
+ * punishment reaches beyond the family is never sent an unsafe replay. Never a loop.
  */
 type CrashPoint = ProtocolStep | 'waiting_for_provider';
 const CRASH_POINTS: CrashPoint[] = [
@@ -126,64 +128,155 @@ const CRASH_POINTS: CrashPoint[] = [
   'response_received',
   'committed',
 ];
-const PROVIDERS: Record<string, { options: TestProviderOptions; inDoubtAt: CrashPoint[] }> = {
+/** After the intent and before the commit: the refresh token may have been spent. */
+const IN_DOUBT: CrashPoint[] = ['intent_recorded', 'waiting_for_provider', 'response_received'];
+/** Of those, where the provider did redeem it. */
+const REDEEMED: CrashPoint[] = ['waiting_for_provider', 'response_received'];
+
+interface Profile {
+  options: TestProviderOptions;
+  config?: Partial<ProviderConfig>;
+  /** What the next caller's one request (if any) does at each crash point. */
+  expect(point: CrashPoint): 'token' | 'replay_refused' | 'not_replayed';
+}
+const PROVIDERS: Record<string, Profile> = {
   'rotation with a grace window (Xero, Atlassian)': {
     options: { rotation: true, reuseDetection: true, reuseGraceMs: 60_000 },
-    inDoubtAt: [],
+    expect: () => 'token',
   },
-  'rotation with reuse detection, no grace (Auth0, Salesforce)': {
+  'rotation with reuse detection, no grace (Auth0, Okta past its grace)': {
     options: { rotation: true, reuseDetection: true, reuseGraceMs: 0 },
-    // After the intent, the request may have left: replaying it would be reuse.
-    inDoubtAt: ['intent_recorded', 'waiting_for_provider', 'response_received'],
+    // The replay reaches a provider that never saw the first request, or one that refuses it.
+    expect: (point) => (REDEEMED.includes(point) ? 'replay_refused' : 'token'),
   },
-  'no rotation (Google)': { options: { rotation: false }, inDoubtAt: [] },
+  'reuse revokes every grant of the user (Salesforce)': {
+    options: { rotation: true, reuseDetection: true, reuseGraceMs: 0 },
+    config: { reuseRevokesAllGrants: true },
+    expect: (point) => (IN_DOUBT.includes(point) ? 'not_replayed' : 'token'),
+  },
+  'no rotation (Google)': { options: { rotation: false }, expect: () => 'token' },
 };
 
-const CASES = (['sqlite', 'postgres'] as const).flatMap((backend) =>
+const BACKENDS = ['sqlite', 'postgres'] as const;
+const CASES = BACKENDS.flatMap((backend) =>
   Object.entries(PROVIDERS).map(
     ([name, provider]) => [`${backend}, ${name}`, backend, provider] as const,
   ),
 );
+
+/** A child that asks for a token of connection `id` and is SIGKILLed at `point`. */
+async function crashAt(point: CrashPoint, id: string): Promise<void> {
+  const child = spawnTs(join(workers, 'crash-worker.ts'), [id], {
+    ...fixtureEnv(s.fixture),
+    ...(point === 'waiting_for_provider' ? {} : { TW_CRASH_AT: point }),
+  });
+  const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
+  if (point === 'waiting_for_provider') {
+    while (s.provider.stats().tokenRequests === 0) await new Promise((r) => setTimeout(r, 5));
+    child.kill('SIGKILL');
+    await new Promise((r) => setTimeout(r, 500)); // the provider finishes the redemption
+  }
+  const [, signal] = await exited;
+  expect(signal).toBe('SIGKILL');
+  const redeemedBeforeCrash = ['lease_acquired', 'intent_recorded'].includes(point) ? 0 : 1;
+  expect(s.provider.stats().redemptions).toBe(redeemedBeforeCrash);
+}
+
+function expectValidToken(outcome: unknown, version: number): void {
+  expect(outcome).not.toBeInstanceOf(Error);
+  const token = outcome as { accessToken: string; version: number };
+  expect(s.provider.isAccessTokenValid(token.accessToken)).toBe(true);
+  expect(token.version).toBe(version);
+}
+
+function expectInDoubt(outcome: unknown): void {
+  expect(outcome).toBeInstanceOf(NeedsReauthError);
+  expect((outcome as NeedsReauthError).reason).toBe('refresh_in_doubt');
+}
 
 describe.each(CASES)('SIGKILL at each crash point: %s', (_, backend, provider) => {
   it.each(CRASH_POINTS)('%s', async (point) => {
     s = await scenario({
       backend,
       provider: { ...provider.options, latencyMs: point === 'waiting_for_provider' ? 400 : 0 },
+      config: provider.config,
       fixture: { leaseMs: 1_500 },
     });
     const { id } = await s.importGrant();
-    const child = spawnTs(join(workers, 'crash-worker.ts'), [id], {
-      ...fixtureEnv(s.fixture),
-      ...(point === 'waiting_for_provider' ? {} : { TW_CRASH_AT: point }),
-    });
-    const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
-    if (point === 'waiting_for_provider') {
-      while (s.provider.stats().tokenRequests === 0) await new Promise((r) => setTimeout(r, 5));
-      child.kill('SIGKILL');
-      await new Promise((r) => setTimeout(r, 500)); // the provider finishes the redemption
-    }
-    const [, signal] = await exited;
-    expect(signal).toBe('SIGKILL');
+    await crashAt(point, id);
     const beforeNext = s.provider.stats();
-    const redeemedBeforeCrash = ['lease_acquired', 'intent_recorded'].includes(point) ? 0 : 1;
-    expect(beforeNext.redemptions).toBe(redeemedBeforeCrash);
 
     const outcome = await s.broker.getAccessToken(id).catch((error: unknown) => error);
     const stats = s.provider.stats();
-    expect(stats.reuseViolations).toBe(0);
-    expect(stats.revokedFamilies).toBe(0);
+    const requests = stats.tokenRequests - beforeNext.tokenRequests;
     // Never a loop: the next caller sends at most one request.
-    expect(stats.tokenRequests - beforeNext.tokenRequests).toBeLessThanOrEqual(1);
-    if (provider.inDoubtAt.includes(point)) {
-      expect(outcome).toBeInstanceOf(NeedsReauthError);
-      expect((outcome as NeedsReauthError).reason).toBe('refresh_in_doubt');
-    } else {
-      expect(outcome).not.toBeInstanceOf(Error);
-      const token = outcome as { accessToken: string; version: number };
-      expect(s.provider.isAccessTokenValid(token.accessToken)).toBe(true);
-      expect(token.version).toBe(2);
+    expect(requests).toBeLessThanOrEqual(1);
+    const expected = provider.expect(point);
+    if (expected === 'token') {
+      expectValidToken(outcome, 2);
       expect((await s.broker.getConnection(id)).status).toBe('active');
+      expect(stats).toMatchObject({ reuseViolations: 0, revokedFamilies: 0 });
+    } else {
+      expectInDoubt(outcome);
+      // The one replay, refused as reuse — or, beyond the family, no replay at all.
+      expect(requests).toBe(expected === 'replay_refused' ? 1 : 0);
+      expect(stats.reuseViolations).toBe(expected === 'replay_refused' ? 1 : 0);
     }
+    // A later caller is told the same, without another request.
+    if (expected !== 'token') {
+      expectInDoubt(await s.broker.getAccessToken(id).catch((error: unknown) => error));
+      expect(s.provider.stats().tokenRequests).toBe(stats.tokenRequests);
+    }
+  });
+});
+
+describe.each(BACKENDS)('a stale intent while the access token still works: %s', (backend) => {
+  const noGrace = { rotation: true, reuseDetection: true, reuseGraceMs: 0 };
+
+  it('is not decided while the token works; once it has expired, a replay the provider never received renews it', async () => {
+    s = await scenario({ backend, provider: noGrace, fixture: { leaseMs: 1_500 } });
+    // Under the broker's 30 s skew: the child refreshes it, the next caller wants to.
+    const { id } = await s.importGrant({ expiresIn: 20 });
+    await crashAt('intent_recorded', id);
+
+    const kept = await s.broker.getAccessToken(id);
+    expect(kept.version).toBe(1);
+    expect(await s.broker.getAccessToken(id, { minTtlSeconds: 600 })).toMatchObject({ version: 1 });
+    expect(s.provider.stats().tokenRequests).toBe(0);
+    expect((await s.broker.getConnection(id)).lastError).toBe('replay_deferred');
+
+    await s.expire(id);
+    expectValidToken(await s.broker.getAccessToken(id), 2);
+    expect(s.provider.stats()).toMatchObject({ tokenRequests: 1, reuseViolations: 0 });
+    expect((await s.broker.getConnection(id)).status).toBe('active');
+  });
+
+  it('a rejected token ends the wait: one replay, refused where the provider had redeemed it', async () => {
+    s = await scenario({ backend, provider: noGrace, fixture: { leaseMs: 1_500 } });
+    const { id } = await s.importGrant({ expiresIn: 20 });
+    await crashAt('response_received', id);
+
+    const kept = await s.broker.getAccessToken(id);
+    expect(kept.version).toBe(1);
+    expect(s.provider.stats().tokenRequests).toBe(1); // the child's
+    expectInDoubt(await s.broker.reportRejected(id, kept.version).catch((e: unknown) => e));
+    expect(s.provider.stats()).toMatchObject({ tokenRequests: 2, reuseViolations: 1 });
+    expectInDoubt(await s.broker.getAccessToken(id).catch((e: unknown) => e));
+    expect(s.provider.stats().tokenRequests).toBe(2);
+  });
+
+  it('a replay that is itself lost is not sent a third time', async () => {
+    s = await scenario({ backend, provider: noGrace, fixture: { leaseMs: 1_500 } });
+    const { id } = await s.importGrant();
+    await crashAt('intent_recorded', id);
+    // The replay is redeemed, and its answer lost too (a 2xx that cannot be read).
+    s.provider.injectFailures({ kind: 'malformed_json', afterRedeem: true });
+    const lost = await s.broker.getAccessToken(id).catch((e: unknown) => e);
+    expectInDoubt(lost);
+    expect(s.provider.stats()).toMatchObject({
+      tokenRequests: 1,
+      redemptions: 1,
+      reuseViolations: 0,
+    });
   });
 });

@@ -126,11 +126,22 @@ describe.each([
     expect(JSON.stringify(await store.service.getProvider('acme'))).not.toContain(OTHER_SECRET);
   });
 
-  it('stores a provider without a client secret as null', async () => {
+  it('refuses a provider without a client secret (every request would fail), and stores nothing', async () => {
     const { clientSecret: _, ...publicClient } = acme;
-    const put = await registry().put(publicClient);
-    expect(put.clientSecret).toBeUndefined();
-    expect((await store.service.getProvider('acme'))!.clientSecret).toBeNull();
+    await expect(registry().put(publicClient)).rejects.toMatchObject({
+      code: 'invalid_input',
+      field: 'client_secret',
+    });
+    expect(await store.service.getProvider('acme')).toBeUndefined();
+  });
+
+  it('still reads a provider stored without a client secret before that rule', async () => {
+    const { clientSecret: _, ...publicClient } = acme;
+    await store.service.putProvider({
+      name: 'acme',
+      config: JSON.stringify({ ...publicClient, name: undefined }),
+      clientSecret: null,
+    });
     expect((await registry().get('acme'))!.clientSecret).toBeUndefined();
   });
 
@@ -280,7 +291,12 @@ describe.each([
 
   it('re-encrypts provider secrets when the keys rotate', async () => {
     await registry().put(acme);
-    await registry().put({ ...acme, name: 'public', clientSecret: undefined });
+    // Stored before a client secret was required: nothing to re-encrypt.
+    await store.service.putProvider({
+      name: 'public',
+      config: JSON.stringify({ ...acme, name: undefined, clientSecret: undefined }),
+      clientSecret: null,
+    });
     const rotated = keyRing.withNewActiveKey('k2');
     const result = await rotateKeys({ store, keyRing: rotated, service: store.service });
     expect(result).toEqual({

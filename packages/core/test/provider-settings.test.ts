@@ -126,7 +126,11 @@ describe('api_base_urls', () => {
       await store.migrate();
       const keyRing = KeyRing.generate('k1');
       const apiBaseUrls = ['https://api.acme.example/v1'];
-      await new ProviderRegistry({ keyRing, store: store.service }).put({ ...base, apiBaseUrls });
+      await new ProviderRegistry({ keyRing, store: store.service }).put({
+        ...base,
+        clientSecret: 'acme-secret',
+        apiBaseUrls,
+      });
       const replica = new ProviderRegistry({ keyRing, store: store.service });
       expect((await replica.get('acme'))?.apiBaseUrls).toEqual(apiBaseUrls);
       expect(JSON.parse((await store.service.getProvider('acme'))!.config)).toMatchObject({
@@ -151,5 +155,30 @@ describe('refusal codes', () => {
     const slack = resolveProvider(resolvePreset('slack', { name: 'sl', clientId: 'c' }));
     expect(classifyError(slack, 'invalid_refresh_token', undefined).kind).toBe('refused');
     expect(classifyError(slack, 'token_revoked', undefined).kind).toBe('refused');
+  });
+});
+
+describe('what presets know about replays (invariant 6)', () => {
+  const preset = (name: string) =>
+    resolveProvider(
+      resolvePreset(name, {
+        name: 'p',
+        clientId: 'c',
+        clientSecret: 's',
+        presetParams: ['okta', 'auth0'].includes(name) ? { domain: 'acme.example' } : undefined,
+      }),
+    );
+
+  it('carries the grace windows the catalog knows', () => {
+    expect(preset('xero').reuseGraceSeconds).toBe(1800);
+    expect(preset('atlassian').reuseGraceSeconds).toBe(600);
+    expect(preset('okta').reuseGraceSeconds).toBe(30);
+    expect(preset('auth0').reuseGraceSeconds).toBe(0); // no leeway unless configured
+  });
+
+  it('marks Salesforce, whose replay revokes every grant, and no other', () => {
+    expect(preset('salesforce').reuseRevokesAllGrants).toBe(true);
+    expect(preset('auth0').reuseRevokesAllGrants).toBeUndefined();
+    expect(resolveProvider({ ...base, clientSecret: 's' }).reuseRevokesAllGrants).toBeUndefined();
   });
 });

@@ -330,16 +330,19 @@ describe('grace windows and reuse detection after a lost answer', () => {
     });
   });
 
-  it('auth0: no grace window, so a lost answer is never replayed (refresh_in_doubt)', async () => {
+  it('auth0: no grace window, so a lost answer is replayed once, refused as reuse (refresh_in_doubt)', async () => {
     s = await quirky('auth0', 'auth0', { config: { requestTimeoutMs: 300 } });
     const { id } = await s.importGrant();
     s.provider.injectFailures({ kind: 'hang', afterRedeem: true });
     const error = (await failure(s.broker.getAccessToken(id))) as NeedsReauthError;
     expect(error.reason).toBe('refresh_in_doubt');
+    // The access token had expired: the family's live tokens were the lost answer's, so the one
+    // replay cost nothing still held.
     expect(s.provider.stats()).toMatchObject({
+      tokenRequests: 2,
       redemptions: 1,
-      reuseViolations: 0,
-      revokedFamilies: 0,
+      reuseViolations: 1,
+      revokedFamilies: 1,
     });
   });
 });

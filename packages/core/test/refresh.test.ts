@@ -80,6 +80,33 @@ describe('refresh in one process', () => {
   });
 });
 
+describe('a 2xx whose expires_in is no lifetime', () => {
+  it.each(['abc', -5])(
+    'expires_in %j: the rotated refresh token is kept, the default lifetime used, and said',
+    async (value) => {
+      const events: BrokerEvent[] = [];
+      s = await scenario({ config: { defaultAccessTtlSeconds: 1234 }, events });
+      const { id } = await s.importGrant();
+      s.provider.injectFailures({ kind: 'invalid_expires_in', value });
+      const token = await s.broker.getAccessToken(id);
+      expect(token.version).toBe(2);
+      expect(s.provider.isAccessTokenValid(token.accessToken)).toBe(true);
+      const left = Math.round((token.expiresAt - Date.now()) / 1000);
+      expect(left).toBeGreaterThan(1200);
+      expect(left).toBeLessThanOrEqual(1234);
+      expect(events).toContainEqual(
+        expect.objectContaining({ type: 'refreshed', version: 2, expiresInIgnored: true }),
+      );
+      // The next refresh redeems the refresh token that answer rotated in: no reuse, still active.
+      await s.expire(id);
+      expect((await s.broker.getAccessToken(id)).version).toBe(3);
+      expect(s.provider.stats()).toMatchObject({ redemptions: 2, reuseViolations: 0 });
+      expect((await s.broker.getConnection(id)).status).toBe('active');
+      expect(events.filter((e) => e.type === 'refreshed' && e.expiresInIgnored)).toHaveLength(1);
+    },
+  );
+});
+
 describe('client authentication', () => {
   it.each(['client_secret_basic', 'client_secret_post'] as const)(
     'refreshes with %s',
@@ -253,14 +280,18 @@ describe('failures', () => {
     expect(s.provider.stats()).toMatchObject({ graceRedemptions: 1, reuseViolations: 0 });
   });
 
-  it('treats an unreadable 2xx as in doubt: refresh_in_doubt where a replay would be reuse', async () => {
+  it('treats an unreadable 2xx as in doubt: one replay, refused as reuse, is refresh_in_doubt', async () => {
     s = await scenario();
     const { id } = await s.importGrant();
     s.provider.injectFailures({ kind: 'malformed_json', afterRedeem: true });
     const error = (await s.broker.getAccessToken(id).catch((e: unknown) => e)) as NeedsReauthError;
     expect(error).toBeInstanceOf(NeedsReauthError);
     expect(error.reason).toBe('refresh_in_doubt');
-    expect(s.provider.stats()).toMatchObject({ redemptions: 1, reuseViolations: 0 });
+    expect(s.provider.stats()).toMatchObject({
+      tokenRequests: 2,
+      redemptions: 1,
+      reuseViolations: 1,
+    });
   });
 
   it('needs re-authorization when there is no refresh token, or it has expired', async () => {

@@ -40,21 +40,30 @@ describe.each(BACKENDS)('providers and clients on %s', (backend) => {
     const [row] = (await dumpTables(s, ['providers'])).providers as Record<string, unknown>[];
     expect(JSON.stringify(row)).not.toContain('acme-secret-1');
 
-    // Loopback may be plain http; a replacement drops the secret only when told to.
+    // Loopback may be plain http.
     const replaced = await s.admin('PUT', '/v1/providers/acme', {
       token_url: 'http://127.0.0.1:9/token',
       client_id: 'acme-client-2',
-      client_secret: null,
+      client_secret: 'acme-secret-2',
     });
-    expect(replaced.json()).toMatchObject({ client_id: 'acme-client-2', has_client_secret: false });
+    expect(replaced.json()).toMatchObject({ client_id: 'acme-client-2', has_client_secret: true });
     const list = await s.admin('GET', '/v1/providers');
     expect(list.json().providers).toHaveLength(1);
     expect((await s.admin('GET', '/v1/providers/nope')).statusCode).toBe(404);
     const rows = await auditRows(s);
     expect(rows.map((r) => [r.action, r.provider, r.outcome, r.detail])).toEqual([
       ['provider.put', 'acme', 'ok', { has_client_secret: true }],
-      ['provider.put', 'acme', 'ok', { has_client_secret: false }],
+      ['provider.put', 'acme', 'ok', { has_client_secret: true }],
     ]);
+    // Every client authentication method sends a secret: a provider without one is refused.
+    const secretless = await s.admin('PUT', '/v1/providers/acme-2', {
+      token_url: 'http://127.0.0.1:9/token',
+      client_id: 'acme-client-3',
+    });
+    expect(secretless.statusCode).toBe(400);
+    expect(secretless.json().message).toBe(
+      'client_secret: is required for client_auth client_secret_basic',
+    );
   });
 
   it('creates a client whose key is shown once and stored only as a hash; revokes it', async () => {

@@ -1,4 +1,5 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -303,4 +304,13 @@ export async function databaseText(server: TestServer): Promise<string> {
     .filter((suffix) => existsSync(server.dbPath + suffix))
     .map((suffix) => readFileSync(server.dbPath + suffix).toString('latin1'))
     .join('\n');
+}
+
+/** A loopback port nothing listens on: bound once, then released. */
+export async function closedPort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }

@@ -12,7 +12,10 @@ import {
   type TestServer,
 } from './helpers.ts';
 
-/** Nothing listens on port 9 of loopback: every request there fails to connect. */
+/**
+ * Port 9 is on the fetch standard's list of bad ports: every request there is refused before it
+ * leaves, as `provider_misconfigured` (never in doubt).
+ */
 const DEAD_URL = 'http://127.0.0.1:9';
 
 let s: TestServer;
@@ -135,7 +138,7 @@ describe.each(BACKENDS)('introspection on %s', (backend) => {
     const down = await introspect(id, s.adminKey);
     expect(down.statusCode).toBe(503);
     expect(down.json()).toMatchObject({ error: 'refresh_unavailable', retry_after: 1 });
-    expect(down.json().message).toContain('network_error');
+    expect(down.json().message).toContain('provider_misconfigured');
     expect(down.headers['retry-after']).toBe('1');
 
     const bad = [
@@ -185,7 +188,10 @@ describe.each(BACKENDS)('revocation at deletion on %s', (backend) => {
     expect(deleted.statusCode).toBe(204);
     expect(await count(s, 'credentials')).toBe(0);
     const [row] = (await auditRows(s)).filter((r) => r.action === 'connection.delete');
-    expect(row!.detail).toEqual({ revocation: 'failed', revocation_error: 'network_error' });
+    expect(row!.detail).toEqual({
+      revocation: 'failed',
+      revocation_error: 'provider_misconfigured',
+    });
   });
 
   it('a provider that refuses (wrong client secret) does not either; without an endpoint: unsupported', async () => {

@@ -1,19 +1,9 @@
 // A provider on day two: one setting changed without losing the client secret (PATCH), a PUT
 // that would drop the secret refused, a check of the settings against the token endpoint that
 // redeems nothing, and errors that say which values exist.
-import { createServer } from 'node:net';
 import { PRESET_NAMES } from '@tokenwarden/core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from './helpers.ts';
-
-/** A loopback port nothing listens on: bound once, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { closedPort, startTestServer, type TestServer } from './helpers.ts';
 
 describe('providers on day two', () => {
   let s: TestServer;
@@ -59,18 +49,14 @@ describe('providers on day two', () => {
       expect(response.json().scopes).toEqual([]);
     });
 
-    it('drops the client secret only when told to, with client_secret: null', async () => {
+    it('refuses to drop the client secret: every client authentication method sends one', async () => {
       const response = await s.admin('PATCH', '/v1/providers/test', { client_secret: null });
-      expect(response.statusCode).toBe(200);
-      expect(response.json().has_client_secret).toBe(false);
-      const probe = await s.admin('POST', '/v1/providers/test/test');
-      expect(probe.statusCode).toBe(400);
-      expect(probe.json()).toEqual({
+      expect(response.statusCode).toBe(400);
+      expect(response.json()).toEqual({
         error: 'invalid_request',
-        message:
-          'client_secret: is not set, so the token endpoint cannot authenticate this client; ' +
-          'nothing was sent',
+        message: expect.stringMatching(/^client_secret: is required for client_auth /),
       });
+      expect(await show()).toMatchObject({ has_client_secret: true });
       expect(s.provider.stats().tokenRequests).toBe(0);
     });
 
@@ -79,6 +65,7 @@ describe('providers on day two', () => {
         preset: 'okta',
         preset_params: { domain: 'acme.okta.com' },
         client_id: 'c',
+        client_secret: 's',
       });
       expect(put.statusCode).toBe(200);
       const patched = await s.admin('PATCH', '/v1/providers/okta', {
@@ -113,6 +100,7 @@ describe('providers on day two', () => {
         preset: 'okta',
         preset_params: { domain: 'acme.okta.com' },
         client_id: 'c',
+        client_secret: 's',
       });
       const before = await show(name);
       const response = await s.admin('PATCH', `/v1/providers/${name}`, patch);
@@ -148,15 +136,16 @@ describe('providers on day two', () => {
       expect(await show()).toMatchObject({ has_client_secret: true, rotates_refresh_tokens: true });
     });
 
-    it('drops it with client_secret: null, and needs nothing when none is stored', async () => {
+    it('refuses a PUT that leaves no client secret, with null as without one', async () => {
       const body = { token_url: s.provider.tokenUrl, client_id: s.provider.clientId };
+      const required = /^client_secret: is required for client_auth /;
       const dropped = await s.admin('PUT', '/v1/providers/test', { ...body, client_secret: null });
-      expect(dropped.statusCode).toBe(200);
-      expect(dropped.json().has_client_secret).toBe(false);
-      const again = await s.admin('PUT', '/v1/providers/test', body);
-      expect(again.statusCode).toBe(200);
+      expect(dropped.statusCode).toBe(400);
+      expect(dropped.json().message).toMatch(required);
+      expect(await show()).toMatchObject({ has_client_secret: true });
       const fresh = await s.admin('PUT', '/v1/providers/fresh', body);
-      expect(fresh.statusCode).toBe(200);
+      expect(fresh.statusCode).toBe(400);
+      expect(fresh.json().message).toMatch(required);
     });
 
     it('names the presets that exist when the one given does not', async () => {

@@ -150,6 +150,7 @@ export class CredentialBroker {
     this.#loop = new DecisionLoop({
       kit: this.#kit,
       maxWaitMs: options.maxWaitMs ?? 20_000,
+      expirySkewMs: this.#expirySkewMs,
       provider: providerToLead,
       onContention: options.onContention,
     });

@@ -8,6 +8,11 @@ export type BrokerEvent =
       provider: string;
       version: number;
       recovered: boolean;
+      /**
+       * The provider's `expires_in` was no lifetime ("abc", -5): the new tokens were kept, the
+       * access token given the provider's default lifetime.
+       */
+      expiresInIgnored?: true;
     }
   | {
       type: 'needs_reauth';

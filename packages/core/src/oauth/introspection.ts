@@ -2,7 +2,7 @@ import * as oauth from 'oauth4webapi';
 import { InvalidInputError } from '../errors.ts';
 import type { ResolvedProvider } from '../provider/settings.ts';
 import { endpointRequest, type EndpointFailure } from './endpoint-request.ts';
-import { endpointContext, type GrantOptions } from './token-endpoint.ts';
+import type { GrantOptions } from './token-endpoint.ts';
 
 /** The RFC 7662 §2.2 members Tokenwarden passes on; never the token itself. */
 export interface IntrospectionResult {
@@ -38,14 +38,15 @@ export async function introspectToken(
     throw new InvalidInputError('token', 'must be a non-empty string');
   }
   if (provider.introspectionUrl === undefined) return { kind: 'unsupported' };
-  const { as, client, auth, requestOptions } = endpointContext(provider, options);
   return endpointRequest(
-    () =>
+    provider,
+    options,
+    ({ as, client, auth, requestOptions }) =>
       oauth.introspectionRequest(as, client, auth, token, {
         ...requestOptions,
         additionalParameters: { token_type_hint: tokenTypeHint },
       }),
-    async (response) => {
+    async (response, { as, client }) => {
       const body = await oauth.processIntrospectionResponse(as, client, response);
       const result: IntrospectionResult = { active: body.active };
       if (typeof body.scope === 'string') result.scope = body.scope.slice(0, 4096);

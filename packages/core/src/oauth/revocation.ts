@@ -2,7 +2,7 @@ import * as oauth from 'oauth4webapi';
 import { InvalidInputError } from '../errors.ts';
 import type { ResolvedProvider } from '../provider/settings.ts';
 import { endpointRequest, type EndpointFailure } from './endpoint-request.ts';
-import { endpointContext, type GrantOptions } from './token-endpoint.ts';
+import type { GrantOptions } from './token-endpoint.ts';
 
 export type RevocationOutcome =
   | { kind: 'revoked' }
@@ -26,9 +26,10 @@ export async function revokeToken(
     throw new InvalidInputError('token', 'must be a non-empty string');
   }
   if (provider.revocationUrl === undefined) return { kind: 'unsupported' };
-  const { as, client, auth, requestOptions } = endpointContext(provider, options);
   return endpointRequest(
-    () =>
+    provider,
+    options,
+    ({ as, client, auth, requestOptions }) =>
       oauth.revocationRequest(as, client, auth, token, {
         ...requestOptions,
         additionalParameters: { token_type_hint: tokenTypeHint },

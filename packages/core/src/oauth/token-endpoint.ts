@@ -2,7 +2,7 @@ import * as oauth from 'oauth4webapi';
 import { clientAuthentication, jsonBodyFetch } from './client-auth.ts';
 import type { ResolvedProvider } from '../provider/settings.ts';
 import { isLoopback } from '../provider/urls.ts';
-import { normaliseTokenResponse } from './token-response.ts';
+import { EXPIRES_IN_IGNORED, lifetime, normaliseTokenResponse } from './token-response.ts';
 
 /** What became of one token request, whatever the grant. Never carries provider prose. */
 export type TokenOutcome =
@@ -12,6 +12,8 @@ export type TokenOutcome =
       tokenType: string;
       /** Seconds; undefined when the provider did not say (or said nonsense). */
       expiresIn: number | undefined;
+      /** The provider said nonsense (`"abc"`, -5): the default lifetime applies, and is reported. */
+      expiresInIgnored: boolean;
       /** Undefined when the provider did not issue a new one: keep the old (invariant 7). */
       refreshToken: string | undefined;
       refreshExpiresIn: number | undefined;
@@ -39,31 +41,75 @@ const REFUSAL_CODES = new Set(['invalid_grant']);
 
 /** Tokens longer than this (or with spaces or control characters) are not stored. */
 const MAX_TOKEN_LENGTH = 16 * 1024;
-/** Expiries beyond this are treated as absent rather than trusted. */
-const MAX_LIFETIME_SECONDS = 10 * 365 * 24 * 3600;
 
 /** oauth4webapi's view of the provider, the client, and the request options every call shares. */
-export function endpointContext(provider: ResolvedProvider, options: GrantOptions) {
-  const as: oauth.AuthorizationServer = {
-    issuer: new URL(provider.tokenUrl).origin,
-    token_endpoint: provider.tokenUrl,
-    revocation_endpoint: provider.revocationUrl,
-    introspection_endpoint: provider.introspectionUrl,
+export interface EndpointContext {
+  as: oauth.AuthorizationServer;
+  client: oauth.Client;
+  auth: oauth.ClientAuth;
+  requestOptions: {
+    signal: AbortSignal;
+    [oauth.customFetch]: (
+      url: string,
+      init: oauth.CustomFetchOptions<string, unknown>,
+    ) => Promise<Response>;
+    [oauth.allowInsecureRequests]: boolean;
   };
-  const client: oauth.Client = { client_id: provider.clientId };
-  const fetchImpl = options.fetch ?? fetch;
-  const send: typeof fetch =
-    provider.clientAuth === 'client_secret_json' ? jsonBodyFetch(fetchImpl) : fetchImpl;
-  const insecure = [provider.tokenUrl, provider.revocationUrl, provider.introspectionUrl].some(
-    (url) => url !== undefined && isLoopback(new URL(url).hostname),
-  );
-  const requestOptions = {
-    signal: options.signal ?? AbortSignal.timeout(provider.requestTimeoutMs),
-    [oauth.customFetch]: async (url: string, init: oauth.CustomFetchOptions<string, unknown>) =>
-      normaliseTokenResponse(await send(url, init as RequestInit), provider),
-    [oauth.allowInsecureRequests]: insecure,
-  };
-  return { as, client, auth: clientAuthentication(provider), requestOptions };
+}
+
+/**
+ * The code of a request that never left: oauth4webapi refused to build it, or `fetch` refused
+ * to send it (a URL with credentials, a port it blocks). The provider saw nothing; only the
+ * provider's configuration can fix it.
+ */
+export const NOT_SENT = 'provider_misconfigured';
+
+/**
+ * Builds the request with `request` and sends it. What goes wrong before an answer comes is a
+ * `failed` outcome, in doubt only when the request may have reached the provider: a failure
+ * raised before it was handed to `fetch`, or one `fetch` raises before connecting, is not.
+ */
+export async function sendRequest(
+  provider: ResolvedProvider,
+  options: GrantOptions,
+  request: (ctx: EndpointContext) => Promise<Response>,
+): Promise<
+  { ctx: EndpointContext; response: Response } | Extract<TokenOutcome, { kind: 'failed' }>
+> {
+  let handedToFetch = false;
+  try {
+    const as: oauth.AuthorizationServer = {
+      issuer: new URL(provider.tokenUrl).origin,
+      token_endpoint: provider.tokenUrl,
+      revocation_endpoint: provider.revocationUrl,
+      introspection_endpoint: provider.introspectionUrl,
+    };
+    const fetchImpl = options.fetch ?? fetch;
+    const send: typeof fetch =
+      provider.clientAuth === 'client_secret_json' ? jsonBodyFetch(fetchImpl) : fetchImpl;
+    const insecure = [provider.tokenUrl, provider.revocationUrl, provider.introspectionUrl].some(
+      (url) => url !== undefined && isLoopback(new URL(url).hostname),
+    );
+    const ctx: EndpointContext = {
+      as,
+      client: { client_id: provider.clientId },
+      // oauth4webapi's factories throw for a missing secret: inside the try, so it is not sent.
+      auth: clientAuthentication(provider),
+      requestOptions: {
+        signal: options.signal ?? AbortSignal.timeout(provider.requestTimeoutMs),
+        [oauth.customFetch]: async (url, init) => {
+          handedToFetch = true;
+          return normaliseTokenResponse(await send(url, init as RequestInit), provider);
+        },
+        [oauth.allowInsecureRequests]: insecure,
+      },
+    };
+    return { ctx, response: await request(ctx) };
+  } catch (error) {
+    if (!handedToFetch)
+      return { kind: 'failed', error: NOT_SENT, inDoubt: false, retryAfterMs: undefined };
+    return transportFailure(error);
+  }
 }
 
 /**
@@ -73,15 +119,11 @@ export function endpointContext(provider: ResolvedProvider, options: GrantOption
 export async function exchange(
   provider: ResolvedProvider,
   options: GrantOptions,
-  request: (ctx: ReturnType<typeof endpointContext>) => Promise<Response>,
+  request: (ctx: EndpointContext) => Promise<Response>,
 ): Promise<TokenOutcome> {
-  const ctx = endpointContext(provider, options);
-  let response: Response;
-  try {
-    response = await request(ctx);
-  } catch (error) {
-    return transportFailure(error);
-  }
+  const sent = await sendRequest(provider, options, request);
+  if ('kind' in sent) return sent;
+  const { ctx, response } = sent;
   const busy = await tryAgainLater(response);
   if (busy) return { kind: 'failed', ...busy, inDoubt: false };
   try {
@@ -99,6 +141,7 @@ export async function exchange(
       accessToken,
       tokenType: body.token_type === 'bearer' ? 'Bearer' : body.token_type,
       expiresIn: lifetime(body.expires_in),
+      expiresInIgnored: body[EXPIRES_IN_IGNORED] === true,
       refreshToken: refreshToken ?? undefined,
       refreshExpiresIn: lifetime(body.refresh_token_expires_in),
       scope,
@@ -154,11 +197,20 @@ export function transportFailure(error: unknown): Extract<TokenOutcome, { kind: 
   if (name === 'AbortError' || name === 'TimeoutError') {
     return { kind: 'failed', error: 'timeout', inDoubt: true, retryAfterMs: undefined };
   }
+  const cause = (error as { cause?: { code?: string; message?: string } } | undefined)?.cause;
+  // `fetch` refuses these before it opens a connection: a URL with credentials (a TypeError
+  // of its own, no cause), a port it blocks, a URL it cannot parse.
+  const refused =
+    error instanceof TypeError &&
+    (cause === undefined || cause.message === 'bad port' || cause.code === 'ERR_INVALID_URL');
+  if (refused) return { kind: 'failed', error: NOT_SENT, inDoubt: false, retryAfterMs: undefined };
   // These fail before a byte is sent: the provider cannot have seen the grant.
-  const cause = (error as { cause?: { code?: string } } | undefined)?.cause?.code;
-  const notSent = cause === 'ECONNREFUSED' || cause === 'ENOTFOUND' || cause === 'EAI_AGAIN';
+  const notSent = cause?.code !== undefined && NOT_CONNECTED.has(cause.code);
   return { kind: 'failed', error: 'network_error', inDoubt: !notSent, retryAfterMs: undefined };
 }
+
+/** Connection failures before anything was written to the provider: refused, no such host. */
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN']);
 
 /**
  * 429 or 5xx: no answer on the grant, try again later (not before Retry-After). The body is
@@ -189,15 +241,6 @@ function tokenValue(value: unknown): string | undefined {
   return typeof value === 'string' &&
     value.length <= MAX_TOKEN_LENGTH &&
     /^[\x21-\x7E]+$/.test(value)
-    ? value
-    : undefined;
-}
-
-function lifetime(value: unknown): number | undefined {
-  return typeof value === 'number' &&
-    Number.isFinite(value) &&
-    value > 0 &&
-    value <= MAX_LIFETIME_SECONDS
     ? value
     : undefined;
 }

@@ -12,7 +12,9 @@ import type { ResolvedProvider } from '../provider/settings.ts';
  * - error bodies in other shapes (HubSpot `{"status":"BAD_REFRESH_TOKEN","message":...}`, Zoom
  *   `{"reason":...}`) become `{error, error_description}`;
  * - the tokens under `provider.tokensAt` (Slack `authed_user`) are lifted to the top level;
- * - a numeric-string `expires_in` becomes a number; a missing one is derived from a Salesforce
+ * - a numeric-string `expires_in` becomes a number; one that is no lifetime at all (`"abc"`, -5)
+ *   is dropped and marked (`EXPIRES_IN_IGNORED`), so that the tokens beside it — a rotated
+ *   refresh token among them — are still taken; a missing one is derived from a Salesforce
  *   `issued_at` and the provider's default lifetime;
  * - `id_token` is dropped: Tokenwarden brokers tokens, it does not sign anyone in, and the
  *   issuer checks an ID token needs are not configured for plain OAuth providers.
@@ -66,6 +68,10 @@ export async function normaliseTokenResponse(
     const value = tokens[field];
     if (typeof value === 'string' && /^\d{1,12}$/.test(value.trim())) tokens[field] = Number(value);
   }
+  if (tokens.expires_in !== undefined && lifetime(tokens.expires_in) === undefined) {
+    delete tokens.expires_in;
+    tokens[EXPIRES_IN_IGNORED] = true;
+  }
   if (tokens.expires_in === undefined) {
     const left = lifetimeFromIssuedAt(tokens.issued_at, provider.defaultAccessTtlSeconds);
     if (left !== undefined) tokens.expires_in = left;
@@ -76,6 +82,25 @@ export async function normaliseTokenResponse(
 
 /** A token response larger than this is not a token response. */
 export const MAX_RESPONSE_BYTES = 256 * 1024;
+
+/**
+ * The member a normalised response carries when the provider's `expires_in` was dropped as no
+ * lifetime: the access token then lives the provider's default, and the refresh says so.
+ */
+export const EXPIRES_IN_IGNORED = 'tokenwarden_expires_in_ignored';
+
+/** Expiries beyond this are treated as absent rather than trusted. */
+const MAX_LIFETIME_SECONDS = 10 * 365 * 24 * 3600;
+
+/** A lifetime in seconds as a token response should give one; undefined for anything else. */
+export function lifetime(value: unknown): number | undefined {
+  return typeof value === 'number' &&
+    Number.isFinite(value) &&
+    value > 0 &&
+    value <= MAX_LIFETIME_SECONDS
+    ? value
+    : undefined;
+}
 
 /**
  * Salesforce answers `issued_at` (epoch milliseconds, as a string) and no `expires_in`: the

@@ -8,7 +8,8 @@ import {
 } from '../errors.ts';
 import type { ResolvedProvider } from '../provider/settings.ts';
 import { lead } from './leader.ts';
-import type { LeaderKit } from './leader-kit.ts';
+import { REPLAY_DEFERRED, type LeaderKit } from './leader-kit.ts';
+import { ForcedRefreshes } from './forced-refreshes.ts';
 import { OpenedAccessTokens } from './opened-tokens.ts';
 
 /** What the loop needs beside the leader kit. */
@@ -16,6 +17,8 @@ export interface DecisionLoopOptions {
   kit: LeaderKit;
   /** How long one call may wait for a refresh (its own or another's). */
   maxWaitMs: number;
+  /** A token with less than this left is refreshed before it is handed out. */
+  expirySkewMs: number;
   /** The provider named, or a throw (`UnknownProviderError`, a store failure). */
   provider(name: string): Promise<ResolvedProvider>;
   onContention: ((kind: 'waited' | 'lease_conflict', connectionId: string) => void) | undefined;
@@ -30,11 +33,13 @@ export class DecisionLoop {
   readonly #kit: LeaderKit;
   readonly #options: DecisionLoopOptions;
   readonly #opened: OpenedAccessTokens;
+  readonly #forced: ForcedRefreshes;
 
   constructor(options: DecisionLoopOptions) {
     this.#kit = options.kit;
     this.#options = options;
     this.#opened = new OpenedAccessTokens(options.kit.keyRing);
+    this.#forced = new ForcedRefreshes(options.kit.clock);
   }
 
   /**
@@ -61,15 +66,20 @@ export class DecisionLoop {
       // refresh can happen now (a backoff, a refusing breaker), unless it was reported refused.
       const stillValid = !rejected && record.accessExpiresAt > now;
       // Invariant 5: once a refresh has happened since we started, its token is the answer.
-      const wanted = record.version === startVersion ? minTtlMs : 0;
-      if (!rejected && record.accessExpiresAt - now > wanted) return this.#handOut(record);
+      const wanted = record.version === startVersion ? this.#forced.wanted(id, minTtlMs) : 0;
+      const tokenLeft = record.accessExpiresAt - now;
+      if (!rejected && tokenLeft > wanted) return this.#handOut(record);
+      // Good enough for a caller without a min_ttl: only this caller's wish asks for a refresh.
+      const forced = !rejected && tokenLeft > this.#forced.wanted(id, this.#options.expirySkewMs);
 
-      const left = deadline - clock.monotonic();
-      if (record.nextAttemptAt !== null && record.nextAttemptAt > now) {
+      const waitLeft = deadline - clock.monotonic();
+      // A replay deferred until the token stops working (invariant 6): expired or rejected, it is due.
+      const deferredReplayDue = !stillValid && record.lastError === REPLAY_DEFERRED;
+      if (record.nextAttemptAt !== null && record.nextAttemptAt > now && !deferredReplayDue) {
         // Backing off after a failure: the current token stays in service while it is valid.
         if (stillValid) return this.#handOut(record);
         const wait = record.nextAttemptAt - now;
-        if (wait > left) {
+        if (wait > waitLeft) {
           throw new RefreshUnavailableError(id, wait, record.lastError ?? 'backing_off');
         }
         await clock.sleep(wait);
@@ -77,22 +87,26 @@ export class DecisionLoop {
       }
       if (record.leaseUntil !== null && record.leaseUntil > now) {
         // Someone else is refreshing: wait for their result, never redeem ourselves.
-        if (left <= 0) {
+        if (waitLeft <= 0) {
           throw new RefreshUnavailableError(id, record.leaseUntil - now, 'refresh_in_progress');
         }
         this.#options.onContention?.('waited', id);
         // The record itself as what was seen: a store may know how it was read (KyselyStore).
-        heard = await store.waitForChange(id, record, Math.min(left, record.leaseUntil - now + 5));
+        heard = await store.waitForChange(
+          id,
+          record,
+          Math.min(waitLeft, record.leaseUntil - now + 5),
+        );
         continue;
       }
-      if (left <= 0) throw new RefreshUnavailableError(id, 1000, record.lastError ?? 'timeout');
+      if (waitLeft <= 0) throw new RefreshUnavailableError(id, 1000, record.lastError ?? 'timeout');
       const provider = await this.#options.provider(record.provider); // before the lease: it may throw
       const breaker = this.#kit.breaker(record.provider);
       const admission = breaker.admit();
       if (!admission.admitted) {
         // The provider is failing for everyone: do not add to it.
         if (stillValid) return this.#handOut(record);
-        if (admission.retryAfterMs > left) {
+        if (admission.retryAfterMs > waitLeft) {
           throw new RefreshUnavailableError(
             id,
             admission.retryAfterMs,
@@ -103,6 +117,10 @@ export class DecisionLoop {
         continue;
       }
 
+      if (forced && !this.#forced.tryForce(id)) {
+        breaker.release();
+        return this.#handOut(record);
+      }
       const leased = await store.acquireLease(id, {
         expectedVersion: record.version,
         leaseId: randomUUID(),
@@ -116,9 +134,11 @@ export class DecisionLoop {
       const committed = await lead(this.#kit, provider, {
         snapshot: leased,
         takenAt: clock.monotonic(),
+        rejected,
       });
       const after = committed?.record;
       if (after?.status === 'active' && after.version !== record.version) {
+        this.#forced.issued(id, after.accessExpiresAt - committed!.now);
         return this.#handOut(after);
       }
     }

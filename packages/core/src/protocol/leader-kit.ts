@@ -35,7 +35,15 @@ export interface HeldLease {
   snapshot: CredentialSnapshot;
   /** `clock.monotonic()` when the lease was taken: the deadline inside it counts from there. */
   takenAt: number;
+  /** The caller leads because a resource server refused the current token (invariant 9). */
+  rejected?: boolean;
 }
+
+/**
+ * `lastError` of a connection whose replay after a lost answer waits (invariant 6): it is not
+ * due before its access token expires, unless that token is reported rejected first.
+ */
+export const REPLAY_DEFERRED = 'replay_deferred';
 
 /** Less than this left for the provider, and a leader sends nothing. */
 const MIN_REQUEST_MS = 50;
@@ -110,6 +118,32 @@ export async function commitFailed(
   }));
 }
 
+/**
+ * Invariant 6, a stale intent whose replay could cost something still held: the access token,
+ * which still works. Hand the lease back with the intent kept, not due again until that token
+ * expires (`nextAttemptAt`), so callers keep getting it and nobody replays before then.
+ */
+export async function deferReplay(
+  kit: LeaderKit,
+  { snapshot }: HeldLease,
+): Promise<CredentialSnapshot | undefined> {
+  const { record, now } = snapshot;
+  const retryAfterMs = record.accessExpiresAt - now;
+  const committed = await kit.store.commitFailure(record.id, record.leaseId!, {
+    lastError: REPLAY_DEFERRED,
+    retryAfterMs,
+    keepIntent: true,
+  });
+  return announce(kit, committed, () => ({
+    type: 'refresh_failed',
+    connectionId: record.id,
+    provider: record.provider,
+    error: REPLAY_DEFERRED,
+    inDoubt: true,
+    retryAfterMs,
+  }));
+}
+
 /** The grant is dead (or was never there): `needs_reauth`, announced. */
 export async function commitNeedsReauth(
   kit: LeaderKit,
@@ -170,6 +204,7 @@ export async function commitTokens(
     provider: record.provider,
     version,
     recovered: next.recovered,
+    ...(tokens.expiresInIgnored ? { expiresInIgnored: true as const } : {}),
   }));
 }
 

@@ -9,6 +9,7 @@ import {
   commitNeedsReauth,
   commitTokens,
   deadlineInsideLease,
+  deferReplay,
   handBack,
   received,
   type HeldLease,
@@ -43,9 +44,11 @@ export async function refreshAsLeader(
 
   // Invariant 6: a stale intent means an earlier leader may have redeemed this refresh token.
   const recovering = record.intentHash !== null;
-  if (recovering && !replayIsSafe(provider, record.intentAt!, now)) {
+  const recovery = recovering ? afterStaleIntent(provider, lease) : 'replay';
+  if (recovery === 'give_up') {
     return commitNeedsReauth(kit, lease, 'refresh_in_doubt', 'replay_unsafe');
   }
+  if (recovery === 'defer') return deferReplay(kit, lease);
   const timeoutMs = deadlineInsideLease(kit, provider, lease);
   if (timeoutMs === undefined) return handBack(kit, lease, true);
   if (!(await kit.store.recordIntent(id, record.leaseId!, intentHash(refreshToken)))) {
@@ -77,6 +80,29 @@ export async function refreshAsLeader(
     case 'failed':
       return commitFailed(kit, lease, outcome);
   }
+}
+
+/**
+ * Invariant 6: what a leader that finds a stale intent does with the refresh token it names.
+ *
+ * - `replay` when a second presentation cannot cost the family (`replayIsSafe`: no rotation, no
+ *   reuse punishment, inside the grace window) — and also once the access token has expired or
+ *   been reported rejected: then the family's only live tokens are the ones the crashed leader
+ *   lost, so a replay risks nothing still held, and a provider that never received the first
+ *   request (or forgives it) answers with new tokens;
+ * - `defer` while the access token still works: it stays in service, the decision waits;
+ * - `give_up` (`needs_reauth`, `refresh_in_doubt`) where a detected reuse reaches beyond this
+ *   family (`reuseRevokesAllGrants`), or when that one replay was itself lost: never a loop.
+ */
+export function afterStaleIntent(
+  provider: ResolvedProvider,
+  { snapshot, rejected }: HeldLease,
+): 'replay' | 'defer' | 'give_up' {
+  const { record, now } = snapshot;
+  if (replayIsSafe(provider, record.intentAt!, now)) return 'replay';
+  // Each leader that sent this refresh token counted itself: the first send, then one replay.
+  if (provider.reuseRevokesAllGrants || record.intentAttempts > 1) return 'give_up';
+  return !rejected && record.accessExpiresAt > now ? 'defer' : 'replay';
 }
 
 /** Names a refresh token in the intent without storing it. */

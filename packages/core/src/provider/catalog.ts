@@ -82,9 +82,10 @@ export const PROVIDER_PRESETS = {
     // timeout is per org (default 2 h): override when the org's is shorter.
     defaultAccessTtlSeconds: 7200,
     // Refresh token rotation is optional per connected app; the cautious default assumes it,
-    // with its replay detection ("replay revokes all").
+    // with its replay detection ("replay revokes all": every token of the user for the app).
     rotatesRefreshTokens: true,
     reuseDetection: true,
+    reuseRevokesAllGrants: true,
     refreshTokenIdleSeconds: 30 * DAY,
     transientErrorMessages: ['token request is already being processed'],
     notes:

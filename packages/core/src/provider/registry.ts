@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { openProviderSecret, sealProviderSecret, type KeyRing } from '../crypto/index.ts';
-import { PROVIDER_NAME_PATTERN, resolveProvider } from './resolve.ts';
+import { checkUsable, PROVIDER_NAME_PATTERN, resolveProvider } from './resolve.ts';
 import { SETTING_ENTRIES, type ProviderConfig, type ResolvedProvider } from './settings.ts';
 import { guardStore } from '../store/guard-store.ts';
 import type { ServiceStore, StoredProviderRecord } from '../store/service-store.ts';
@@ -56,6 +56,7 @@ export class ProviderRegistry {
   /** Configures a provider in this process only, synchronously. Throws InvalidInputError. */
   define(config: ProviderConfig): ResolvedProvider {
     const provider = resolveProvider(config);
+    checkUsable(provider);
     this.#cache.set(provider.name, { provider: Promise.resolve(provider), until: Infinity });
     this.#defined.set(provider.name, { ...config });
     return provider;
@@ -68,6 +69,7 @@ export class ProviderRegistry {
    */
   async put(config: ProviderConfig): Promise<ResolvedProvider> {
     const provider = resolveProvider(config);
+    checkUsable(provider);
     if (!this.#store) return this.define(config);
     await this.#store.putProvider({
       name: provider.name,

@@ -41,6 +41,22 @@ export function resolveProvider(input: ProviderConfig): ResolvedProvider {
   return resolved as ResolvedProvider;
 }
 
+/**
+ * What a provider must have before it is kept (`ProviderRegistry.define`, `put`): every client
+ * authentication method Tokenwarden speaks sends a client secret, so without one every request
+ * would fail before it left — found now, not at each connection's first refresh. Not checked
+ * when a stored provider is read: one stored before this rule is still listed (its requests
+ * fail as `provider_misconfigured`, never in doubt). Throws InvalidInputError.
+ */
+export function checkUsable(provider: ResolvedProvider): void {
+  if (provider.clientSecret === undefined) {
+    throw new InvalidInputError(
+      'client_secret',
+      `is required for client_auth ${provider.clientAuth}`,
+    );
+  }
+}
+
 /** Defaults are shared by every provider: each gets its own list or map. */
 function copy(value: unknown): unknown {
   if (Array.isArray(value)) return [...(value as unknown[])];

@@ -162,6 +162,13 @@ export const PROVIDER_SETTINGS = {
     default: true,
     doc: 'A spent refresh token presented again revokes the whole token family.',
   }),
+  // Salesforce: "replay revokes all". Such a provider never gets a replay it cannot prove safe.
+  // No default: unset means "only the family", and the view shows it only where it is said.
+  reuseRevokesAllGrants: setting(yesNo())({
+    wire: 'reuse_revokes_all_grants',
+    view: 'whenSet',
+    doc: 'A detected reuse revokes more than the token family: every grant of the user for this client.',
+  }),
   reuseGraceSeconds: setting(amount(0, { type: 'number', minimum: 0, maximum: 86_400 }))({
     wire: 'reuse_grace_seconds',
     view: 'always',

@@ -14,11 +14,18 @@ export function isSecureUrl(url: URL): boolean {
   return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopback(url.hostname));
 }
 
-/** An endpoint Tokenwarden sends secrets to: https, or plain http on loopback only. */
+/**
+ * An endpoint Tokenwarden sends secrets to: https, or plain http on loopback only, and no user
+ * info — `fetch` refuses to send to such a URL, and a password in it would be stored and shown
+ * in plaintext.
+ */
 export function endpointUrl(field: string, value: unknown): string {
   const url = parseUrl(field, value);
   if (!isSecureUrl(url)) {
     throw new InvalidInputError(field, 'must be https (plain http only on loopback)');
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new InvalidInputError(field, 'must be a URL without user info (user:password@)');
   }
   return url.href;
 }
@@ -31,7 +38,7 @@ export function endpointUrl(field: string, value: unknown): string {
 export function apiBaseUrl(field: string, value: unknown): string {
   const href = endpointUrl(field, value);
   const url = new URL(href);
-  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
+  if (url.search !== '' || url.hash !== '') {
     throw new InvalidInputError(field, 'must be a URL without user info, query or fragment');
   }
   // `https://api.example/v1/` and `https://api.example/v1` name the same prefix.

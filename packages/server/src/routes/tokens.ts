@@ -49,7 +49,15 @@ export const tokenRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =
         body: {
           type: ['object', 'null'],
           additionalProperties: false,
-          properties: { min_ttl: { type: 'number', minimum: 0, maximum: 86_400 } },
+          properties: {
+            min_ttl: {
+              type: 'number',
+              minimum: 0,
+              maximum: 86_400,
+              description:
+                "Seconds the token should still be valid for; a refresh happens first if it has less. A wish, not a guarantee: it is bounded by half the lifetime of the provider's tokens (a min_ttl no token can satisfy refreshes once, then the fresh token is handed out with its real expiry), and a refresh only a min_ttl asks for happens at most once per connection every 10 s. Check expires_at.",
+            },
+          },
         },
         response: responses,
       },

@@ -262,6 +262,7 @@ export class TestProvider {
       const ok = answer.body as Record<string, unknown>;
       if (failure?.kind === 'missing_expires_in') delete ok.expires_in;
       if (failure?.kind === 'string_expires_in') ok.expires_in = String(ok.expires_in);
+      if (failure?.kind === 'invalid_expires_in') ok.expires_in = failure.value;
     }
     send(res, answer);
   }

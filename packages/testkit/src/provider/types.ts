@@ -89,6 +89,8 @@ export type InjectedFailure =
   | { kind: 'invalid_grant'; times?: number }
   | { kind: 'missing_expires_in'; times?: number }
   | { kind: 'string_expires_in'; times?: number }
+  /** A refresh answered with this nonsense as expires_in ("abc", -5), tokens otherwise valid. */
+  | { kind: 'invalid_expires_in'; value: string | number; times?: number }
   | { kind: 'no_refresh_token'; times?: number }
   /** A 200 body of this many bytes (default 1 MiB) of JSON padding. */
   | { kind: 'huge_body'; bytes?: number; times?: number }
@@ -280,6 +282,7 @@ const FAILURE_KINDS = new Set<InjectedFailure['kind']>([
   'invalid_grant',
   'missing_expires_in',
   'string_expires_in',
+  'invalid_expires_in',
   'no_refresh_token',
   'huge_body',
   'slow_drip',
@@ -292,6 +295,9 @@ export function validateFailure(value: unknown): InjectedFailure {
   const kind = value.kind as InjectedFailure['kind'];
   if (!FAILURE_KINDS.has(kind)) throw new TypeError(`unknown failure kind ${String(kind)}`);
   const { times, status, retryAfterSeconds, afterRedeem, style, error, bytes, intervalMs } = value;
+  if (kind === 'invalid_expires_in' && !['string', 'number'].includes(typeof value.value)) {
+    throw new TypeError('invalid_expires_in needs a value (a string or a number)');
+  }
   if (bytes !== undefined) checkValue('bytes', bytes, 'number');
   if (intervalMs !== undefined) checkValue('intervalMs', intervalMs, 'number');
   if (times !== undefined && (!Number.isInteger(times) || (times as number) < 1)) {
