@@ -83,7 +83,9 @@ async function importOne(store: KyselyStore, keyRing: KeyRing): Promise<string> 
   const broker = new CredentialBroker({
     store,
     keyRing,
-    providers: [{ name: 'acme', tokenUrl: 'https://acme.example/token', clientId: 'c' }],
+    providers: [
+      { name: 'acme', tokenUrl: 'https://acme.example/token', clientId: 'c', clientSecret: 's' },
+    ],
   });
   const { id } = await broker.importCredential({
     provider: 'acme',
