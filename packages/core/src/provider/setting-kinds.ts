@@ -49,19 +49,36 @@ export function issuer(): SettingKind<string> {
   };
 }
 
-/** Origins with an optional path prefix (`https://slack.com/api`), without duplicates. */
-export function apiBaseUrls(): SettingKind<string[]> {
+/**
+ * A list of at most `max` items, each checked by `item`; `what` names the items in the message.
+ * Duplicates stay unless `unique`.
+ */
+function listOf<T>(
+  max: number,
+  schema: JsonSchema,
+  what: string,
+  item: (value: unknown, field: string) => T,
+  { unique = false } = {},
+): SettingKind<T[]> {
   return {
-    schema: { type: 'array', maxItems: 20, items: URL_SCHEMA },
+    schema: { type: 'array', maxItems: max, items: schema },
     read(value, field) {
       if (absent(value)) return undefined;
-      if (!Array.isArray(value) || value.length > 20) {
-        throw new InvalidInputError(field, 'must be a list of at most 20 URLs');
+      if (!Array.isArray(value) || value.length > max) {
+        throw new InvalidInputError(field, `must be a list of at most ${max} ${what}`);
       }
-      return [...new Set(value.map((item) => apiBaseUrl(field, item)))];
+      const items = value.map((v) => item(v, field));
+      return unique ? [...new Set(items)] : items;
     },
-    placeholders: true,
   };
+}
+
+/** Origins with an optional path prefix (`https://slack.com/api`), without duplicates. */
+export function apiBaseUrls(): SettingKind<string[]> {
+  const urls = listOf(20, URL_SCHEMA, 'URLs', (item, field) => apiBaseUrl(field, item), {
+    unique: true,
+  });
+  return { ...urls, placeholders: true };
 }
 
 export function oneOf<const T extends string>(values: readonly T[]): SettingKind<T> {
@@ -150,16 +167,7 @@ const SHORT = { type: 'string', minLength: 1, maxLength: 200 } as const;
 
 /** Error codes and message fragments: at most 50 strings of 1-200 characters. */
 export function shortStrings(): SettingKind<string[]> {
-  return {
-    schema: { type: 'array', maxItems: 50, items: SHORT },
-    read(value, field) {
-      if (absent(value)) return undefined;
-      if (!Array.isArray(value) || value.length > 50) {
-        throw new InvalidInputError(field, 'must be a list of at most 50 strings');
-      }
-      return value.map((item) => checkText(item, field, SHORT.maxLength));
-    },
-  };
+  return listOf(50, SHORT, 'strings', (item, field) => checkText(item, field, SHORT.maxLength));
 }
 
 const KEY = /^[A-Za-z0-9_.-]{1,64}$/;

@@ -24,6 +24,42 @@ export interface Command {
   run(argv: string[]): Promise<void>;
 }
 
+/** What a command declares: its options, and `run`, which is given them parsed. */
+export interface CommandSpec {
+  name: string;
+  summary: string;
+  help: string;
+  options: OptionSpec;
+  positionals?: Positionals;
+  run(args: Args): Promise<void>;
+}
+
+/** A command that parses its arguments before `run`; `--help` prints the help and runs nothing. */
+export function defineCommand(spec: CommandSpec): Command {
+  const { name, summary, help } = spec;
+  return {
+    name,
+    summary,
+    help,
+    async run(argv) {
+      const args = parseCommand(argv, spec, spec.options, spec.positionals);
+      if (args) await spec.run(args);
+    },
+  };
+}
+
+/** How many arguments a command takes besides its options, and what to call them. */
+export interface Positionals {
+  min?: number;
+  max?: number;
+  names?: string;
+}
+
+/** One argument, required: `<connection id>`, `<provider name>`, ... */
+export function exactlyOne(names: string): Positionals {
+  return { min: 1, max: 1, names };
+}
+
 /**
  * Parses one command's arguments with node:util parseArgs (strict), turning its long error
  * messages into one usage line. Returns undefined after printing the help for `--help`/`-h`.
@@ -32,7 +68,7 @@ export function parseCommand(
   argv: string[],
   command: { name: string; help: string },
   options: OptionSpec,
-  positionals: { min?: number; max?: number; names?: string } = {},
+  positionals: Positionals = {},
 ): Args | undefined {
   let parsed: ReturnType<typeof parseArgs>;
   try {

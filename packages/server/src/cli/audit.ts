@@ -1,9 +1,9 @@
 // `tokenwarden audit`: who asked for which connection's token, and what happened.
 import { ApiClient, API_HELP, API_OPTIONS } from './api.ts';
-import { parseCommand, valued, type Command } from './args.ts';
+import { defineCommand, valued } from './args.ts';
 import { UsageError } from './errors.ts';
-import { itemsOf } from './input.ts';
-import { formatTime, note, printJson, printTable } from './output.ts';
+
+import { formatTime, printList } from './output.ts';
 
 interface AuditRow {
   seq?: number;
@@ -32,40 +32,42 @@ Options:
 
 ${API_HELP}`;
 
-export const auditCommand: Command = {
+export const auditCommand = defineCommand({
   name: 'audit',
   summary: 'show the audit log',
   help: HELP,
-  async run(argv) {
-    const args = parseCommand(argv, this, {
-      ...API_OPTIONS,
-      ...valued('connection', 'client', 'since', 'limit', 'cursor'),
-    });
-    if (!args) return;
+  options: {
+    ...API_OPTIONS,
+    ...valued('connection', 'client', 'since', 'limit', 'cursor'),
+  },
+  async run(args) {
     const since = args.string('since');
     const limit = args.int('limit', { min: 1, max: 200 });
     const body = await ApiClient.fromArgs(args).get<{ next_cursor?: string | null }>('/v1/audit', {
       connection: args.string('connection'),
       client: args.string('client'),
-      since: since === undefined ? undefined : parseSince(since, this.name),
+      since: since === undefined ? undefined : parseSince(since, args.command),
       limit: limit === undefined ? undefined : String(limit),
       cursor: args.string('cursor'),
     });
-    if (args.flag('json')) {
-      printJson(body);
-      return;
-    }
-    printTable(itemsOf<AuditRow>(body, 'events'), [
-      ['TIME', (e) => formatTime(e.at)],
-      ['ACTOR', (e) => e.actor],
-      ['ACTION', (e) => e.action],
-      ['CONNECTION', (e) => e.connection_id],
-      ['OUTCOME', (e) => e.outcome],
-      ['DETAIL', (e) => e.detail],
-    ]);
-    if (body?.next_cursor) note(`Older events: --cursor ${body.next_cursor}`);
+    printList<AuditRow>(
+      body,
+      'events',
+      [
+        ['TIME', (e) => formatTime(e.at)],
+        ['ACTOR', (e) => e.actor],
+        ['ACTION', (e) => e.action],
+        ['CONNECTION', (e) => e.connection_id],
+        ['OUTCOME', (e) => e.outcome],
+        ['DETAIL', (e) => e.detail],
+      ],
+      {
+        json: args.flag('json'),
+        more: body?.next_cursor && `Older events: --cursor ${body.next_cursor}`,
+      },
+    );
   },
-};
+});
 
 const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 

@@ -1,11 +1,12 @@
 // `tokenwarden clients create|list|revoke`: service clients, their grants and API keys.
 import { ACTIONS } from '../routes/clients.ts';
 import { ApiClient, API_HELP, API_OPTIONS } from './api.ts';
-import { parseCommand, type Command } from './args.ts';
+import { defineCommand, exactlyOne } from './args.ts';
 import { UsageError } from './errors.ts';
 import { group } from './group.ts';
-import { itemsOf } from './input.ts';
-import { formatTime, note, printFields, printJson, printTable } from './output.ts';
+
+import { formatTime, note, printFields, printJson } from './output.ts';
+import { deleteOne, showList } from './show.ts';
 
 interface Grant {
   owner: string;
@@ -35,20 +36,19 @@ Options:
 
 ${API_HELP}`;
 
-const createCommand: Command = {
+const createCommand = defineCommand({
   name: 'clients create',
   summary: 'create a service client and print its API key once',
   help: CREATE_HELP,
-  async run(argv) {
-    const args = parseCommand(argv, this, {
-      ...API_OPTIONS,
-      name: { type: 'string' },
-      grant: { type: 'string', multiple: true },
-    });
-    if (!args) return;
+  options: {
+    ...API_OPTIONS,
+    name: { type: 'string' },
+    grant: { type: 'string', multiple: true },
+  },
+  async run(args) {
     const name = args.required('name');
-    const grants = args.list('grant').map((text) => parseGrant(text, this.name));
-    if (grants.length === 0) throw new UsageError('give at least one --grant', this.name);
+    const grants = args.list('grant').map((text) => parseGrant(text, args.command));
+    if (grants.length === 0) throw new UsageError('give at least one --grant', args.command);
     const api = ApiClient.fromArgs(args);
     const created = await api.post<Client>('/v1/clients', { name, grants });
     if (args.flag('json')) {
@@ -62,7 +62,7 @@ const createCommand: Command = {
     ]);
     note('The API key is shown only this once; store it now (the server keeps only its hash).');
   },
-};
+});
 
 /** `<provider>:<owner>:<actions>`: provider names and actions have no ':', owners may. */
 export function parseGrant(text: string, command: string): Grant {
@@ -104,19 +104,13 @@ Lists service clients (admin key), revoked ones included.
 
 ${API_HELP}`;
 
-const listCommand: Command = {
+const listCommand = defineCommand({
   name: 'clients list',
   summary: 'list service clients',
   help: LIST_HELP,
-  async run(argv) {
-    const args = parseCommand(argv, this, API_OPTIONS);
-    if (!args) return;
-    const body = await ApiClient.fromArgs(args).get<unknown>('/v1/clients');
-    if (args.flag('json')) {
-      printJson(body);
-      return;
-    }
-    printTable(itemsOf<Client>(body, 'clients'), [
+  options: API_OPTIONS,
+  async run(args) {
+    await showList<Client>(args, '/v1/clients', 'clients', [
       ['ID', (c) => c.id],
       ['NAME', (c) => c.name],
       ['CREATED', (c) => formatTime(c.created_at)],
@@ -124,7 +118,7 @@ const listCommand: Command = {
       ['GRANTS', (c) => formatGrants(c.grants)],
     ]);
   },
-};
+});
 
 const REVOKE_HELP = `Usage: tokenwarden clients revoke <client id>
 
@@ -132,19 +126,16 @@ Revokes a service client (admin key): its API key is refused from the next reque
 
 ${API_HELP}`;
 
-const revokeCommand: Command = {
+const revokeCommand = defineCommand({
   name: 'clients revoke',
   summary: 'revoke a service client',
   help: REVOKE_HELP,
-  async run(argv) {
-    const args = parseCommand(argv, this, API_OPTIONS, { min: 1, max: 1, names: 'client id' });
-    if (!args) return;
-    const id = args.positionals[0]!;
-    await ApiClient.fromArgs(args).delete(`/v1/clients/${encodeURIComponent(id)}`);
-    if (args.flag('json')) printJson({ id, revoked: true });
-    else process.stdout.write(`revoked ${id}\n`);
+  options: API_OPTIONS,
+  positionals: exactlyOne('client id'),
+  async run(args) {
+    await deleteOne(args, '/v1/clients', 'revoked');
   },
-};
+});
 
 export const clientsCommand = group('clients', 'manage service clients and their API keys', [
   createCommand,

@@ -1,18 +1,19 @@
 // `tokenwarden connections list|show|import|reauthorize|connect-link|delete`.
 import { ApiClient, API_HELP, API_OPTIONS } from './api.ts';
 import {
-  parseCommand,
+  defineCommand,
+  exactlyOne,
   parseInteger,
   switches,
   valued,
   type Args,
-  type Command,
   type OptionSpec,
 } from './args.ts';
 import { CliError, UsageError } from './errors.ts';
 import { group } from './group.ts';
 import { itemsOf, parseJsonObject, readJsonObject, readText } from './input.ts';
-import { formatTime, note, printFields, printJson, printTable } from './output.ts';
+import { formatTime, note, printFields, printJson, printList } from './output.ts';
+import { deleteOne, showOne } from './show.ts';
 
 interface Connection {
   id: string;
@@ -43,17 +44,16 @@ Options:
 
 ${API_HELP}`;
 
-const listCommand: Command = {
+const listCommand = defineCommand({
   name: 'connections list',
   summary: 'list connections',
   help: LIST_HELP,
-  async run(argv) {
-    const args = parseCommand(argv, this, {
-      ...API_OPTIONS,
-      ...valued('owner', 'provider', 'status', 'cursor'),
-      ...switches('all'),
-    });
-    if (!args) return;
+  options: {
+    ...API_OPTIONS,
+    ...valued('owner', 'provider', 'status', 'cursor'),
+    ...switches('all'),
+  },
+  async run(args) {
     const api = ApiClient.fromArgs(args);
     const rows: Connection[] = [];
     let cursor = args.string('cursor');
@@ -69,21 +69,24 @@ const listCommand: Command = {
       next = page?.next_cursor ?? undefined;
       cursor = next;
     } while (args.flag('all') && next);
-    if (args.flag('json')) {
-      printJson({ connections: rows, next_cursor: next ?? null });
-      return;
-    }
-    printTable(rows, [
-      ['ID', (c) => c.id],
-      ['PROVIDER', (c) => c.provider],
-      ['OWNER', (c) => c.owner],
-      ['STATUS', (c) => (c.status_reason ? `${c.status} (${c.status_reason})` : c.status)],
-      ['VERSION', (c) => c.version],
-      ['ACCESS EXPIRES', (c) => formatTime(c.access_expires_at)],
-    ]);
-    if (next) note(`More connections: --cursor ${next} (or --all)`);
+    printList<Connection>(
+      { connections: rows, next_cursor: next ?? null },
+      'connections',
+      [
+        ['ID', (c) => c.id],
+        ['PROVIDER', (c) => c.provider],
+        ['OWNER', (c) => c.owner],
+        ['STATUS', (c) => (c.status_reason ? `${c.status} (${c.status_reason})` : c.status)],
+        ['VERSION', (c) => c.version],
+        ['ACCESS EXPIRES', (c) => formatTime(c.access_expires_at)],
+      ],
+      {
+        json: args.flag('json'),
+        more: next && `More connections: --cursor ${next} (or --all)`,
+      },
+    );
   },
-};
+});
 
 const SHOW_HELP = `Usage: tokenwarden connections show <connection id>
 
@@ -91,37 +94,33 @@ Shows one connection: status, version, expiry times and metadata (never its toke
 
 ${API_HELP}`;
 
-const showCommand: Command = {
+const showCommand = defineCommand({
   name: 'connections show',
   summary: 'show one connection',
   help: SHOW_HELP,
-  async run(argv) {
-    const args = parseCommand(argv, this, API_OPTIONS, { min: 1, max: 1, names: 'connection id' });
-    if (!args) return;
-    const id = args.positionals[0]!;
-    const c = await ApiClient.fromArgs(args).get<Connection>(
-      `/v1/connections/${encodeURIComponent(id)}`,
-    );
-    if (args.flag('json')) {
-      printJson(c);
-      return;
-    }
-    printFields([
-      ['id', c.id],
-      ['provider', c.provider],
-      ['owner', c.owner],
-      ['status', c.status_reason ? `${c.status} (${c.status_reason})` : c.status],
-      ['version', c.version],
-      ['access expires', formatTime(c.access_expires_at)],
-      ['refresh expires', formatTime(c.refresh_expires_at)],
-      ['scope', c.scope],
-      ['last error', c.last_error],
-      ['metadata', c.metadata],
-      ['created', formatTime(c.created_at)],
-      ['updated', formatTime(c.updated_at)],
-    ]);
+  options: API_OPTIONS,
+  positionals: exactlyOne('connection id'),
+  async run(args) {
+    await showOne(args, '/v1/connections', printConnection);
   },
-};
+});
+
+function printConnection(c: Connection): void {
+  printFields([
+    ['id', c.id],
+    ['provider', c.provider],
+    ['owner', c.owner],
+    ['status', c.status_reason ? `${c.status} (${c.status_reason})` : c.status],
+    ['version', c.version],
+    ['access expires', formatTime(c.access_expires_at)],
+    ['refresh expires', formatTime(c.refresh_expires_at)],
+    ['scope', c.scope],
+    ['last error', c.last_error],
+    ['metadata', c.metadata],
+    ['created', formatTime(c.created_at)],
+    ['updated', formatTime(c.updated_at)],
+  ]);
+}
 
 /** The token options `import` and `reauthorize` share, and their help lines. */
 const TOKEN_OPTIONS: OptionSpec = {
@@ -162,28 +161,27 @@ ${TOKEN_HELP}
 
 ${API_HELP}`;
 
-const importCommand: Command = {
+const importCommand = defineCommand({
   name: 'connections import',
   summary: 'store tokens from an OAuth handshake as a connection',
   help: IMPORT_HELP,
-  async run(argv) {
-    const args = parseCommand(argv, this, {
-      ...API_OPTIONS,
-      ...TOKEN_OPTIONS,
-      ...valued('file', 'provider', 'owner', 'metadata'),
-    });
-    if (!args) return;
+  options: {
+    ...API_OPTIONS,
+    ...TOKEN_OPTIONS,
+    ...valued('file', 'provider', 'owner', 'metadata'),
+  },
+  async run(args) {
     const body = tokensBody(args);
     if (args.string('provider') !== undefined) body.provider = args.string('provider');
     if (args.string('owner') !== undefined) body.owner = args.string('owner');
     const metadata = args.string('metadata');
     if (metadata !== undefined) {
-      body.metadata = parseJsonObject(metadata, '--metadata', this.name);
+      body.metadata = parseJsonObject(metadata, '--metadata', args.command);
     }
     for (const field of ['provider', 'owner', 'access_token']) {
       if (body[field] === undefined) {
         const flag = field === 'access_token' ? 'access-token-file' : field;
-        throw new UsageError(`missing --${flag} (or "${field}" in --file)`, this.name);
+        throw new UsageError(`missing --${flag} (or "${field}" in --file)`, args.command);
       }
     }
 
@@ -197,7 +195,7 @@ const importCommand: Command = {
       `Imported ${created.provider}/${created.owner} as ${created.id} (version ${created.version}, access token expires ${formatTime(created.access_expires_at)}).`,
     );
   },
-};
+});
 
 const REAUTHORIZE_HELP = `Usage: tokenwarden connections reauthorize <connection id> --access-token-file <path> [options]
 
@@ -212,22 +210,20 @@ ${TOKEN_HELP}
 
 ${API_HELP}`;
 
-const reauthorizeCommand: Command = {
+const reauthorizeCommand = defineCommand({
   name: 'connections reauthorize',
   summary: "replace a connection's tokens with those of a new handshake",
   help: REAUTHORIZE_HELP,
-  async run(argv) {
-    const args = parseCommand(
-      argv,
-      this,
-      { ...API_OPTIONS, ...TOKEN_OPTIONS, file: { type: 'string' } },
-      { min: 1, max: 1, names: 'connection id' },
-    );
-    if (!args) return;
+  options: { ...API_OPTIONS, ...TOKEN_OPTIONS, file: { type: 'string' } },
+  positionals: exactlyOne('connection id'),
+  async run(args) {
     const id = args.positionals[0]!;
     const body = tokensBody(args);
     if (body.access_token === undefined) {
-      throw new UsageError('missing --access-token-file (or "access_token" in --file)', this.name);
+      throw new UsageError(
+        'missing --access-token-file (or "access_token" in --file)',
+        args.command,
+      );
     }
     const after = await ApiClient.fromArgs(args).put<Connection & { recovered?: boolean }>(
       `/v1/connections/${encodeURIComponent(id)}/tokens`,
@@ -243,7 +239,7 @@ const reauthorizeCommand: Command = {
       `Re-authorized ${after.id}: ${after.status}, version ${after.version}${was}; access token expires ${formatTime(after.access_expires_at)}.`,
     );
   },
-};
+});
 
 /**
  * The tokens of a handshake from --file and the token options (options win), as the API's
@@ -324,16 +320,15 @@ Options:
 
 ${API_HELP}`;
 
-const connectLinkCommand: Command = {
+const connectLinkCommand = defineCommand({
   name: 'connections connect-link',
   summary: 'start a connect session and print the URL to authorize at',
   help: CONNECT_LINK_HELP,
-  async run(argv) {
-    const args = parseCommand(argv, this, {
-      ...API_OPTIONS,
-      ...valued('provider', 'owner', 'redirect-uri', 'scope', 'connection'),
-    });
-    if (!args) return;
+  options: {
+    ...API_OPTIONS,
+    ...valued('provider', 'owner', 'redirect-uri', 'scope', 'connection'),
+  },
+  async run(args) {
     const provider = args.required('provider');
     const owner = args.required('owner');
     const scope = args.string('scope');
@@ -360,7 +355,7 @@ const connectLinkCommand: Command = {
       `Open it in a browser before ${formatTime(session.expires_at)}; it comes back to ${redirectUri} with connection_id=.`,
     );
   },
-};
+});
 
 const DELETE_HELP = `Usage: tokenwarden connections delete <connection id>
 
@@ -368,19 +363,16 @@ Deletes a connection and its tokens.
 
 ${API_HELP}`;
 
-const deleteCommand: Command = {
+const deleteCommand = defineCommand({
   name: 'connections delete',
   summary: 'delete a connection and its tokens',
   help: DELETE_HELP,
-  async run(argv) {
-    const args = parseCommand(argv, this, API_OPTIONS, { min: 1, max: 1, names: 'connection id' });
-    if (!args) return;
-    const id = args.positionals[0]!;
-    await ApiClient.fromArgs(args).delete(`/v1/connections/${encodeURIComponent(id)}`);
-    if (args.flag('json')) printJson({ id, deleted: true });
-    else process.stdout.write(`deleted ${id}\n`);
+  options: API_OPTIONS,
+  positionals: exactlyOne('connection id'),
+  async run(args) {
+    await deleteOne(args, '/v1/connections', 'deleted');
   },
-};
+});
 
 export const connectionsCommand = group(
   'connections',

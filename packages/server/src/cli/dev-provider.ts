@@ -7,7 +7,7 @@
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isLoopback } from '@tokenwarden/core';
-import { parseCommand, valued, type Args, type Command } from './args.ts';
+import { defineCommand, valued, type Args } from './args.ts';
 import { CliError, UsageError } from './errors.ts';
 import { note } from './output.ts';
 
@@ -39,26 +39,25 @@ Needs the package ${TESTKIT} next to @tokenwarden/server (npm install ${TESTKIT}
 /** The part of the testkit this command uses. */
 type Testkit = typeof import('@tokenwarden/testkit');
 
-export const devProviderCommand: Command = {
+export const devProviderCommand = defineCommand({
   name: 'dev-provider',
   summary: 'run a test OAuth provider on loopback to try Tokenwarden with',
   help: HELP,
-  async run(argv) {
-    const args = parseCommand(argv, this, {
-      ...valued(
-        'port',
-        'host',
-        'name',
-        'out',
-        'access-ttl',
-        'rotation',
-        'reuse-detection',
-        'reuse-grace-seconds',
-      ),
-    });
-    if (!args) return;
+  options: {
+    ...valued(
+      'port',
+      'host',
+      'name',
+      'out',
+      'access-ttl',
+      'rotation',
+      'reuse-detection',
+      'reuse-grace-seconds',
+    ),
+  },
+  async run(args) {
     const port = args.int('port', { min: 0, max: 65535 }, DEFAULT_PORT)!;
-    const host = loopbackHost(args.string('host') ?? '127.0.0.1', this.name);
+    const host = loopbackHost(args.string('host') ?? '127.0.0.1', args.command);
     const name = args.string('name') ?? 'dev';
     const rotation = yesNo(args, 'rotation', true);
     const reuseDetection = yesNo(args, 'reuse-detection', true);
@@ -118,7 +117,7 @@ export const devProviderCommand: Command = {
     }
     note('Stopped.');
   },
-};
+});
 
 /**
  * The testkit, or a CliError naming the package when it is not installed. Only the testkit

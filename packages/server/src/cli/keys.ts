@@ -9,7 +9,7 @@ import {
   writeKeyFile,
   type Store,
 } from '@tokenwarden/core';
-import { parseCommand, switches, valued, type Command } from './args.ts';
+import { defineCommand, switches, valued } from './args.ts';
 import { openDatabase, DB_HELP } from './database.ts';
 import { CliError } from './errors.ts';
 import { note, printJson } from './output.ts';
@@ -30,13 +30,12 @@ Options:
   --id <key id>  id of the new key (default k<yyyymmdd>-<random>)
   --json         print {"active_key_id", "key_ids"}`;
 
-const addCommand: Command = {
+const addCommand = defineCommand({
   name: 'keys add',
   summary: 'put a new active key at the front of the key file',
   help: ADD_HELP,
-  async run(argv) {
-    const args = parseCommand(argv, this, { id: { type: 'string' }, json: { type: 'boolean' } });
-    if (!args) return;
+  options: { id: { type: 'string' }, json: { type: 'boolean' } },
+  async run(args) {
     if (process.env.TOKENWARDEN_KEYS) {
       throw new CliError(
         'the keys come from TOKENWARDEN_KEYS, not a file: generate a key and put it first in TOKENWARDEN_KEYS yourself (see --help)',
@@ -63,7 +62,7 @@ const addCommand: Command = {
       "Restart every Tokenwarden process so that it reads the new key, then run 'tokenwarden keys rotate'.",
     );
   },
-};
+});
 
 const ROTATE_HELP = `Usage: tokenwarden keys rotate [--db <path|url>] [--batch-size 500]
 
@@ -77,16 +76,15 @@ ${DB_HELP}
   --batch-size <n> credentials per batch (default 500)
   --json           print {"active_key_id", "resealed", "skipped", "provider_secrets"}`;
 
-const rotateCommand: Command = {
+const rotateCommand = defineCommand({
   name: 'keys rotate',
   summary: 're-encrypt stored tokens under the active key',
   help: ROTATE_HELP,
-  async run(argv) {
-    const args = parseCommand(argv, this, {
-      ...valued('db', 'batch-size'),
-      ...switches('json'),
-    });
-    if (!args) return;
+  options: {
+    ...valued('db', 'batch-size'),
+    ...switches('json'),
+  },
+  async run(args) {
     const batchSize = args.int('batch-size', { min: 1, max: 100_000 }) ?? 500;
     const { store, keyRing, location } = await openDatabase({
       db: args.string('db'),
@@ -137,7 +135,7 @@ const rotateCommand: Command = {
       await store.close();
     }
   },
-};
+});
 
 export const keysCommand = group('keys', 'add an encryption key; re-encrypt under it', [
   addCommand,

@@ -3,54 +3,48 @@
 import type { Command } from './args.ts';
 import { CliError, oneLine, UsageError } from './errors.ts';
 
-// Loaded on demand: the API commands start without loading core's database drivers.
-const COMMANDS: ReadonlyArray<{ name: string; summary: string; load: () => Promise<Command> }> = [
-  {
-    name: 'serve',
-    summary: 'run the HTTP API',
-    load: async () => (await import('./serve.ts')).serveCommand,
-  },
-  {
-    name: 'providers',
-    summary: 'configure OAuth providers',
-    load: async () => (await import('./providers.ts')).providersCommand,
-  },
-  {
-    name: 'presets',
-    summary: 'list the provider presets (no server needed)',
-    load: async () => (await import('./presets.ts')).presetsCommand,
-  },
-  {
-    name: 'clients',
-    summary: 'manage service clients and their API keys',
-    load: async () => (await import('./clients.ts')).clientsCommand,
-  },
-  {
-    name: 'connections',
-    summary: 'list, inspect, import, re-authorize and delete connections',
-    load: async () => (await import('./connections.ts')).connectionsCommand,
-  },
-  {
-    name: 'token',
-    summary: 'print a valid access token for a connection',
-    load: async () => (await import('./token.ts')).tokenCommand,
-  },
-  {
-    name: 'audit',
-    summary: 'show the audit log',
-    load: async () => (await import('./audit.ts')).auditCommand,
-  },
-  {
-    name: 'dev-provider',
-    summary: 'run a test OAuth provider on loopback to try Tokenwarden with',
-    load: async () => (await import('./dev-provider.ts')).devProviderCommand,
-  },
-  {
-    name: 'keys',
-    summary: 'add an encryption key; re-encrypt stored tokens under it',
-    load: async () => (await import('./keys.ts')).keysCommand,
-  },
+// Loaded on demand: the API commands start without loading core's database drivers. Each entry
+// is a command's name, its summary, and the module that exports it as `<camelCase name>Command`.
+const COMMANDS = [
+  command('serve', 'run the HTTP API', () => import('./serve.ts')),
+  command('providers', 'configure OAuth providers', () => import('./providers.ts')),
+  command('presets', 'list the provider presets (no server needed)', () => import('./presets.ts')),
+  command('clients', 'manage service clients and their API keys', () => import('./clients.ts')),
+  command(
+    'connections',
+    'list, inspect, import, re-authorize and delete connections',
+    () => import('./connections.ts'),
+  ),
+  command('token', 'print a valid access token for a connection', () => import('./token.ts')),
+  command('audit', 'show the audit log', () => import('./audit.ts')),
+  command(
+    'dev-provider',
+    'run a test OAuth provider on loopback to try Tokenwarden with',
+    () => import('./dev-provider.ts'),
+  ),
+  command(
+    'keys',
+    'add an encryption key; re-encrypt stored tokens under it',
+    () => import('./keys.ts'),
+  ),
 ];
+
+function command(
+  name: string,
+  summary: string,
+  module: () => Promise<object>,
+): { name: string; summary: string; load: () => Promise<Command> } {
+  const exported = `${name.replace(/-(\w)/g, (_, c: string) => c.toUpperCase())}Command`;
+  return {
+    name,
+    summary,
+    async load() {
+      const loaded = (await module()) as Record<string, Command | undefined>;
+      if (!loaded[exported]) throw new Error(`the module of '${name}' exports no ${exported}`);
+      return loaded[exported];
+    },
+  };
+}
 
 const HELP = `Usage: tokenwarden <command> [options]
 

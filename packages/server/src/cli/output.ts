@@ -1,6 +1,8 @@
 // Human-readable tables by default, JSON with --json. Data goes to stdout; notes for the person
 // at the terminal (warnings, progress, "shown once") go to stderr so pipes only see data.
 
+import { itemsOf } from './input.ts';
+
 export type Column<T> = [header: string, cell: (row: T) => unknown];
 
 export function printTable<T>(rows: readonly T[], columns: readonly Column<T>[]): void {
@@ -19,6 +21,24 @@ export function printTable<T>(rows: readonly T[], columns: readonly Column<T>[])
       .join('  ')
       .trimEnd();
   process.stdout.write(`${[headers, ...cells].map(render).join('\n')}\n`);
+}
+
+/**
+ * A list answer: the body as it came with --json, else its `key` items as a table and, when
+ * there are more pages, the `more` note under it.
+ */
+export function printList<T>(
+  body: unknown,
+  key: string,
+  columns: readonly Column<T>[],
+  { json, more }: { json: boolean; more?: string | false | null },
+): void {
+  if (json) {
+    printJson(body);
+    return;
+  }
+  printTable(itemsOf<T>(body, key), columns);
+  if (more) note(more);
 }
 
 /** `key: value` lines for one object, keys aligned. */

@@ -1,7 +1,7 @@
 // `tokenwarden presets`: the provider catalog this CLI was built with, one line each, so that
 // `providers put --preset` need not be guessed. No server and no key needed.
 import { presetListings } from '../routes/provider-schemas.ts';
-import { parseCommand, type Command } from './args.ts';
+import { defineCommand } from './args.ts';
 import { printJson, printTable } from './output.ts';
 
 const HELP = `Usage: tokenwarden presets [--json]
@@ -11,13 +11,12 @@ endpoint and the --param values its URLs need ('<name>' when there is no default
 OpenID Connect issuer, discovered from --issuer. --json prints the full entries, notes included,
 as GET /v1/presets answers them.`;
 
-export const presetsCommand: Command = {
+export const presetsCommand = defineCommand({
   name: 'presets',
   summary: 'list the provider presets',
   help: HELP,
-  async run(argv) {
-    const args = parseCommand(argv, this, { json: { type: 'boolean' } });
-    if (!args) return;
+  options: { json: { type: 'boolean' } },
+  async run(args) {
     const presets = presetListings();
     if (args.flag('json')) {
       printJson({ presets });
@@ -35,4 +34,4 @@ export const presetsCommand: Command = {
       ],
     ]);
   },
-};
+});

@@ -2,11 +2,12 @@
 // credentials and refresh behaviour. The client secret goes in and never comes back out.
 import { SETTING_ENTRIES, type ProbeResult, type Setting } from '@tokenwarden/core';
 import { ApiClient, API_HELP, API_OPTIONS } from './api.ts';
-import { parseCommand, type Args, type Command, type OptionSpec } from './args.ts';
+import { defineCommand, exactlyOne, type Args, type OptionSpec } from './args.ts';
 import { CliError, UsageError } from './errors.ts';
 import { group } from './group.ts';
-import { itemsOf, readText } from './input.ts';
-import { printFields, printJson, printTable } from './output.ts';
+import { readText } from './input.ts';
+import { printFields, printJson } from './output.ts';
+import { showList, showOne } from './show.ts';
 
 /** A provider as the API shows it: the columns `list` prints, and every setting's wire name. */
 interface Provider extends Record<string, unknown> {
@@ -134,17 +135,13 @@ function settingsBody(args: Args, partial: boolean): Record<string, unknown> {
   return body;
 }
 
-const putCommand: Command = {
+const putCommand = defineCommand({
   name: 'providers put',
   summary: 'create or replace a provider',
   help: PUT_HELP,
-  async run(argv) {
-    const args = parseCommand(argv, this, settingOptions(), {
-      min: 1,
-      max: 1,
-      names: 'provider name',
-    });
-    if (!args) return;
+  options: settingOptions(),
+  positionals: exactlyOne('provider name'),
+  async run(args) {
     const name = args.positionals[0]!;
     const body = settingsBody(args, false);
     if (body.preset === undefined && body.token_url === undefined) args.required('token-url');
@@ -157,7 +154,7 @@ const putCommand: Command = {
     if (args.flag('json')) printJson(saved);
     else printProvider(saved);
   },
-};
+});
 
 /** The API's refusal to drop a stored secret, in the CLI's words: which flag says what. */
 function wouldDropSecret(error: unknown, name: string): CliError | undefined {
@@ -190,14 +187,13 @@ ${dropHelp()}
 
 ${API_HELP}`;
 
-const updateCommand: Command = {
+const updateCommand = defineCommand({
   name: 'providers update',
   summary: 'change some settings of a provider, keeping the rest',
   help: UPDATE_HELP,
-  async run(argv) {
-    const options: OptionSpec = { ...settingOptions(), unset: { type: 'string', multiple: true } };
-    const args = parseCommand(argv, this, options, { min: 1, max: 1, names: 'provider name' });
-    if (!args) return;
+  options: { ...settingOptions(), unset: { type: 'string', multiple: true } },
+  positionals: exactlyOne('provider name'),
+  async run(args) {
     const name = args.positionals[0]!;
     const body = settingsBody(args, true);
     for (const option of args.list('unset')) {
@@ -206,23 +202,26 @@ const updateCommand: Command = {
         const allowed = FLAGS.filter(({ setting }) => setting.required !== 'given');
         throw new UsageError(
           `--unset ${option}: not a setting that can be removed; one of ${allowed.map((f) => f.flag).join(', ')}`,
-          this.name,
+          args.command,
         );
       }
       if (body[found.setting.wire] !== undefined && body[found.setting.wire] !== null) {
-        throw new UsageError(`give --${found.flag} or --unset ${found.flag}, not both`, this.name);
+        throw new UsageError(
+          `give --${found.flag} or --unset ${found.flag}, not both`,
+          args.command,
+        );
       }
       body[found.setting.wire] = null;
     }
     if (Object.keys(body).length === 0) {
-      throw new UsageError('give at least one setting to change', this.name);
+      throw new UsageError('give at least one setting to change', args.command);
     }
     const api = ApiClient.fromArgs(args);
     const saved = await api.patch<Provider>(`/v1/providers/${encodeURIComponent(name)}`, body);
     if (args.flag('json')) printJson(saved);
     else printProvider(saved);
   },
-};
+});
 
 const TEST_HELP = `Usage: tokenwarden providers test <name>
 
@@ -235,13 +234,13 @@ accepted.
 
 ${API_HELP}`;
 
-const testCommand: Command = {
+const testCommand = defineCommand({
   name: 'providers test',
   summary: "check a provider's settings against its token endpoint",
   help: TEST_HELP,
-  async run(argv) {
-    const args = parseCommand(argv, this, API_OPTIONS, { min: 1, max: 1, names: 'provider name' });
-    if (!args) return;
+  options: API_OPTIONS,
+  positionals: exactlyOne('provider name'),
+  async run(args) {
     const name = args.positionals[0]!;
     const result = await ApiClient.fromArgs(args).post<ProbeResult & { token_url: string }>(
       `/v1/providers/${encodeURIComponent(name)}/test`,
@@ -251,7 +250,7 @@ const testCommand: Command = {
     else process.stdout.write(`${result.verdict}: ${result.message}\n`);
     if (result.verdict !== 'accepted') process.exitCode = 1;
   },
-};
+});
 
 /** A flag's value as the API takes it; undefined when not given. Throws UsageError. */
 function flagValue(args: Args, setting: Setting<unknown>, flag: string, partial: boolean): unknown {
@@ -347,19 +346,13 @@ Lists the configured providers (admin key), without their secrets.
 
 ${API_HELP}`;
 
-const listCommand: Command = {
+const listCommand = defineCommand({
   name: 'providers list',
   summary: 'list providers',
   help: LIST_HELP,
-  async run(argv) {
-    const args = parseCommand(argv, this, API_OPTIONS);
-    if (!args) return;
-    const body = await ApiClient.fromArgs(args).get<unknown>('/v1/providers');
-    if (args.flag('json')) {
-      printJson(body);
-      return;
-    }
-    printTable(itemsOf<Provider>(body, 'providers'), [
+  options: API_OPTIONS,
+  async run(args) {
+    await showList<Provider>(args, '/v1/providers', 'providers', [
       ['NAME', (p) => p.name],
       ['TOKEN URL', (p) => p.token_url],
       ['CLIENT ID', (p) => p.client_id],
@@ -367,7 +360,7 @@ const listCommand: Command = {
       ['ROTATES', (p) => p.rotates_refresh_tokens],
     ]);
   },
-};
+});
 
 const SHOW_HELP = `Usage: tokenwarden providers show <name>
 
@@ -375,21 +368,16 @@ Shows one provider's configuration (admin key), without its secret.
 
 ${API_HELP}`;
 
-const showCommand: Command = {
+const showCommand = defineCommand({
   name: 'providers show',
   summary: 'show one provider',
   help: SHOW_HELP,
-  async run(argv) {
-    const args = parseCommand(argv, this, API_OPTIONS, { min: 1, max: 1, names: 'provider name' });
-    if (!args) return;
-    const name = args.positionals[0]!;
-    const p = await ApiClient.fromArgs(args).get<Provider>(
-      `/v1/providers/${encodeURIComponent(name)}`,
-    );
-    if (args.flag('json')) printJson(p);
-    else printProvider(p);
+  options: API_OPTIONS,
+  positionals: exactlyOne('provider name'),
+  async run(args) {
+    await showOne(args, '/v1/providers', printProvider);
   },
-};
+});
 
 export const providersCommand = group('providers', 'configure OAuth providers', [
   putCommand,

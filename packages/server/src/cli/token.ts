@@ -1,7 +1,7 @@
 // `tokenwarden token <id>`: a valid access token, for scripts: `curl -H "Authorization: Bearer
 // $(tokenwarden token conn_...)"`. Showing the token is this command's purpose.
 import { ApiClient, API_OPTIONS, SERVICE_API_HELP } from './api.ts';
-import { parseCommand, type Command } from './args.ts';
+import { defineCommand, exactlyOne } from './args.ts';
 import { printJson } from './output.ts';
 
 const HELP = `Usage: tokenwarden token <connection id> [--min-ttl <seconds>]
@@ -15,18 +15,13 @@ Options:
 
 ${SERVICE_API_HELP}`;
 
-export const tokenCommand: Command = {
+export const tokenCommand = defineCommand({
   name: 'token',
   summary: 'print a valid access token for a connection',
   help: HELP,
-  async run(argv) {
-    const args = parseCommand(
-      argv,
-      this,
-      { ...API_OPTIONS, 'min-ttl': { type: 'string' } },
-      { min: 1, max: 1, names: 'connection id' },
-    );
-    if (!args) return;
+  options: { ...API_OPTIONS, 'min-ttl': { type: 'string' } },
+  positionals: exactlyOne('connection id'),
+  async run(args) {
     const id = args.positionals[0]!;
     const minTtl = args.int('min-ttl', { min: 0, max: 86_400 });
     const token = await ApiClient.fromArgs(args, 'service').post<{ access_token: string }>(
@@ -36,4 +31,4 @@ export const tokenCommand: Command = {
     if (args.flag('json')) printJson(token);
     else process.stdout.write(`${token.access_token}\n`);
   },
-};
+});

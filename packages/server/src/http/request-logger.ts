@@ -2,7 +2,8 @@ import type { FastifyBaseLogger } from 'fastify';
 
 type ChildOptions = NonNullable<Parameters<FastifyBaseLogger['child']>[1]>;
 
-type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+type Level = (typeof LEVELS)[number];
 type LogArgs = Parameters<FastifyBaseLogger['info']>;
 
 /**
@@ -46,28 +47,17 @@ class LazyChildLogger {
     return target.isLevelEnabled?.(level) ?? true;
   }
 
-  fatal(...args: LogArgs): void {
-    this.#write('fatal', args);
-  }
-
-  error(...args: LogArgs): void {
-    this.#write('error', args);
-  }
-
-  warn(...args: LogArgs): void {
-    this.#write('warn', args);
-  }
-
-  info(...args: LogArgs): void {
-    this.#write('info', args);
-  }
-
-  debug(...args: LogArgs): void {
-    this.#write('debug', args);
-  }
-
-  trace(...args: LogArgs): void {
-    this.#write('trace', args);
+  // The level methods, `fatal(...)` to `trace(...)`: each writes through #write.
+  static {
+    for (const level of LEVELS) {
+      Object.defineProperty(LazyChildLogger.prototype, level, {
+        value(this: LazyChildLogger, ...args: LogArgs): void {
+          this.#write(level, args);
+        },
+        writable: true,
+        configurable: true,
+      });
+    }
   }
 
   silent(): void {}

@@ -6,6 +6,43 @@ import { PROVIDER_NAME_PATTERN } from '@tokenwarden/core';
  * field not listed here is never serialised.
  */
 
+/**
+ * An object schema with exactly these properties: a field it does not list is refused on input
+ * and never serialised on output. `required` names those that must be there.
+ */
+export function closedObject<const P extends Record<string, unknown>>(
+  properties: P,
+): { type: 'object'; additionalProperties: false; properties: P };
+export function closedObject<
+  const P extends Record<string, unknown>,
+  const R extends readonly (keyof P & string)[],
+>(
+  properties: P,
+  required: R,
+): { type: 'object'; additionalProperties: false; required: R; properties: P };
+export function closedObject(properties: Record<string, unknown>, required?: readonly string[]) {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    ...(required === undefined ? {} : { required }),
+    properties,
+  };
+}
+
+/** A list reply, `{ "<key>": [item, ...] }`; a paged one adds `next_cursor`, null on the last. */
+export function listReply<const K extends string, const I>(
+  key: K,
+  item: I,
+  { paged = false }: { paged?: boolean } = {},
+) {
+  const items = { type: 'array', items: item } as const;
+  return paged
+    ? closedObject({ [key]: items, next_cursor: nullableString }, [key, 'next_cursor'])
+    : closedObject({ [key]: items }, [key]);
+}
+
+export const nullableString = { type: ['string', 'null'] } as const;
+
 export const ID_PATTERN = '^[A-Za-z0-9_-]{1,64}$';
 
 export const idString = { type: 'string', pattern: ID_PATTERN } as const;
@@ -63,12 +100,7 @@ export function tokensInput(body: TokensFields) {
   };
 }
 
-export const idParams = {
-  type: 'object',
-  required: ['id'],
-  additionalProperties: false,
-  properties: { id: idString },
-} as const;
+export const idParams = closedObject({ id: idString }, ['id']);
 
 export const errorBody = {
   type: 'object',

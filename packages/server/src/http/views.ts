@@ -1,5 +1,5 @@
 import { connectionInfo, type ConnectionInfo, type CredentialRecord } from '@tokenwarden/core';
-import { isoTime, nullableIsoTime } from './schemas.ts';
+import { closedObject, isoTime, nullableIsoTime } from './schemas.ts';
 
 /** What the API says about a connection: metadata only, never a token. */
 export interface ConnectionView {
@@ -20,11 +20,8 @@ export interface ConnectionView {
   updated_at: string;
 }
 
-export const connectionViewSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['id', 'provider', 'owner', 'status', 'version', 'access_expires_at'],
-  properties: {
+export const connectionViewSchema = closedObject(
+  {
     id: { type: 'string' },
     provider: { type: 'string' },
     owner: { type: 'string' },
@@ -41,7 +38,8 @@ export const connectionViewSchema = {
     created_at: isoTime,
     updated_at: isoTime,
   },
-} as const;
+  ['id', 'provider', 'owner', 'status', 'version', 'access_expires_at'],
+);
 
 const viewProperties = connectionViewSchema.properties;
 
@@ -49,11 +47,8 @@ const viewProperties = connectionViewSchema.properties;
  * The short answer to a write: which connection, and where its access token stands (`status`
  * without the enum, as it always was here).
  */
-export const connectionSummarySchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: connectionViewSchema.required,
-  properties: {
+export const connectionSummarySchema = closedObject(
+  {
     id: viewProperties.id,
     provider: viewProperties.provider,
     owner: viewProperties.owner,
@@ -61,7 +56,8 @@ export const connectionSummarySchema = {
     version: viewProperties.version,
     access_expires_at: viewProperties.access_expires_at,
   },
-} as const;
+  connectionViewSchema.required,
+);
 
 export function iso(ms: number): string {
   return new Date(ms).toISOString();

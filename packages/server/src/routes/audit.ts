@@ -1,7 +1,15 @@
 import type { AuditRecord } from '@tokenwarden/core';
 import type { FastifyPluginAsync } from 'fastify';
 import { authenticateAdmin, type ServerContext } from '../http/context.ts';
-import { errorResponses, idString, isoTime, limitQuery, parseLimit } from '../http/schemas.ts';
+import {
+  closedObject,
+  errorResponses,
+  idString,
+  isoTime,
+  limitQuery,
+  listReply,
+  parseLimit,
+} from '../http/schemas.ts';
 import { iso } from '../http/views.ts';
 
 interface AuditQueryString {
@@ -12,11 +20,8 @@ interface AuditQueryString {
   limit?: string;
 }
 
-const eventView = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['seq', 'at', 'request_id', 'actor', 'action', 'outcome'],
-  properties: {
+const eventView = closedObject(
+  {
     seq: { type: 'integer' },
     at: isoTime,
     request_id: { type: 'string' },
@@ -28,7 +33,8 @@ const eventView = {
     outcome: { type: 'string', description: '"ok" or a stable error code.' },
     detail: { type: ['object', 'null'], additionalProperties: true },
   },
-} as const;
+  ['seq', 'at', 'request_id', 'actor', 'action', 'outcome'],
+);
 
 /** The audit log (admin): who did what to which connection, when, with what outcome. */
 export const auditRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) => {
@@ -40,27 +46,15 @@ export const auditRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =
       schema: {
         tags: ['audit'],
         summary: 'Audit events, newest first (admin)',
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            connection: { ...idString, description: 'Only events about this connection.' },
-            client: { ...idString, description: 'Only events by this actor (client id or admin).' },
-            since: { ...isoTime, description: 'Only events at or after this time.' },
-            cursor: { type: 'string', pattern: '^[1-9][0-9]{0,15}$', description: 'next_cursor.' },
-            limit: { ...limitQuery, description: '1-200, default 100.' },
-          },
-        },
+        querystring: closedObject({
+          connection: { ...idString, description: 'Only events about this connection.' },
+          client: { ...idString, description: 'Only events by this actor (client id or admin).' },
+          since: { ...isoTime, description: 'Only events at or after this time.' },
+          cursor: { type: 'string', pattern: '^[1-9][0-9]{0,15}$', description: 'next_cursor.' },
+          limit: { ...limitQuery, description: '1-200, default 100.' },
+        }),
         response: {
-          200: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['events', 'next_cursor'],
-            properties: {
-              events: { type: 'array', items: eventView },
-              next_cursor: { type: ['string', 'null'] },
-            },
-          },
+          200: listReply('events', eventView, { paged: true }),
           ...errorResponses(400, 401, 403),
         },
       },

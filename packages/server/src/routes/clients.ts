@@ -3,9 +3,11 @@ import type { FastifyPluginAsync } from 'fastify';
 import { newClientKey } from '../auth/api-keys.ts';
 import { authenticateAdmin, recordAudit, type ServerContext } from '../http/context.ts';
 import {
+  closedObject,
   errorResponses,
   idParams,
   isoTime,
+  listReply,
   nameString,
   nullableIsoTime,
   providerName,
@@ -15,11 +17,8 @@ import { iso, isoOrNull } from '../http/views.ts';
 /** The actions a grant may hold (the CLI names them in its messages). */
 export const ACTIONS = ['token.read', 'connections.read', 'connections.write'] as const;
 
-const grantSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['owner', 'provider', 'actions'],
-  properties: {
+const grantSchema = closedObject(
+  {
     owner: { ...nameString, description: 'An owner, or "*" for every owner.' },
     provider: { anyOf: [providerName, { const: '*' }], description: 'A provider name, or "*".' },
     actions: {
@@ -29,20 +28,19 @@ const grantSchema = {
       items: { type: 'string', enum: ACTIONS },
     },
   },
-} as const;
+  ['owner', 'provider', 'actions'],
+);
 
-const clientView = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['id', 'name', 'grants', 'created_at', 'revoked_at'],
-  properties: {
+const clientView = closedObject(
+  {
     id: { type: 'string' },
     name: { type: 'string' },
     grants: { type: 'array', items: grantSchema },
     created_at: isoTime,
     revoked_at: nullableIsoTime,
   },
-} as const;
+  ['id', 'name', 'grants', 'created_at', 'revoked_at'],
+);
 
 interface CreateBody {
   name: string;
@@ -59,28 +57,24 @@ export const clientRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) 
       schema: {
         tags: ['clients'],
         summary: 'Create a service client; its API key is in this response only (admin)',
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['name', 'grants'],
-          properties: {
+        body: closedObject(
+          {
             name: { ...nameString, maxLength: 128 },
             grants: { type: 'array', maxItems: 100, items: grantSchema },
           },
-        },
+          ['name', 'grants'],
+        ),
         response: {
-          201: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['id', 'name', 'api_key', 'grants', 'created_at'],
-            properties: {
+          201: closedObject(
+            {
               id: { type: 'string' },
               name: { type: 'string' },
               api_key: { type: 'string', description: 'Shown once; only its hash is stored.' },
               grants: { type: 'array', items: grantSchema },
               created_at: isoTime,
             },
-          },
+            ['id', 'name', 'api_key', 'grants', 'created_at'],
+          ),
           ...errorResponses(400, 401, 403, 413),
         },
       },
@@ -122,15 +116,7 @@ export const clientRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) 
       schema: {
         tags: ['clients'],
         summary: 'Every service client, revoked ones included; never a key (admin)',
-        response: {
-          200: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['clients'],
-            properties: { clients: { type: 'array', items: clientView } },
-          },
-          ...errorResponses(401, 403),
-        },
+        response: { 200: listReply('clients', clientView), ...errorResponses(401, 403) },
       },
       config: { auditAction: 'client.list' },
     },

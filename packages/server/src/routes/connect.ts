@@ -8,7 +8,14 @@ import {
   type ConnectSettings,
   type ServerContext,
 } from '../http/context.ts';
-import { errorResponses, idString, isoTime, nameString, providerName } from '../http/schemas.ts';
+import {
+  closedObject,
+  errorResponses,
+  idString,
+  isoTime,
+  nameString,
+  providerName,
+} from '../http/schemas.ts';
 import { iso } from '../http/views.ts';
 import { checkRedirect } from '../http/redirect-uri.ts';
 
@@ -30,11 +37,8 @@ const startSchema = {
     'redirects to `redirect_uri` with `connection_id=` or `error=`. The session is single-use ' +
     'and lives 10 minutes. Needs connections.write on the owner and provider. `redirect_uri` ' +
     'must be absolute https (http only on loopback), without a fragment or user info.',
-  body: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['provider', 'owner', 'redirect_uri'],
-    properties: {
+  body: closedObject(
+    {
       provider: providerName,
       owner: { ...nameString, pattern: '^(?!\\*$)\\S(.*\\S)?$' },
       redirect_uri: { type: 'string', minLength: 1, maxLength: 2048 },
@@ -50,17 +54,16 @@ const startSchema = {
           'Re-authorize this connection (same owner and provider) instead of creating one.',
       },
     },
-  },
+    ['provider', 'owner', 'redirect_uri'],
+  ),
   response: {
-    201: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['authorize_url', 'expires_at'],
-      properties: {
+    201: closedObject(
+      {
         authorize_url: { type: 'string', description: "The provider's authorization URL." },
         expires_at: { ...isoTime, description: 'The callback is refused after this.' },
       },
-    },
+      ['authorize_url', 'expires_at'],
+    ),
     ...errorResponses(400, 401, 403, 404, 413),
   },
 } as const;

@@ -3,11 +3,12 @@ import type { FastifyPluginAsync } from 'fastify';
 import { InvalidRequestError } from '../errors.ts';
 import { authenticate, type ServerContext } from '../http/context.ts';
 import {
+  closedObject,
   errorResponses,
   idParams,
+  type TokensFields,
   tokensInput,
   tokensProperties,
-  type TokensFields,
 } from '../http/schemas.ts';
 import { connectionSummary, connectionSummarySchema } from '../http/views.ts';
 import { auditedOnConnection } from './connection-access.ts';
@@ -25,12 +26,7 @@ const tokensSchema = {
     'redeeming the old refresh token cannot overwrite it. Audited as connection.reauthorize ' +
     '(`recovered: true` when it was not active). Needs connections.write on the connection.',
   params: idParams,
-  body: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['access_token'],
-    properties: tokensProperties,
-  },
+  body: closedObject(tokensProperties, ['access_token']),
   response: {
     200: {
       ...connectionSummarySchema,
@@ -65,11 +61,8 @@ const introspectSchema = {
     },
   },
   response: {
-    200: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['active', 'token'],
-      properties: {
+    200: closedObject(
+      {
         active: { type: 'boolean' },
         token: { type: 'string', description: 'Which token was introspected.' },
         scope: { type: 'string' },
@@ -79,7 +72,8 @@ const introspectSchema = {
         iat: { type: 'integer', description: 'Epoch seconds.' },
         sub: { type: 'string' },
       },
-    },
+      ['active', 'token'],
+    ),
     ...errorResponses(400, 401, 403, 404, 413, 503),
   },
 } as const;

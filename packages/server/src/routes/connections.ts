@@ -4,16 +4,18 @@ import { listableGrants, allows } from '../auth/principal.ts';
 import { errorCodeOf, ForbiddenError } from '../errors.ts';
 import { authenticate, recordAudit, type ServerContext } from '../http/context.ts';
 import {
+  closedObject,
   errorResponses,
   idParams,
   idString,
-  providerName,
   limitQuery,
+  listReply,
   nameString,
   parseLimit,
+  providerName,
+  type TokensFields,
   tokensInput,
   tokensProperties,
-  type TokensFields,
 } from '../http/schemas.ts';
 import {
   connectionSummary,
@@ -36,6 +38,9 @@ const ownerField = {
   description: 'Not "*": that means every owner in grants.',
 } as const;
 
+/** Whose connection to which provider: what every new connection is asked for. */
+const connectionFor = { provider: providerName, owner: ownerField } as const;
+
 interface ImportBody extends TokensFields {
   provider: string;
   owner: string;
@@ -48,13 +53,9 @@ const importSchema = {
   description:
     'An access token that has already expired is a normal import: the first hand-out refreshes it. ' +
     'Needs connections.write on the owner and provider.',
-  body: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['provider', 'owner', 'access_token'],
-    properties: {
-      provider: providerName,
-      owner: ownerField,
+  body: closedObject(
+    {
+      ...connectionFor,
       ...tokensProperties,
       metadata: {
         type: 'object',
@@ -62,7 +63,8 @@ const importSchema = {
         description: 'At most 8 KiB as JSON; never secret.',
       },
     },
-  },
+    ['provider', 'owner', 'access_token'],
+  ),
   response: { 201: connectionSummarySchema, ...errorResponses(400, 401, 403, 413) },
 } as const;
 
@@ -80,17 +82,14 @@ const machineSchema = {
     'For a provider configured with grant_type client_credentials: Tokenwarden fetches the first ' +
     'access token now and every later one once cluster-wide, like a refresh. No user, no refresh ' +
     'token. Needs connections.write on the owner and provider.',
-  body: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['provider', 'owner'],
-    properties: {
-      provider: providerName,
-      owner: ownerField,
+  body: closedObject(
+    {
+      ...connectionFor,
       scope: { type: 'string', minLength: 1, maxLength: 4096 },
       metadata: { type: 'object', maxProperties: 64, description: 'At most 8 KiB as JSON.' },
     },
-  },
+    ['provider', 'owner'],
+  ),
   response: { 201: connectionSummarySchema, ...errorResponses(400, 401, 403, 413, 503) },
 } as const;
 
@@ -108,27 +107,15 @@ const listSchema = {
   description:
     'A service client sees the connections its connections.read grants cover; asking for an owner ' +
     'or provider outside them is refused (403).',
-  querystring: {
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      owner: nameString,
-      provider: providerName,
-      status: { type: 'string', enum: ['active', 'needs_reauth', 'revoked'] },
-      cursor: { ...idString, description: 'next_cursor of the previous page.' },
-      limit: { ...limitQuery, description: '1-200, default 50.' },
-    },
-  },
+  querystring: closedObject({
+    owner: nameString,
+    provider: providerName,
+    status: { type: 'string', enum: ['active', 'needs_reauth', 'revoked'] },
+    cursor: { ...idString, description: 'next_cursor of the previous page.' },
+    limit: { ...limitQuery, description: '1-200, default 50.' },
+  }),
   response: {
-    200: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['connections', 'next_cursor'],
-      properties: {
-        connections: { type: 'array', items: connectionViewSchema },
-        next_cursor: { type: ['string', 'null'] },
-      },
-    },
+    200: listReply('connections', connectionViewSchema, { paged: true }),
     ...errorResponses(400, 401, 403),
   },
 } as const;

@@ -10,6 +10,7 @@ import {
   type Setting,
   type SettingName,
 } from '@tokenwarden/core';
+import { closedObject } from '../http/schemas.ts';
 
 /** `preset: "oidc"`: no catalog entry, the settings come from the issuer's metadata. */
 export const DISCOVERY_PRESET = 'oidc';
@@ -48,17 +49,15 @@ function nullable(schema: Record<string, unknown>, members = false): Record<stri
 }
 
 /** A PUT body: every setting; a secret may be null, to drop the stored one on purpose. */
-export const providerBody = {
-  type: 'object',
-  additionalProperties: false,
-  required: SETTING_ENTRIES.filter(([, s]) => s.required === 'given').map(([, s]) => s.wire),
-  properties: Object.fromEntries(
+export const providerBody = closedObject(
+  Object.fromEntries(
     SETTING_ENTRIES.map(([name, setting]) => {
       const schema = settingSchema(name, setting);
       return [setting.wire, setting.secret ? nullable(schema) : schema];
     }),
   ),
-} as const;
+  SETTING_ENTRIES.filter(([, s]) => s.required === 'given').map(([, s]) => s.wire),
+);
 
 /**
  * A PATCH body (RFC 7396 JSON merge patch): any settings, null removing one; a setting every
@@ -130,11 +129,8 @@ function saysSomething(value: unknown, fallback: unknown): boolean {
 }
 
 /** What POST /v1/providers/{name}/test answers: core's `ProbeResult`, with where it went. */
-export const probeView = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['name', 'token_url', 'verdict', 'code', 'message'],
-  properties: {
+export const probeView = closedObject(
+  {
     name: { type: 'string' },
     token_url: { type: 'string' },
     verdict: {
@@ -153,13 +149,11 @@ export const probeView = {
     },
     message: { type: 'string', description: 'The verdict in plain words.' },
   },
-} as const;
+  ['name', 'token_url', 'verdict', 'code', 'message'],
+);
 
-export const presetView = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['name', 'params'],
-  properties: {
+export const presetView = closedObject(
+  {
     name: { type: 'string' },
     token_url: { type: ['string', 'null'] },
     authorize_url: { type: ['string', 'null'] },
@@ -173,7 +167,8 @@ export const presetView = {
     },
     notes: { type: ['string', 'null'] },
   },
-} as const;
+  ['name', 'params'],
+);
 
 /** A preset as GET /v1/presets (and `tokenwarden presets`) shows it. */
 export interface PresetListing {

@@ -7,7 +7,7 @@ import {
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { errorCodeOf, InvalidRequestError } from '../errors.ts';
 import { authenticateAdmin, recordAudit, type ServerContext } from '../http/context.ts';
-import { errorResponses, providerName } from '../http/schemas.ts';
+import { closedObject, errorResponses, listReply, providerName } from '../http/schemas.ts';
 import {
   mergePatch,
   providerConfig,
@@ -24,12 +24,7 @@ import {
   view,
 } from './provider-schemas.ts';
 
-const nameParams = {
-  type: 'object',
-  required: ['name'],
-  additionalProperties: false,
-  properties: { name: providerName },
-} as const;
+const nameParams = closedObject({ name: providerName }, ['name']);
 
 const SECRETS = SETTING_ENTRIES.filter(([, setting]) => setting.secret);
 
@@ -172,15 +167,7 @@ export const providerRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx
       schema: {
         tags: ['providers'],
         summary: 'Every configured provider, without secrets (admin)',
-        response: {
-          200: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['providers'],
-            properties: { providers: { type: 'array', items: providerView } },
-          },
-          ...errorResponses(401, 403),
-        },
+        response: { 200: listReply('providers', providerView), ...errorResponses(401, 403) },
       },
       config: { auditAction: 'provider.list' },
     },
@@ -213,15 +200,7 @@ export const providerRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx
         summary: 'The provider presets PUT /v1/providers/{name} accepts (admin)',
         description:
           'The catalog entries, and "oidc" (any OpenID Connect issuer, discovered from `issuer`).',
-        response: {
-          200: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['presets'],
-            properties: { presets: { type: 'array', items: presetView } },
-          },
-          ...errorResponses(401, 403),
-        },
+        response: { 200: listReply('presets', presetView), ...errorResponses(401, 403) },
       },
       config: { auditAction: 'preset.list' },
     },

@@ -3,16 +3,13 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { actorOf, type GrantTarget } from '../auth/principal.ts';
 import { errorCodeOf } from '../errors.ts';
 import { authenticate, type ServerContext } from '../http/context.ts';
-import { errorResponses, idParams, isoTime } from '../http/schemas.ts';
+import { closedObject, errorResponses, idParams, isoTime } from '../http/schemas.ts';
 import { iso } from '../http/views.ts';
 import { auditFailure, authorizedConnection, requireGrant } from './connection-access.ts';
 
 /** The one response that carries a token. */
-const tokenResponse = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['access_token', 'token_type', 'expires_at', 'version'],
-  properties: {
+const tokenResponse = closedObject(
+  {
     access_token: { type: 'string' },
     token_type: { type: 'string' },
     expires_at: isoTime,
@@ -22,7 +19,8 @@ const tokenResponse = {
         'Report this version to /token/rejected if the resource server refuses the token.',
     },
   },
-} as const;
+  ['access_token', 'token_type', 'expires_at', 'version'],
+);
 
 const responses = { 200: tokenResponse, ...errorResponses(400, 401, 403, 404, 409, 413, 503) };
 
@@ -76,14 +74,12 @@ export const tokenRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =
           'Refreshes only if `version` is still current (once, however many callers report it); ' +
           'otherwise answers the newer token at once. Needs token.read on the connection.',
         params: idParams,
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['version'],
-          properties: {
+        body: closedObject(
+          {
             version: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
           },
-        },
+          ['version'],
+        ),
         response: responses,
       },
       config: { auditAction: 'token.rejected' },

@@ -2,6 +2,8 @@ import type { Store } from '@tokenwarden/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { columnsOf, newCredential, refreshed } from './records.ts';
 
+type Failure = Parameters<Store['commitFailure']>[2];
+
 export { newCredential, refreshed } from './records.ts';
 export {
   describeServiceStoreConformance,
@@ -136,10 +138,24 @@ export function describeStoreConformance(name: string, setup: () => Promise<Stor
     });
 
     it('records failures with a database-clock backoff, keeping or releasing the intent', async () => {
+      /** Leases `id`, records the intent `hash` under the lease, and commits a failure. */
+      const failAfterIntent = async (
+        id: string,
+        leaseId: string,
+        hash: string,
+        failure: Failure,
+      ) => {
+        await store.acquireLease(id, lease(leaseId, 1));
+        await store.recordIntent(id, leaseId, hash);
+        return store.commitFailure(id, leaseId, failure);
+      };
+      const notRedeemed: Failure = {
+        lastError: 'server_error',
+        retryAfterMs: 0,
+        keepIntent: false,
+      };
       await store.insertCredential(newCredential('c1'));
-      await store.acquireLease('c1', lease('L1', 1));
-      await store.recordIntent('c1', 'L1', 'h');
-      let snap = await store.commitFailure('c1', 'L1', {
+      let snap = await failAfterIntent('c1', 'L1', 'h', {
         lastError: 'timeout',
         retryAfterMs: 2_000,
         keepIntent: true,
@@ -154,23 +170,11 @@ export function describeStoreConformance(name: string, setup: () => Promise<Stor
       });
       expect(snap!.record.nextAttemptAt! - snap!.now).toBe(2_000);
       // A recovery send answered "not redeemed" restores the earlier doubt, not a clean slate.
-      await store.acquireLease('c1', lease('L2', 1));
-      await store.recordIntent('c1', 'L2', 'h');
-      snap = await store.commitFailure('c1', 'L2', {
-        lastError: 'server_error',
-        retryAfterMs: 0,
-        keepIntent: false,
-      });
+      snap = await failAfterIntent('c1', 'L2', 'h', notRedeemed);
       expect(snap!.record).toMatchObject({ failures: 2, intentHash: 'h', intentAttempts: 1 });
       // A first send answered "not redeemed" clears the intent.
       await store.insertCredential(newCredential('c2'));
-      await store.acquireLease('c2', lease('L3', 1));
-      await store.recordIntent('c2', 'L3', 'h2');
-      snap = await store.commitFailure('c2', 'L3', {
-        lastError: 'server_error',
-        retryAfterMs: 0,
-        keepIntent: false,
-      });
+      snap = await failAfterIntent('c2', 'L3', 'h2', notRedeemed);
       expect(snap!.record).toMatchObject({ intentHash: null, intentAt: null, intentAttempts: 0 });
     });
 
