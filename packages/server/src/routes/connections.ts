@@ -1,5 +1,5 @@
 import type { ConnectionInfo, CredentialStatus } from '@tokenwarden/core';
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest, FastifySchema } from 'fastify';
 import { listableGrants, allows } from '../auth/principal.ts';
 import { errorCodeOf, ForbiddenError } from '../errors.ts';
 import { authenticate, recordAudit, type ServerContext } from '../http/context.ts';
@@ -38,14 +38,24 @@ const ownerField = {
   description: 'Not "*": that means every owner in grants.',
 } as const;
 
-/** Whose connection to which provider: what every new connection is asked for. */
-const connectionFor = { provider: providerName, owner: ownerField } as const;
+/** Whose connection to which provider, and the caller's notes: what every new connection has. */
+const connectionFor = {
+  provider: providerName,
+  owner: ownerField,
+  metadata: {
+    type: 'object',
+    maxProperties: 64,
+    description: 'At most 8 KiB as JSON; never secret.',
+  },
+} as const;
 
-interface ImportBody extends TokensFields {
+interface NewConnectionFields {
   provider: string;
   owner: string;
   metadata?: Record<string, unknown>;
 }
+
+interface ImportBody extends TokensFields, NewConnectionFields {}
 
 const importSchema = {
   tags: ['connections'],
@@ -57,22 +67,14 @@ const importSchema = {
     {
       ...connectionFor,
       ...tokensProperties,
-      metadata: {
-        type: 'object',
-        maxProperties: 64,
-        description: 'At most 8 KiB as JSON; never secret.',
-      },
     },
     ['provider', 'owner', 'access_token'],
   ),
   response: { 201: connectionSummarySchema, ...errorResponses(400, 401, 403, 413) },
 } as const;
 
-interface MachineBody {
-  provider: string;
-  owner: string;
+interface MachineBody extends NewConnectionFields {
   scope?: string;
-  metadata?: Record<string, unknown>;
 }
 
 const machineSchema = {
@@ -86,7 +88,6 @@ const machineSchema = {
     {
       ...connectionFor,
       scope: { type: 'string', minLength: 1, maxLength: 4096 },
-      metadata: { type: 'object', maxProperties: 64, description: 'At most 8 KiB as JSON.' },
     },
     ['provider', 'owner'],
   ),
@@ -124,33 +125,32 @@ const listSchema = {
 export const connectionRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) => {
   app.addHook('onRequest', authenticate(ctx));
 
-  app.post<{ Body: ImportBody }>(
-    '/v1/connections',
-    { schema: importSchema, config: { auditAction: 'connection.create' } },
-    async (request, reply) => {
-      const body = request.body;
-      const info = await createConnection(ctx, request, body, () =>
-        ctx.broker.importCredential({
-          provider: body.provider,
-          owner: body.owner,
-          ...tokensInput(body),
-          metadata: body.metadata,
-        }),
-      );
-      return reply.code(201).send(connectionSummary(info));
-    },
+  /** A route that makes a new connection: granted, audited and answered 201 alike. */
+  const creating = <Body extends NewConnectionFields>(
+    url: string,
+    schema: FastifySchema,
+    create: (body: Body) => Promise<ConnectionInfo>,
+  ) =>
+    app.post<{ Body: Body }>(
+      url,
+      { schema, config: { auditAction: 'connection.create' } },
+      async (request, reply) => {
+        // Fastify's route generics lose the body's type for a generic Body: it is the schema's.
+        const body = request.body as Body;
+        const info = await createConnection(ctx, request, body, () => create(body));
+        return reply.code(201).send(connectionSummary(info));
+      },
+    );
+  creating<ImportBody>('/v1/connections', importSchema, (body) =>
+    ctx.broker.importCredential({
+      provider: body.provider,
+      owner: body.owner,
+      ...tokensInput(body),
+      metadata: body.metadata,
+    }),
   );
-
-  app.post<{ Body: MachineBody }>(
-    '/v1/machine-connections',
-    { schema: machineSchema, config: { auditAction: 'connection.create' } },
-    async (request, reply) => {
-      const body = request.body;
-      const info = await createConnection(ctx, request, body, () =>
-        ctx.broker.createMachineConnection(body),
-      );
-      return reply.code(201).send(connectionSummary(info));
-    },
+  creating<MachineBody>('/v1/machine-connections', machineSchema, (body) =>
+    ctx.broker.createMachineConnection(body),
   );
 
   app.get<{ Params: { id: string } }>(

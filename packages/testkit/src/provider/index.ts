@@ -7,12 +7,6 @@ export type { StartOptions } from './provider.ts';
 export { RemoteTestProvider } from './remote.ts';
 export { tokenFingerprint } from './state.ts';
 export { PERSONALITIES } from './personalities.ts';
-export type {
-  ErrorStyle,
-  PersonalityName,
-  GrantOptions,
-  InjectedFailure,
-  IssuedGrant,
-  ProviderStats,
-  TestProviderOptions,
-} from './types.ts';
+// Every type of the provider's vocabulary (options, failures, grants, stats); its values (the
+// defaults and validators) stay internal.
+export type * from './types.ts';
