@@ -17,7 +17,11 @@ afterEach(async () => {
   cleanup = [];
 });
 
-async function setup(count: number, backend: 'sqlite' | 'postgres') {
+async function setup(
+  count: number,
+  backend: 'sqlite' | 'postgres',
+  overrides: Partial<BrokerFixture> = {},
+) {
   const dir = mkdtempSync(join(tmpdir(), 'tw-scheduler-'));
   const provider = await TestProvider.start();
   const database = backend === 'postgres' ? await createTestDatabase() : undefined;
@@ -26,6 +30,7 @@ async function setup(count: number, backend: 'sqlite' | 'postgres') {
     databaseUrl: database?.url,
     keys: KeyRing.generate('k').serialize(),
     provider: providerConfigFor(provider),
+    ...overrides,
   };
   const refreshedBy = [0, 0];
   const instances = await Promise.all(
@@ -88,7 +93,10 @@ describe.each(['sqlite', 'postgres'] as const)('proactive scheduler on %s', (bac
   });
 
   it('leaves credentials alone until they are due, and skips those backing off', async () => {
-    const { provider, instances, ids } = await setup(3, backend);
+    // The backoff has full jitter, a delay in [0, base]: with the default 500 ms base, one of
+    // three could be over before the second tick on a busy machine. Ten minutes: never.
+    const backoff = { baseMs: 600_000, maxMs: 600_000 };
+    const { provider, instances, ids } = await setup(3, backend, { backoff });
     const [fresh] = await Promise.all([
       instances[0]!.broker.importCredential({
         provider: 'test',
