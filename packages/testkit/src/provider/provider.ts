@@ -1,6 +1,8 @@
 // A loopback OAuth 2.0 token endpoint that reproduces the refresh-token behaviour of real
 // providers (rotation, grace windows, reuse detection) and the failures listed in
 // the design notes (provider-quirks.md), so the refresh protocol can be tested against them.
+// Over 400 lines on purpose: it is the one place a test reads to know what the provider does on
+// each endpoint; its grants, state, hostile answers and authorization codes are in their own files.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AuthorizationCodes } from './authorize.ts';
