@@ -28,11 +28,21 @@ export function run(
   args: string[],
   options: { cwd: string; env?: Record<string, string>; input?: string; command?: string },
 ): Promise<Run> {
+  return runToEnd(options.command ?? BIN, args, {
+    cwd: options.cwd,
+    env: cleanEnv(options.env ?? {}),
+    input: options.input,
+  });
+}
+
+/** Any command run to its end in exactly `env`, with `input` on stdin; its output collected. */
+export function runToEnd(
+  command: string,
+  args: readonly string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv; input?: string | undefined },
+): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(options.command ?? BIN, args, {
-      cwd: options.cwd,
-      env: cleanEnv(options.env ?? {}),
-    });
+    const child = spawn(command, args, { cwd: options.cwd, env: options.env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

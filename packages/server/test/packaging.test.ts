@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { RemoteTestProvider } from '@tokenwarden/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runToEnd, type Run } from './cli-process.ts';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('./installed/', import.meta.url));
@@ -20,12 +21,6 @@ const PACKAGES = ['client', 'core', 'server', 'temporal', 'testkit'];
 
 // Installing and type-checking on a busy two-core machine: generous, the work itself is ~30 s.
 const SLOW = { timeout: 300_000 };
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 /**
  * The environment of a user's shell: without the TOKENWARDEN_* settings of whoever runs the
@@ -45,16 +40,7 @@ function run(
   args: readonly string[],
   options: { cwd: string; env?: Record<string, string>; input?: string },
 ): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: userEnv(options.env) });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(options.input ?? '');
-  });
+  return runToEnd(command, args, { ...options, env: userEnv(options.env) });
 }
 
 /** `run`, failing with the command's stderr (npm's, tsc's or the CLI's: never a token). */

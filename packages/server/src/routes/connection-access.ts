@@ -19,18 +19,23 @@ export async function authorizedConnection(
 ): Promise<ConnectionInfo> {
   const info = await ctx.broker.getConnection(id);
   ctx.owners.set(id, info);
-  requireGrant(request, action, info);
+  requireGrant(request, action, id, info);
   return info;
 }
 
-/** Throws the refusal (`ConnectionForbiddenError` or `ConnectionHiddenError`) unless allowed. */
+/**
+ * Throws the refusal (`ConnectionForbiddenError` or `ConnectionHiddenError`) unless allowed. On
+ * the hand-out's path: nothing is allocated when the grant allows.
+ */
 export function requireGrant(
   request: FastifyRequest,
   action: ServiceAction,
-  connection: GrantTarget & { id: string },
+  id: string,
+  target: GrantTarget,
 ): void {
-  if (allows(request.principal, action, connection)) return;
-  const known = ACTIONS.some((other) => allows(request.principal, other, connection));
+  if (allows(request.principal, action, target)) return;
+  const connection = { id, ...target };
+  const known = ACTIONS.some((other) => allows(request.principal, other, target));
   throw known
     ? new ConnectionForbiddenError(action, connection)
     : new ConnectionHiddenError(connection);

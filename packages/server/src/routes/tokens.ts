@@ -90,7 +90,8 @@ export const tokenRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =
 
 /**
  * The hand-out both token routes share. The hot path of the whole server: two awaits (the broker,
- * the audit's group commit), no per-request closures, the grant check synchronous when the connection's owner is known.
+ * the audit's group commit), no per-request closures, the grant check synchronous when the
+ * connection's owner is known.
  */
 async function handOut(
   ctx: ServerContext,
@@ -104,7 +105,7 @@ async function handOut(
   let token: AccessToken;
   try {
     info = ctx.owners.get(id) ?? (await authorizedConnection(ctx, request, id, 'token.read'));
-    requireGrant(request, 'token.read', { id, ...info });
+    requireGrant(request, 'token.read', id, info);
     // A refresh this request leads is audited under its request id and caller (see app.ts).
     ctx.handOuts.enter(id, { requestId: request.id, actor });
     try {
