@@ -8,7 +8,7 @@ export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: ['tokenwarden-source'] } },
   test: {
-    include: ['packages/*/test/**/*.test.ts'],
+    include: ['packages/*/test/**/*.test.ts', 'sdks/*/*.test.ts'],
     // One Postgres server for the run (or TOKENWARDEN_TEST_DATABASE_URL); a database per test.
     globalSetup: ['packages/testkit/src/postgres/global-setup.ts'],
     pool: 'forks',
