@@ -35,7 +35,7 @@ describe('Temporal for tests', () => {
       taskQueue: 'nobody',
       workflowId: 'the-same-id',
     });
-    cleanups.push(() => handle.terminate());
+    cleanups.push(async () => void (await handle.terminate()));
     expect((await handle.describe()).status.name).toBe('RUNNING');
     await expect(
       new Client({ connection, namespace: theirs }).workflow.getHandle('the-same-id').describe(),
