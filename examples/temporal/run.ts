@@ -14,6 +14,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import proto from '@temporalio/proto';
 import {
   spawnTs,
   TailBuffer,
@@ -108,6 +109,7 @@ export async function startExample(options: ExampleStartOptions): Promise<Exampl
     }
     await Promise.all(workers.map(ready));
     connection = await Connection.connect({ address: options.address });
+    await untilPolling(connection, namespace, taskQueue, workers.length);
     const client = new Client({
       connection,
       namespace,
@@ -185,6 +187,28 @@ function ready(child: ChildProcess): Promise<void> {
       reject(new Error(`a worker exited (${code}) before it was ready:\n${stderr.toString()}`)),
     );
   });
+}
+
+/**
+ * Resolves once the server has seen `count` workers poll the queue for activities, so that the
+ * first activities of a workflow can go to any of them, not only to the first one up.
+ */
+async function untilPolling(
+  connection: Connection,
+  namespace: string,
+  taskQueue: string,
+  count: number,
+): Promise<void> {
+  for (const deadline = Date.now() + 60_000; ;) {
+    const { pollers } = await connection.workflowService.describeTaskQueue({
+      namespace,
+      taskQueue: { name: taskQueue },
+      taskQueueType: proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+    });
+    if (new Set(pollers?.map((poller) => poller.identity)).size >= count) return;
+    if (Date.now() > deadline) throw new Error(`${count} workers did not poll ${taskQueue}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 /** SIGINT: Worker.run() finishes its tasks and exits. */

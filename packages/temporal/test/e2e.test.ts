@@ -84,11 +84,11 @@ describe('end to end on a Temporal server', () => {
     const { stack, startFanOut } = await start();
     const grant = stack.provider.issueGrant();
     const connectionId = await stack.importConnection({ grant, expiresIn: 3600 });
-    // A second on a timer between a lane's calls: the revocation lands between the first calls
-    // and the next ones.
+    // Three rounds of 10 calls, a second apart (a workflow timer): the revocation lands after the
+    // first calls and before the last ones.
     const handle = await startFanOut({
       connectionId,
-      calls: 20,
+      calls: 30,
       concurrency: 10,
       pauseBetweenCallsMs: 1_000,
     });
@@ -105,8 +105,8 @@ describe('end to end on a Temporal server', () => {
     await handle.signal(reauthorizedSignal, { connectionId });
 
     expect(await handle.result()).toEqual({
-      calls: 20,
-      succeeded: 20,
+      calls: 30,
+      succeeded: 30,
       waitedForReauthorization: 1,
     });
     // One refresh attempt found the revocation; nothing was redeemed, nothing replayed.
