@@ -16,12 +16,11 @@ export async function testTemporalAddress(): Promise<string> {
   const { inject } = await import('vitest');
   const address = inject('temporalAddress');
   if (!address) {
-    throw new Error(
-      `No Temporal server for tests: ${
-        inject('temporalUnavailable') ||
-        'register packages/testkit/src/temporal/global-setup.ts as a vitest globalSetup'
-      } (or set TEMPORAL_ADDRESS to a Temporal server of your own)`,
-    );
+    const reason =
+      inject('temporalUnavailable') ||
+      'register packages/testkit/src/temporal/global-setup.ts as a vitest globalSetup, or set ' +
+        'TEMPORAL_ADDRESS to a Temporal server of your own';
+    throw new Error(`No Temporal server for tests: ${reason}`);
   }
   return address;
 }
