@@ -7,6 +7,6 @@ import { ensureTemporalCli } from './cli.ts';
 
 const cli = await ensureTemporalCli({ log: (line) => console.error(line) });
 const child = spawn(cli, ['server', 'start-dev', ...process.argv.slice(2)], { stdio: 'inherit' });
-// Ctrl-C reaches the server too (same terminal); it shuts down and so do we.
-process.on('SIGINT', () => undefined);
+// Stopping this process stops the server (Ctrl-C reaches both; a kill only this one).
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));
 child.once('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
