@@ -1,9 +1,12 @@
 // The suite's Temporal set-up: the dev server the global setup started (or TEMPORAL_ADDRESS), a
 // namespace per test, and what a developer sees when the CLI cannot be fetched or started.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import {
   createTemporalNamespace,
@@ -12,8 +15,10 @@ import {
   testTemporalAddress,
   TemporalCliUnavailableError,
 } from '@tokenwarden/testkit/temporal';
+import { spawnTs } from '@tokenwarden/testkit';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 
+const OWNER = fileURLToPath(new URL('./fixtures/temporal-owner.ts', import.meta.url));
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -56,6 +61,27 @@ describe('Temporal for tests', () => {
     );
   });
 
+  it('stops a server whose owner was killed before it could, at the next start', async () => {
+    const cli = inject('temporalCli') || (await ensureTemporalCli());
+    const owner = spawnTs(OWNER, [cli]);
+    cleanups.push(async () => void owner.kill('SIGKILL'));
+    await new Promise<void>((resolve, reject) => {
+      owner.stdout!.on('data', (chunk: Buffer) => {
+        if (chunk.toString().includes('SERVER_STARTED')) resolve();
+      });
+      owner.once('exit', (code) => reject(new Error(`the owner exited (${code})`)));
+    });
+    const orphan = await serverOf(owner.pid!);
+    owner.kill('SIGKILL');
+    await once(owner, 'exit');
+    expect(running(orphan), 'the server outlives its killed owner').toBe(true);
+
+    const next = await startTemporalDevServer({ cli });
+    cleanups.push(() => next.close());
+
+    expect(running(orphan)).toBe(false);
+  });
+
   it('reports a server that does not start, with its log', async () => {
     const cli = inject('temporalCli') || (await ensureTemporalCli());
     const { port, close } = await takePort();
@@ -66,6 +92,26 @@ describe('Temporal for tests', () => {
     );
   });
 });
+
+/** The pid of the server `owner` started: the testkit notes each in <tmp>/tokenwarden-temporal. */
+async function serverOf(owner: number): Promise<number> {
+  const dir = join(tmpdir(), 'tokenwarden-temporal');
+  for (const name of await readdir(dir)) {
+    if ((await readFile(join(dir, name), 'utf8')).trim() === String(owner)) {
+      return Number.parseInt(name, 10);
+    }
+  }
+  throw new Error(`no server of process ${owner} in ${dir}`);
+}
+
+/** Alive and not a zombie (a killed orphan stays one until its new parent reaps it). */
+function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
 
 /** A port someone else listens on (and accepts connections on, as a server would). */
 async function takePort(): Promise<{ port: number; close: () => Promise<void> }> {
