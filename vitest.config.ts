@@ -10,7 +10,11 @@ export default defineConfig({
   test: {
     include: ['packages/*/test/**/*.test.ts', 'sdks/*/*.test.ts'],
     // One Postgres server for the run (or TOKENWARDEN_TEST_DATABASE_URL); a database per test.
-    globalSetup: ['packages/testkit/src/postgres/global-setup.ts'],
+    // One Temporal dev server for the run (or TEMPORAL_ADDRESS); a namespace per test.
+    globalSetup: [
+      'packages/testkit/src/postgres/global-setup.ts',
+      'packages/testkit/src/temporal/global-setup.ts',
+    ],
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 60_000,

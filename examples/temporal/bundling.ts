@@ -2,6 +2,7 @@
 // TypeScript sources (the `tokenwarden-source` export condition) as they do everywhere else here.
 // A project that installs @tokenwarden/temporal from npm needs none of this: the published package
 // points its `./workflow` export at compiled JavaScript.
+import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
 /** The example's workflow module. */
@@ -19,3 +20,28 @@ export function sourceConditionsHook<C extends WebpackConfigLike>(config: C): C 
   config.resolve = resolve;
   return config;
 }
+
+/**
+ * Bundles the example's workflows once into `path`, for workers started with WORKFLOW_BUNDLE:
+ * each worker would otherwise run webpack itself, which takes seconds of CPU per process.
+ */
+export async function writeWorkflowBundle(path: string): Promise<string> {
+  const { bundleWorkflowCode } = await import('@temporalio/worker');
+  const { code } = await bundleWorkflowCode({
+    workflowsPath,
+    webpackConfigHook: sourceConditionsHook,
+    // Its progress lines would only interleave with the test output.
+    logger: silentLogger,
+  });
+  await writeFile(path, code);
+  return path;
+}
+
+const silentLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};

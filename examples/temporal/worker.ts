@@ -7,7 +7,9 @@
 //   node --conditions=tokenwarden-source --import tsx examples/temporal/worker.ts
 //
 // Optional: TEMPORAL_NAMESPACE (default `default`), TASK_QUEUE (default `tokenwarden-example`),
-// TOKENWARDEN_CODEC_KEYS to encrypt every payload (the client starting workflows needs the same).
+// TOKENWARDEN_CODEC_KEYS to encrypt every payload (the client starting workflows needs the same),
+// WORKFLOW_BUNDLE: the workflows already bundled (bundling.ts's writeWorkflowBundle) instead of
+// bundling them at start-up.
 import { pathToFileURL } from 'node:url';
 import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
@@ -26,6 +28,8 @@ export interface ExampleWorkerOptions {
   apiKey: string;
   resourceUrl: string;
   dataConverter?: DataConverter;
+  /** A file written by `writeWorkflowBundle`; by default the worker bundles the workflows itself. */
+  workflowBundlePath?: string;
 }
 
 export async function createExampleWorker(options: ExampleWorkerOptions): Promise<Worker> {
@@ -38,8 +42,9 @@ export async function createExampleWorker(options: ExampleWorkerOptions): Promis
     connection: options.connection,
     namespace: options.namespace ?? 'default',
     taskQueue: options.taskQueue ?? DEFAULT_TASK_QUEUE,
-    workflowsPath,
-    bundlerOptions: { webpackConfigHook: sourceConditionsHook },
+    ...(options.workflowBundlePath
+      ? { workflowBundle: { codePath: options.workflowBundlePath } }
+      : { workflowsPath, bundlerOptions: { webpackConfigHook: sourceConditionsHook } }),
     activities: createExampleActivities({ helpers, resourceUrl: options.resourceUrl }),
     ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
   });
@@ -68,6 +73,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     apiKey: required('TOKENWARDEN_API_KEY'),
     resourceUrl: required('RESOURCE_URL'),
     dataConverter: dataConverterFromEnv(),
+    workflowBundlePath: process.env.WORKFLOW_BUNDLE || undefined,
   });
   // run.ts waits for this line before it starts the workflow.
   process.stdout.write('WORKER_READY\n');

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { KeyRing, openPostgresStore, openSqliteStore, type KyselyStore } from '@tokenwarden/core';
 import { buildServer, hashApiKey, type BuildServerOptions } from '@tokenwarden/server';
-import { TestProvider, type TestProviderOptions } from '@tokenwarden/testkit';
+import { TestProvider, type IssuedGrant, type TestProviderOptions } from '@tokenwarden/testkit';
 
 export interface ClusterOptions {
   replicas?: number;
@@ -26,8 +26,12 @@ export interface Cluster {
   urls: string[];
   /** A service client's key with token.read and connections.write on provider `test`. */
   apiKey: string;
-  /** Imports a fresh grant of the test provider; `expiresIn: 0` makes it expired already. */
-  importConnection(options?: { expiresIn?: number; owner?: string }): Promise<string>;
+  /** Imports a grant of the test provider (a fresh one unless given); `expiresIn: 0` makes it expired already. */
+  importConnection(options?: {
+    expiresIn?: number;
+    owner?: string;
+    grant?: IssuedGrant;
+  }): Promise<string>;
   /** An API call with the admin key on the first replica; throws on a non-2xx answer. */
   admin(method: string, path: string, body: unknown): Promise<unknown>;
   close(): Promise<void>;
@@ -88,8 +92,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       provider,
       urls,
       apiKey: client.api_key,
-      async importConnection({ expiresIn = 0, owner } = {}) {
-        const grant = provider.issueGrant();
+      async importConnection({ expiresIn = 0, owner, grant = provider.issueGrant() } = {}) {
         const created = (await call(client.api_key, 'POST', '/v1/connections', {
           provider: 'test',
           owner: owner ?? `user-${randomBytes(4).toString('hex')}`,
@@ -108,7 +111,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   }
 }
 
-function api(baseUrl: string) {
+/** Calls the API at `baseUrl` with a key; throws on a non-2xx answer (naming the error code). */
+export function api(baseUrl: string) {
   return async (key: string, method: string, path: string, body: unknown): Promise<unknown> => {
     const res = await fetch(baseUrl + path, {
       method,
