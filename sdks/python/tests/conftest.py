@@ -69,6 +69,7 @@ def temporal_address() -> str:
     address = os.environ.get("TEMPORAL_ADDRESS")
     if not address:
         if os.environ.get("TOKENWARDEN_REQUIRE_TEMPORAL") == "1":
-            pytest.fail("TEMPORAL_ADDRESS is not set")
+            why = os.environ.get("TOKENWARDEN_TEMPORAL_UNAVAILABLE") or "TEMPORAL_ADDRESS is not set"
+            pytest.fail(f"no Temporal server: {why}")
         pytest.skip("TEMPORAL_ADDRESS is not set (start `temporal server start-dev` and set it)")
     return address
