@@ -7,13 +7,13 @@ import asyncio
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
+from harness import REPO_ROOT
 from tokenwarden import AccessToken, AsyncClient, Client, Retry, TokenwardenError
 
-CASES = json.loads((Path(__file__).resolve().parents[2] / "scenarios" / "scenarios.json").read_text())["cases"]
+CASES = json.loads((REPO_ROOT / "sdks" / "scenarios" / "scenarios.json").read_text())["cases"]
 CONCURRENT = [case for case in CASES if any(step.get("concurrency", 1) > 1 for step in case["steps"])]
 # The runners' one departure from the SDK's defaults (sdks/scenarios/README.md).
 RETRY = Retry(max_attempts=2)

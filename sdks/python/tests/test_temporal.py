@@ -24,11 +24,12 @@ from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
+from harness import REPO_ROOT
 from temporal_app import FanOut, FanOutWorkflow, ResourceActivities
 from tokenwarden import AsyncClient, Client, errors
 from tokenwarden.temporal import ActivityHelpers, FailureTypes, SyncActivityHelpers, to_application_error
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+
 WORKER = Path(__file__).parent / "workers" / "temporal_worker.py"
 
 

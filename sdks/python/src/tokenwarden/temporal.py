@@ -230,11 +230,17 @@ class ActivityHelpers:
             if interval is None:
                 return await call()
             pending = asyncio.ensure_future(call())
-            # A cache hit settles within one turn of the loop: no heartbeat for it.
-            done, _ = await asyncio.wait({pending}, timeout=0)
-            while not done:
-                self._options.beat()
-                done, _ = await asyncio.wait({pending}, timeout=interval)
+            try:
+                # A cache hit settles within one turn of the loop: no heartbeat for it.
+                done, _ = await asyncio.wait({pending}, timeout=0)
+                while not done:
+                    self._options.beat()
+                    done, _ = await asyncio.wait({pending}, timeout=interval)
+            except asyncio.CancelledError:
+                # The activity was cancelled: so is its request (a token request shared with other
+                # callers goes on; the client shields it).
+                pending.cancel()
+                raise
             return pending.result()
         except TokenwardenError as error:
             raise to_application_error(error, connection_id) from None
