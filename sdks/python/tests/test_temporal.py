@@ -20,6 +20,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, RegisterNamespaceRequest
 from temporalio.client import Client as TemporalClient
 from temporalio.client import WorkflowFailureError
+from temporalio.service import RPCError
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
@@ -40,19 +41,32 @@ async def fresh_namespace(address: str) -> TemporalClient:
     await client.workflow_service.register_namespace(
         RegisterNamespaceRequest(namespace=name, workflow_execution_retention_period=Duration(seconds=86400))
     )
-    return await TemporalClient.connect(address, namespace=name)
+    # Registered is not yet usable: the server's namespace cache learns it later, and a worker
+    # that polls before then backs off for up to a minute. A task queue's description goes
+    # through that cache, so once it answers the workers can start.
+    client = await TemporalClient.connect(address, namespace=name)
+    for _ in range(300):
+        try:
+            await describe_activity_queue(client, "tw-namespace-probe")
+            return client
+        except RPCError:
+            await asyncio.sleep(0.1)
+    pytest.fail(f"namespace {name} was registered but is not usable")
+
+
+async def describe_activity_queue(client: TemporalClient, task_queue: str):
+    return await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+        )
+    )
 
 
 async def wait_for_pollers(client: TemporalClient, task_queue: str, count: int) -> None:
     for _ in range(600):
-        answer = await client.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=client.namespace,
-                task_queue=TaskQueue(name=task_queue),
-                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-            )
-        )
-        if len(answer.pollers) >= count:
+        if len((await describe_activity_queue(client, task_queue)).pollers) >= count:
             return
         await asyncio.sleep(0.1)
     pytest.fail(f"fewer than {count} workers polled {task_queue}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -85,6 +86,9 @@ class TokenCache:
 
     def __init__(self, limit: int = 10_000) -> None:
         self.slots: dict[str, Slot] = {}
+        # Guards the slots' bookkeeping (which flight is on) when threads share the cache (the
+        # sync Client); never held during a request.
+        self.lock = threading.Lock()
         self._limit = limit
 
     def slot(self, connection_id: str) -> Slot:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -107,10 +108,6 @@ def _check(name: str, value: object, *, minimum: float) -> float:
     return float(value)
 
 
-def body_bytes(body: object) -> bytes | None:
-    return None if body is None else json.dumps(body).encode()
-
-
 @dataclass(frozen=True)
 class Failure:
     """A failed attempt: whether it may go away by itself, and the wait the server asked for."""
@@ -145,12 +142,50 @@ def network_failure(cause: httpx.TransportError, settings: Settings, connection_
     return Failure(error, retryable=True)
 
 
-def next_delay(failure: Failure, attempt: int, elapsed: float, retry: Retry) -> float | None:
-    """Seconds to wait before the next attempt, or None when the failure goes to the caller."""
-    if not failure.retryable or attempt >= retry.max_attempts:
-        return None
-    delay = failure.retry_after if failure.retry_after is not None else backoff(attempt)
-    return None if elapsed + delay > retry.max_elapsed else delay
+class Attempts:
+    """The attempts of one API call: what each sends, and after a failed one, how long to wait
+    before the next (``on_retry`` told), or the error raised once retrying is not allowed."""
+
+    def __init__(self, settings: Settings, connection_id: str | None) -> None:
+        self._settings = settings
+        self._connection_id = connection_id
+        self._started = time.monotonic()
+        self._attempt = 0
+
+    def request(self, method: str, path: str, body: object) -> dict:
+        """The keyword arguments of ``httpx.Client.request`` (and ``AsyncClient``'s)."""
+        self._attempt += 1
+        return {
+            "method": method,
+            "url": self._settings.base_url + path,
+            "content": None if body is None else json.dumps(body).encode(),
+            "headers": self._settings.headers,
+            "timeout": self._settings.timeout,
+            "auth": None,  # the API key is in the headers; an auth of the caller's client is not for us
+            "follow_redirects": False,
+        }
+
+    def answer(self, response: httpx.Response) -> object | Failure:
+        return read_answer(response, self._connection_id)
+
+    def unreachable(self, cause: httpx.TransportError) -> Failure:
+        return network_failure(cause, self._settings, self._connection_id)
+
+    def wait_or_raise(self, failure: Failure) -> float:
+        retry = self._settings.retry
+        delay = None
+        if failure.retryable and self._attempt < retry.max_attempts:
+            delay = failure.retry_after if failure.retry_after is not None else backoff(self._attempt)
+            if time.monotonic() - self._started + delay > retry.max_elapsed:
+                delay = None
+        if delay is None:
+            raise failure.error from None
+        if self._settings.on_retry is not None:
+            try:
+                self._settings.on_retry(RetryEvent(self._attempt, delay, failure.error))
+            except Exception:  # noqa: BLE001 - a metrics hook must not change what the caller gets
+                pass
+        return delay
 
 
 def backoff(attempt: int, base: float = 0.2, maximum: float = 5.0) -> float:

@@ -6,45 +6,28 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, AsyncGenerator, Callable
+from typing import Any, AsyncGenerator
 
 import httpx
 
 from . import _wire
+from ._base import ClientBase
 from ._token import (
     AccessToken,
     Slot,
-    TokenCache,
     check_connection_id,
     check_min_ttl,
     check_version,
     parse_token,
     unexpected,
 )
-from ._wire import Retry, RetryEvent
-from .client import _notify, _path, can_replay
+from .client import _path, can_replay
 
 
-class AsyncClient:
+class AsyncClient(ClientBase):
     """A Tokenwarden API client for asyncio workers (see ``Client``)."""
 
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str,
-        *,
-        expiry_skew: float = 30.0,
-        timeout: float = 30.0,
-        retry: Retry | None = None,
-        on_retry: Callable[[RetryEvent], None] | None = None,
-        http_client: httpx.AsyncClient | None = None,
-    ) -> None:
-        self._settings = _wire.settings(
-            base_url, api_key, expiry_skew=expiry_skew, timeout=timeout, retry=retry, on_retry=on_retry
-        )
-        self._owns_http = http_client is None
-        self._http = http_client if http_client is not None else httpx.AsyncClient()
-        self._cache = TokenCache()
+    _http_class = httpx.AsyncClient
 
     async def get_access_token(self, connection_id: str, *, min_ttl: float | None = None) -> AccessToken:
         """See ``Client.get_access_token``."""
@@ -135,31 +118,15 @@ class AsyncClient:
         return flight
 
     async def _request(self, method: str, path: str, body: object, connection_id: str | None) -> object:
-        settings = self._settings
-        started = time.monotonic()
-        attempt = 0
+        attempts = _wire.Attempts(self._settings, connection_id)
         while True:
-            attempt += 1
             try:
-                response = await self._http.request(
-                    method,
-                    settings.base_url + path,
-                    content=_wire.body_bytes(body),
-                    headers=settings.headers,
-                    timeout=settings.timeout,
-                    auth=None,
-                    follow_redirects=False,
-                )
-                outcome = _wire.read_answer(response, connection_id)
+                outcome = attempts.answer(await self._http.request(**attempts.request(method, path, body)))
             except httpx.TransportError as cause:
-                outcome = _wire.network_failure(cause, settings, connection_id)
+                outcome = attempts.unreachable(cause)
             if not isinstance(outcome, _wire.Failure):
                 return outcome
-            delay = _wire.next_delay(outcome, attempt, time.monotonic() - started, settings.retry)
-            if delay is None:
-                raise outcome.error from None
-            _notify(settings, RetryEvent(attempt, delay, outcome.error))
-            await asyncio.sleep(delay)
+            await asyncio.sleep(attempts.wait_or_raise(outcome))
 
 
 class AsyncBearerAuth(httpx.Auth):

@@ -3,56 +3,41 @@ that uses the same ``Client``; keep one per process."""
 
 from __future__ import annotations
 
-import threading
 import time
 from concurrent.futures import Future
-from typing import Any, Callable, Generator
+from typing import Any, Generator
 from urllib.parse import quote
 
 import httpx
 
 from . import _wire
+from ._base import ClientBase
 from ._token import (
     AccessToken,
     Slot,
-    TokenCache,
     check_connection_id,
     check_min_ttl,
     check_version,
     parse_token,
     unexpected,
 )
-from ._wire import Retry, RetryEvent
 
 
-class Client:
+class Client(ClientBase):
     """A Tokenwarden API client for workers.
 
     ``get_access_token`` serves from this process's cache while the token has more than
     ``expiry_skew`` (and ``min_ttl``) seconds left; otherwise one request to the API, shared by
-    every thread that asks meanwhile. ``http_client`` is used for the API and for ``fetch``
-    (default: one made here, closed by ``close``).
+    every thread that asks meanwhile.
+
+    Options: ``expiry_skew`` (seconds; a cached token is not handed out with less left, capped at
+    half of what it had on arrival; default 30), ``timeout`` (per HTTP request, seconds; default
+    30: the server may wait up to 20 s for a refresh), ``retry`` (``Retry``), ``on_retry`` (called
+    before each retry, e.g. for metrics; must not raise), ``http_client`` (an ``httpx.Client``
+    for the API and for ``fetch``; default: one made here, closed by ``close``).
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str,
-        *,
-        expiry_skew: float = 30.0,
-        timeout: float = 30.0,
-        retry: Retry | None = None,
-        on_retry: Callable[[RetryEvent], None] | None = None,
-        http_client: httpx.Client | None = None,
-    ) -> None:
-        self._settings = _wire.settings(
-            base_url, api_key, expiry_skew=expiry_skew, timeout=timeout, retry=retry, on_retry=on_retry
-        )
-        self._owns_http = http_client is None
-        self._http = http_client if http_client is not None else httpx.Client()
-        self._cache = TokenCache()
-        # Guards the slots' bookkeeping (which flight is on), never held during a request.
-        self._lock = threading.Lock()
+    _http_class = httpx.Client
 
     def get_access_token(self, connection_id: str, *, min_ttl: float | None = None) -> AccessToken:
         """A valid access token for the connection, with at least ``min_ttl`` seconds left (the
@@ -76,7 +61,7 @@ class Client:
         they share one request."""
         check_connection_id(connection_id)
         check_version(version, connection_id)
-        with self._lock:
+        with self._cache.lock:
             slot = self._cache.slot(connection_id)
             slot.reject(version)
             newer = slot.usable(time.time(), 0.0)
@@ -122,7 +107,7 @@ class Client:
     def _obtain(self, connection_id: str, wanted: float | None) -> AccessToken:
         check_connection_id(connection_id)
         min_ttl = check_min_ttl(wanted, connection_id)
-        with self._lock:
+        with self._cache.lock:
             slot = self._cache.slot(connection_id)
             rejecting = slot.rejecting
         if rejecting is not None:
@@ -131,7 +116,7 @@ class Client:
             fresh = rejecting[1].result()
             if time.time() < fresh.expires_at.timestamp() - min_ttl:
                 return fresh
-        with self._lock:
+        with self._cache.lock:
             cached = slot.usable(time.time(), min_ttl)
             if cached is not None:
                 return cached
@@ -150,7 +135,7 @@ class Client:
         """Runs the request the other callers wait for, and hands them its outcome."""
         try:
             token = parse_token(self._request("POST", _path(connection_id, action), body, connection_id), connection_id)
-            with self._lock:
+            with self._cache.lock:
                 slot.store(token, time.time(), self._settings.skew)
             flight.set_result(token)
         except BaseException as error:
@@ -158,38 +143,22 @@ class Client:
             if not isinstance(error, Exception):
                 raise
         finally:
-            with self._lock:
+            with self._cache.lock:
                 if slot.flight is flight:
                     slot.flight = None
                 if slot.rejecting is not None and slot.rejecting[1] is flight:
                     slot.rejecting = None
 
     def _request(self, method: str, path: str, body: object, connection_id: str | None) -> object:
-        settings = self._settings
-        started = time.monotonic()
-        attempt = 0
+        attempts = _wire.Attempts(self._settings, connection_id)
         while True:
-            attempt += 1
             try:
-                response = self._http.request(
-                    method,
-                    settings.base_url + path,
-                    content=_wire.body_bytes(body),
-                    headers=settings.headers,
-                    timeout=settings.timeout,
-                    auth=None,
-                    follow_redirects=False,
-                )
-                outcome = _wire.read_answer(response, connection_id)
+                outcome = attempts.answer(self._http.request(**attempts.request(method, path, body)))
             except httpx.TransportError as cause:
-                outcome = _wire.network_failure(cause, settings, connection_id)
+                outcome = attempts.unreachable(cause)
             if not isinstance(outcome, _wire.Failure):
                 return outcome
-            delay = _wire.next_delay(outcome, attempt, time.monotonic() - started, settings.retry)
-            if delay is None:
-                raise outcome.error from None
-            _notify(settings, RetryEvent(attempt, delay, outcome.error))
-            time.sleep(delay)
+            time.sleep(attempts.wait_or_raise(outcome))
 
 
 class BearerAuth(httpx.Auth):
@@ -223,12 +192,3 @@ def can_replay(request: httpx.Request) -> bool:
 
 def _path(connection_id: str, action: str) -> str:
     return f"/v1/connections/{quote(connection_id, safe='')}{action}"
-
-
-def _notify(settings: _wire.Settings, event: RetryEvent) -> None:
-    if settings.on_retry is None:
-        return
-    try:
-        settings.on_retry(event)
-    except Exception:  # noqa: BLE001 - a metrics hook must not change what the caller gets
-        pass
