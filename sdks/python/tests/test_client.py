@@ -29,6 +29,7 @@ from tokenwarden import (
         ({"base_url": "http://127.0.0.1:1", "api_key": "k", "expiry_skew": -1}, "expiry_skew"),
         ({"base_url": "http://127.0.0.1:1", "api_key": "k", "retry": Retry(max_attempts=0)}, "max_attempts"),
         ({"base_url": "http://127.0.0.1:1", "api_key": "k", "retry": 3}, "retry"),
+        ({"base_url": "http://127.0.0.1:1", "api_key": "k", "http_client": object()}, "http_client"),
     ],
 )
 def test_bad_options_are_typed_errors(kwargs, message):

@@ -13,6 +13,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import TaskQueueType
@@ -164,6 +165,30 @@ def test_the_helpers_heartbeat_while_waiting_and_not_on_a_cache_hit(harness):
         helpers = SyncActivityHelpers(tokenwarden, heartbeat_interval=0.001)
         assert env.run(helpers.get_access_token, setup["connection_id"]).expires_in > 3000
     assert len(beats) >= 1
+
+
+def test_with_access_token_reruns_once_after_a_401(harness):
+    setup = harness.setup("rejected_then_success")
+    cid = setup["connection_id"]
+    statuses: list[int] = []
+
+    async def call(token):
+        async with httpx.AsyncClient() as http:
+            response = await http.get(setup["resource_url"], headers={"authorization": f"Bearer {token.access_token}"})
+        statuses.append(response.status_code)
+        response.raise_for_status()  # httpx.HTTPStatusError: the default is_rejected knows its 401
+        return token.version
+
+    async def run() -> None:
+        async with AsyncClient(setup["base_url"], setup["api_key"]) as tokenwarden:
+            helpers = ActivityHelpers(tokenwarden)
+            first = await helpers.get_access_token(cid)
+            harness.reject("rejected_then_success", cid)
+            assert await ActivityEnvironment().run(helpers.with_access_token, cid, call) == first.version + 1
+
+    asyncio.run(run())
+    assert statuses == [401, 200]
+    assert harness.stats("rejected_then_success", cid) == {"redemptions": 1, "hand_outs": 2}
 
 
 def test_errors_become_the_typescript_packages_failure_types():
