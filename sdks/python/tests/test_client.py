@@ -4,6 +4,8 @@ body, a cancelled asyncio caller, a Retry-After past the retry budget."""
 from __future__ import annotations
 
 import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -110,6 +112,22 @@ def test_reports_of_the_same_version_share_one_request(harness):
             assert (await client.get_access_token(cid)).version == token.version + 1
 
     asyncio.run(run())
+    assert harness.stats("rejected_then_success", cid) == {"redemptions": 1, "hand_outs": 2}
+
+
+def test_reports_of_the_same_version_from_threads_share_one_request(harness):
+    setup = harness.setup("rejected_then_success")
+    cid = setup["connection_id"]
+    with Client(setup["base_url"], setup["api_key"]) as client:
+        token = client.get_access_token(cid)
+        start = threading.Barrier(30)
+
+        def report(_):
+            start.wait()
+            return client.report_rejected(cid, token.version).version
+
+        with ThreadPoolExecutor(30) as pool:
+            assert set(pool.map(report, range(30))) == {token.version + 1}
     assert harness.stats("rejected_then_success", cid) == {"redemptions": 1, "hand_outs": 2}
 
 

@@ -67,11 +67,12 @@ class Client(ClientBase):
             newer = slot.usable(time.time(), 0.0)
             if newer is not None:
                 return newer
-            if slot.rejecting is not None and slot.rejecting[0] >= version:
-                return slot.rejecting[1].result()
-            flight: Future[AccessToken] = Future()
-            slot.rejecting = (version, flight)
-        self._lead(slot, flight, connection_id, "/token/rejected", {"version": version})
+            leader = slot.rejecting is None or slot.rejecting[0] < version
+            if leader:
+                slot.rejecting = (version, Future())
+            flight = slot.rejecting[1]
+        if leader:
+            self._lead(slot, flight, connection_id, "/token/rejected", {"version": version})
         return flight.result()
 
     def auth(self, connection_id: str) -> httpx.Auth:
