@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Callable
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -252,3 +252,13 @@ def _error_body(text: str) -> dict | None:
     except ValueError:
         return None  # not JSON: not an answer from the Tokenwarden API itself
     return body if isinstance(body, dict) and isinstance(body.get("error"), str) else None
+
+
+def can_replay(request: httpx.Request) -> bool:
+    """True when httpx can send the body again: bytes it holds, not an iterator the first attempt
+    consumed."""
+    return isinstance(request.stream, httpx.ByteStream)
+
+
+def api_path(connection_id: str, action: str) -> str:
+    return f"/v1/connections/{quote(connection_id, safe='')}{action}"

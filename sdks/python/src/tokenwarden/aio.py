@@ -21,7 +21,6 @@ from ._token import (
     parse_token,
     unexpected,
 )
-from .client import _path, can_replay
 
 
 class AsyncClient(ClientBase):
@@ -63,7 +62,7 @@ class AsyncClient(ClientBase):
     async def get_connection(self, connection_id: str) -> dict[str, Any]:
         """See ``Client.get_connection``."""
         check_connection_id(connection_id)
-        body = await self._request("GET", _path(connection_id, ""), None, connection_id)
+        body = await self._request("GET", _wire.api_path(connection_id, ""), None, connection_id)
         if not isinstance(body, dict):
             raise unexpected(200, connection_id)
         return body
@@ -99,7 +98,7 @@ class AsyncClient(ClientBase):
         """The request the callers share, as a task of its own."""
 
         async def request_token() -> AccessToken:
-            answer = await self._request("POST", _path(connection_id, action), body, connection_id)
+            answer = await self._request("POST", _wire.api_path(connection_id, action), body, connection_id)
             token = parse_token(answer, connection_id)
             slot.store(token, time.time(), self._settings.skew)
             return token
@@ -147,7 +146,7 @@ class AsyncBearerAuth(httpx.Auth):
         if response.status_code != 401:
             return
         fresh = await self._client.report_rejected(self._connection_id, token.version)
-        if can_replay(request):
+        if _wire.can_replay(request):
             request.headers["authorization"] = f"Bearer {fresh.access_token}"
             yield request
 

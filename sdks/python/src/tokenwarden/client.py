@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from concurrent.futures import Future
 from typing import Any, Generator
-from urllib.parse import quote
 
 import httpx
 
@@ -90,7 +89,7 @@ class Client(ClientBase):
     def get_connection(self, connection_id: str) -> dict[str, Any]:
         """The connection's metadata (status, provider, version...); never a token."""
         check_connection_id(connection_id)
-        body = self._request("GET", _path(connection_id, ""), None, connection_id)
+        body = self._request("GET", _wire.api_path(connection_id, ""), None, connection_id)
         if not isinstance(body, dict):
             raise unexpected(200, connection_id)
         return body
@@ -135,7 +134,8 @@ class Client(ClientBase):
     def _lead(self, slot: Slot, flight: Future, connection_id: str, action: str, body: dict) -> None:
         """Runs the request the other callers wait for, and hands them its outcome."""
         try:
-            token = parse_token(self._request("POST", _path(connection_id, action), body, connection_id), connection_id)
+            answer = self._request("POST", _wire.api_path(connection_id, action), body, connection_id)
+            token = parse_token(answer, connection_id)
             with self._cache.lock:
                 slot.store(token, time.time(), self._settings.skew)
             flight.set_result(token)
@@ -176,20 +176,10 @@ class BearerAuth(httpx.Auth):
         if response.status_code != 401:
             return
         fresh = self._client.report_rejected(self._connection_id, token.version)
-        if can_replay(request):
+        if _wire.can_replay(request):
             request.headers["authorization"] = f"Bearer {fresh.access_token}"
             yield request
 
     async def async_auth_flow(self, request: httpx.Request):  # pragma: no cover - misuse
         raise TypeError("tokenwarden.Client.auth is for httpx.Client; use AsyncClient.auth with httpx.AsyncClient")
         yield request
-
-
-def can_replay(request: httpx.Request) -> bool:
-    """True when httpx can send the body again: bytes it holds, not an iterator the first attempt
-    consumed."""
-    return isinstance(request.stream, httpx.ByteStream)
-
-
-def _path(connection_id: str, action: str) -> str:
-    return f"/v1/connections/{quote(connection_id, safe='')}{action}"
