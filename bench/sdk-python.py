@@ -56,9 +56,13 @@ with running_harness() as harness:
     misses.sort()
     print(
         f"Python SDK cache hit: get_access_token in one process, {millions:g}M calls × {runs} runs "
-        f"({os.cpu_count()} cpus, {platform.system()}/{platform.machine()}, Python {platform.python_version()})"
+        f"({os.cpu_count()} cpus, {platform.system()}/{platform.machine()}, "
+        f"Python {platform.python_version()})"
     )
-    print(f"miss (round trip to the server, SQLite, sync Client): p50 {misses[10]:.2f} ms, max {misses[-1]:.2f} ms")
+    print(
+        f"miss (round trip to the server, SQLite, sync Client): p50 {misses[10]:.2f} ms, "
+        f"max {misses[-1]:.2f} ms"
+    )
     print(f"load average before the runs: {os.getloadavg()[0]:.2f}")
 
     def sync_hits():
@@ -87,11 +91,16 @@ with running_harness() as harness:
             for _ in range(runs):
                 cpu, wall = time.process_time(), time.perf_counter()
                 await hits()
-                results.append((calls / (time.perf_counter() - wall) / 1e6, calls / (time.process_time() - cpu) / 1e6))
+                results.append(
+                    (calls / (time.perf_counter() - wall) / 1e6, calls / (time.process_time() - cpu) / 1e6)
+                )
             return results
 
     report("AsyncClient (await in one task)", asyncio.run(async_runs()))
     stats = harness.stats("cache_hit", cid)
-    print(f"hand-outs by the server for the benchmarked connection: {stats['hand_outs']} (1 + 21 misses + 1 AsyncClient; the cache answered the rest)")
+    print(
+        f"hand-outs by the server for the benchmarked connection: {stats['hand_outs']} "
+        "(1 + 21 misses + 1 AsyncClient; the cache answered the rest)"
+    )
     client.close()
     print(f"load average after the runs: {os.getloadavg()[0]:.2f}")

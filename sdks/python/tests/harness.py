@@ -34,7 +34,9 @@ class Harness:
         return answer.json()
 
     def reject(self, case: str, connection_id: str) -> None:
-        self._http.post(f"/scenarios/{case}/reject", params={"connection_id": connection_id}).raise_for_status()
+        self._http.post(
+            f"/scenarios/{case}/reject", params={"connection_id": connection_id}
+        ).raise_for_status()
 
 
 class HarnessFailed(RuntimeError):
@@ -56,7 +58,9 @@ def running_harness() -> Iterator[Harness]:
             line = process.stdout.readline()
             if not line:
                 log.seek(0)
-                raise HarnessFailed(f"the scenario harness exited before it was ready:\n{log.read().decode()[-4000:]}")
+                raise HarnessFailed(
+                    f"the scenario harness exited before it was ready:\n{log.read().decode()[-4000:]}"
+                )
             yield Harness(json.loads(line)["control"])
         finally:
             process.stdin.close()

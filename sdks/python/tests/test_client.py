@@ -153,7 +153,9 @@ def test_needs_reauth_carries_its_reason_and_is_not_retryable(harness):
     with Client(setup["base_url"], setup["api_key"]) as client:
         with pytest.raises(NeedsReauthError) as raised:
             client.get_access_token(setup["connection_id"])
-    assert raised.value.reason == "invalid_grant" and not raised.value.retryable and raised.value.status == 409
+    assert (
+        raised.value.reason == "invalid_grant" and not raised.value.retryable and raised.value.status == 409
+    )
 
 
 def test_a_retry_after_past_the_budget_is_handed_over_at_once(harness):

@@ -13,7 +13,10 @@ def test_four_processes_of_fifty_threads_redeem_once(harness):
     setup = harness.setup("expired_refreshes_once")
     cid = setup["connection_id"]
     args = [sys.executable, str(WORKER), setup["base_url"], setup["api_key"], cid, str(THREADS)]
-    workers = [subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(PROCESSES)]
+    workers = [
+        subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for _ in range(PROCESSES)
+    ]
     try:
         for worker in workers:  # every process started and its client made before any asks
             assert worker.stdout.readline().strip() == "ready"

@@ -22,7 +22,9 @@ RETRY = Retry(max_attempts=2)
 def check(expect: dict, outcome: AccessToken | BaseException, previous: AccessToken | None) -> None:
     """One caller's outcome of a get_token step against the step's expectations."""
     if "ok" in expect:
-        assert isinstance(outcome, AccessToken) == expect["ok"], f"expected ok={expect['ok']}, got {outcome!r}"
+        assert isinstance(outcome, AccessToken) == expect["ok"], (
+            f"expected ok={expect['ok']}, got {outcome!r}"
+        )
     if isinstance(outcome, BaseException):
         assert isinstance(outcome, TokenwardenError), f"not a typed error: {outcome!r}"
         if "error" in expect:
@@ -98,7 +100,10 @@ def test_scenario_async(harness, case):
             previous = None
             for step in case["steps"]:
                 assert step["op"] == "get_token", "the concurrent cases are get_token steps"
-                coros = [client.get_access_token(cid, min_ttl=step.get("min_ttl")) for _ in range(step.get("concurrency", 1))]
+                coros = [
+                    client.get_access_token(cid, min_ttl=step.get("min_ttl"))
+                    for _ in range(step.get("concurrency", 1))
+                ]
                 outcomes = await asyncio.gather(*coros, return_exceptions=True)
                 for outcome in outcomes:
                     check(step.get("expect", {}), outcome, previous)

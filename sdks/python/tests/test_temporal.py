@@ -21,8 +21,8 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, RegisterNamespaceRequest
 from temporalio.client import Client as TemporalClient
 from temporalio.client import WorkflowFailureError
-from temporalio.service import RPCError
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+from temporalio.service import RPCError
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
@@ -30,7 +30,6 @@ from harness import REPO_ROOT
 from temporal_app import FanOut, FanOutWorkflow, ResourceActivities
 from tokenwarden import AsyncClient, Client, errors
 from tokenwarden.temporal import ActivityHelpers, FailureTypes, SyncActivityHelpers, to_application_error
-
 
 WORKER = Path(__file__).parent / "workers" / "temporal_worker.py"
 
@@ -82,7 +81,9 @@ def test_twenty_activities_on_two_worker_processes_redeem_once(harness, temporal
         task_queue = f"fan-out-{uuid.uuid4().hex[:8]}"
         args = [temporal_address, temporal.namespace, task_queue, setup["base_url"], setup["api_key"]]
         workers = [
-            subprocess.Popen([sys.executable, str(WORKER), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            subprocess.Popen(
+                [sys.executable, str(WORKER), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            )
             for _ in range(2)
         ]
         try:
@@ -121,7 +122,12 @@ def test_needs_reauth_fails_the_activity_without_retries(harness, temporal_addre
         async with AsyncClient(setup["base_url"], setup["api_key"]) as tokenwarden:
             activities = ResourceActivities(ActivityHelpers(tokenwarden))
             task_queue = f"reauth-{uuid.uuid4().hex[:8]}"
-            async with Worker(temporal, task_queue=task_queue, workflows=[FanOutWorkflow], activities=[activities.call_resource]):
+            async with Worker(
+                temporal,
+                task_queue=task_queue,
+                workflows=[FanOutWorkflow],
+                activities=[activities.call_resource],
+            ):
                 with pytest.raises(WorkflowFailureError) as raised:
                     await temporal.execute_workflow(
                         FanOutWorkflow.run,
@@ -174,7 +180,9 @@ def test_with_access_token_reruns_once_after_a_401(harness):
 
     async def call(token):
         async with httpx.AsyncClient() as http:
-            response = await http.get(setup["resource_url"], headers={"authorization": f"Bearer {token.access_token}"})
+            response = await http.get(
+                setup["resource_url"], headers={"authorization": f"Bearer {token.access_token}"}
+            )
         statuses.append(response.status_code)
         response.raise_for_status()  # httpx.HTTPStatusError: the default is_rejected knows its 401
         return token.version
@@ -193,7 +201,9 @@ def test_with_access_token_reruns_once_after_a_401(harness):
 
 def test_errors_become_the_typescript_packages_failure_types():
     ts = (REPO_ROOT / "packages" / "temporal" / "src" / "failure-types.ts").read_text()
-    ts_types = set(re.findall(r"'(Tokenwarden\w*)'", ts)) - {"TokenwardenReauthorizationTimeout"}  # raised by workflows
+    ts_types = set(re.findall(r"'(Tokenwarden\w*)'", ts)) - {
+        "TokenwardenReauthorizationTimeout"
+    }  # raised by workflows
     py_types = {value for name, value in vars(FailureTypes).items() if name.isupper()}
     assert py_types == ts_types
 
@@ -211,5 +221,7 @@ def test_errors_become_the_typescript_packages_failure_types():
     for error, failure_type, non_retryable in cases:
         failure = to_application_error(error, "conn_1")
         assert (failure.type, failure.non_retryable) == (failure_type, non_retryable), error
-    assert to_application_error(errors.RefreshUnavailableError("m", 7), "c").next_retry_delay == timedelta(seconds=7)
+    assert to_application_error(errors.RefreshUnavailableError("m", 7), "c").next_retry_delay == timedelta(
+        seconds=7
+    )
     assert to_application_error(ValueError("not ours"), "c") is None

@@ -17,7 +17,9 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from ._token import unexpected
 from .errors import (
+    UNEXPECTED_RESPONSE,
     ForbiddenError,
     InvalidRequestError,
     NeedsReauthError,
@@ -26,9 +28,7 @@ from .errors import (
     RefreshUnavailableError,
     TokenwardenError,
     UnauthorizedError,
-    UNEXPECTED_RESPONSE,
 )
-from ._token import unexpected
 
 #: Used when a 503 names no Retry-After: the server knows best, but said nothing.
 DEFAULT_RETRY_AFTER = 1.0

@@ -55,7 +55,9 @@ class AsyncClient(ClientBase):
         """An ``httpx.Auth`` for ``httpx.AsyncClient`` (see ``Client.auth``)."""
         return AsyncBearerAuth(self, check_connection_id(connection_id))
 
-    async def fetch(self, connection_id: str, url: str, *, method: str = "GET", **kwargs: Any) -> httpx.Response:
+    async def fetch(
+        self, connection_id: str, url: str, *, method: str = "GET", **kwargs: Any
+    ) -> httpx.Response:
         """See ``Client.fetch``."""
         return await self._http.request(method, url, auth=self.auth(connection_id), **kwargs)
 
@@ -89,7 +91,9 @@ class AsyncClient(ClientBase):
         if cached is not None:
             return cached
         if slot.flight is None or slot.flight_min_ttl < min_ttl:
-            slot.flight = self._lead(slot, connection_id, "/token", {"min_ttl": min_ttl} if min_ttl > 0 else {})
+            slot.flight = self._lead(
+                slot, connection_id, "/token", {"min_ttl": min_ttl} if min_ttl > 0 else {}
+            )
             slot.flight_min_ttl = min_ttl
         # Shielded: a caller that is cancelled stops waiting, the others' request goes on.
         return await asyncio.shield(slot.flight)
@@ -136,7 +140,9 @@ class AsyncBearerAuth(httpx.Auth):
         self._connection_id = connection_id
 
     def sync_auth_flow(self, request: httpx.Request):  # pragma: no cover - misuse
-        raise TypeError("tokenwarden.AsyncClient.auth is for httpx.AsyncClient; use Client.auth with httpx.Client")
+        raise TypeError(
+            "tokenwarden.AsyncClient.auth is for httpx.AsyncClient; use Client.auth with httpx.Client"
+        )
         yield request
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
@@ -149,5 +155,3 @@ class AsyncBearerAuth(httpx.Auth):
         if _wire.can_replay(request):
             request.headers["authorization"] = f"Bearer {fresh.access_token}"
             yield request
-
-

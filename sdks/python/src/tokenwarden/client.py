@@ -181,5 +181,7 @@ class BearerAuth(httpx.Auth):
             yield request
 
     async def async_auth_flow(self, request: httpx.Request):  # pragma: no cover - misuse
-        raise TypeError("tokenwarden.Client.auth is for httpx.Client; use AsyncClient.auth with httpx.AsyncClient")
+        raise TypeError(
+            "tokenwarden.Client.auth is for httpx.Client; use AsyncClient.auth with httpx.AsyncClient"
+        )
         yield request

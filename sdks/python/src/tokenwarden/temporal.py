@@ -86,7 +86,8 @@ def to_application_error(error: BaseException, connection_id: str) -> Applicatio
     if isinstance(error, RefreshUnavailableError):
         retry_after_ms = max(0, math.ceil(error.retry_after * 1000))
         return ApplicationError(
-            f'Connection "{cid}" could not be refreshed right now; retrying in {math.ceil(retry_after_ms / 1000)} s.',
+            f'Connection "{cid}" could not be refreshed right now; '
+            f"retrying in {math.ceil(retry_after_ms / 1000)} s.",
             {"connectionId": cid, "retryAfterMs": retry_after_ms},
             type=FailureTypes.REFRESH_UNAVAILABLE,
             # Temporal needs a positive delay; None means "use the retry policy".
@@ -109,9 +110,9 @@ def to_application_error(error: BaseException, connection_id: str) -> Applicatio
         )
     if code in ("unauthorized", "forbidden"):
         message = (
-            f"Tokenwarden refused the worker's API key for connection \"{cid}\" (unauthorized)."
+            f'Tokenwarden refused the worker\'s API key for connection "{cid}" (unauthorized).'
             if code == "unauthorized"
-            else f"The worker's API key is not granted connection \"{cid}\" (forbidden)."
+            else f'The worker\'s API key is not granted connection "{cid}" (forbidden).'
         )
         return ApplicationError(message, details, type=FailureTypes.ACCESS_DENIED, non_retryable=True)
     return ApplicationError(
@@ -139,7 +140,11 @@ def is_unauthorized_error(error: BaseException) -> bool:
     if isinstance(error, TokenwardenError):
         return False
     response = getattr(error, "response", None)
-    candidates = (getattr(error, "status", None), getattr(error, "status_code", None), getattr(response, "status_code", None))
+    candidates = (
+        getattr(error, "status", None),
+        getattr(error, "status_code", None),
+        getattr(response, "status_code", None),
+    )
     return 401 in candidates
 
 
@@ -161,7 +166,11 @@ class _Options:
         if self.heartbeat_interval is not None:
             return self.heartbeat_interval
         timeout = info.heartbeat_timeout
-        return None if timeout is None or timeout.total_seconds() <= 0 else max(0.05, timeout.total_seconds() / 3)
+        return (
+            None
+            if timeout is None or timeout.total_seconds() <= 0
+            else max(0.05, timeout.total_seconds() / 3)
+        )
 
     def beat(self) -> None:
         # Heartbeat details are the activity's checkpoint; by default the previous attempt's are
@@ -196,7 +205,9 @@ class ActivityHelpers:
         is_rejected: Callable[[BaseException], bool] | None = None,
     ) -> None:
         if not isinstance(client, AsyncClient):
-            raise TypeError("ActivityHelpers needs a tokenwarden.AsyncClient (SyncActivityHelpers takes a Client)")
+            raise TypeError(
+                "ActivityHelpers needs a tokenwarden.AsyncClient (SyncActivityHelpers takes a Client)"
+            )
         self._client = client
         self._options = _options(min_ttl, heartbeat_interval, heartbeat_details, is_rejected)
 
@@ -216,13 +227,19 @@ class ActivityHelpers:
         except Exception as error:
             if not self._options.is_rejected(error):
                 raise
-        fresh = await self._wait_for(connection_id, lambda: self._client.report_rejected(connection_id, token.version))
+        fresh = await self._wait_for(
+            connection_id, lambda: self._client.report_rejected(connection_id, token.version)
+        )
         return await _result(fn(fresh))
 
-    async def fetch(self, connection_id: str, url: str, *, method: str = "GET", **kwargs: Any) -> httpx.Response:
+    async def fetch(
+        self, connection_id: str, url: str, *, method: str = "GET", **kwargs: Any
+    ) -> httpx.Response:
         """``AsyncClient.fetch``: the bearer added, a 401 reported and retried once. It heartbeats
         until the response arrives; the activity's cancellation cancels the request."""
-        return await self._wait_for(connection_id, lambda: self._client.fetch(connection_id, url, method=method, **kwargs))
+        return await self._wait_for(
+            connection_id, lambda: self._client.fetch(connection_id, url, method=method, **kwargs)
+        )
 
     async def _wait_for(self, connection_id: str, call: Callable[[], Awaitable[T]]) -> T:
         try:
@@ -260,7 +277,9 @@ class SyncActivityHelpers:
         is_rejected: Callable[[BaseException], bool] | None = None,
     ) -> None:
         if not isinstance(client, Client):
-            raise TypeError("SyncActivityHelpers needs a tokenwarden.Client (ActivityHelpers takes an AsyncClient)")
+            raise TypeError(
+                "SyncActivityHelpers needs a tokenwarden.Client (ActivityHelpers takes an AsyncClient)"
+            )
         self._client = client
         self._options = _options(min_ttl, heartbeat_interval, heartbeat_details, is_rejected)
 
@@ -276,11 +295,15 @@ class SyncActivityHelpers:
         except Exception as error:
             if not self._options.is_rejected(error):
                 raise
-        fresh = self._wait_for(connection_id, lambda: self._client.report_rejected(connection_id, token.version))
+        fresh = self._wait_for(
+            connection_id, lambda: self._client.report_rejected(connection_id, token.version)
+        )
         return fn(fresh)
 
     def fetch(self, connection_id: str, url: str, *, method: str = "GET", **kwargs: Any) -> httpx.Response:
-        return self._wait_for(connection_id, lambda: self._client.fetch(connection_id, url, method=method, **kwargs))
+        return self._wait_for(
+            connection_id, lambda: self._client.fetch(connection_id, url, method=method, **kwargs)
+        )
 
     def _wait_for(self, connection_id: str, call: Callable[[], T]) -> T:
         try:
