@@ -12,7 +12,7 @@ import (
 )
 
 func BenchmarkTokenCacheHit(b *testing.B) {
-	c := setup(b, "cache_hit")
+	c := scenarios.Setup(b, "cache_hit")
 	client := newClient(b, c.BaseURL, c.APIKey)
 	ctx := context.Background()
 	if _, err := client.Token(ctx, c.ConnectionID, nil); err != nil {
@@ -47,13 +47,13 @@ func BenchmarkTokenCacheHit(b *testing.B) {
 		})
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
 	})
-	if s := stats(b, c); s.HandOuts != 1 {
+	if s := c.Stats(b); s.HandOuts != 1 {
 		b.Errorf("%d hand-outs during the benchmark, want 1", s.HandOuts)
 	}
 }
 
 func BenchmarkTokenMiss(b *testing.B) {
-	c := setup(b, "cache_hit")
+	c := scenarios.Setup(b, "cache_hit")
 	ctx := context.Background()
 	for b.Loop() {
 		client := newClient(b, c.BaseURL, c.APIKey)

@@ -52,7 +52,7 @@ func TestBadArguments(t *testing.T) {
 }
 
 func TestErrorsMatchBySentinelAndType(t *testing.T) {
-	c := setup(t, "needs_reauth")
+	c := scenarios.Setup(t, "needs_reauth")
 	client := newClient(t, c.BaseURL, c.APIKey)
 	_, err := client.Token(context.Background(), c.ConnectionID, nil)
 	wrapped := fmt.Errorf("syncing the mailbox: %w", err)
@@ -69,7 +69,7 @@ func TestErrorsMatchBySentinelAndType(t *testing.T) {
 }
 
 func TestATokenDoesNotPrintItsSecret(t *testing.T) {
-	c := setup(t, "cache_hit")
+	c := scenarios.Setup(t, "cache_hit")
 	client := newClient(t, c.BaseURL, c.APIKey)
 	token, err := client.Token(context.Background(), c.ConnectionID, nil)
 	if err != nil {
@@ -90,7 +90,7 @@ func TestATokenDoesNotPrintItsSecret(t *testing.T) {
 // A body that can be read once is not sent twice: the 401 is returned, but the rejection is
 // reported, so the next request carries the fresh token.
 func TestTransportDoesNotResendAOneShotBody(t *testing.T) {
-	c := setup(t, "rejected_then_success")
+	c := scenarios.Setup(t, "rejected_then_success")
 	client := newClient(t, c.BaseURL, c.APIKey)
 	httpClient := client.HTTPClient(c.ConnectionID)
 	post := func(body io.Reader) int {
@@ -110,9 +110,7 @@ func TestTransportDoesNotResendAOneShotBody(t *testing.T) {
 	if status := post(strings.NewReader("{}")); status != http.StatusOK {
 		t.Fatalf("first request: %d", status)
 	}
-	if err := c.Reject(); err != nil {
-		t.Fatal(err)
-	}
+	c.Reject(t)
 	oneShot := io.NopCloser(strings.NewReader("{}")) // no GetBody
 	if status := post(oneShot); status != http.StatusUnauthorized {
 		t.Errorf("one-shot body after the rejection: %d, want the 401", status)
@@ -120,13 +118,13 @@ func TestTransportDoesNotResendAOneShotBody(t *testing.T) {
 	if status := post(strings.NewReader("{}")); status != http.StatusOK {
 		t.Errorf("next request: %d, want 200 with the fresh token", status)
 	}
-	if s := stats(t, c); s.Redemptions != 1 || s.HandOuts != 2 {
+	if s := c.Stats(t); s.Redemptions != 1 || s.HandOuts != 2 {
 		t.Errorf("stats %+v, want 1 redemption and 2 hand-outs", s)
 	}
 }
 
 func TestCallerCancellationDoesNotCancelTheSharedRequest(t *testing.T) {
-	c := setup(t, "expired_refreshes_once")
+	c := scenarios.Setup(t, "expired_refreshes_once")
 	client := newClient(t, c.BaseURL, c.APIKey)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -140,7 +138,7 @@ func TestCallerCancellationDoesNotCancelTheSharedRequest(t *testing.T) {
 	if time.Until(token.Expiry) < time.Minute {
 		t.Errorf("token expires in %s", time.Until(token.Expiry))
 	}
-	if s := stats(t, c); s.Redemptions != 1 || s.HandOuts != 1 {
+	if s := c.Stats(t); s.Redemptions != 1 || s.HandOuts != 1 {
 		t.Errorf("stats %+v, want the cancelled caller's request to be the one request", s)
 	}
 }

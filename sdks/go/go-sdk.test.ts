@@ -68,8 +68,7 @@ describe('the Go SDK (go test ./... in sdks/go)', () => {
     const vet = go(['vet', './...'], 600_000);
     expect(vet.stderr, 'go vet').toBe('');
     expect(vet.status).toBe(0);
-    // Cold caches (a clean clone): vet compiles the Temporal SDK first, ~1 min on a quiet machine.
-  }, 600_000);
+  }, 600_000); // cold caches (a clean clone): vet compiles the Temporal SDK first
 
   it('passes every Go test, none skipped, on a real server and a real Temporal server', () => {
     const temporalAddress = inject('temporalAddress') ?? process.env.TEMPORAL_ADDRESS ?? '';

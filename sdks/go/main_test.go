@@ -25,21 +25,3 @@ func TestMain(m *testing.M) {
 	scenarios.Close()
 	os.Exit(code)
 }
-
-func setup(t testing.TB, name string) *harness.Case {
-	t.Helper()
-	c, err := scenarios.Setup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func stats(t testing.TB, c *harness.Case) harness.Stats {
-	t.Helper()
-	s, err := c.Stats()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}

@@ -30,7 +30,7 @@ type workerReport struct {
 }
 
 func TestProcessesShareOneRedemption(t *testing.T) {
-	c := setup(t, "expired_refreshes_once")
+	c := scenarios.Setup(t, "expired_refreshes_once")
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +76,7 @@ func TestProcessesShareOneRedemption(t *testing.T) {
 	if len(distinct) != 1 {
 		t.Errorf("%d distinct tokens across the processes, want 1", len(distinct))
 	}
-	s := stats(t, c)
+	s := c.Stats(t)
 	if s.Redemptions != 1 {
 		t.Errorf("%d redemptions, want 1", s.Redemptions)
 	}

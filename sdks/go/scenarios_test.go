@@ -77,7 +77,7 @@ func TestScenarios(t *testing.T) {
 }
 
 func runScenario(t *testing.T, sc scenario) {
-	c := setup(t, sc.Name)
+	c := scenarios.Setup(t, sc.Name)
 	// The runners' shared retry budget (sdks/scenarios/README.md): 2 attempts per call.
 	client := newClient(t, c.BaseURL, c.APIKey)
 	closed := newClient(t, c.ClosedURL, c.APIKey)
@@ -114,14 +114,12 @@ func runScenario(t *testing.T, sc scenario) {
 				t.Errorf("%s: status %d, want %d", where, res.StatusCode, st.Expect.Status)
 			}
 		case "reject_current":
-			if err := c.Reject(); err != nil {
-				t.Fatalf("%s: %v", where, err)
-			}
+			c.Reject(t)
 		default:
 			t.Fatalf("%s: this runner does not know the op %q", where, st.Op)
 		}
 	}
-	if got := stats(t, c); got != sc.Expect {
+	if got := c.Stats(t); got != sc.Expect {
 		t.Errorf("stats %+v, want %+v", got, sc.Expect)
 	}
 }

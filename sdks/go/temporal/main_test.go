@@ -36,15 +36,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func setup(t testing.TB, name string) *harness.Case {
-	t.Helper()
-	c, err := scenarios.Setup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 // temporalClient is a client on a namespace of the test's own.
 func temporalClient(t *testing.T) client.Client {
 	t.Helper()

@@ -105,7 +105,7 @@ func run(t *testing.T, c client.Client, taskQueue string, in fanOut) ([]int, err
 func TestTwentyActivitiesOneRedemption(t *testing.T) {
 	t.Parallel()
 	c := temporalClient(t)
-	tw := setup(t, "expired_refreshes_once")
+	tw := scenarios.Setup(t, "expired_refreshes_once")
 	taskQueue, calls := startWorkers(t, c, tw.BaseURL, tw.APIKey, 2, tokenwarden.Options{})
 	statuses, err := run(t, c, taskQueue, fanOut{
 		ConnectionID: tw.ConnectionID, ResourceURL: tw.ResourceURL, Activities: 20,
@@ -122,10 +122,7 @@ func TestTwentyActivitiesOneRedemption(t *testing.T) {
 	if len(statuses) != 20 || calls.Load() != 20 {
 		t.Errorf("%d statuses from %d activity calls, want 20 and 20", len(statuses), calls.Load())
 	}
-	s, err := tw.Stats()
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := tw.Stats(t)
 	if s.Redemptions != 1 {
 		t.Errorf("%d redemptions, want 1", s.Redemptions)
 	}
@@ -134,7 +131,7 @@ func TestTwentyActivitiesOneRedemption(t *testing.T) {
 func TestNeedsReauthIsNotRetried(t *testing.T) {
 	t.Parallel()
 	c := temporalClient(t)
-	tw := setup(t, "needs_reauth")
+	tw := scenarios.Setup(t, "needs_reauth")
 	taskQueue, calls := startWorkers(t, c, tw.BaseURL, tw.APIKey, 1, tokenwarden.Options{})
 	_, err := run(t, c, taskQueue, fanOut{
 		ConnectionID: tw.ConnectionID, ResourceURL: tw.ResourceURL, Activities: 1,
@@ -168,7 +165,7 @@ func TestNeedsReauthIsNotRetried(t *testing.T) {
 func TestHeartbeatsWhileWaiting(t *testing.T) {
 	t.Parallel()
 	c := temporalClient(t)
-	tw := setup(t, "server_unreachable")
+	tw := scenarios.Setup(t, "server_unreachable")
 	// 6 attempts: at least 3.1 s of backoff (200 ms doubling, half of it random).
 	taskQueue, calls := startWorkers(t, c, tw.ClosedURL, tw.APIKey, 1, tokenwarden.Options{MaxAttempts: 6})
 	_, err := run(t, c, taskQueue, fanOut{
@@ -194,7 +191,7 @@ func TestHeartbeatsWhileWaiting(t *testing.T) {
 // Outside an activity the helpers still report a rejection and map errors (without heartbeats).
 func TestWithTokenReportsARejection(t *testing.T) {
 	t.Parallel()
-	tw := setup(t, "rejected_then_success")
+	tw := scenarios.Setup(t, "rejected_then_success")
 	twClient, err := tokenwarden.NewClient(tokenwarden.Options{BaseURL: tw.BaseURL, APIKey: tw.APIKey})
 	if err != nil {
 		t.Fatal(err)
@@ -214,10 +211,7 @@ func TestWithTokenReportsARejection(t *testing.T) {
 	if len(versions) != 2 || versions[1] <= versions[0] {
 		t.Errorf("versions %v, want two, increasing", versions)
 	}
-	s, err := tw.Stats()
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := tw.Stats(t)
 	if s.Redemptions != 1 {
 		t.Errorf("%d redemptions, want 1", s.Redemptions)
 	}

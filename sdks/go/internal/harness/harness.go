@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -122,25 +123,32 @@ func (h *Harness) Close() {
 	}
 }
 
-// Setup asks for a fresh connection set up as the named case says.
-func (h *Harness) Setup(name string) (*Case, error) {
+// Setup asks for a fresh connection set up as the named case says; t fails if it cannot.
+func (h *Harness) Setup(t testing.TB, name string) *Case {
+	t.Helper()
 	c := &Case{Name: name, control: h.control}
 	if err := call(http.MethodPost, h.control+"/scenarios/"+url.PathEscape(name), http.StatusOK, c); err != nil {
-		return nil, err
+		t.Fatal(err)
 	}
-	return c, nil
+	return c
 }
 
 // Reject makes the resource refuse every access token issued so far for the case.
-func (c *Case) Reject() error {
-	return call(http.MethodPost, c.caseURL("reject"), http.StatusNoContent, nil)
+func (c *Case) Reject(t testing.TB) {
+	t.Helper()
+	if err := call(http.MethodPost, c.caseURL("reject"), http.StatusNoContent, nil); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Stats reads the case's counts.
-func (c *Case) Stats() (Stats, error) {
+func (c *Case) Stats(t testing.TB) Stats {
+	t.Helper()
 	var s Stats
-	err := call(http.MethodGet, c.caseURL("stats"), http.StatusOK, &s)
-	return s, err
+	if err := call(http.MethodGet, c.caseURL("stats"), http.StatusOK, &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func (c *Case) caseURL(action string) string {
