@@ -39,16 +39,16 @@ let goBinary = 'go';
 function go(
   args: string[],
   timeout: number,
+  extraEnv: Record<string, string> = {},
 ): { status: number | null; stdout: string; stderr: string } {
   const result = spawnSync(goBinary, args, {
     cwd: MODULE,
-    env,
+    env: { ...env, ...extraEnv },
     encoding: 'utf8',
     timeout,
     maxBuffer: 64 << 20,
   });
-  if (result.error)
-    throw new Error(`go ${args.join(' ')}: ${result.error.message} (is Go 1.26 on PATH?)`);
+  if (result.error) throw new Error(`${goBinary} ${args.join(' ')}: ${result.error.message}`);
   return result;
 }
 
@@ -73,7 +73,9 @@ describe('the Go SDK (go test ./... in sdks/go)', () => {
   it('passes every Go test, none skipped, on a real server and a real Temporal server', () => {
     const temporalAddress = inject('temporalAddress') ?? process.env.TEMPORAL_ADDRESS ?? '';
     expect(temporalAddress, inject('temporalUnavailable') || 'no Temporal server').not.toBe('');
-    const run = go(['test', '-json', '-count=1', './...'], 600_000);
+    const run = go(['test', '-json', '-count=1', './...'], 600_000, {
+      TEMPORAL_ADDRESS: temporalAddress,
+    });
     const events = run.stdout
       .split('\n')
       .filter((line) => line.startsWith('{'))
