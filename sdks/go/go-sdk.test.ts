@@ -84,7 +84,10 @@ describe('the Go SDK (go test ./... in sdks/go)', () => {
     const output = new Map<string, string[]>();
     for (const event of events) {
       const name = `${event.Package ?? ''} ${event.Test ?? '(package)'}`;
-      if (event.Output !== undefined) output.set(name, [...(output.get(name) ?? []), event.Output]);
+      if (event.Output !== undefined) {
+        if (!output.has(name)) output.set(name, []);
+        output.get(name)!.push(event.Output);
+      }
       // A package without tests is "skipped" as a whole; a skipped test is a failure here.
       const skipped = event.Action === 'skip' && event.Test !== undefined;
       if (event.Action === 'pass' || event.Action === 'fail' || skipped) {
