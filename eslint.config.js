@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 import tokenwarden from './eslint-rules/no-import-cycle.js';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/dist/**', 'coverage/**'] },
+  { ignores: ['**/node_modules/**', '**/dist/**', 'coverage/**', '.cache/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
