@@ -7,14 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { ensureGo } from './go-toolchain.ts';
 
-// The Temporal global setup's names (packages/testkit/src/temporal/provided.ts), declared here
-// too so that this file type-checks with or without it.
-declare module 'vitest' {
-  export interface ProvidedContext {
-    temporalAddress: string;
-    temporalUnavailable: string;
-  }
-}
+// The Temporal global setup's names for inject().
+import type {} from '../../packages/testkit/src/temporal/provided.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MODULE = fileURLToPath(new URL('./', import.meta.url));

@@ -8,14 +8,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { expect, inject, it } from 'vitest';
 
-declare module 'vitest' {
-  // The same names and types as @tokenwarden/testkit's temporal/provided.ts (its global setup
-  // provides them); declared here too so that this file compiles on its own.
-  export interface ProvidedContext {
-    temporalAddress: string;
-    temporalUnavailable: string;
-  }
-}
+// The Temporal global setup's names for inject().
+import type {} from '../../packages/testkit/src/temporal/provided.ts';
 
 const sdk = import.meta.dirname;
 const root = resolve(sdk, '../..');
