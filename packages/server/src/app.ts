@@ -2,6 +2,8 @@
 // scheduler, the audit writer, the shutdown grace). Just over 400 lines: the lifecycle's steps
 // are kept beside the wiring they undo, in the order they run.
 import { randomUUID } from 'node:crypto';
+import type { Server as HttpServer, RequestListener } from 'node:http';
+import { createServer as createHttpsServer, type ServerOptions as HttpsOptions } from 'node:https';
 import {
   ConnectFlow,
   CredentialBroker,
@@ -73,6 +75,8 @@ export interface BuildServerOptions {
    * aborts their provider requests and answers what is left `503`, retryable. Default 10 s.
    */
   shutdownGraceMs?: number;
+  /** Serve HTTPS only, with these options (certificate, key, client CA). Default: plain HTTP. */
+  https?: HttpsOptions;
 }
 
 /** What `app.close()` could not finish, for the operator (see `shutdownReport`). */
@@ -144,6 +148,12 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     return503OnClosing: false,
     // Bad URLs and what Node's parser refuses, in the API's error shape too.
     ...frameworkErrorOptions,
+    // An HTTPS server built here, typed as the HTTP one every route is written against: Fastify
+    // treats both alike, and `serve` reaches the TLS methods (setSecureContext) through it.
+    ...(options.https && {
+      serverFactory: (handler: RequestListener) =>
+        createHttpsServer(options.https!, handler) as unknown as HttpServer,
+    }),
   });
   registerJsonParser(app);
 

@@ -103,7 +103,7 @@ export async function serve(
   env: Record<string, string> = {},
   extraArgs: string[] = [],
 ): Promise<Server> {
-  const listening = (out: Running) => /listening on (http:\/\/\S+)/.exec(out.stderr())?.[1];
+  const listening = (out: Running) => /listening on (https?:\/\/\S+)/.exec(out.stderr())?.[1];
   const running = await start(['serve', '--port', '0', ...extraArgs], {
     cwd,
     env,

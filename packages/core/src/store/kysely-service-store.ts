@@ -10,6 +10,7 @@ import type {
   AuditRecord,
   CredentialQuery,
   NewAuditEvent,
+  CertificateBinding,
   NewServiceClient,
   ServiceClientRecord,
   ServiceGrant,
@@ -129,6 +130,7 @@ export class KyselyServiceStore implements ServiceStore {
         name: client.name,
         keyHash: client.keyHash,
         grants: JSON.stringify(client.grants),
+        certificate: client.certificate ? JSON.stringify(client.certificate) : null,
         createdAt: this.adapter.now,
         revokedAt: null,
       })
@@ -278,6 +280,14 @@ function checkLimit(limit: number): number {
   return limit;
 }
 
-function toClient({ grants, ...row }: Selectable<ServiceClientsTable>): ServiceClientRecord {
-  return { ...row, grants: JSON.parse(grants) as ServiceGrant[] };
+function toClient({
+  grants,
+  certificate,
+  ...row
+}: Selectable<ServiceClientsTable>): ServiceClientRecord {
+  return {
+    ...row,
+    grants: JSON.parse(grants) as ServiceGrant[],
+    certificate: certificate === null ? null : (JSON.parse(certificate) as CertificateBinding),
+  };
 }

@@ -1,4 +1,5 @@
 // `tokenwarden serve`: the HTTP API on the embedded SQLite default or a shared Postgres.
+import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { KyselyStore } from '@tokenwarden/core';
 import {
@@ -12,9 +13,11 @@ import { openDatabase, DB_HELP } from './database.ts';
 import { CliError, oneLine } from './errors.ts';
 import { note } from './output.ts';
 import { redactUrl } from './redact-url.ts';
+import { readTls, reloadOnSighup, type TlsSettings } from './tls.ts';
 
 const HELP = `Usage: tokenwarden serve [--db <path|url>] [--port 8080] [--host 127.0.0.1] [--public-url <url>]
                          [--redirect-origins <origins>] [--shutdown-grace <s>] [--log-level <level>]
+                         [--tls-cert <file> --tls-key <file> [--tls-client-ca <file>]]
 
 Runs the HTTP API. With no --db it uses ./tokenwarden.sqlite and a key file
 ./tokenwarden.keys generated on first start (mode 0600; back it up). A postgres:// URL
@@ -45,6 +48,14 @@ ${DB_HELP}
   --log-level <level>
                    the JSON log on stdout: fatal, error, warn, info (default: a line per
                    request), debug, trace or silent (env TOKENWARDEN_LOG_LEVEL)
+  --tls-cert <file>, --tls-key <file>
+                   serve HTTPS only, with this PEM certificate (chain) and its unencrypted
+                   PEM private key (env TOKENWARDEN_TLS_CERT, TOKENWARDEN_TLS_KEY). SIGHUP
+                   re-reads both: new connections get the new certificate, open ones finish
+  --tls-client-ca <file>
+                   require a client certificate issued by this PEM CA on every connection
+                   (env TOKENWARDEN_TLS_CLIENT_CA); a service client created with a
+                   certificate binding is refused without that very certificate
 
 At start it prints one line: the address, TLS (off: put a TLS proxy in front), the store
 (a Postgres URL without its password), where the keys come from and the public URL.
@@ -71,6 +82,9 @@ export const serveCommand: Command = {
       'redirect-origins': { type: 'string' },
       'shutdown-grace': { type: 'string' },
       'log-level': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-client-ca': { type: 'string' },
     });
     if (!args) return;
     const setting = (flag: string, env: string) => configured(args, flag, env);
@@ -94,6 +108,13 @@ export const serveCommand: Command = {
       throw new CliError((error as Error).message);
     }
     const loopback = isLoopback(host);
+    const tls = tlsSettings(setting);
+    if (!tls && !loopback) {
+      warn(
+        `serving plain HTTP on ${host}, not a loopback address: API keys and access tokens ` +
+          'cross the network in clear unless a TLS proxy is in front (or use --tls-cert/--tls-key)',
+      );
+    }
     // Listening for signals from the start: a SIGTERM while starting up is a stop request too.
     const stopRequested = untilSignal();
 
@@ -113,6 +134,7 @@ export const serveCommand: Command = {
         adminKeyHash,
         logger: { level: logLevel },
         shutdownGraceMs: graceSeconds * 1000,
+        https: tls?.options,
         connect:
           publicBase === undefined
             ? undefined
@@ -132,15 +154,19 @@ export const serveCommand: Command = {
     }
     const address = app.server.address() as AddressInfo;
     const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    listeningOn = `http://${shown}:${address.port}`;
+    listeningOn = `${tls ? 'https' : 'http'}://${shown}:${address.port}`;
+    const stopReloading = tls
+      ? reloadOnSighup(app.server as unknown as HttpsServer, tls, note)
+      : () => {};
     note(
-      `Tokenwarden listening on ${listeningOn} (TLS off; store ${database.kind} ` +
+      `Tokenwarden listening on ${listeningOn} (${tls?.summary ?? 'TLS off'}; store ${database.kind} ` +
         `${database.location}; keys from ${database.keySource}; public URL ` +
         `${publicUrl ? redactUrl(publicUrl) : loopback ? listeningOn : 'none, connect flow off'}; ` +
         `shutdown grace ${graceSeconds} s)`,
     );
     await stopRequested;
     note(`Shutting down: finishing requests in flight (at most ${graceSeconds} s).`);
+    stopReloading();
     await app.close();
     await store.close();
     reportShutdown(shutdownReport(app));
@@ -162,6 +188,28 @@ function configured(args: Args, flag: string, env: string) {
       return value === undefined ? fallback : parseInteger(value, label, { min: 0, max }, 'serve');
     },
   };
+}
+
+/** Both files or neither; the client CA only with them. */
+function tlsSettings(setting: (flag: string, env: string) => ReturnType<typeof configured>) {
+  const cert = setting('tls-cert', 'TOKENWARDEN_TLS_CERT');
+  const key = setting('tls-key', 'TOKENWARDEN_TLS_KEY');
+  const clientCa = setting('tls-client-ca', 'TOKENWARDEN_TLS_CLIENT_CA');
+  if (cert.value === undefined && key.value === undefined) {
+    if (clientCa.value !== undefined) {
+      throw new CliError(
+        `${clientCa.label} needs --tls-cert and --tls-key: client certificates need TLS`,
+      );
+    }
+    return undefined;
+  }
+  if (cert.value === undefined) throw new CliError(`${key.label} needs --tls-cert too`);
+  if (key.value === undefined) throw new CliError(`${cert.label} needs --tls-key too`);
+  return readTls({
+    cert: cert.value,
+    key: key.value,
+    clientCa: clientCa.value,
+  }) satisfies TlsSettings;
 }
 
 function isLoopback(host: string): boolean {

@@ -92,6 +92,7 @@ export function describeServiceStoreConformance(
           name: 'worker',
           keyHash: 'h2',
           grants,
+          certificate: null,
           createdAt: client.createdAt,
           revokedAt: null,
         });
@@ -106,6 +107,29 @@ export function describeServiceStoreConformance(
         expect(listed.map((c) => [c.id, c.name, c.grants])).toEqual([
           ['c1', 'cron', []],
           ['c2', 'worker', grants],
+        ]);
+      });
+
+      it('keeps a client certificate binding', async () => {
+        const sha256 = Array.from({ length: 32 }, () => 'AB').join(':');
+        await service.insertClient({
+          id: 'c1',
+          name: 'a',
+          keyHash: 'h',
+          grants,
+          certificate: { sha256 },
+        });
+        await service.insertClient({
+          id: 'c2',
+          name: 'b',
+          keyHash: 'h',
+          grants,
+          certificate: { subjectCn: 'worker-1' },
+        });
+        expect((await service.getClient('c1'))?.certificate).toEqual({ sha256 });
+        expect((await service.listClients()).map((c) => c.certificate)).toEqual([
+          { sha256 },
+          { subjectCn: 'worker-1' },
         ]);
       });
 
