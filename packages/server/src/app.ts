@@ -25,6 +25,7 @@ import Fastify, {
 import type { Logger, LoggerOptions } from 'pino';
 import { AuditWriter, type AuditWriterOptions } from './audit/audit-writer.ts';
 import { isApiKeyHash } from './auth/api-keys.ts';
+import { storedAdminKeys } from './auth/admin-keys.ts';
 import { Authenticator } from './auth/authenticator.ts';
 import { actorOf } from './auth/principal.ts';
 import { errorReply, ShuttingDownError } from './errors.ts';
@@ -49,8 +50,12 @@ export interface BuildServerOptions {
   /** The database (SQLite or Postgres), migrated. The caller opened it and closes it. */
   store: KyselyStore;
   keyRing: KeyRing;
-  /** `hashApiKey(adminKey)`: SHA-256 hex of the admin key. The key itself is never needed. */
-  adminKeyHash: string;
+  /**
+   * `hashApiKey(adminKey)`: SHA-256 hex of the admin key (the key itself is never needed); or
+   * 'stored': the hash Tokenwarden keeps in the database, read at each admin request, so that
+   * `tokenwarden admin-key rotate` counts at once (see auth/admin-keys.ts).
+   */
+  adminKeyHash: string | 'stored';
   /** Pino options, a pino logger, or false for none. Default: info level to stdout. */
   logger?: LoggerOptions | Logger | false;
   /** Largest request body in bytes. Default 64 KiB. */
@@ -124,8 +129,10 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * stays open.
  */
 export async function buildServer(options: BuildServerOptions): Promise<FastifyInstance> {
-  if (!isApiKeyHash(options.adminKeyHash)) {
-    throw new TypeError('adminKeyHash must be hashApiKey(adminKey): 64 lower-case hex digits');
+  if (options.adminKeyHash !== 'stored' && !isApiKeyHash(options.adminKeyHash)) {
+    throw new TypeError(
+      "adminKeyHash must be hashApiKey(adminKey): 64 lower-case hex digits, or 'stored'",
+    );
   }
   const app = Fastify({
     ...loggerOptions(options.logger),
@@ -201,7 +208,10 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     broker,
     store: options.store,
     service,
-    auth: new Authenticator(service, options.adminKeyHash),
+    auth: new Authenticator(
+      service,
+      options.adminKeyHash === 'stored' ? storedAdminKeys(service) : options.adminKeyHash,
+    ),
     audit,
     metrics,
     handOuts,

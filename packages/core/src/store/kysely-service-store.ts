@@ -245,6 +245,24 @@ export class KyselyServiceStore implements ServiceStore {
     return row !== undefined;
   }
 
+  async replaceSetting(name: string, expected: string, value: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('settings')
+      .set({ value })
+      .where('name', '=', name)
+      .where('value', '=', expected)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  async putSetting(name: string, value: string): Promise<void> {
+    await this.db
+      .insertInto('settings')
+      .values({ name, value })
+      .onConflict((oc) => oc.column('name').doUpdateSet({ value }))
+      .execute();
+  }
+
   async listCredentials(query: CredentialQuery): Promise<CredentialRecord[]> {
     const limit = checkLimit(query.limit);
     const { grants } = query;

@@ -42,6 +42,10 @@ export interface ServiceStore {
   getSetting(name: string): Promise<string | undefined>;
   /** Sets a setting only if it has no value yet; true if this call set it. */
   setSettingIfAbsent(name: string, value: string): Promise<boolean>;
+  /** Replaces a setting's value only if it is still `expected`; true if this call replaced it. */
+  replaceSetting(name: string, expected: string, value: string): Promise<boolean>;
+  /** Sets a setting, whatever it held. */
+  putSetting(name: string, value: string): Promise<void>;
 
   /**
    * Connections, metadata included, secrets still sealed; ordered by id, after `afterId`.

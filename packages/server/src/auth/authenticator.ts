@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { CertificateBinding, ServiceStore } from '@tokenwarden/core';
 import { UnauthorizedError } from '../errors.ts';
-import { hashApiKey, hashesEqual } from './api-keys.ts';
+import { isAdminKey, type AdminKeySource } from './admin-keys.ts';
 import { ADMIN, type Principal } from './principal.ts';
 
 /** RFC 6750 §2.1; the scheme name is case-insensitive (RFC 9110 §11.1). */
@@ -22,11 +22,12 @@ const BEARER_CLIENT_KEY = /^[Bb][Ee][Aa][Rr][Ee][Rr] tw_(cli_[0-9a-f]{20})_([A-Z
  */
 export class Authenticator {
   readonly #service: ServiceStore;
-  readonly #adminKeyHash: string;
+  readonly #adminKeys: AdminKeySource;
 
-  constructor(service: ServiceStore, adminKeyHash: string) {
+  /** `adminKeys`: the admin key's hash, or where to read it at each admin request. */
+  constructor(service: ServiceStore, adminKeys: AdminKeySource) {
     this.#service = service;
-    this.#adminKeyHash = adminKeyHash;
+    this.#adminKeys = adminKeys;
   }
 
   /**
@@ -43,7 +44,7 @@ export class Authenticator {
     const match = header === undefined ? null : BEARER.exec(header);
     if (!match) throw new UnauthorizedError('Send Authorization: Bearer <api key>.');
     // A client key never gets here: BEARER_CLIENT_KEY took every header that carries one.
-    if (hashesEqual(hashApiKey(match[1]!), this.#adminKeyHash)) return ADMIN;
+    if (await isAdminKey(match[1]!, this.#adminKeys, Date.now())) return ADMIN;
     throw new UnauthorizedError('The API key is unknown or revoked.');
   }
 

@@ -7,7 +7,9 @@ import {
   shutdownReport,
   type ShutdownReport,
 } from '../app.ts';
+import { ADMIN_KEY_SETTING } from '../auth/admin-keys.ts';
 import { buildServer, generateApiKey, hashApiKey } from '../index.ts';
+import { adminKeyFile, writeAdminKeyFile } from './admin-key-file.ts';
 import { parseCommand, parseInteger, type Args, type Command } from './args.ts';
 import { openDatabase, DB_HELP } from './database.ts';
 import { CliError, oneLine } from './errors.ts';
@@ -24,7 +26,9 @@ Runs the HTTP API. With no --db it uses ./tokenwarden.sqlite and a key file
 needs TOKENWARDEN_KEYS or TOKENWARDEN_KEY_FILE, the same on every replica.
 
 The admin key comes from TOKENWARDEN_ADMIN_KEY. Without it, the first start on SQLite
-generates one, prints it once and stores only its hash; Postgres refuses to start.
+generates one and writes it to a file beside the database (tokenwarden.admin-key, mode
+0600; the database keeps only its hash; 'tokenwarden admin-key rotate' replaces it);
+Postgres refuses to start.
 
 Every option has an environment variable; a flag wins over the variable, the variable
 over the default.
@@ -66,7 +70,6 @@ leases handed back, so another replica takes over at once) and answer what is le
 retryable; the audit is written and the process exits 0 (1 if audit events could not be
 written, which it says). A second signal exits at once.`;
 
-const ADMIN_KEY_SETTING = 'admin_key_hash';
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export const serveCommand: Command = {
@@ -127,7 +130,8 @@ export const serveCommand: Command = {
     let listeningOn = '';
     const publicBase = publicUrl ?? (loopback ? () => listeningOn : undefined);
     try {
-      const adminKeyHash = configuredHash ?? (await storedAdminKeyHash(store, database.kind));
+      if (configuredHash === undefined) await ensureStoredAdminKey(store, database);
+      const adminKeyHash = configuredHash ?? 'stored';
       app = await buildServer({
         store,
         keyRing: database.keyRing,
@@ -249,31 +253,34 @@ function configuredAdminKeyHash(): string | undefined {
 }
 
 /**
- * Without TOKENWARDEN_ADMIN_KEY: the hash stored at first start. Only the
- * embedded default generates a key, printed once; a shared database must be given one, or the
- * first replica to start would hold a key nobody else knows.
+ * Without TOKENWARDEN_ADMIN_KEY: the hash kept in the database. Only the embedded default
+ * generates a key at first start, written to a 0600 file beside the database (never to the
+ * output, which ends up wherever the logs go); a shared database must be given one, or the first
+ * replica to start would hold a key nobody else knows.
  */
-async function storedAdminKeyHash(
+async function ensureStoredAdminKey(
   store: KyselyStore,
-  kind: 'sqlite' | 'postgres',
-): Promise<string> {
-  const stored = await store.service.getSetting(ADMIN_KEY_SETTING);
-  if (stored !== undefined) return stored;
-  if (kind === 'postgres') {
+  database: { kind: 'sqlite' | 'postgres'; location: string },
+): Promise<void> {
+  if ((await store.service.getSetting(ADMIN_KEY_SETTING)) !== undefined) return;
+  if (database.kind === 'postgres') {
     throw new CliError(
       'no admin key: set TOKENWARDEN_ADMIN_KEY (a shared Postgres database never gets a generated admin key; give every replica the same one)',
     );
   }
   const key = generateApiKey();
-  if (await store.service.setSettingIfAbsent(ADMIN_KEY_SETTING, hashApiKey(key))) {
-    note(`Generated the admin key (shown only this once; only its hash is stored): ${key}`);
-    note('Keep it secret; set it as TOKENWARDEN_ADMIN_KEY for the admin commands.');
-    return hashApiKey(key);
+  if (!(await store.service.setSettingIfAbsent(ADMIN_KEY_SETTING, hashApiKey(key)))) {
+    return; // Another process starting on the same file stored its key first.
   }
-  // Another process starting on the same file stored its key first: that one is the key.
-  const winner = await store.service.getSetting(ADMIN_KEY_SETTING);
-  if (winner === undefined) throw new CliError('the stored admin key hash vanished while starting');
-  return winner;
+  // Written once this key is the database's: a file that cannot be written leaves a stored hash
+  // nobody holds, which 'admin-key rotate' (on the database itself) replaces.
+  const path = adminKeyFile(database.location);
+  writeAdminKeyFile(path, key);
+  note(
+    `Generated the admin key and wrote it to ${path} (mode 0600; the database keeps only its ` +
+      'hash). Give it to the admin commands as TOKENWARDEN_ADMIN_KEY or TOKENWARDEN_ADMIN_KEY_FILE; ' +
+      "rotate it with 'tokenwarden admin-key rotate'.",
+  );
 }
 
 /** Resolves at the first SIGINT or SIGTERM; a second one exits at once. */

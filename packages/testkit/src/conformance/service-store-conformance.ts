@@ -309,6 +309,20 @@ export function describeServiceStoreConformance(
         expect(await service.getSetting('admin_key_hash')).toBe('h1');
       });
 
+      it('replaces a value only while it is the expected one; puts one whatever it was', async () => {
+        await service.setSettingIfAbsent('k', 'v1');
+        expect(await service.replaceSetting('k', 'v0', 'v2')).toBe(false);
+        expect(await service.replaceSetting('k', 'v1', 'v2')).toBe(true);
+        expect(await service.replaceSetting('absent', 'v1', 'v2')).toBe(false);
+        expect(await service.getSetting('k')).toBe('v2');
+        await service.putSetting('k', 'v3');
+        await service.putSetting('new', 'n1');
+        expect([await service.getSetting('k'), await service.getSetting('new')]).toEqual([
+          'v3',
+          'n1',
+        ]);
+      });
+
       it('lets exactly one of many concurrent writers set it, across handles', async () => {
         const other = await t.openAnother();
         const attempts = Array.from({ length: 10 }, (_, i) =>
