@@ -43,6 +43,7 @@ export class TokenwardenClient {
       baseUrl: base.href.replace(/\/+$/, ''),
       apiKey,
       fetch: this.#fetch,
+      dispatcher: options.dispatcher,
       timeoutMs: positive('timeoutMs', options.timeoutMs, 30_000),
       maxAttempts: positive('retry.maxAttempts', options.retry?.maxAttempts, 4),
       maxElapsedMs: nonNegative('retry.maxElapsedMs', options.retry?.maxElapsedMs, 30_000),

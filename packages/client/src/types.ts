@@ -27,6 +27,12 @@ export interface TokenwardenClientOptions {
   /** Used for every request, the API's and `client.fetch`'s. Default: the global `fetch`. */
   fetch?: FetchLike;
   /**
+   * How the API's requests (not `client.fetch`'s) connect, passed to fetch as its `dispatcher`:
+   * for a server with a private CA, or one that asks for a client certificate, an undici
+   * `Agent`: `new Agent({ connect: { ca, cert, key } })`. Default: fetch's own.
+   */
+  dispatcher?: unknown;
+  /**
    * A cached token is not handed out once it has less than this left (capped at half of what it
    * had when it arrived, so that short-lived tokens are still cached). Default 30 s.
    */

@@ -118,6 +118,7 @@ export type {
   AuditRecord,
   CredentialQuery,
   NewAuditEvent,
+  CertificateBinding,
   NewServiceClient,
   ServiceAction,
   ServiceClientRecord,

@@ -2,6 +2,8 @@
 // scheduler, the audit writer, the shutdown grace). Just over 400 lines: the lifecycle's steps
 // are kept beside the wiring they undo, in the order they run.
 import { randomUUID } from 'node:crypto';
+import type { Server as HttpServer, RequestListener } from 'node:http';
+import { createServer as createHttpsServer, type ServerOptions as HttpsOptions } from 'node:https';
 import {
   ConnectFlow,
   CredentialBroker,
@@ -23,6 +25,7 @@ import Fastify, {
 import type { Logger, LoggerOptions } from 'pino';
 import { AuditWriter, type AuditWriterOptions } from './audit/audit-writer.ts';
 import { isApiKeyHash } from './auth/api-keys.ts';
+import { storedAdminKeys } from './auth/admin-keys.ts';
 import { Authenticator } from './auth/authenticator.ts';
 import { actorOf } from './auth/principal.ts';
 import { errorReply, ShuttingDownError } from './errors.ts';
@@ -47,8 +50,12 @@ export interface BuildServerOptions {
   /** The database (SQLite or Postgres), migrated. The caller opened it and closes it. */
   store: KyselyStore;
   keyRing: KeyRing;
-  /** `hashApiKey(adminKey)`: SHA-256 hex of the admin key. The key itself is never needed. */
-  adminKeyHash: string;
+  /**
+   * `hashApiKey(adminKey)`: SHA-256 hex of the admin key (the key itself is never needed); or
+   * 'stored': the hash Tokenwarden keeps in the database, read at each admin request, so that
+   * `tokenwarden admin-key rotate` counts at once (see auth/admin-keys.ts).
+   */
+  adminKeyHash: string | 'stored';
   /** Pino options, a pino logger, or false for none. Default: info level to stdout. */
   logger?: LoggerOptions | Logger | false;
   /** Largest request body in bytes. Default 64 KiB. */
@@ -73,6 +80,8 @@ export interface BuildServerOptions {
    * aborts their provider requests and answers what is left `503`, retryable. Default 10 s.
    */
   shutdownGraceMs?: number;
+  /** Serve HTTPS only, with these options (certificate, key, client CA). Default: plain HTTP. */
+  https?: HttpsOptions;
 }
 
 /** What `app.close()` could not finish, for the operator (see `shutdownReport`). */
@@ -120,8 +129,10 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * stays open.
  */
 export async function buildServer(options: BuildServerOptions): Promise<FastifyInstance> {
-  if (!isApiKeyHash(options.adminKeyHash)) {
-    throw new TypeError('adminKeyHash must be hashApiKey(adminKey): 64 lower-case hex digits');
+  if (options.adminKeyHash !== 'stored' && !isApiKeyHash(options.adminKeyHash)) {
+    throw new TypeError(
+      "adminKeyHash must be hashApiKey(adminKey): 64 lower-case hex digits, or 'stored'",
+    );
   }
   const app = Fastify({
     ...loggerOptions(options.logger),
@@ -144,6 +155,12 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     return503OnClosing: false,
     // Bad URLs and what Node's parser refuses, in the API's error shape too.
     ...frameworkErrorOptions,
+    // An HTTPS server built here, typed as the HTTP one every route is written against: Fastify
+    // treats both alike, and `serve` reaches the TLS methods (setSecureContext) through it.
+    ...(options.https && {
+      serverFactory: (handler: RequestListener) =>
+        createHttpsServer(options.https!, handler) as unknown as HttpServer,
+    }),
   });
   registerJsonParser(app);
 
@@ -191,7 +208,10 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     broker,
     store: options.store,
     service,
-    auth: new Authenticator(service, options.adminKeyHash),
+    auth: new Authenticator(
+      service,
+      options.adminKeyHash === 'stored' ? storedAdminKeys(service) : options.adminKeyHash,
+    ),
     audit,
     metrics,
     handOuts,

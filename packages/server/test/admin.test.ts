@@ -87,6 +87,7 @@ describe.each(BACKENDS)('providers and clients on %s', (backend) => {
           id: body.id,
           name: 'billing-worker',
           grants,
+          certificate: null,
           created_at: expect.any(String),
           revoked_at: null,
         },

@@ -46,6 +46,8 @@ export const BAD_INPUT: BadInputCase[] = [
   ['an unknown field (token)', post(`${conn}/token`, { minTtl: 60 }), 400, 'invalid_request'],
   ['an unknown field (rejected)', post(`${conn}/token/rejected`, { version: 1, why: 'x' }), 400, 'invalid_request'],
   ['an unknown field in a grant', post('/v1/clients', { name: 'x', grants: [{ owner: '*', provider: '*', actions: ['token.read'], admin: true }] }), 400, 'invalid_request'],
+  ['a certificate binding that is not a fingerprint', post('/v1/clients', { name: 'x', grants: [], certificate: { sha256: 'ab:cd' } }), 400, 'invalid_request'],
+  ['a certificate binding with both forms', post('/v1/clients', { name: 'x', grants: [], certificate: { sha256: 'AB', subject_cn: 'w' } }), 400, 'invalid_request'],
   ['an unknown field (provider)', put('/v1/providers/p1', { ...provider, clientSecret: SECRET }), 400, 'invalid_request'],
   ['an unknown query parameter', get('/v1/connections?foo=1'), 400, 'invalid_request'],
   // Oversized bodies and values.

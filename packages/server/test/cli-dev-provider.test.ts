@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { RemoteTestProvider } from '@tokenwarden/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  ADMIN_KEY,
+  generatedAdminKey,
   expectOneErrorLine,
   printedCommands,
   run,
@@ -68,7 +68,7 @@ describe('tokenwarden dev-provider, connections reauthorize and connect-link', (
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     server = await serve(dir, {}, ['--port', String(port), '--public-url', url]);
-    const adminKey = ADMIN_KEY.exec(server.stderr())![1]!;
+    const adminKey = generatedAdminKey(server.stderr());
     admin = { TOKENWARDEN_URL: server.url, TOKENWARDEN_ADMIN_KEY: adminKey };
     dev = await startDevProvider(dir);
     providerUrl = /Test OAuth provider on (http:\/\/\S+) /.exec(dev.stdout())![1]!;

@@ -1,6 +1,7 @@
 // The `tokenwarden` binary as a user runs it (the workspace bin link that `npm ci` creates, plain
 // node on the compiled dist/), for the tests that drive the CLI through real child processes.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 
@@ -103,7 +104,7 @@ export async function serve(
   env: Record<string, string> = {},
   extraArgs: string[] = [],
 ): Promise<Server> {
-  const listening = (out: Running) => /listening on (http:\/\/\S+)/.exec(out.stderr())?.[1];
+  const listening = (out: Running) => /listening on (https?:\/\/\S+)/.exec(out.stderr())?.[1];
   const running = await start(['serve', '--port', '0', ...extraArgs], {
     cwd,
     env,
@@ -124,7 +125,18 @@ export async function stop(
 // Each step spawns a Node process (the compiled CLI): slow on a busy shared machine.
 export const SLOW = { timeout: 240_000 };
 
-export const ADMIN_KEY = /Generated the admin key[^:]*: (tw_admin_[A-Za-z0-9_-]+)/;
+/** The line a first start prints when it generates the admin key (never the key itself). */
+export const GENERATED_ADMIN_KEY = /Generated the admin key and wrote it to (\S+) \(mode 0600/;
+
+/** The admin key a first start generated, read from the file its output names. */
+export function generatedAdminKey(output: string): string {
+  const path = GENERATED_ADMIN_KEY.exec(output)?.[1];
+  if (!path) throw new Error(`no admin key was generated:\n${output}`);
+  const key = readFileSync(path, 'utf8').trim();
+  expect(key).toMatch(/^tw_admin_[A-Za-z0-9_-]{43}$/);
+  expect(output).not.toContain(key);
+  return key;
+}
 
 /** An expected failure: a non-zero exit and exactly one `error: ...` line on stderr. */
 export function expectOneErrorLine(result: Run, code: number, pattern: RegExp): void {

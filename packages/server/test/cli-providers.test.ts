@@ -9,7 +9,7 @@ import { PRESET_NAMES } from '@tokenwarden/core';
 import { TestProvider } from '@tokenwarden/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  ADMIN_KEY,
+  generatedAdminKey,
   expectOneErrorLine,
   run,
   serve,
@@ -34,7 +34,7 @@ describe('providers on day two, from the CLI', () => {
     server = await serve(dir);
     admin = {
       TOKENWARDEN_URL: server.url,
-      TOKENWARDEN_ADMIN_KEY: ADMIN_KEY.exec(server.stderr())![1]!,
+      TOKENWARDEN_ADMIN_KEY: generatedAdminKey(server.stderr()),
     };
     stranger = createServer((_, res) => {
       res.writeHead(404, { 'content-type': 'text/html' }).end('<h1>Not Found</h1>');

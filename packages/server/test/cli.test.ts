@@ -19,7 +19,8 @@ import { TestProvider } from '@tokenwarden/testkit';
 import { createTestDatabase } from '@tokenwarden/testkit/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  ADMIN_KEY,
+  generatedAdminKey,
+  GENERATED_ADMIN_KEY,
   BIN,
   expectOneErrorLine,
   run,
@@ -83,9 +84,8 @@ describe('the tokenwarden CLI', () => {
     SLOW,
     async () => {
       server = await serve(dir);
-      const adminKey = ADMIN_KEY.exec(server.stderr())?.[1];
-      expect(adminKey).toBeDefined();
-      const admin = { TOKENWARDEN_URL: server.url, TOKENWARDEN_ADMIN_KEY: adminKey! };
+      const adminKey = generatedAdminKey(server.stderr());
+      const admin = { TOKENWARDEN_URL: server.url, TOKENWARDEN_ADMIN_KEY: adminKey };
 
       const put = await run(
         [
@@ -210,7 +210,7 @@ describe('the tokenwarden CLI', () => {
         .split('\n')
         .find((line) => line.startsWith('k2:'))!;
       server = await serve(dir, { TOKENWARDEN_KEYS: onlyNewKey });
-      expect(server.stderr()).not.toMatch(ADMIN_KEY);
+      expect(server.stderr()).not.toMatch(GENERATED_ADMIN_KEY);
       const afterRotation = await run(['token', id], {
         cwd: dir,
         env: { TOKENWARDEN_URL: server.url, TOKENWARDEN_API_KEY: client.api_key },
@@ -331,41 +331,122 @@ describe('serve from another working directory', () => {
 });
 
 describe('the generated admin key', () => {
-  it('is printed once, on first start, and only its hash is stored', SLOW, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tw-cli-admin-'));
-    const servers: Server[] = [];
-    try {
-      const first = await serve(dir);
-      servers.push(first);
-      const key = ADMIN_KEY.exec(first.stderr())?.[1];
-      expect(key).toBeDefined();
-      expect(first.stderr().split(key!)).toHaveLength(2);
-      expect(await stop(first)).toBe(0);
-
-      const second = await serve(dir);
-      servers.push(second);
-      expect(second.stderr()).not.toMatch(ADMIN_KEY);
-      const listed = await run(['clients', 'list', '--json'], {
-        cwd: dir,
-        env: { TOKENWARDEN_URL: second.url, TOKENWARDEN_ADMIN_KEY: key! },
-      });
-      expect(listed.code).toBe(0);
-      expect(JSON.parse(listed.stdout)).toEqual({ clients: [] });
-      expect(await stop(second)).toBe(0);
-
-      for (const file of readdirSync(dir)) {
-        expect(readFileSync(join(dir, file)).includes(key!), file).toBe(false);
-      }
-      const store = openSqliteStore({ path: join(dir, 'tokenwarden.sqlite') });
+  it(
+    'is written on first start to a 0600 file beside the database, never printed; only its hash is stored',
+    SLOW,
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'tw-cli-admin-'));
+      const servers: Server[] = [];
       try {
-        expect(await store.service.getSetting('admin_key_hash')).toBe(
-          createHash('sha256').update(key!).digest('hex'),
+        const first = await serve(dir);
+        servers.push(first);
+        // Written to the file, never to the output (generatedAdminKey checks both).
+        const key = generatedAdminKey(first.stderr());
+        expect(await stop(first)).toBe(0);
+
+        const second = await serve(dir);
+        servers.push(second);
+        expect(second.stderr()).not.toMatch(GENERATED_ADMIN_KEY);
+        const listed = await run(['clients', 'list', '--json'], {
+          cwd: dir,
+          env: { TOKENWARDEN_URL: second.url, TOKENWARDEN_ADMIN_KEY: key },
+        });
+        expect(listed.code).toBe(0);
+        expect(JSON.parse(listed.stdout)).toEqual({ clients: [] });
+        expect(await stop(second)).toBe(0);
+
+        expect(statSync(join(dir, 'tokenwarden.admin-key')).mode & 0o777).toBe(0o600);
+        for (const file of readdirSync(dir)) {
+          if (file === 'tokenwarden.admin-key') continue;
+          expect(readFileSync(join(dir, file)).includes(key), file).toBe(false);
+        }
+        const store = openSqliteStore({ path: join(dir, 'tokenwarden.sqlite') });
+        try {
+          expect(await store.service.getSetting('admin_key_hash')).toBe(
+            createHash('sha256').update(key).digest('hex'),
+          );
+        } finally {
+          await store.close();
+        }
+      } finally {
+        for (const server of servers) if (server.child.exitCode === null) await stop(server);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+});
+
+describe('admin-key rotate', () => {
+  it(
+    'replaces the key on a running server at once; the old one works for the overlap only',
+    SLOW,
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'tw-cli-admin-rotate-'));
+      let server: Server | undefined;
+      const keyFile = join(dir, 'tokenwarden.admin-key');
+      const listClients = (env: Record<string, string>) =>
+        run(['clients', 'list', '--json'], {
+          cwd: dir,
+          env: { TOKENWARDEN_URL: server!.url, ...env },
+        });
+      try {
+        server = await serve(dir);
+        const first = generatedAdminKey(server.stderr());
+
+        const rotated = await run(['admin-key', 'rotate', '--overlap', '3600'], { cwd: dir });
+        expect(rotated.code).toBe(0);
+        expect(rotated.stderr).toMatch(
+          /^Wrote the new admin key to .*tokenwarden\.admin-key \(mode 0600\)\. The old one is valid until \d{4}-/,
+        );
+        const second = readFileSync(keyFile, 'utf8').trim();
+        expect(second).not.toBe(first);
+        expect(rotated.stdout + rotated.stderr).not.toContain(second);
+        expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+
+        // The running server takes the new key at once, the old one within its overlap, and the
+        // admin commands read the key from its file.
+        expect((await listClients({ TOKENWARDEN_ADMIN_KEY_FILE: keyFile })).code).toBe(0);
+        expect((await listClients({ TOKENWARDEN_ADMIN_KEY: first })).code).toBe(0);
+
+        // A second rotation with no overlap: only the newest key works.
+        expect((await run(['admin-key', 'rotate', '--overlap', '0'], { cwd: dir })).code).toBe(0);
+        const third = readFileSync(keyFile, 'utf8').trim();
+        expect((await listClients({ TOKENWARDEN_ADMIN_KEY: third })).code).toBe(0);
+        for (const old of [first, second]) {
+          expectOneErrorLine(
+            await listClients({ TOKENWARDEN_ADMIN_KEY: old }),
+            1,
+            /unauthorized: The API key is unknown or revoked/,
+          );
+        }
+        expectOneErrorLine(
+          await listClients({ TOKENWARDEN_ADMIN_KEY_FILE: join(dir, 'missing') }),
+          1,
+          /TOKENWARDEN_ADMIN_KEY_FILE .*missing could not be read \(ENOENT\)/,
+        );
+        expectOneErrorLine(
+          await run(['admin-key', 'rotate', '--overlap', 'soon'], { cwd: dir }),
+          2,
+          /--overlap/,
         );
       } finally {
-        await store.close();
+        if (server) await stop(server);
+        rmSync(dir, { recursive: true, force: true });
       }
+    },
+  );
+
+  it('refuses a database whose server takes its key from TOKENWARDEN_ADMIN_KEY', SLOW, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-cli-admin-env-'));
+    try {
+      const server = await serve(dir, { TOKENWARDEN_ADMIN_KEY: 'an-operator-chosen-admin-key' });
+      await stop(server);
+      expectOneErrorLine(
+        await run(['admin-key', 'rotate'], { cwd: dir }),
+        1,
+        /this database holds no admin key \(the server takes it from TOKENWARDEN_ADMIN_KEY\)/,
+      );
     } finally {
-      for (const server of servers) if (server.child.exitCode === null) await stop(server);
       rmSync(dir, { recursive: true, force: true });
     }
   });
@@ -410,7 +491,7 @@ describe('serve and keys rotate on Postgres', () => {
         TOKENWARDEN_KEYS: k1,
         TOKENWARDEN_ADMIN_KEY: adminKey,
       });
-      expect(server.stderr()).not.toMatch(ADMIN_KEY);
+      expect(server.stderr()).not.toMatch(GENERATED_ADMIN_KEY);
       const admin = { TOKENWARDEN_URL: server.url, TOKENWARDEN_ADMIN_KEY: adminKey };
       const put = await run(
         ['providers', 'put', 'acme', '--token-url', 'http://127.0.0.1:9/token', '--client-id', 'c'],

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  ADMIN_KEY,
+  generatedAdminKey,
   printedCommands,
   serve,
   shell,
@@ -53,7 +53,7 @@ describe('the README walkthrough', () => {
 
     const api = await serve(dir);
     running.push(api);
-    const adminKey = ADMIN_KEY.exec(api.stderr())![1]!;
+    const adminKey = generatedAdminKey(api.stderr());
     const dev = await start(['dev-provider', '--port', '0'], {
       cwd: dir,
       ready: (out) => out.stderr().includes('Ctrl-C stops it'),

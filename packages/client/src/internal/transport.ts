@@ -9,6 +9,8 @@ export interface TransportOptions {
   baseUrl: string;
   apiKey: string;
   fetch: FetchLike;
+  /** Passed as fetch's `dispatcher` on every API request (see TokenwardenClientOptions). */
+  dispatcher: unknown;
   timeoutMs: number;
   maxAttempts: number;
   maxElapsedMs: number;
@@ -83,7 +85,8 @@ export class Transport {
         headers: this.#headers,
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(timeoutMs),
-      });
+        ...(this.#options.dispatcher !== undefined && { dispatcher: this.#options.dispatcher }),
+      } as RequestInit);
       text = await response.text();
     } catch (cause) {
       const timedOut = cause instanceof Error && cause.name === 'TimeoutError';
@@ -121,10 +124,24 @@ export function unexpected(status: number, connectionId: string | undefined): To
   );
 }
 
+/** Node's codes for a server certificate that does not chain to a trusted CA. */
+const TLS_TRUST_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+]);
+
 function describe(cause: unknown): string {
   // undici says "fetch failed" and puts the reason (ECONNREFUSED, ...) in its own cause.
   const inner = (cause as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
-  if (typeof inner?.code === 'string') return inner.code;
+  if (typeof inner?.code === 'string') {
+    // A TLS failure's code alone (UNABLE_TO_VERIFY_LEAF_SIGNATURE) does not say what to do.
+    if (TLS_TRUST_CODES.has(inner.code)) {
+      return `${inner.code}: the server's TLS certificate is not trusted here (${String(inner.message)}); give the SDK its CA through the dispatcher option`;
+    }
+    return inner.code;
+  }
   if (cause instanceof Error) return cause.message;
   return 'request failed';
 }

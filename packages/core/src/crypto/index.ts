@@ -2,6 +2,7 @@ export {
   KeyRing,
   loadKeyRing,
   writeKeyFile,
+  writePrivateFile,
   KEY_ID_PATTERN,
   KEY_LENGTH,
   GENERATE_KEY_COMMAND,

@@ -315,15 +315,8 @@ function readKeyFile(path: string, warn: (message: string) => void): KeyRing | u
 }
 
 /**
- * Atomically creates the key file with mode 0600: the content is written and synced to a private
- * temporary file (`wx`), which is then hard-linked into place. The link fails if the file exists,
- * so concurrent starters never overwrite each other and a reader never sees a half-written file.
- * Returns false if another process created the file first.
- */
-/**
- * Writes a key file the way a file holding every credential's key must be written: mode 0600
- * whatever the umask, through a temporary file that is synced, then put in place (and the
- * directory synced). `replace: false` never overwrites: it returns false if the file exists
+ * Writes a key file the way a file holding every credential's key must be written (see
+ * `writePrivateFile`). `replace: false` never overwrites: it returns false if the file exists
  * (another process generated it first). `replace: true` swaps the file atomically.
  */
 export function writeKeyFile(
@@ -331,14 +324,35 @@ export function writeKeyFile(
   ring: KeyRing,
   options: { replace: boolean; comment: string },
 ): boolean {
-  const dir = dirname(path);
-  const temporary = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   const content =
     '# Tokenwarden encryption key ring. Every stored token and client secret is encrypted with\n' +
     '# these keys: if this file is lost, every stored credential becomes unreadable. Back it up.\n' +
     `# Format: ${FORMAT}, comma- or newline-separated; the first key encrypts new secrets.\n` +
     `# ${options.comment}\n` +
     `${ring.serialize()}\n`;
+  try {
+    return writePrivateFile(path, content, options);
+  } catch (error) {
+    throw new KeyRingError(
+      `Key file ${path} could not be written (${errnoCode(error) ?? 'error'}).`,
+    );
+  }
+}
+
+/**
+ * Writes a secret to a file: mode 0600 whatever the umask, through a private temporary file
+ * (`wx`) that is written and synced, then put in place (and the directory synced), so a reader
+ * never sees a half-written file. `replace: false` hard-links it into place, which fails if the
+ * file exists: concurrent writers never overwrite each other, and false says another came first.
+ * `replace: true` renames it over whatever is there. Throws the file system's error.
+ */
+export function writePrivateFile(
+  path: string,
+  content: string,
+  options: { replace: boolean },
+): boolean {
+  const dir = dirname(path);
+  const temporary = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const fd = openSync(temporary, 'wx', 0o600);
@@ -358,10 +372,6 @@ export function writeKeyFile(
         throw error;
       }
     }
-  } catch (error) {
-    throw new KeyRingError(
-      `Key file ${path} could not be written (${errnoCode(error) ?? 'error'}).`,
-    );
   } finally {
     try {
       unlinkSync(temporary);

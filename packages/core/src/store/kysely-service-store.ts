@@ -10,6 +10,7 @@ import type {
   AuditRecord,
   CredentialQuery,
   NewAuditEvent,
+  CertificateBinding,
   NewServiceClient,
   ServiceClientRecord,
   ServiceGrant,
@@ -129,6 +130,7 @@ export class KyselyServiceStore implements ServiceStore {
         name: client.name,
         keyHash: client.keyHash,
         grants: JSON.stringify(client.grants),
+        certificate: client.certificate ? JSON.stringify(client.certificate) : null,
         createdAt: this.adapter.now,
         revokedAt: null,
       })
@@ -243,6 +245,24 @@ export class KyselyServiceStore implements ServiceStore {
     return row !== undefined;
   }
 
+  async replaceSetting(name: string, expected: string, value: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('settings')
+      .set({ value })
+      .where('name', '=', name)
+      .where('value', '=', expected)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  async putSetting(name: string, value: string): Promise<void> {
+    await this.db
+      .insertInto('settings')
+      .values({ name, value })
+      .onConflict((oc) => oc.column('name').doUpdateSet({ value }))
+      .execute();
+  }
+
   async listCredentials(query: CredentialQuery): Promise<CredentialRecord[]> {
     const limit = checkLimit(query.limit);
     const { grants } = query;
@@ -278,6 +298,14 @@ function checkLimit(limit: number): number {
   return limit;
 }
 
-function toClient({ grants, ...row }: Selectable<ServiceClientsTable>): ServiceClientRecord {
-  return { ...row, grants: JSON.parse(grants) as ServiceGrant[] };
+function toClient({
+  grants,
+  certificate,
+  ...row
+}: Selectable<ServiceClientsTable>): ServiceClientRecord {
+  return {
+    ...row,
+    grants: JSON.parse(grants) as ServiceGrant[],
+    certificate: certificate === null ? null : (JSON.parse(certificate) as CertificateBinding),
+  };
 }

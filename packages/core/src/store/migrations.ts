@@ -158,4 +158,11 @@ export const MIGRATIONS: readonly Migration[] = [
         .execute();
     },
   },
+  {
+    // A service client bound to a TLS client certificate (`ServiceClientsTable.certificate`).
+    name: '0006_client_certificates',
+    async up(db) {
+      await db.schema.alterTable('service_clients').addColumn('certificate', 'text').execute();
+    },
+  },
 ];

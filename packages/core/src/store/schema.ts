@@ -83,6 +83,11 @@ export interface ServiceClientsTable {
   keyHash: string;
   /** JSON text: `ServiceGrant[]`. */
   grants: string;
+  /**
+   * JSON text: `CertificateBinding`, or null. A client bound to a certificate is refused unless
+   * its request arrives over TLS with that client certificate, so its key alone is not enough.
+   */
+  certificate: string | null;
   createdAt: number;
   revokedAt: number | null;
 }

@@ -42,6 +42,10 @@ export interface ServiceStore {
   getSetting(name: string): Promise<string | undefined>;
   /** Sets a setting only if it has no value yet; true if this call set it. */
   setSettingIfAbsent(name: string, value: string): Promise<boolean>;
+  /** Replaces a setting's value only if it is still `expected`; true if this call replaced it. */
+  replaceSetting(name: string, expected: string, value: string): Promise<boolean>;
+  /** Sets a setting, whatever it held. */
+  putSetting(name: string, value: string): Promise<void>;
 
   /**
    * Connections, metadata included, secrets still sealed; ordered by id, after `afterId`.
@@ -56,10 +60,26 @@ export type StoredProviderRecord = Selectable<ProvidersTable>;
 export type StoredProvider = Omit<StoredProviderRecord, 'createdAt' | 'updatedAt'>;
 
 /** A service client as stored (`service_clients` table), its grants parsed. */
-export type ServiceClientRecord = Omit<Selectable<ServiceClientsTable>, 'grants'> & {
+export type ServiceClientRecord = Omit<
+  Selectable<ServiceClientsTable>,
+  'grants' | 'certificate'
+> & {
   grants: ServiceGrant[];
+  certificate: CertificateBinding | null;
 };
-export type NewServiceClient = Omit<ServiceClientRecord, 'createdAt' | 'revokedAt'>;
+export type NewServiceClient = Omit<
+  ServiceClientRecord,
+  'createdAt' | 'revokedAt' | 'certificate'
+> & {
+  certificate?: CertificateBinding | null;
+};
+
+/**
+ * The TLS client certificate a service client must present: its SHA-256 fingerprint (as Node's
+ * `fingerprint256`: upper-case hex pairs joined by ':'), or its subject's common name (for
+ * certificates a CA re-issues under the same name).
+ */
+export type CertificateBinding = { sha256: string } | { subjectCn: string };
 
 export type ServiceAction = 'token.read' | 'connections.read' | 'connections.write';
 

@@ -1,6 +1,7 @@
 // A small fetch wrapper for the commands that talk to a running server. Every failure becomes a
 // CliError with one line: the API's `{"error", "message"}` as `forbidden: ...`, a network
 // failure as a sentence naming the URL.
+import { adminKeyFromEnv } from './admin-key-file.ts';
 import { switches, valued, type Args, type OptionSpec } from './args.ts';
 import { CliError, UsageError } from './errors.ts';
 import { redactUrl } from './redact-url.ts';
@@ -29,7 +30,8 @@ function apiHelp(prefer: KeyPreference): string {
   const [first, then] = KEY_ENVS[prefer];
   return `Server options:
   --url <url>   Tokenwarden server (env TOKENWARDEN_URL, default ${DEFAULT_URL})
-  --key <key>   API key (env ${first}, then ${then}); prefer the
+  --key <key>   API key (env ${first}, then ${then}; the admin key may also be
+                read from the file TOKENWARDEN_ADMIN_KEY_FILE names); prefer the
                 environment: a key on the command line is visible to other local users
   --json        print JSON instead of a table`;
 }
@@ -68,7 +70,11 @@ export class ApiClient {
   ): ApiClient {
     const url = args.string('url') || env.TOKENWARDEN_URL || DEFAULT_URL;
     const envs = KEY_ENVS[prefer];
-    const key = args.string('key') || envs.map((name) => env[name]).find(Boolean);
+    // The admin key may also sit in a file (TOKENWARDEN_ADMIN_KEY_FILE), read only if needed.
+    const fromEnv = (name: string) =>
+      name === 'TOKENWARDEN_ADMIN_KEY' ? adminKeyFromEnv(env) : env[name];
+    let key = args.string('key');
+    for (const name of envs) key ||= fromEnv(name);
     if (!key) {
       const [first, then] = envs;
       throw new UsageError(`no API key: set ${first} (or ${then}) or pass --key`, args.command);

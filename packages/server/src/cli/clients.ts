@@ -33,6 +33,12 @@ Options:
                     every provider or owner; actions are comma-separated, from
                     ${ACTIONS.join(', ')}.
                     e.g. --grant 'slack:*:token.read' --grant 'google:user-42:token.read,connections.read'
+  --cert-sha256 <fingerprint>
+                    bind the client to this TLS client certificate (serve --tls-client-ca):
+                    its SHA-256 fingerprint, AB:CD:... as 'openssl x509 -fingerprint -sha256'
+                    prints it; the key alone is then refused
+  --cert-subject-cn <name>
+                    or bind it to any certificate from the client CA with this common name
 
 ${API_HELP}`;
 
@@ -44,13 +50,26 @@ const createCommand = defineCommand({
     ...API_OPTIONS,
     name: { type: 'string' },
     grant: { type: 'string', multiple: true },
+    'cert-sha256': { type: 'string' },
+    'cert-subject-cn': { type: 'string' },
   },
   async run(args) {
     const name = args.required('name');
     const grants = args.list('grant').map((text) => parseGrant(text, args.command));
     if (grants.length === 0) throw new UsageError('give at least one --grant', args.command);
+    const sha256 = args.string('cert-sha256');
+    const subjectCn = args.string('cert-subject-cn');
+    if (sha256 !== undefined && subjectCn !== undefined) {
+      throw new UsageError('give --cert-sha256 or --cert-subject-cn, not both', args.command);
+    }
+    const certificate =
+      sha256 !== undefined
+        ? { sha256: sha256.toUpperCase() }
+        : subjectCn !== undefined
+          ? { subject_cn: subjectCn }
+          : undefined;
     const api = ApiClient.fromArgs(args);
-    const created = await api.post<Client>('/v1/clients', { name, grants });
+    const created = await api.post<Client>('/v1/clients', { name, grants, certificate });
     if (args.flag('json')) {
       printJson(created);
       return;

@@ -22,6 +22,7 @@ const COMMANDS = [
     'run a test OAuth provider on loopback to try Tokenwarden with',
     () => import('./dev-provider.ts'),
   ),
+  command('admin-key', 'rotate the admin key', () => import('./admin-key.ts')),
   command(
     'keys',
     'add an encryption key; re-encrypt stored tokens under it',

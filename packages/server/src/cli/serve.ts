@@ -1,4 +1,5 @@
 // `tokenwarden serve`: the HTTP API on the embedded SQLite default or a shared Postgres.
+import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { KyselyStore } from '@tokenwarden/core';
 import {
@@ -6,22 +7,28 @@ import {
   shutdownReport,
   type ShutdownReport,
 } from '../app.ts';
+import { ADMIN_KEY_SETTING } from '../auth/admin-keys.ts';
 import { buildServer, generateApiKey, hashApiKey } from '../index.ts';
+import { adminKeyFile, writeAdminKeyFile } from './admin-key-file.ts';
 import { parseCommand, parseInteger, type Args, type Command } from './args.ts';
 import { openDatabase, DB_HELP } from './database.ts';
 import { CliError, oneLine } from './errors.ts';
 import { note } from './output.ts';
 import { redactUrl } from './redact-url.ts';
+import { readTls, reloadOnSighup, type TlsSettings } from './tls.ts';
 
 const HELP = `Usage: tokenwarden serve [--db <path|url>] [--port 8080] [--host 127.0.0.1] [--public-url <url>]
                          [--redirect-origins <origins>] [--shutdown-grace <s>] [--log-level <level>]
+                         [--tls-cert <file> --tls-key <file> [--tls-client-ca <file>]]
 
 Runs the HTTP API. With no --db it uses ./tokenwarden.sqlite and a key file
 ./tokenwarden.keys generated on first start (mode 0600; back it up). A postgres:// URL
 needs TOKENWARDEN_KEYS or TOKENWARDEN_KEY_FILE, the same on every replica.
 
 The admin key comes from TOKENWARDEN_ADMIN_KEY. Without it, the first start on SQLite
-generates one, prints it once and stores only its hash; Postgres refuses to start.
+generates one and writes it to a file beside the database (tokenwarden.admin-key, mode
+0600; the database keeps only its hash; 'tokenwarden admin-key rotate' replaces it);
+Postgres refuses to start.
 
 Every option has an environment variable; a flag wins over the variable, the variable
 over the default.
@@ -45,6 +52,14 @@ ${DB_HELP}
   --log-level <level>
                    the JSON log on stdout: fatal, error, warn, info (default: a line per
                    request), debug, trace or silent (env TOKENWARDEN_LOG_LEVEL)
+  --tls-cert <file>, --tls-key <file>
+                   serve HTTPS only, with this PEM certificate (chain) and its unencrypted
+                   PEM private key (env TOKENWARDEN_TLS_CERT, TOKENWARDEN_TLS_KEY). SIGHUP
+                   re-reads both: new connections get the new certificate, open ones finish
+  --tls-client-ca <file>
+                   require a client certificate issued by this PEM CA on every connection
+                   (env TOKENWARDEN_TLS_CLIENT_CA); a service client created with a
+                   certificate binding is refused without that very certificate
 
 At start it prints one line: the address, TLS (off: put a TLS proxy in front), the store
 (a Postgres URL without its password), where the keys come from and the public URL.
@@ -55,7 +70,6 @@ leases handed back, so another replica takes over at once) and answer what is le
 retryable; the audit is written and the process exits 0 (1 if audit events could not be
 written, which it says). A second signal exits at once.`;
 
-const ADMIN_KEY_SETTING = 'admin_key_hash';
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export const serveCommand: Command = {
@@ -71,6 +85,9 @@ export const serveCommand: Command = {
       'redirect-origins': { type: 'string' },
       'shutdown-grace': { type: 'string' },
       'log-level': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-client-ca': { type: 'string' },
     });
     if (!args) return;
     const setting = (flag: string, env: string) => configured(args, flag, env);
@@ -94,6 +111,13 @@ export const serveCommand: Command = {
       throw new CliError((error as Error).message);
     }
     const loopback = isLoopback(host);
+    const tls = tlsSettings(setting);
+    if (!tls && !loopback) {
+      warn(
+        `serving plain HTTP on ${host}, not a loopback address: API keys and access tokens ` +
+          'cross the network in clear unless a TLS proxy is in front (or use --tls-cert/--tls-key)',
+      );
+    }
     // Listening for signals from the start: a SIGTERM while starting up is a stop request too.
     const stopRequested = untilSignal();
 
@@ -106,13 +130,15 @@ export const serveCommand: Command = {
     let listeningOn = '';
     const publicBase = publicUrl ?? (loopback ? () => listeningOn : undefined);
     try {
-      const adminKeyHash = configuredHash ?? (await storedAdminKeyHash(store, database.kind));
+      if (configuredHash === undefined) await ensureStoredAdminKey(store, database);
+      const adminKeyHash = configuredHash ?? 'stored';
       app = await buildServer({
         store,
         keyRing: database.keyRing,
         adminKeyHash,
         logger: { level: logLevel },
         shutdownGraceMs: graceSeconds * 1000,
+        https: tls?.options,
         connect:
           publicBase === undefined
             ? undefined
@@ -132,15 +158,19 @@ export const serveCommand: Command = {
     }
     const address = app.server.address() as AddressInfo;
     const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    listeningOn = `http://${shown}:${address.port}`;
+    listeningOn = `${tls ? 'https' : 'http'}://${shown}:${address.port}`;
+    const stopReloading = tls
+      ? reloadOnSighup(app.server as unknown as HttpsServer, tls, note)
+      : () => {};
     note(
-      `Tokenwarden listening on ${listeningOn} (TLS off; store ${database.kind} ` +
+      `Tokenwarden listening on ${listeningOn} (${tls?.summary ?? 'TLS off'}; store ${database.kind} ` +
         `${database.location}; keys from ${database.keySource}; public URL ` +
         `${publicUrl ? redactUrl(publicUrl) : loopback ? listeningOn : 'none, connect flow off'}; ` +
         `shutdown grace ${graceSeconds} s)`,
     );
     await stopRequested;
     note(`Shutting down: finishing requests in flight (at most ${graceSeconds} s).`);
+    stopReloading();
     await app.close();
     await store.close();
     reportShutdown(shutdownReport(app));
@@ -162,6 +192,28 @@ function configured(args: Args, flag: string, env: string) {
       return value === undefined ? fallback : parseInteger(value, label, { min: 0, max }, 'serve');
     },
   };
+}
+
+/** Both files or neither; the client CA only with them. */
+function tlsSettings(setting: (flag: string, env: string) => ReturnType<typeof configured>) {
+  const cert = setting('tls-cert', 'TOKENWARDEN_TLS_CERT');
+  const key = setting('tls-key', 'TOKENWARDEN_TLS_KEY');
+  const clientCa = setting('tls-client-ca', 'TOKENWARDEN_TLS_CLIENT_CA');
+  if (cert.value === undefined && key.value === undefined) {
+    if (clientCa.value !== undefined) {
+      throw new CliError(
+        `${clientCa.label} needs --tls-cert and --tls-key: client certificates need TLS`,
+      );
+    }
+    return undefined;
+  }
+  if (cert.value === undefined) throw new CliError(`${key.label} needs --tls-cert too`);
+  if (key.value === undefined) throw new CliError(`${cert.label} needs --tls-key too`);
+  return readTls({
+    cert: cert.value,
+    key: key.value,
+    clientCa: clientCa.value,
+  }) satisfies TlsSettings;
 }
 
 function isLoopback(host: string): boolean {
@@ -201,31 +253,34 @@ function configuredAdminKeyHash(): string | undefined {
 }
 
 /**
- * Without TOKENWARDEN_ADMIN_KEY: the hash stored at first start. Only the
- * embedded default generates a key, printed once; a shared database must be given one, or the
- * first replica to start would hold a key nobody else knows.
+ * Without TOKENWARDEN_ADMIN_KEY: the hash kept in the database. Only the embedded default
+ * generates a key at first start, written to a 0600 file beside the database (never to the
+ * output, which ends up wherever the logs go); a shared database must be given one, or the first
+ * replica to start would hold a key nobody else knows.
  */
-async function storedAdminKeyHash(
+async function ensureStoredAdminKey(
   store: KyselyStore,
-  kind: 'sqlite' | 'postgres',
-): Promise<string> {
-  const stored = await store.service.getSetting(ADMIN_KEY_SETTING);
-  if (stored !== undefined) return stored;
-  if (kind === 'postgres') {
+  database: { kind: 'sqlite' | 'postgres'; location: string },
+): Promise<void> {
+  if ((await store.service.getSetting(ADMIN_KEY_SETTING)) !== undefined) return;
+  if (database.kind === 'postgres') {
     throw new CliError(
       'no admin key: set TOKENWARDEN_ADMIN_KEY (a shared Postgres database never gets a generated admin key; give every replica the same one)',
     );
   }
   const key = generateApiKey();
-  if (await store.service.setSettingIfAbsent(ADMIN_KEY_SETTING, hashApiKey(key))) {
-    note(`Generated the admin key (shown only this once; only its hash is stored): ${key}`);
-    note('Keep it secret; set it as TOKENWARDEN_ADMIN_KEY for the admin commands.');
-    return hashApiKey(key);
+  if (!(await store.service.setSettingIfAbsent(ADMIN_KEY_SETTING, hashApiKey(key)))) {
+    return; // Another process starting on the same file stored its key first.
   }
-  // Another process starting on the same file stored its key first: that one is the key.
-  const winner = await store.service.getSetting(ADMIN_KEY_SETTING);
-  if (winner === undefined) throw new CliError('the stored admin key hash vanished while starting');
-  return winner;
+  // Written once this key is the database's: a file that cannot be written leaves a stored hash
+  // nobody holds, which 'admin-key rotate' (on the database itself) replaces.
+  const path = adminKeyFile(database.location);
+  writeAdminKeyFile(path, key);
+  note(
+    `Generated the admin key and wrote it to ${path} (mode 0600; the database keeps only its ` +
+      'hash). Give it to the admin commands as TOKENWARDEN_ADMIN_KEY or TOKENWARDEN_ADMIN_KEY_FILE; ' +
+      "rotate it with 'tokenwarden admin-key rotate'.",
+  );
 }
 
 /** Resolves at the first SIGINT or SIGTERM; a second one exits at once. */

@@ -50,14 +50,20 @@ declare module 'fastify' {
 /** onRequest hook: any valid key (admin or service client). Runs before the body is parsed. */
 export function authenticate(ctx: ServerContext) {
   return async (request: FastifyRequest): Promise<void> => {
-    request.principal = await ctx.auth.authenticate(request.headers.authorization);
+    request.principal = await ctx.auth.authenticate(
+      request.headers.authorization,
+      request.raw.socket,
+    );
   };
 }
 
 /** onRequest hook for admin routes: the admin key only; a service client's attempt is audited. */
 export function authenticateAdmin(ctx: ServerContext) {
   return async (request: FastifyRequest): Promise<void> => {
-    request.principal = await ctx.auth.authenticate(request.headers.authorization);
+    request.principal = await ctx.auth.authenticate(
+      request.headers.authorization,
+      request.raw.socket,
+    );
     if (request.principal.kind !== 'admin') {
       recordAudit(ctx, request, {
         action: request.routeOptions.config.auditAction ?? 'admin.route',

@@ -1,4 +1,4 @@
-import type { ServiceClientRecord, ServiceGrant } from '@tokenwarden/core';
+import type { CertificateBinding, ServiceClientRecord, ServiceGrant } from '@tokenwarden/core';
 import type { FastifyPluginAsync } from 'fastify';
 import { newClientKey } from '../auth/api-keys.ts';
 import { authenticateAdmin, recordAudit, type ServerContext } from '../http/context.ts';
@@ -31,20 +31,37 @@ const grantSchema = closedObject(
   ['owner', 'provider', 'actions'],
 );
 
+/** The wire form of core's `CertificateBinding`. */
+type CertificateBody = { sha256: string } | { subject_cn: string };
+
+const certificateSchema = {
+  description:
+    'The TLS client certificate this client must present with its key (serve --tls-client-ca): ' +
+    'its SHA-256 fingerprint, or its subject common name.',
+  oneOf: [
+    closedObject({ sha256: { type: 'string', pattern: '^([0-9A-F]{2}:){31}[0-9A-F]{2}$' } }, [
+      'sha256',
+    ]),
+    closedObject({ subject_cn: { type: 'string', minLength: 1, maxLength: 256 } }, ['subject_cn']),
+  ],
+} as const;
+
 const clientView = closedObject(
   {
     id: { type: 'string' },
     name: { type: 'string' },
     grants: { type: 'array', items: grantSchema },
+    certificate: { anyOf: [certificateSchema, { type: 'null' }] },
     created_at: isoTime,
     revoked_at: nullableIsoTime,
   },
-  ['id', 'name', 'grants', 'created_at', 'revoked_at'],
+  ['id', 'name', 'grants', 'certificate', 'created_at', 'revoked_at'],
 );
 
 interface CreateBody {
   name: string;
   grants: ServiceGrant[];
+  certificate?: CertificateBody;
 }
 
 /** Service clients (admin): each gets an API key, shown once, and grants on owners × providers. */
@@ -61,6 +78,7 @@ export const clientRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) 
           {
             name: { ...nameString, maxLength: 128 },
             grants: { type: 'array', maxItems: 100, items: grantSchema },
+            certificate: certificateSchema,
           },
           ['name', 'grants'],
         ),
@@ -71,9 +89,10 @@ export const clientRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) 
               name: { type: 'string' },
               api_key: { type: 'string', description: 'Shown once; only its hash is stored.' },
               grants: { type: 'array', items: grantSchema },
+              certificate: { anyOf: [certificateSchema, { type: 'null' }] },
               created_at: isoTime,
             },
-            ['id', 'name', 'api_key', 'grants', 'created_at'],
+            ['id', 'name', 'api_key', 'grants', 'certificate', 'created_at'],
           ),
           ...errorResponses(400, 401, 403, 413),
         },
@@ -92,11 +111,17 @@ export const clientRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) 
         name: request.body.name,
         keyHash,
         grants,
+        certificate: fromBody(request.body.certificate),
       });
       recordAudit(ctx, request, {
         action: 'client.create',
         outcome: 'ok',
-        detail: { client_id: client.id, name: client.name, grants: client.grants },
+        detail: {
+          client_id: client.id,
+          name: client.name,
+          grants: client.grants,
+          certificate: toBody(client.certificate),
+        },
       });
       // The one response that carries the key: not to be cached (as for tokens, RFC 6749 §5.1).
       void reply.header('cache-control', 'no-store');
@@ -105,6 +130,7 @@ export const clientRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) 
         name: client.name,
         api_key: apiKey,
         grants: client.grants,
+        certificate: toBody(client.certificate),
         created_at: iso(client.createdAt),
       });
     },
@@ -162,7 +188,18 @@ function view(client: ServiceClientRecord) {
     id: client.id,
     name: client.name,
     grants: client.grants,
+    certificate: toBody(client.certificate),
     created_at: iso(client.createdAt),
     revoked_at: isoOrNull(client.revokedAt),
   };
+}
+
+function fromBody(body: CertificateBody | undefined): CertificateBinding | null {
+  if (body === undefined) return null;
+  return 'sha256' in body ? { sha256: body.sha256 } : { subjectCn: body.subject_cn };
+}
+
+function toBody(binding: CertificateBinding | null): CertificateBody | null {
+  if (binding === null) return null;
+  return 'sha256' in binding ? { sha256: binding.sha256 } : { subject_cn: binding.subjectCn };
 }

@@ -92,6 +92,7 @@ export function describeServiceStoreConformance(
           name: 'worker',
           keyHash: 'h2',
           grants,
+          certificate: null,
           createdAt: client.createdAt,
           revokedAt: null,
         });
@@ -106,6 +107,29 @@ export function describeServiceStoreConformance(
         expect(listed.map((c) => [c.id, c.name, c.grants])).toEqual([
           ['c1', 'cron', []],
           ['c2', 'worker', grants],
+        ]);
+      });
+
+      it('keeps a client certificate binding', async () => {
+        const sha256 = Array.from({ length: 32 }, () => 'AB').join(':');
+        await service.insertClient({
+          id: 'c1',
+          name: 'a',
+          keyHash: 'h',
+          grants,
+          certificate: { sha256 },
+        });
+        await service.insertClient({
+          id: 'c2',
+          name: 'b',
+          keyHash: 'h',
+          grants,
+          certificate: { subjectCn: 'worker-1' },
+        });
+        expect((await service.getClient('c1'))?.certificate).toEqual({ sha256 });
+        expect((await service.listClients()).map((c) => c.certificate)).toEqual([
+          { sha256 },
+          { subjectCn: 'worker-1' },
         ]);
       });
 
@@ -283,6 +307,20 @@ export function describeServiceStoreConformance(
         expect(await service.setSettingIfAbsent('admin_key_hash', 'h1')).toBe(true);
         expect(await service.setSettingIfAbsent('admin_key_hash', 'h2')).toBe(false);
         expect(await service.getSetting('admin_key_hash')).toBe('h1');
+      });
+
+      it('replaces a value only while it is the expected one; puts one whatever it was', async () => {
+        await service.setSettingIfAbsent('k', 'v1');
+        expect(await service.replaceSetting('k', 'v0', 'v2')).toBe(false);
+        expect(await service.replaceSetting('k', 'v1', 'v2')).toBe(true);
+        expect(await service.replaceSetting('absent', 'v1', 'v2')).toBe(false);
+        expect(await service.getSetting('k')).toBe('v2');
+        await service.putSetting('k', 'v3');
+        await service.putSetting('new', 'n1');
+        expect([await service.getSetting('k'), await service.getSetting('new')]).toEqual([
+          'v3',
+          'n1',
+        ]);
       });
 
       it('lets exactly one of many concurrent writers set it, across handles', async () => {
