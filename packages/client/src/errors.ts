@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'key_ring_invalid'
   | 'store_unavailable'
   | 'unknown_provider'
+  | 'provider_misconfigured'
   | 'internal_error'
   | 'shutting_down'
   | 'network_error'

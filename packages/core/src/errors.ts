@@ -43,6 +43,11 @@ export const ERROR_CODES = {
     message: 'The connection names a provider that is not configured.',
     fix: 'Configure the provider before importing or refreshing its connections.',
   },
+  provider_misconfigured: {
+    status: 409,
+    message: 'The provider is stored with a setting this version refuses.',
+    fix: 'Correct the setting named in the message (PATCH /v1/providers/{name}); until then its connections cannot be refreshed.',
+  },
   invalid_request: {
     status: 400,
     message: 'The HTTP request was malformed.',
@@ -168,6 +173,26 @@ export class InvalidInputError extends TokenwardenError {
   ) {
     super('invalid_input', `${field}: ${message}`);
     this.name = 'InvalidInputError';
+  }
+}
+
+/**
+ * A provider stored by an older version with a setting this one refuses (a URL with user info,
+ * say): it is still listed, with the problem, but cannot be used until corrected. The message
+ * names the setting and the rule, never the stored value.
+ */
+export class ProviderMisconfiguredError extends TokenwardenError {
+  constructor(
+    readonly provider: string,
+    /** What is wrong, from the validation: `token_url: must be a URL without user info ...`. */
+    readonly problem: string,
+  ) {
+    super(
+      'provider_misconfigured',
+      `Provider "${provider}" is stored with a setting this version refuses (${problem}); ` +
+        `correct it with PATCH /v1/providers/${provider} (providers.put in code).`,
+    );
+    this.name = 'ProviderMisconfiguredError';
   }
 }
 

@@ -59,7 +59,11 @@ export type {
 export type { CircuitBreakerOptions } from './engine/circuit-breaker.ts';
 export { backoffDelay, refreshLeadTime, type BackoffPolicy } from './engine/backoff.ts';
 export { rotateKeys, type RotateKeysOptions, type RotateKeysResult } from './engine/rotate-keys.ts';
-export { ProviderRegistry, type ProviderRegistryOptions } from './provider/registry.ts';
+export {
+  ProviderRegistry,
+  type ProviderListing,
+  type ProviderRegistryOptions,
+} from './provider/registry.ts';
 export { resolveProvider, PROVIDER_NAME_PATTERN } from './provider/resolve.ts';
 export {
   PROVIDER_SETTINGS,

@@ -95,6 +95,10 @@ const FACTORIES: Record<string, { make: () => TokenwardenError; code: ErrorCode 
     make: () => new core.InvalidInputError('field', 'is wrong'),
     code: 'invalid_input',
   },
+  ProviderMisconfiguredError: {
+    make: () => new core.ProviderMisconfiguredError('p', 'token_url: is wrong'),
+    code: 'provider_misconfigured',
+  },
   DecryptError: { make: () => new core.DecryptError('bad'), code: 'decrypt_failed' },
   KeyRingError: { make: () => new core.KeyRingError('bad'), code: 'key_ring_invalid' },
   StoreUnavailableError: {

@@ -1,13 +1,21 @@
-import { once } from 'node:events';
-import { join } from 'node:path';
-import { NeedsReauthError, type ProtocolStep, type ProviderConfig } from '@tokenwarden/core';
-import { fixtureEnv, runStorm, spawnTs, type TestProviderOptions } from '@tokenwarden/testkit';
+import { NeedsReauthError } from '@tokenwarden/core';
+import {
+  crashLeader,
+  crashRound,
+  CRASH_POINTS,
+  CRASH_PROFILES,
+  IN_DOUBT_POINTS,
+  lossIsExpected,
+  runStorm,
+  type CrashPoint,
+  type CrashProfileName,
+  WAITING_LATENCY_MS,
+} from '@tokenwarden/testkit';
 import { createTestDatabase } from '@tokenwarden/testkit/postgres';
 import { afterEach, describe, expect, it } from 'vitest';
 import { scenario, type Scenario } from './helpers.ts';
 import { RoundsWorker } from './rounds.ts';
 
-const workers = join(import.meta.dirname, 'workers');
 let s: Scenario;
 afterEach(async () => {
   await s?.cleanup();
@@ -113,70 +121,38 @@ describe('several machines on one Postgres', () => {
 });
 
 /**
- * The crash points of the design brief. A child takes the lease and is SIGKILLed at one point;
- * then the next caller (its access token has expired) must get a valid token, or — only where
- * the provider really redeemed the refresh token and punishes its reuse — `needs_reauth` /
- * `refresh_in_doubt`. Invariant 6: with nothing left that a replay could cost, the refresh token
- * is replayed once (a provider that never received it answers); a provider whose reuse
- * punishment reaches beyond the family is never sent an unsafe replay. Never a loop.
+ * The crash points of the design brief (`crashRound` in the testkit: a child takes the lease and
+ * is SIGKILLed at one point; then the next caller, its access token expired, asks). It must get a
+ * valid token, or — only where the provider really redeemed the refresh token and punishes its
+ * reuse — `needs_reauth` / `refresh_in_doubt`. Invariant 6: with nothing left that a replay could
+ * cost, the refresh token is replayed once (a provider that never received it answers); a provider
+ * whose reuse punishment reaches beyond the family is never sent an unsafe replay. Never a loop.
  */
-type CrashPoint = ProtocolStep | 'waiting_for_provider';
-const CRASH_POINTS: CrashPoint[] = [
-  'lease_acquired',
-  'intent_recorded',
-  'waiting_for_provider',
-  'response_received',
-  'committed',
-];
-/** After the intent and before the commit: the refresh token may have been spent. */
-const IN_DOUBT: CrashPoint[] = ['intent_recorded', 'waiting_for_provider', 'response_received'];
-/** Of those, where the provider did redeem it. */
+/** Of the in-doubt points, where the provider did redeem the refresh token. */
 const REDEEMED: CrashPoint[] = ['waiting_for_provider', 'response_received'];
 
-interface Profile {
-  options: TestProviderOptions;
-  config?: Partial<ProviderConfig>;
-  /** What the next caller's one request (if any) does at each crash point. */
-  expect(point: CrashPoint): 'token' | 'replay_refused' | 'not_replayed';
-}
-const PROVIDERS: Record<string, Profile> = {
-  'rotation with a grace window (Xero, Atlassian)': {
-    options: { rotation: true, reuseDetection: true, reuseGraceMs: 60_000 },
-    expect: () => 'token',
-  },
-  'rotation with reuse detection, no grace (Auth0, Okta past its grace)': {
-    options: { rotation: true, reuseDetection: true, reuseGraceMs: 0 },
-    // The replay reaches a provider that never saw the first request, or one that refuses it.
-    expect: (point) => (REDEEMED.includes(point) ? 'replay_refused' : 'token'),
-  },
-  'reuse revokes every grant of the user (Salesforce)': {
-    options: { rotation: true, reuseDetection: true, reuseGraceMs: 0 },
-    config: { reuseRevokesAllGrants: true },
-    expect: (point) => (IN_DOUBT.includes(point) ? 'not_replayed' : 'token'),
-  },
-  'no rotation (Google)': { options: { rotation: false }, expect: () => 'token' },
+/** What the next caller's one request (if any) does at each crash point, per profile. */
+const EXPECTED: Record<CrashProfileName, (point: CrashPoint) => Expected> = {
+  // The replay reaches a provider that never saw the first request, or one that refuses it.
+  'rotation, reuse detection, no grace (Auth0, Okta past its grace)': (point) =>
+    REDEEMED.includes(point) ? 'replay_refused' : 'token',
+  'rotation with a grace window (Xero, Atlassian)': () => 'token',
+  'no rotation (Google)': () => 'token',
+  'reuse revokes every grant of the user (Salesforce)': (point) =>
+    IN_DOUBT_POINTS.includes(point) ? 'not_replayed' : 'token',
 };
+type Expected = 'token' | 'replay_refused' | 'not_replayed';
 
 const BACKENDS = ['sqlite', 'postgres'] as const;
 const CASES = BACKENDS.flatMap((backend) =>
-  Object.entries(PROVIDERS).map(
-    ([name, provider]) => [`${backend}, ${name}`, backend, provider] as const,
+  (Object.keys(CRASH_PROFILES) as CrashProfileName[]).map(
+    (name) => [`${backend}, ${name}`, backend, name] as const,
   ),
 );
 
 /** A child that asks for a token of connection `id` and is SIGKILLed at `point`. */
 async function crashAt(point: CrashPoint, id: string): Promise<void> {
-  const child = spawnTs(join(workers, 'crash-worker.ts'), [id], {
-    ...fixtureEnv(s.fixture),
-    ...(point === 'waiting_for_provider' ? {} : { TW_CRASH_AT: point }),
-  });
-  const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
-  if (point === 'waiting_for_provider') {
-    while (s.provider.stats().tokenRequests === 0) await new Promise((r) => setTimeout(r, 5));
-    child.kill('SIGKILL');
-    await new Promise((r) => setTimeout(r, 500)); // the provider finishes the redemption
-  }
-  const [, signal] = await exited;
+  const { signal } = await crashLeader(s, id, point);
   expect(signal).toBe('SIGKILL');
   const redeemedBeforeCrash = ['lease_acquired', 'intent_recorded'].includes(point) ? 0 : 1;
   expect(s.provider.stats().redemptions).toBe(redeemedBeforeCrash);
@@ -194,39 +170,44 @@ function expectInDoubt(outcome: unknown): void {
   expect((outcome as NeedsReauthError).reason).toBe('refresh_in_doubt');
 }
 
-describe.each(CASES)('SIGKILL at each crash point: %s', (_, backend, provider) => {
+describe.each(CASES)('SIGKILL at each crash point: %s', (_, backend, name) => {
   it.each(CRASH_POINTS)('%s', async (point) => {
+    const profile = CRASH_PROFILES[name];
     s = await scenario({
       backend,
-      provider: { ...provider.options, latencyMs: point === 'waiting_for_provider' ? 400 : 0 },
-      config: provider.config,
+      provider: {
+        ...profile.provider,
+        latencyMs: point === 'waiting_for_provider' ? WAITING_LATENCY_MS : 0,
+      },
+      config: profile.config,
       fixture: { leaseMs: 1_500 },
     });
-    const { id } = await s.importGrant();
-    await crashAt(point, id);
-    const beforeNext = s.provider.stats();
-
-    const outcome = await s.broker.getAccessToken(id).catch((error: unknown) => error);
-    const stats = s.provider.stats();
-    const requests = stats.tokenRequests - beforeNext.tokenRequests;
-    // Never a loop: the next caller sends at most one request.
-    expect(requests).toBeLessThanOrEqual(1);
-    const expected = provider.expect(point);
+    const round = await crashRound(s, point);
+    expect(round.signal).toBe('SIGKILL');
+    expect(round.redeemedBeforeNext).toBe(
+      ['lease_acquired', 'intent_recorded'].includes(point) ? 0 : 1,
+    );
+    // Never a loop: the next caller sends at most one request, and a later one is told the same
+    // without another request.
+    expect(round.nextRequests).toBeLessThanOrEqual(1);
+    expect(round.laterRequests).toBe(0);
+    expect(round.laterOutcome).toBe(round.outcome);
+    const expected = EXPECTED[name](point);
     if (expected === 'token') {
-      expectValidToken(outcome, 2);
-      expect((await s.broker.getConnection(id)).status).toBe('active');
-      expect(stats).toMatchObject({ reuseViolations: 0, revokedFamilies: 0 });
+      expect(round).toMatchObject({
+        outcome: 'token',
+        version: 2,
+        status: 'active',
+        reuseViolations: 0,
+        revokedFamilies: 0,
+      });
     } else {
-      expectInDoubt(outcome);
+      expect(round.outcome).toBe('refresh_in_doubt');
       // The one replay, refused as reuse — or, beyond the family, no replay at all.
-      expect(requests).toBe(expected === 'replay_refused' ? 1 : 0);
-      expect(stats.reuseViolations).toBe(expected === 'replay_refused' ? 1 : 0);
+      expect(round.nextRequests).toBe(expected === 'replay_refused' ? 1 : 0);
+      expect(round.reuseViolations).toBe(expected === 'replay_refused' ? 1 : 0);
     }
-    // A later caller is told the same, without another request.
-    if (expected !== 'token') {
-      expectInDoubt(await s.broker.getAccessToken(id).catch((error: unknown) => error));
-      expect(s.provider.stats().tokenRequests).toBe(stats.tokenRequests);
-    }
+    expect(lossIsExpected(s.fixture.provider, round)).toBe(expected !== 'token');
   });
 });
 

@@ -1,14 +1,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KeyRing, RefreshUnavailableError } from '@tokenwarden/core';
+import { KeyRing, NeedsReauthError, RefreshUnavailableError } from '@tokenwarden/core';
 import {
   openBroker,
   providerConfigFor,
   TestProvider,
+  type InjectedFailure,
   type OpenedBroker,
 } from '@tokenwarden/testkit';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TestClock } from './test-clock.ts';
 
 let cleanup: (() => Promise<void>)[] = [];
@@ -128,5 +129,126 @@ describe('provider outage', () => {
       expect(r.reason).toBeInstanceOf(RefreshUnavailableError);
       expect((r.reason as RefreshUnavailableError).retryAfterMs).toBeGreaterThan(4_000);
     }
+  });
+});
+
+/**
+ * The short version of `npm run bench:outage`, on the injected clock: 1,000 connections due, the
+ * provider failing in three phases (503s, hanging requests, 429 with Retry-After), each phase six
+ * steps of 10 s on the clock (the breaker's cooldowns pass) with one scheduler round and 20
+ * callers each; then the provider recovers and the clock moves a second at a time.
+ */
+describe('1,000 connections through 503s, hangs and 429s', () => {
+  const run = {
+    perStep: [] as number[],
+    redemptionsDuringOutage: -1,
+    reauthDuringOutage: [] as string[],
+    reauthAfter: [] as string[],
+    waitedMs: 0,
+    statuses: [] as string[],
+    reuseViolations: -1,
+  };
+
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-outage-'));
+    const provider = await TestProvider.start();
+    const clock = new TestClock();
+    const config = providerConfigFor(provider, 'p');
+    const opened = await openBroker(
+      {
+        dbPath: join(dir, 'tw.sqlite'),
+        keys: KeyRing.generate('k').serialize(),
+        // A hanging request ends at this deadline (real time: the request is real).
+        provider: { ...config, requestTimeoutMs: 100 },
+        maxWaitMs: 200,
+        backoff: { baseMs: 10, maxMs: 50 },
+      },
+      { clock },
+    );
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 10; i++) {
+        const batch = Array.from({ length: 100 }, () => importExpired(opened, 'p', provider));
+        ids.push(...(await Promise.all(batch)));
+      }
+      const scheduler = opened.broker.scheduler({ batchSize: 100 });
+      const step = async (reauth: string[]) => {
+        const callers = Promise.allSettled(
+          Array.from({ length: 20 }, () =>
+            opened.broker.getAccessToken(ids[Math.floor(Math.random() * ids.length)]!),
+          ),
+        );
+        await scheduler.tick();
+        for (const outcome of await callers) {
+          if (outcome.status === 'rejected' && outcome.reason instanceof NeedsReauthError) {
+            reauth.push(outcome.reason.reason);
+          }
+        }
+      };
+
+      const phases: InjectedFailure[] = [
+        { kind: 'server_error', status: 503, times: 1e6 },
+        { kind: 'hang', times: 1e6 },
+        { kind: 'rate_limited', retryAfterSeconds: 30, times: 1e6 },
+      ];
+      for (const failure of phases) {
+        provider.clearFailures();
+        provider.injectFailures(failure);
+        for (let i = 0; i < 6; i++) {
+          clock.advance(10_000);
+          const before = provider.stats().tokenRequests;
+          await step(run.reauthDuringOutage);
+          run.perStep.push(provider.stats().tokenRequests - before);
+        }
+      }
+      run.redemptionsDuringOutage = provider.stats().redemptions;
+
+      // Recovered, and answering in time again: a slow answer now would be a redemption lost.
+      provider.clearFailures();
+      opened.broker.configureProvider(config);
+      const refreshed = async () =>
+        (await Promise.all(ids.map((id) => opened.broker.getConnection(id)))).every(
+          (info) => info.version > 1,
+        );
+      while (run.waitedMs < 120_000 && !(await refreshed())) {
+        clock.advance(1_000);
+        run.waitedMs += 1_000;
+        await step(run.reauthAfter);
+      }
+      run.statuses = await Promise.all(
+        ids.map(async (id) => (await opened.broker.getConnection(id)).status),
+      );
+      run.reuseViolations = provider.stats().reuseViolations;
+    } finally {
+      await opened.close();
+      await provider.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
+
+  it('keeps the load bounded: at most two scheduler batches and the callers per step', () => {
+    // Two: a breaker cooldown can end while a batch of hanging requests is still being sent.
+    expect(Math.max(...run.perStep)).toBeLessThanOrEqual(2 * 100 + 20);
+    // Steps where the breaker stays open send nothing at all.
+    expect(run.perStep.filter((n) => n === 0).length).toBeGreaterThan(0);
+    // Far fewer requests over the outage than one per connection and step (18,000).
+    expect(run.perStep.reduce((a, b) => a + b)).toBeLessThan(1_000);
+    expect(run.redemptionsDuringOutage).toBe(0);
+  });
+
+  // Known defects, measured by bench:outage too (docs/benchmarks.md, "Provider outage"): these
+  // tests pass while the claim fails and go red once it holds: then drop `.fails`.
+  it.fails('no needs_reauth: two sends lost to hangs are not a lost redemption', () => {
+    expect(run.reauthDuringOutage).toEqual([]);
+    expect(run.reauthAfter).toEqual([]);
+    expect(run.statuses.filter((status) => status !== 'active')).toEqual([]);
+  });
+
+  it.fails('every connection refreshed within a minute of the end (on the injected clock)', () => {
+    expect(run.waitedMs).toBeLessThanOrEqual(60_000);
+  });
+
+  it('no reuse violation: the lost connections were never redeemed twice', () => {
+    expect(run.reuseViolations).toBe(0);
   });
 });

@@ -81,7 +81,9 @@ describe('provider settings: table, route, view and CLI', () => {
     }
     const settings = SETTING_ENTRIES.length;
     expect(Object.keys(body.properties)).toHaveLength(settings);
-    expect(Object.keys(view.properties)).toHaveLength(settings + 1); // and the name
+    expect(Object.keys(view.properties)).toHaveLength(settings + 2); // and the name, the problem
+    expect(view.properties.problem).toMatchObject({ type: 'string' });
+    expect(view.required).not.toContain('problem');
   });
 
   it('lists every setting in providers put --help', async () => {

@@ -4,3 +4,5 @@ export * from './harness/index.ts';
 export * from './fixture/broker-fixture.ts';
 // The Store conformance suite needs vitest, so it lives at '@tokenwarden/testkit/conformance'.
 export { runStorm, quantile, type StormOptions, type StormReport } from './storm/run-storm.ts';
+export * from './crash/crash-round.ts';
+export * from './crash/crash-torture.ts';

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { openProviderSecret, sealProviderSecret, type KeyRing } from '../crypto/index.ts';
 import { checkUsable, PROVIDER_NAME_PATTERN, resolveProvider } from './resolve.ts';
 import { SETTING_ENTRIES, type ProviderConfig, type ResolvedProvider } from './settings.ts';
+import { InvalidInputError, ProviderMisconfiguredError } from '../errors.ts';
 import { guardStore } from '../store/guard-store.ts';
 import type { ServiceStore, StoredProviderRecord } from '../store/service-store.ts';
 
@@ -116,15 +117,24 @@ export class ProviderRegistry {
     return provider;
   }
 
-  /** Every provider, ordered by name; read from the store (not the cache) when there is one. */
-  async list(): Promise<ResolvedProvider[]> {
-    const byName = new Map<string, ResolvedProvider>();
+  /**
+   * Every provider, ordered by name; read from the store (not the cache) when there is one. A
+   * stored provider this version refuses is listed too, with its `problem` and with any user
+   * info taken out of its URLs, so that one bad row does not hide the others.
+   */
+  async list(): Promise<ProviderListing[]> {
+    const byName = new Map<string, ProviderListing>();
     if (this.#store) {
       for (const row of await this.#store.listProviders()) {
         if (this.#cache.get(row.name)?.until === Infinity) continue; // defined in code
-        const provider = this.#open(row);
-        this.#remember(row.name, Promise.resolve(provider));
-        byName.set(row.name, provider);
+        try {
+          const provider = this.#open(row);
+          this.#remember(row.name, Promise.resolve(provider));
+          byName.set(row.name, provider);
+        } catch (error) {
+          if (!(error instanceof ProviderMisconfiguredError)) throw error;
+          byName.set(row.name, this.#withProblem(row, error.problem));
+        }
       }
     }
     for (const [name, entry] of this.#cache) {
@@ -148,8 +158,31 @@ export class ProviderRegistry {
     }, forget);
   }
 
+  /** Throws ProviderMisconfiguredError for a row an older version stored with a setting refused now. */
   #open(row: StoredProviderRecord): ResolvedProvider {
-    return resolveProvider(this.#given(row));
+    try {
+      return resolveProvider(this.#given(row));
+    } catch (error) {
+      if (error instanceof InvalidInputError)
+        throw new ProviderMisconfiguredError(row.name, error.message);
+      throw error;
+    }
+  }
+
+  /**
+   * A refused row as listed: its settings with user info dropped from every URL (the known way an
+   * older version's row fails today), or, if they still do not resolve, only its name.
+   */
+  #withProblem(row: StoredProviderRecord, problem: string): ProviderListing {
+    const given = this.#given(row);
+    const cleaned = Object.fromEntries(
+      Object.entries(given).map(([key, value]) => [key, withoutUserInfo(value)]),
+    ) as unknown as ProviderConfig;
+    try {
+      return { ...resolveProvider(cleaned), problem };
+    } catch {
+      return { name: row.name, problem } as ProviderListing;
+    }
   }
 
   #given(row: StoredProviderRecord): ProviderConfig {
@@ -163,6 +196,19 @@ export class ProviderRegistry {
           : openProviderSecret(this.#keyRing, row.clientSecret, row.name),
     };
   }
+}
+
+/** A provider as listed: `problem` says why a stored one cannot be used until corrected. */
+export type ProviderListing = ResolvedProvider & { problem?: string };
+
+function withoutUserInfo(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutUserInfo);
+  if (typeof value !== 'string' || !URL.canParse(value)) return value;
+  const url = new URL(value);
+  if (url.username === '' && url.password === '') return value;
+  url.username = '';
+  url.password = '';
+  return url.href;
 }
 
 /**

@@ -6,7 +6,7 @@ import {
   PROVIDER_PRESETS,
   SETTING_ENTRIES,
   type JsonSchema,
-  type ResolvedProvider,
+  type ProviderListing,
   type Setting,
   type SettingName,
 } from '@tokenwarden/core';
@@ -89,6 +89,13 @@ export const providerView = {
   properties: {
     name: { type: 'string' },
     ...Object.fromEntries(SETTING_ENTRIES.map(([, s]) => [viewName(s), viewSchema(s)])),
+    problem: {
+      type: 'string',
+      description:
+        'Only on a provider stored by an older version with a setting this one refuses (user ' +
+        'info in a URL, say): what to correct. Shown without the refused value; its ' +
+        'connections answer provider_misconfigured until it is corrected.',
+    },
   },
 } as const;
 
@@ -111,8 +118,9 @@ function viewSchema(setting: Setting<unknown>): JsonSchema {
  * Every setting but the secrets, whose presence alone is shown. Settings viewed `whenSet` appear
  * only when they say something: not the default, not an empty list or map.
  */
-export function view(provider: ResolvedProvider): Record<string, unknown> {
+export function view(provider: ProviderListing): Record<string, unknown> {
   const out: Record<string, unknown> = { name: provider.name };
+  if (provider.problem !== undefined) out.problem = provider.problem;
   for (const [key, setting] of SETTING_ENTRIES) {
     const value: unknown = provider[key];
     if (setting.secret) out[viewName(setting)] = value !== undefined;

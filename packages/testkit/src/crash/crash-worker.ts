@@ -1,6 +1,7 @@
 // Asks for a token once and SIGKILLs itself right after the protocol step named by TW_CRASH_AT,
 // like a machine losing power there. Without TW_CRASH_AT it reports what it got.
-import { openBrokerFromEnv, reportResult } from '@tokenwarden/testkit';
+import { openBrokerFromEnv } from '../fixture/broker-fixture.ts';
+import { reportResult } from '../harness/worker.ts';
 
 const crashAt = process.env.TW_CRASH_AT;
 const { broker } = await openBrokerFromEnv({
