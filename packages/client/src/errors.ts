@@ -23,6 +23,9 @@ export type ErrorCode =
   | 'unknown_provider'
   | 'internal_error'
   | 'shutting_down'
+  | 'proxy_not_configured'
+  | 'upstream_unreachable'
+  | 'upstream_timeout'
   | 'network_error'
   | 'unexpected_response';
 

@@ -40,6 +40,7 @@ import { connectionProviderRoutes } from './routes/connection-provider.ts';
 import { connectionRoutes } from './routes/connections.ts';
 import { healthRoutes } from './routes/health.ts';
 import { providerRoutes } from './routes/providers.ts';
+import { proxyRoutes, type ProxyOptions } from './routes/proxy.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { refreshAuditEvent } from './audit/refresh-events.ts';
 
@@ -73,6 +74,8 @@ export interface BuildServerOptions {
    * aborts their provider requests and answers what is left `503`, retryable. Default 10 s.
    */
   shutdownGraceMs?: number;
+  /** Proxy mode (`/v1/proxy/{id}/...`): the replay limit and the upstream timeouts. */
+  proxy?: ProxyOptions;
 }
 
 /** What `app.close()` could not finish, for the operator (see `shutdownReport`). */
@@ -294,6 +297,7 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
   await app.register(connectRoutes, ctx);
   await app.register(clientRoutes, ctx);
   await app.register(auditRoutes, ctx);
+  await app.register(proxyRoutes, { ...ctx, proxy: options.proxy });
 
   let scheduler: RefreshScheduler | undefined;
   if (options.scheduler !== false) {

@@ -20,7 +20,8 @@ Every \`/v1\` route but the connect flow's callback needs \`Authorization: Beare
 ## Grants
 
 A client holds grants \`{owner, provider, actions}\`; \`owner\` and \`provider\` are a name or
-\`"*"\`. Actions: \`token.read\` (the two token routes), \`connections.read\` (read and list
+\`"*"\`. Actions: \`token.read\` (the two token routes), \`proxy\` (requests to the provider's API
+through \`/v1/proxy/{id}/...\`, the token added by Tokenwarden and never shown), \`connections.read\` (read and list
 metadata, introspection), \`connections.write\` (import, re-authorize, delete, start a connect
 flow). A request outside the client's grants is
 answered \`403 forbidden\` and audited; on a connection the client holds no grant on at all, it
