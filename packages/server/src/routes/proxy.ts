@@ -114,8 +114,9 @@ async function forward(
     // 'close' comes after the last byte, or when the answer broke off (then neither 'finish' nor
     // Fastify's onResponse comes): the one moment every call is over.
     reply.raw.once('close', () => {
-      // The caller went away: whatever is still under way upstream is of no use to anyone.
-      abandoned.abort();
+      // The caller went away: whatever is still under way upstream is of no use to anyone. (Not
+      // after a complete answer: an abort makes a DOMException, with its stack, each time.)
+      if (!reply.raw.writableFinished) abandoned.abort();
       if (call) recordCall(ctx, request, call, reply.elapsedTime);
     });
     const send = (token: AccessToken) =>
