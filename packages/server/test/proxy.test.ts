@@ -288,8 +288,13 @@ describe('proxy mode', () => {
     await expect.poll(() => p!.s.provider.stats().redemptions).toBe(2);
     const next = await p.call(`/v1/proxy/${id}/json`);
     expect(next.status).toBe(200);
+    // A 403 that names invalid_token (RFC 6750 §3.1) is a refusal of the token too.
+    p.s.provider.expireAccessTokens();
+    const forbidden = await p.call(`/v1/proxy/${id}/forbidden-when-stale`);
+    expect(forbidden.status).toBe(200);
+    expect(p.s.provider.stats().redemptions).toBe(3);
     const retried = (await proxyRows(p)).map((row) => row.detail?.retried);
-    expect(retried).toEqual([true, false, false]);
+    expect(retried).toEqual([true, false, false, true]);
   });
 });
 

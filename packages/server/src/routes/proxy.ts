@@ -132,7 +132,7 @@ async function forward(
     const token = await brokerToken(ctx, request.id, actor, id, undefined);
     answer = await send(token);
     let retried = false;
-    if (answer.statusCode === 401) {
+    if (refusesToken(answer)) {
       ctx.metrics?.proxyRetries.inc({
         provider: target.provider,
         retried: String(body.replayable),
@@ -190,6 +190,19 @@ function proxiedPart(url: string, id: string): { tail: string; query: string } {
     throw new InvalidRequestError(`Send proxied requests as ${PREFIX}{connection id}/{path}.`);
   }
   return { tail: path.slice(prefix.length), query: at === -1 ? '' : url.slice(at + 1) };
+}
+
+/**
+ * The upstream refused the token: a 401, or any answer whose `WWW-Authenticate` says
+ * `error="invalid_token"` (RFC 6750 §3.1; some APIs send it with a 403).
+ */
+function refusesToken(answer: UpstreamAnswer): boolean {
+  if (answer.statusCode === 401) return true;
+  const challenge = answer.headers['www-authenticate'];
+  if (challenge === undefined) return false;
+  return /\berror\s*=\s*"?invalid_token\b/i.test(
+    Array.isArray(challenge) ? challenge.join(',') : challenge,
+  );
 }
 
 function singleHeader(value: string | string[] | undefined): string | undefined {

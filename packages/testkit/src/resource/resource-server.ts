@@ -105,6 +105,8 @@ export class ResourceServer {
     if (!tokenValid) {
       this.stats.rejected++;
       req.resume();
+      // `/forbidden-when-stale`: the refusal some APIs send, a 403 with RFC 6750's invalid_token.
+      if (req.url?.startsWith('/forbidden-when-stale')) return refuse(res, 403);
       if (this.#hold === 0) return refuse(res);
       this.#held.push(res);
       if (this.#held.length < this.#hold) return;
@@ -133,6 +135,8 @@ export class ResourceServer {
         });
         return void res.end(body);
       }
+      case 'forbidden-when-stale':
+        return json(res, 200, { ok: true });
       case 'status':
         return json(res, Number(arg), { status: Number(arg) });
       case 'hang':
@@ -148,8 +152,8 @@ export class ResourceServer {
   }
 }
 
-function refuse(res: ServerResponse): void {
-  res.writeHead(401, {
+function refuse(res: ServerResponse, status = 401): void {
+  res.writeHead(status, {
     'content-type': 'application/json',
     'www-authenticate': 'Bearer error="invalid_token"',
   });
