@@ -116,6 +116,15 @@ describe('proxy mode', () => {
     expect(redirect.headers.location).toBe('https://elsewhere.example/landing');
     expect(p.resource.requests.filter((r) => r.url === '/redirect')).toHaveLength(1);
 
+    const head = await p.call(`/v1/proxy/${id}/bytes/1000`, { method: 'HEAD' });
+    expect([head.status, head.headers['content-length'], head.body.length]).toEqual([
+      200,
+      '1000',
+      0,
+    ]);
+    // TRACE would echo this hop's request, the worker's key in it: not a proxied method.
+    expect((await p.call(`/v1/proxy/${id}/echo`, { method: 'TRACE' })).status).toBe(404);
+
     for (const status of [204, 404, 500]) {
       const answered = await p.call(`/v1/proxy/${id}/status/${status}`);
       expect(answered.status).toBe(status);

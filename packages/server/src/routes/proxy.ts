@@ -62,27 +62,33 @@ export const proxyRoutes: FastifyPluginAsync<ServerContext & { proxy?: ProxyOpti
   });
   app.addHook('onRequest', authenticate(ctx));
 
-  app.all<{ Params: { id: string } }>(
-    `${PREFIX}:id/*`,
-    {
-      schema: {
-        tags: ['proxy'],
-        summary: "Forward a request to the connection's provider API with its token added",
-        description:
-          "Needs the proxy action on the connection. Sent to the provider's first api_base_url " +
-          `(or the one, or the origin, named by the \`${UPSTREAM_HEADER}\` header) plus the path ` +
-          'and query after the connection id. Answered with the upstream status, headers and ' +
-          'body as they are (redirects are not followed). A 401 from upstream is reported as a ' +
-          'rejection of the token version used, and the request sent once more with the fresh ' +
-          'token when its body was small enough to hold. Errors of Tokenwarden itself carry a ' +
-          `\`${ERROR_HEADER}\` header with their code.`,
-        params: closedObject({ id: idString, '*': { type: 'string' } }, ['id']),
-        response: errorResponses(400, 401, 403, 404, 409, 502, 503, 504),
-      },
-      config: { auditAction: 'proxy' },
+  app.route<{ Params: { id: string } }>({
+    // What OpenAPI can describe; TRACE would echo this hop's headers, the caller's key included.
+    method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+    url: `${PREFIX}:id/*`,
+    schema: {
+      tags: ['proxy'],
+      summary: "Forward a request to the connection's provider API with its token added",
+      description:
+        "Needs the proxy action on the connection. Sent to the provider's first api_base_url " +
+        `(or the one, or the origin, named by the \`${UPSTREAM_HEADER}\` header) plus the path ` +
+        'and query after the connection id. Answered with the upstream status, headers and ' +
+        'body as they are (redirects are not followed). A 401 from upstream is reported as a ' +
+        'rejection of the token version used, and the request sent once more with the fresh ' +
+        'token when its body was small enough to hold. Errors of Tokenwarden itself carry a ' +
+        `\`${ERROR_HEADER}\` header with their code.`,
+      params: closedObject(
+        {
+          id: idString,
+          '*': { type: 'string', description: 'The path under the API base URL, and its query.' },
+        },
+        ['id'],
+      ),
+      response: errorResponses(400, 401, 403, 404, 409, 502, 503, 504),
     },
-    (request, reply) => forward(ctx, upstream, replayLimit, request, reply),
-  );
+    config: { auditAction: 'proxy' },
+    handler: (request, reply) => forward(ctx, upstream, replayLimit, request, reply),
+  });
 };
 
 async function forward(
