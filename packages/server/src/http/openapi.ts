@@ -51,7 +51,8 @@ admin change (\`provider.put\`, \`provider.patch\`, \`client.create\`, \`client.
 provider check (\`provider.test\`, detail \`verdict\`), re-authorization
 (\`connection.reauthorize\`), introspection (\`connection.introspect\`), connect flow step
 (\`connect.start\`, and \`connect.callback\` with actor \`browser\`) and revocation at deletion
-(\`connection.delete\`, detail \`revocation\`) is recorded with the actor,
+(\`connection.delete\`, detail \`revocation\`) and proxied call (\`proxy\`, detail method,
+upstream origin, path without the query, status, bytes, ms, retried) is recorded with the actor,
 the connection, the outcome (\`ok\` or an error code) and the request id (\`X-Request-Id\`, kept
 when a proxy sends one). Never a token.
 `.trim();
