@@ -21,6 +21,10 @@ let resource: ResourceServer;
 let client: TokenwardenClient;
 let connectionId: string;
 
+// The failures these activities are expected to throw would otherwise be logged to the console.
+const quiet = (): void => undefined;
+const logger = { log: quiet, trace: quiet, debug: quiet, info: quiet, warn: quiet, error: quiet };
+
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tw-temporal-proxy-'));
   store = openSqliteStore({ path: join(dir, 'db.sqlite') });
@@ -78,7 +82,7 @@ afterAll(async () => {
 describe('activity fetch with { proxy: true }', () => {
   it('calls the resource server through Tokenwarden with a key that may not read tokens', async () => {
     const { fetch } = createActivityHelpers(client, { proxy: true });
-    const env = new MockActivityEnvironment({ heartbeatTimeoutMs: 30_000 });
+    const env = new MockActivityEnvironment({ heartbeatTimeoutMs: 30_000 }, { logger });
     const answer = await env.run(async () => {
       const res = await fetch(connectionId, `${resource.url}/json`);
       return { status: res.status, body: (await res.json()) as unknown };
@@ -99,7 +103,7 @@ describe('activity fetch with { proxy: true }', () => {
 
   it("turns the proxy's refusals into ApplicationFailures", async () => {
     const { fetch } = createActivityHelpers(client, { proxy: true });
-    const env = new MockActivityEnvironment();
+    const env = new MockActivityEnvironment({}, { logger });
     const error = await env
       .run(() => fetch(connectionId, 'https://evil.example/x'))
       .catch((e: unknown) => e);
