@@ -11,7 +11,7 @@
 // Targets: the proxied p99 adds at most 2 ms to the direct one; proxied throughput ≥ 50 % of
 // direct for small answers and ≥ 90 % for the stream.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,12 +74,16 @@ async function main(): Promise<void> {
       headers: { authorization: `Bearer ${tokenwarden.info.apiKey}` },
     };
     const small: Record<string, autocannon.Result> = {};
+    const cpuPerCall: Record<string, number> = {};
     for (const [name, target] of [
       ['direct', direct],
       ['proxied', proxied],
     ] as const) {
       if (warmup > 0) await autocannon({ ...target, connections, duration: warmup });
+      const before = cpuTimeUs(resource.pid) + cpuTimeUs(tokenwarden.pid);
       small[name] = await autocannon({ ...target, connections, duration });
+      const spent = cpuTimeUs(resource.pid) + cpuTimeUs(tokenwarden.pid) - before;
+      cpuPerCall[name] = spent / small[name].requests.total;
     }
     const stream: Record<string, number> = {};
     for (const [name, target] of [
@@ -92,6 +96,10 @@ async function main(): Promise<void> {
       stream[name] = best;
     }
     report(small as { direct: autocannon.Result; proxied: autocannon.Result }, stream);
+    console.log(
+      `server CPU per call (resource server + Tokenwarden): direct ${cpuPerCall.direct!.toFixed(0)} µs, ` +
+        `proxied ${cpuPerCall.proxied!.toFixed(0)} µs`,
+    );
   } finally {
     await tokenwarden.stop();
     await resource.stop();
@@ -133,6 +141,13 @@ function report(
   }
 }
 
+/** User + system CPU time of a process so far, in µs, from /proc (Linux; 10 ms ticks). */
+function cpuTimeUs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
 /** Downloads `url` to the end, in MB/s. */
 async function streamMBs(url: string, headers: Record<string, string>): Promise<number> {
   const started = performance.now();
@@ -147,7 +162,7 @@ async function streamMBs(url: string, headers: Record<string, string>): Promise<
 async function startChild<T>(
   name: string,
   env: Record<string, string>,
-): Promise<{ info: T; stop: () => Promise<void> }> {
+): Promise<{ info: T; pid: number; stop: () => Promise<void> }> {
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
   const child = spawn(
     process.execPath,
@@ -173,6 +188,7 @@ async function startChild<T>(
   });
   return {
     info,
+    pid: child.pid!,
     async stop() {
       child.kill('SIGTERM');
       await exited;
