@@ -1,4 +1,7 @@
-import { InvalidRequestError } from './errors.ts';
+import { InvalidRequestError, NetworkError } from './errors.ts';
+import { parseRetryAfter } from './internal/backoff.ts';
+import { errorFromResponse } from './internal/errors-from-response.ts';
+import { ERROR_HEADER, proxyPath, UPSTREAM_HEADER } from './internal/proxy-path.ts';
 import { canReplay, withBearer } from './internal/replay.ts';
 import { Slot, TokenCache } from './internal/token-cache.ts';
 import { Transport, unexpected } from './internal/transport.ts';
@@ -22,6 +25,8 @@ export class TokenwardenClient {
   readonly #transport: Transport;
   readonly #fetch: FetchLike;
   readonly #skewMs: number;
+  readonly #baseUrl: string;
+  readonly #authorization: string;
 
   constructor(options: TokenwardenClientOptions) {
     const { baseUrl, apiKey } = options ?? {};
@@ -39,8 +44,10 @@ export class TokenwardenClient {
     }
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.#skewMs = nonNegative('expirySkewMs', options.expirySkewMs, 30_000);
+    this.#baseUrl = base.href.replace(/\/+$/, '');
+    this.#authorization = `Bearer ${apiKey}`;
     this.#transport = new Transport({
-      baseUrl: base.href.replace(/\/+$/, ''),
+      baseUrl: this.#baseUrl,
       apiKey,
       fetch: this.#fetch,
       dispatcher: options.dispatcher,
@@ -133,6 +140,48 @@ export class TokenwardenClient {
     if (!replayable) return first;
     await discard(first);
     return this.#fetch(input, withBearer(input, init, fresh.accessToken));
+  }
+
+  /**
+   * A request to the connection's provider API through Tokenwarden (proxy mode): the server adds
+   * the token, so it never reaches this process, and on a 401 reports it and sends the request
+   * once more itself (when the body is small enough to hold). Needs the `proxy` grant action,
+   * not `token.read`.
+   *
+   * `path` is relative to the provider's first API base URL (`'chat.postMessage?x=1'`), or a
+   * full URL under any of them (`'https://slack.com/api/chat.postMessage'`). The upstream's
+   * answer is returned as it is, whatever its status. Tokenwarden's own refusals (no grant,
+   * needs_reauth, a path leaving the base URL, upstream_unreachable, upstream_timeout) are
+   * thrown as typed errors. A ReadableStream body needs `duplex: 'half'` in `init`, as for fetch.
+   */
+  async proxy(connectionId: string, path: string | URL, init: RequestInit = {}): Promise<Response> {
+    checkId(connectionId);
+    const { relative, upstream } = proxyPath(path, connectionId);
+    const headers = new Headers(init.headers);
+    headers.set('authorization', this.#authorization);
+    if (upstream !== undefined) headers.set(UPSTREAM_HEADER, upstream);
+    const prefix = `${this.#baseUrl}/v1/proxy/${encodeURIComponent(connectionId)}/`;
+    // The URL parser resolves `..` and `%2e%2e` before anything is sent: out of the proxy's
+    // prefix, the request would reach another route of the API instead of being refused.
+    const url = new URL(prefix + relative).href;
+    if (!url.startsWith(prefix)) {
+      throw new InvalidRequestError('path must not climb out of the API base URL (. or ..)', {
+        connectionId,
+      });
+    }
+    let response: Response;
+    try {
+      response = await this.#fetch(url, { ...init, headers });
+    } catch (cause) {
+      if (cause instanceof Error && cause.name === 'AbortError') throw cause;
+      throw new NetworkError(`Could not reach Tokenwarden at ${new URL(url).origin}`, {
+        connectionId,
+        cause,
+      });
+    }
+    if (!response.headers.has(ERROR_HEADER)) return response;
+    const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
+    throw errorFromResponse(response.status, await response.text(), retryAfterMs, connectionId);
   }
 
   /** The connection's metadata (status, provider, version, ...); never a token. */

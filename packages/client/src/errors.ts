@@ -24,6 +24,9 @@ export type ErrorCode =
   | 'provider_misconfigured'
   | 'internal_error'
   | 'shutting_down'
+  | 'proxy_not_configured'
+  | 'upstream_unreachable'
+  | 'upstream_timeout'
   | 'network_error'
   | 'unexpected_response';
 

@@ -93,6 +93,21 @@ export const ERROR_CODES = {
     message: 'This server is shutting down and did not handle the request.',
     fix: 'Retry: another replica, or this one once restarted, will answer. Nothing was changed.',
   },
+  proxy_not_configured: {
+    status: 400,
+    message: "The connection's provider has no API origins to proxy to.",
+    fix: 'Set api_base_urls on the provider (a preset fills them in for known providers).',
+  },
+  upstream_unreachable: {
+    status: 502,
+    message: "The provider's API could not be reached, or broke off its answer.",
+    fix: 'Retry later; check that the api_base_urls host resolves and accepts connections from this server.',
+  },
+  upstream_timeout: {
+    status: 504,
+    message: "The provider's API did not answer in time.",
+    fix: 'Retry later, or raise the proxy timeouts (connect, headers, idle body) if the API is slow by nature.',
+  },
 } as const satisfies Record<string, { status: number; message: string; fix: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

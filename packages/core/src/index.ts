@@ -131,6 +131,7 @@ export type {
   StoredProvider,
   StoredProviderRecord,
 } from './store/service-store.ts';
+export { SERVICE_ACTIONS } from './store/service-store.ts';
 export { MAX_PAGE_SIZE } from './store/kysely-service-store.ts';
 export { openSqliteStore, type SqliteStoreOptions } from './store/sqlite/sqlite-store.ts';
 export { embeddedKeyFile, openEmbedded, type Embedded, type EmbeddedOptions } from './embedded.ts';

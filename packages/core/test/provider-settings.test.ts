@@ -103,8 +103,9 @@ describe('api_base_urls', () => {
     const preset = (name: string, presetParams?: Record<string, string>) =>
       resolveProvider(resolvePreset(name, { name: 'p', clientId: 'c', presetParams })).apiBaseUrls;
     expect(preset('slack')).toEqual(['https://slack.com/api']);
-    expect(preset('github')).toEqual(['https://api.github.com']);
-    expect(preset('google')).toEqual(['https://www.googleapis.com']);
+    expect(preset('github')).toEqual(['https://api.github.com', 'https://uploads.github.com']);
+    expect(preset('google')?.[0]).toBe('https://www.googleapis.com');
+    expect(preset('google')).toContain('https://gmail.googleapis.com');
     expect(preset('salesforce')).toEqual([]);
     expect(preset('okta', { domain: 'acme.okta.com' })).toEqual([]);
     // A setting given overrides the preset's.

@@ -43,6 +43,7 @@ import { connectionProviderRoutes } from './routes/connection-provider.ts';
 import { connectionRoutes } from './routes/connections.ts';
 import { healthRoutes } from './routes/health.ts';
 import { providerRoutes } from './routes/providers.ts';
+import { proxyRoutes, type ProxyOptions } from './routes/proxy.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { refreshAuditEvent } from './audit/refresh-events.ts';
 
@@ -82,6 +83,8 @@ export interface BuildServerOptions {
   shutdownGraceMs?: number;
   /** Serve HTTPS only, with these options (certificate, key, client CA). Default: plain HTTP. */
   https?: HttpsOptions;
+  /** Proxy mode (`/v1/proxy/{id}/...`): the replay limit and the upstream timeouts. */
+  proxy?: ProxyOptions;
 }
 
 /** What `app.close()` could not finish, for the operator (see `shutdownReport`). */
@@ -314,6 +317,7 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
   await app.register(connectRoutes, ctx);
   await app.register(clientRoutes, ctx);
   await app.register(auditRoutes, ctx);
+  await app.register(proxyRoutes, { ...ctx, proxy: options.proxy });
 
   let scheduler: RefreshScheduler | undefined;
   if (options.scheduler !== false) {

@@ -43,6 +43,37 @@ export class ShuttingDownError extends TokenwardenError {
   }
 }
 
+/** A proxied call for a connection whose provider has no `api_base_urls`: nothing was sent. */
+export class ProxyNotConfiguredError extends TokenwardenError {
+  constructor() {
+    super('proxy_not_configured');
+    this.name = 'ProxyNotConfiguredError';
+  }
+}
+
+/**
+ * The provider's API could not be reached or broke off (a refused connection, an unknown host, a
+ * reset). `why` is a code (`ECONNREFUSED`), never a URL with its query or a header.
+ */
+export class UpstreamUnreachableError extends TokenwardenError {
+  constructor(why: string, options?: ErrorOptions) {
+    super('upstream_unreachable', `The provider's API could not be reached (${why}).`, options);
+    this.name = 'UpstreamUnreachableError';
+  }
+}
+
+/** The provider's API did not connect, answer or send its body within the proxy's timeouts. */
+export class UpstreamTimeoutError extends TokenwardenError {
+  constructor(phase: 'connect' | 'headers' | 'body', timeoutMs: number, options?: ErrorOptions) {
+    super(
+      'upstream_timeout',
+      `The provider's API did not ${phase === 'connect' ? 'accept the connection' : phase === 'headers' ? 'answer' : 'send more of its body'} within ${timeoutMs} ms.`,
+      options,
+    );
+    this.name = 'UpstreamTimeoutError';
+  }
+}
+
 export interface ErrorBody {
   error: ErrorCode;
   message: string;
@@ -108,8 +139,12 @@ function tokenwardenReply(error: TokenwardenError): ErrorReply {
     answer.headers['retry-after'] = String(seconds);
     return answer;
   }
-  // 5xx detail (which key is missing, what the driver said) is for the operator's log.
-  if (error.status >= 500) {
+  // 5xx detail (which key is missing, what the driver said) is for the operator's log; the
+  // proxy's upstream errors are about someone else's server and say which phase failed.
+  if (
+    error.status >= 500 &&
+    !(error instanceof UpstreamUnreachableError || error instanceof UpstreamTimeoutError)
+  ) {
     const answer = reply(error.code);
     if (error.code === 'shutting_down' || error.code === 'store_unavailable') {
       answer.headers['retry-after'] = '1';

@@ -25,10 +25,14 @@ export {
   errorReply,
   ForbiddenError,
   InvalidRequestError,
+  ProxyNotConfiguredError,
   ShuttingDownError,
   UnauthorizedError,
+  UpstreamTimeoutError,
+  UpstreamUnreachableError,
   type ErrorBody,
 } from './errors.ts';
+export type { ProxyOptions } from './routes/proxy.ts';
 export {
   InvalidInputError,
   NeedsReauthError,

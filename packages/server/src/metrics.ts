@@ -72,6 +72,28 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
+  readonly proxyDuration = new Histogram({
+    name: 'tokenwarden_proxy_request_duration_seconds',
+    help: "Proxied calls, from arrival until the answer was sent, by provider and the upstream's status (or the error code).",
+    labelNames: ['provider', 'status'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30, 120],
+    registers: [this.registry],
+  });
+
+  readonly proxyBytes = new Counter({
+    name: 'tokenwarden_proxy_bytes_total',
+    help: 'Body bytes proxied, by provider and direction (upstream: request bodies, downstream: answers).',
+    labelNames: ['provider', 'direction'] as const,
+    registers: [this.registry],
+  });
+
+  readonly proxyRetries = new Counter({
+    name: 'tokenwarden_proxy_token_rejections_total',
+    help: 'Proxied calls whose token the upstream refused, by provider and whether the call was sent again with a fresh token (a streamed body cannot be).',
+    labelNames: ['provider', 'retried'] as const,
+    registers: [this.registry],
+  });
+
   readonly auditDropped = new Counter({
     name: 'tokenwarden_audit_dropped_total',
     help: 'Audit events dropped because the buffer was full while the store was unreachable.',
@@ -116,6 +138,21 @@ export class ServerMetrics {
     const entry = this.#handoutCounts.get(key);
     if (entry) entry.count += 1;
     else this.#handoutCounts.set(key, { route, outcome, count: 1 });
+  }
+
+  /** One proxied call, answered (`status`: the upstream's) or refused (an error code). */
+  countProxied(
+    provider: string,
+    status: string,
+    seconds: number,
+    bytes: { upstream: number; downstream: number },
+  ): void {
+    this.proxyDuration.observe({ provider, status }, seconds);
+    if (bytes.upstream > 0)
+      this.proxyBytes.inc({ provider, direction: 'upstream' }, bytes.upstream);
+    if (bytes.downstream > 0) {
+      this.proxyBytes.inc({ provider, direction: 'downstream' }, bytes.downstream);
+    }
   }
 
   /** The broker's `onContention`. */

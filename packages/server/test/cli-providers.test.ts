@@ -199,7 +199,7 @@ describe('providers on day two, from the CLI', () => {
       expectOneErrorLine(
         await cli(['clients', 'create', '--name', 'w', '--grant', 'acme:*:token.raed']),
         2,
-        /^error: --grant 'acme:\*:token.raed': unknown action 'token.raed'; actions are token.read, connections.read, connections.write/,
+        /^error: --grant 'acme:\*:token.raed': unknown action 'token.raed'; actions are token.read, proxy, connections.read, connections.write/,
       );
       expectOneErrorLine(
         await cli(['providers', 'list'], { ...admin, TOKENWARDEN_URL: strangerUrl }),

@@ -74,6 +74,7 @@ describe('health, readiness, metrics and docs', () => {
         '/v1/clients',
         '/v1/clients/{id}',
         '/v1/audit',
+        '/v1/proxy/{id}/{*}',
         '/healthz',
         '/readyz',
         '/metrics',

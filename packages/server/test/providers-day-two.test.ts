@@ -219,7 +219,7 @@ describe('providers on day two', () => {
     });
     expect(response.statusCode).toBe(400);
     expect(response.json().message).toBe(
-      'body/grants/0/actions/0 must be one of token.read, connections.read, connections.write',
+      'body/grants/0/actions/0 must be one of token.read, proxy, connections.read, connections.write',
     );
   });
 

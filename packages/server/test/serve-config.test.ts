@@ -185,6 +185,12 @@ describe('tokenwarden serve configuration', () => {
     expect(await run(['--shutdown-grace', '3601'], {})).toMatch(
       /^error: --shutdown-grace must be an integer from 0 to 3600, got '3601'/,
     );
+    expect(await run([], { TOKENWARDEN_PROXY_IDLE_TIMEOUT: '5s' })).toMatch(
+      /^error: TOKENWARDEN_PROXY_IDLE_TIMEOUT must be an integer from 0 to 3600000, got '5s'/,
+    );
+    expect(await run(['--proxy-replay-limit', '99999999999'], {})).toMatch(
+      /^error: --proxy-replay-limit must be an integer from 0 to 67108864, got '99999999999'/,
+    );
     expect(await run(['--log-level', 'loud'], { TOKENWARDEN_LOG_LEVEL: 'info' })).toMatch(
       /^error: --log-level must be one of fatal, error/,
     );

@@ -2,6 +2,13 @@
 export * from './provider/index.ts';
 export * from './harness/index.ts';
 export * from './fixture/broker-fixture.ts';
+export {
+  ResourceServer,
+  patternBytes,
+  patternSha256,
+  type ResourceServerOptions,
+  type SeenRequest,
+} from './resource/resource-server.ts';
 // The Store conformance suite needs vitest, so it lives at '@tokenwarden/testkit/conformance'.
 export { runStorm, quantile, type StormOptions, type StormReport } from './storm/run-storm.ts';
 export * from './crash/crash-round.ts';

@@ -39,8 +39,16 @@ export const PROVIDER_PRESETS = {
   google: {
     authorizeUrl: 'https://accounts.google.com/o/oauth2/v2/auth',
     tokenUrl: 'https://oauth2.googleapis.com/token',
-    // The older APIs; the newer ones have a host each (gmail.googleapis.com): add them as needed.
-    apiBaseUrls: ['https://www.googleapis.com'],
+    // The older APIs (Drive, Calendar) first, the default for a proxied path; the newer ones
+    // have a host each, named per request by origin. Others can be added per provider.
+    apiBaseUrls: [
+      'https://www.googleapis.com',
+      'https://gmail.googleapis.com',
+      'https://sheets.googleapis.com',
+      'https://docs.googleapis.com',
+      'https://slides.googleapis.com',
+      'https://people.googleapis.com',
+    ],
     revocationUrl: 'https://oauth2.googleapis.com/revoke',
     authorizeParams: { access_type: 'offline', prompt: 'consent' },
     clientAuth: 'client_secret_post',
@@ -91,7 +99,8 @@ export const PROVIDER_PRESETS = {
     notes:
       'Sandboxes: presetParams.domain = test.salesforce.com, or the org My Domain. Without ' +
       'rotation enabled the response has no refresh_token and the old one is kept. The API is ' +
-      "the org's instance_url: set apiBaseUrls to it.",
+      "the org's instance_url (its My Domain, https://acme.my.salesforce.com), which differs per " +
+      'org, so the preset names none: set apiBaseUrls to it, one provider per org.',
   },
   slack: {
     ...SLACK,
@@ -110,7 +119,8 @@ export const PROVIDER_PRESETS = {
   github: {
     authorizeUrl: 'https://github.com/login/oauth/authorize',
     tokenUrl: 'https://github.com/login/oauth/access_token',
-    apiBaseUrls: ['https://api.github.com'],
+    // Release assets are uploaded to their own host.
+    apiBaseUrls: ['https://api.github.com', 'https://uploads.github.com'],
     clientAuth: 'client_secret_post',
     defaultAccessTtlSeconds: 8 * 3600,
     rotatesRefreshTokens: true,

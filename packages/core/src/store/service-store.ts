@@ -81,7 +81,17 @@ export type NewServiceClient = Omit<
  */
 export type CertificateBinding = { sha256: string } | { subjectCn: string };
 
-export type ServiceAction = 'token.read' | 'connections.read' | 'connections.write';
+/**
+ * What a grant may allow: `token.read` hands out tokens, `proxy` sends requests to the provider's
+ * API through Tokenwarden with the token added (the caller never sees it).
+ */
+export const SERVICE_ACTIONS = [
+  'token.read',
+  'proxy',
+  'connections.read',
+  'connections.write',
+] as const;
+export type ServiceAction = (typeof SERVICE_ACTIONS)[number];
 
 export interface ServiceGrant {
   /** An owner, or '*' for every owner. */

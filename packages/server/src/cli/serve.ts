@@ -20,6 +20,8 @@ import { readTls, reloadOnSighup, type TlsSettings } from './tls.ts';
 const HELP = `Usage: tokenwarden serve [--db <path|url>] [--port 8080] [--host 127.0.0.1] [--public-url <url>]
                          [--redirect-origins <origins>] [--shutdown-grace <s>] [--log-level <level>]
                          [--tls-cert <file> --tls-key <file> [--tls-client-ca <file>]]
+                         [--proxy-replay-limit <bytes>] [--proxy-connect-timeout <ms>]
+                         [--proxy-headers-timeout <ms>] [--proxy-idle-timeout <ms>]
 
 Runs the HTTP API. With no --db it uses ./tokenwarden.sqlite and a key file
 ./tokenwarden.keys generated on first start (mode 0600; back it up). A postgres:// URL
@@ -60,6 +62,15 @@ ${DB_HELP}
                    require a client certificate issued by this PEM CA on every connection
                    (env TOKENWARDEN_TLS_CLIENT_CA); a service client created with a
                    certificate binding is refused without that very certificate
+  --proxy-replay-limit <bytes>
+                   proxy mode: request bodies up to this size are held so a 401 can be
+                   retried with a fresh token; larger ones stream (env
+                   TOKENWARDEN_PROXY_REPLAY_LIMIT, default 1048576)
+  --proxy-connect-timeout, --proxy-headers-timeout, --proxy-idle-timeout <ms>
+                   proxy mode: how long the provider's API may take to accept the
+                   connection (default 10000), to answer (30000), and between two pieces of
+                   its body (30000); 0 waits forever (env TOKENWARDEN_PROXY_CONNECT_TIMEOUT,
+                   TOKENWARDEN_PROXY_HEADERS_TIMEOUT, TOKENWARDEN_PROXY_IDLE_TIMEOUT)
 
 At start it prints one line: the address, TLS (off: put a TLS proxy in front), the store
 (a Postgres URL without its password), where the keys come from and the public URL.
@@ -88,6 +99,10 @@ export const serveCommand: Command = {
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       'tls-client-ca': { type: 'string' },
+      'proxy-replay-limit': { type: 'string' },
+      'proxy-connect-timeout': { type: 'string' },
+      'proxy-headers-timeout': { type: 'string' },
+      'proxy-idle-timeout': { type: 'string' },
     });
     if (!args) return;
     const setting = (flag: string, env: string) => configured(args, flag, env);
@@ -104,6 +119,25 @@ export const serveCommand: Command = {
     if (!LOG_LEVELS.includes(logLevel)) {
       throw new CliError(`${logLevelSetting.label} must be one of ${LOG_LEVELS.join(', ')}`);
     }
+    const HOUR_MS = 3_600_000;
+    const proxy = {
+      replayLimitBytes: setting('proxy-replay-limit', 'TOKENWARDEN_PROXY_REPLAY_LIMIT').int(
+        1024 * 1024,
+        64 * 1024 * 1024,
+      ),
+      connectTimeoutMs: setting('proxy-connect-timeout', 'TOKENWARDEN_PROXY_CONNECT_TIMEOUT').int(
+        10_000,
+        HOUR_MS,
+      ),
+      headersTimeoutMs: setting('proxy-headers-timeout', 'TOKENWARDEN_PROXY_HEADERS_TIMEOUT').int(
+        30_000,
+        HOUR_MS,
+      ),
+      idleTimeoutMs: setting('proxy-idle-timeout', 'TOKENWARDEN_PROXY_IDLE_TIMEOUT').int(
+        30_000,
+        HOUR_MS,
+      ),
+    };
     const redirectOrigins = origins?.split(',').map((origin) => origin.trim());
     try {
       if (redirectOrigins) checkRedirectOrigins(redirectOrigins, originsLabel);
@@ -139,6 +173,7 @@ export const serveCommand: Command = {
         logger: { level: logLevel },
         shutdownGraceMs: graceSeconds * 1000,
         https: tls?.options,
+        proxy,
         connect:
           publicBase === undefined
             ? undefined

@@ -20,7 +20,8 @@ Every \`/v1\` route but the connect flow's callback needs \`Authorization: Beare
 ## Grants
 
 A client holds grants \`{owner, provider, actions}\`; \`owner\` and \`provider\` are a name or
-\`"*"\`. Actions: \`token.read\` (the two token routes), \`connections.read\` (read and list
+\`"*"\`. Actions: \`token.read\` (the two token routes), \`proxy\` (requests to the provider's API
+through \`/v1/proxy/{id}/...\`, the token added by Tokenwarden and never shown), \`connections.read\` (read and list
 metadata, introspection), \`connections.write\` (import, re-authorize, delete, start a connect
 flow). A request outside the client's grants is
 answered \`403 forbidden\` and audited; on a connection the client holds no grant on at all, it
@@ -50,7 +51,8 @@ admin change (\`provider.put\`, \`provider.patch\`, \`client.create\`, \`client.
 provider check (\`provider.test\`, detail \`verdict\`), re-authorization
 (\`connection.reauthorize\`), introspection (\`connection.introspect\`), connect flow step
 (\`connect.start\`, and \`connect.callback\` with actor \`browser\`) and revocation at deletion
-(\`connection.delete\`, detail \`revocation\`) is recorded with the actor,
+(\`connection.delete\`, detail \`revocation\`) and proxied call (\`proxy\`, detail method,
+upstream origin, path without the query, status, bytes, ms, retried) is recorded with the actor,
 the connection, the outcome (\`ok\` or an error code) and the request id (\`X-Request-Id\`, kept
 when a proxy sends one). Never a token.
 `.trim();

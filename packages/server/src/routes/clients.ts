@@ -1,4 +1,9 @@
-import type { CertificateBinding, ServiceClientRecord, ServiceGrant } from '@tokenwarden/core';
+import {
+  SERVICE_ACTIONS,
+  type CertificateBinding,
+  type ServiceClientRecord,
+  type ServiceGrant,
+} from '@tokenwarden/core';
 import type { FastifyPluginAsync } from 'fastify';
 import { newClientKey } from '../auth/api-keys.ts';
 import { authenticateAdmin, recordAudit, type ServerContext } from '../http/context.ts';
@@ -15,7 +20,7 @@ import {
 import { iso, isoOrNull } from '../http/views.ts';
 
 /** The actions a grant may hold (the CLI names them in its messages). */
-export const ACTIONS = ['token.read', 'connections.read', 'connections.write'] as const;
+export const ACTIONS = SERVICE_ACTIONS;
 
 const grantSchema = closedObject(
   {

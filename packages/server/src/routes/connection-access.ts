@@ -1,10 +1,13 @@
-import { NotFoundError, type ConnectionInfo, type ServiceAction } from '@tokenwarden/core';
+import {
+  NotFoundError,
+  SERVICE_ACTIONS,
+  type ConnectionInfo,
+  type ServiceAction,
+} from '@tokenwarden/core';
 import type { FastifyRequest } from 'fastify';
 import { allows, type GrantTarget } from '../auth/principal.ts';
 import { errorCodeOf, ForbiddenError } from '../errors.ts';
 import { recordAudit, type ServerContext } from '../http/context.ts';
-
-const ACTIONS: readonly ServiceAction[] = ['token.read', 'connections.read', 'connections.write'];
 
 /**
  * The connection, if the caller holds a grant for `action` on its owner and provider. A caller
@@ -35,7 +38,7 @@ export function requireGrant(
 ): void {
   if (allows(request.principal, action, target)) return;
   const connection = { id, ...target };
-  const known = ACTIONS.some((other) => allows(request.principal, other, target));
+  const known = SERVICE_ACTIONS.some((other) => allows(request.principal, other, target));
   throw known
     ? new ConnectionForbiddenError(action, connection)
     : new ConnectionHiddenError(connection);

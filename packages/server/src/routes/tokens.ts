@@ -106,18 +106,10 @@ async function handOut(
   try {
     info = ctx.owners.get(id) ?? (await authorizedConnection(ctx, request, id, 'token.read'));
     requireGrant(request, 'token.read', id, info);
-    // A refresh this request leads is audited under its request id and caller (see app.ts).
-    ctx.handOuts.enter(id, { requestId: request.id, actor });
-    try {
-      token =
-        action === 'token.read'
-          ? await ctx.broker.getAccessToken(id, {
-              minTtlSeconds: (request.body as TokenBody | undefined)?.min_ttl,
-            })
-          : await ctx.broker.reportRejected(id, (request.body as RejectedBody).version);
-    } finally {
-      ctx.handOuts.leave(id);
-    }
+    token =
+      action === 'token.read'
+        ? await brokerToken(ctx, request.id, actor, id, undefined, request.body as TokenBody)
+        : await brokerToken(ctx, request.id, actor, id, (request.body as RejectedBody).version);
   } catch (error) {
     auditFailure(ctx, request, action, id, error, info);
     ctx.metrics?.countHandout(action === 'token.read' ? 'token' : 'rejected', errorCodeOf(error));
@@ -148,6 +140,30 @@ async function handOut(
     expires_at: expiresIso(token.expiresAt),
     version: token.version,
   };
+}
+
+/**
+ * The connection's token from the broker for request `requestId` of `actor`: the current one
+ * (refreshed first if it has less than `min_ttl` left), or, given the `rejectedVersion` a
+ * resource server refused, the one after it (invariant 9: refreshed once however many report
+ * it). A refresh this request leads is audited under its request id and caller (see app.ts).
+ */
+export async function brokerToken(
+  ctx: ServerContext,
+  requestId: string,
+  actor: string,
+  id: string,
+  rejectedVersion: number | undefined,
+  body?: TokenBody,
+): Promise<AccessToken> {
+  ctx.handOuts.enter(id, { requestId, actor });
+  try {
+    return rejectedVersion === undefined
+      ? await ctx.broker.getAccessToken(id, { minTtlSeconds: body?.min_ttl })
+      : await ctx.broker.reportRejected(id, rejectedVersion);
+  } finally {
+    ctx.handOuts.leave(id);
+  }
 }
 
 /**

@@ -3,7 +3,8 @@ import { TokenwardenError, type AccessToken, type TokenwardenClient } from '@tok
 import { toApplicationFailure } from './failures.ts';
 
 /** What the helpers need of a `TokenwardenClient`; a test may pass its own. */
-export type TokenSource = Pick<TokenwardenClient, 'getAccessToken' | 'reportRejected' | 'fetch'>;
+export type TokenSource = Pick<TokenwardenClient, 'getAccessToken' | 'reportRejected' | 'fetch'> &
+  Partial<Pick<TokenwardenClient, 'proxy'>>;
 
 export interface ActivityHelpersOptions {
   /** A token handed to `fn` stays valid at least this long. Default: the client's default. */
@@ -28,6 +29,13 @@ export interface ActivityHelpersOptions {
    * or `response.statusCode` is 401.
    */
   isRejected?: (error: unknown) => boolean;
+  /**
+   * `fetch` only: send the request through Tokenwarden's proxy (`TokenwardenClient.proxy`), so
+   * the worker never holds the token; the server adds it and handles a 401. The URL must lie
+   * under one of the provider's `api_base_urls`, and the client needs the `proxy` grant action
+   * instead of `token.read`. Default false.
+   */
+  proxy?: boolean;
 }
 
 /**
@@ -61,7 +69,8 @@ export interface ActivityHelpers {
    * `fetch` with the connection's bearer token, through `TokenwardenClient.fetch`: a 401 is
    * reported and the request sent once more with the fresh token; a second 401 is returned as it
    * is. The activity's cancellation aborts the request (as does `init.signal`, if given). It
-   * heartbeats until the response headers arrive (the request included), then stops.
+   * heartbeats until the response headers arrive (the request included), then stops. With
+   * `{ proxy: true }` the request goes through Tokenwarden's proxy and no token enters the worker.
    */
   fetch(
     connectionId: string,
@@ -171,11 +180,17 @@ export function createActivityHelpers(
         signals.length === 0
           ? init
           : { ...init, signal: signals.length === 1 ? signals[0] : AbortSignal.any(signals) };
-      return waitFor(
-        connectionId,
-        () => client.fetch(connectionId, input, request),
-        settings(options),
-      );
+      const opts = settings(options);
+      if (!opts.proxy) {
+        return waitFor(connectionId, () => client.fetch(connectionId, input, request), opts);
+      }
+      if (input instanceof Request || typeof client.proxy !== 'function') {
+        throw new TypeError(
+          'proxy mode needs a TokenwardenClient and a URL (a string or URL), not a Request',
+        );
+      }
+      const proxy = client.proxy.bind(client);
+      return waitFor(connectionId, () => proxy(connectionId, input, request), opts);
     },
   };
 }

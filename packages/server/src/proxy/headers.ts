@@ -1,0 +1,64 @@
+// Which headers cross the proxy. RFC 9110 §7.6.1: hop-by-hop headers (and those a Connection
+// header names) are for one connection only and are never forwarded; everything else passes
+// unchanged, in both directions, except what is Tokenwarden's own.
+import type { IncomingHttpHeaders } from 'node:http';
+import { UPSTREAM_HEADER } from './target.ts';
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/**
+ * Never sent upstream: the caller's `Authorization` is its Tokenwarden API key; `host` is the
+ * upstream's own (undici sets it from the origin, so a caller cannot pick another virtual host);
+ * `expect` is answered by this server's side of the exchange.
+ */
+const REQUEST_ONLY = new Set(['authorization', 'host', 'expect', UPSTREAM_HEADER]);
+
+/** Set by Tokenwarden on every answer; the upstream's value would hide which request it was. */
+const RESPONSE_OWN = new Set(['x-request-id']);
+
+export type HeaderMap = Record<string, string | string[]>;
+
+/** The caller's headers as they go upstream, with `authorization` set to the connection's token. */
+export function upstreamHeaders(incoming: IncomingHttpHeaders, authorization: string): HeaderMap {
+  const named = connectionNamed(incoming.connection);
+  const out: HeaderMap = {};
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || REQUEST_ONLY.has(name) || named.has(name)) {
+      continue;
+    }
+    out[name] = value;
+  }
+  out.authorization = authorization;
+  return out;
+}
+
+/** The upstream's response headers as they go back to the caller. */
+export function downstreamHeaders(
+  incoming: Record<string, string | string[] | undefined>,
+): HeaderMap {
+  const named = connectionNamed(incoming.connection);
+  const out: HeaderMap = {};
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || RESPONSE_OWN.has(name) || named.has(name)) {
+      continue;
+    }
+    out[name] = value;
+  }
+  return out;
+}
+
+function connectionNamed(value: string | string[] | undefined): Set<string> {
+  if (value === undefined) return new Set();
+  const text = Array.isArray(value) ? value.join(',') : value;
+  return new Set(text.split(',').map((name) => name.trim().toLowerCase()));
+}
