@@ -15,6 +15,8 @@ import { openDatabase, DB_HELP } from './database.ts';
 import { CliError, oneLine } from './errors.ts';
 import { note } from './output.ts';
 import { redactUrl } from './redact-url.ts';
+import { keepKeysCurrent } from './key-reload.ts';
+import { openWhenKeysReachable } from './not-ready.ts';
 import { readTls, reloadOnSighup, type TlsSettings } from './tls.ts';
 
 const HELP = `Usage: tokenwarden serve [--db <path|url>] [--port 8080] [--host 127.0.0.1] [--public-url <url>]
@@ -122,8 +124,19 @@ export const serveCommand: Command = {
     const stopRequested = untilSignal();
 
     const configuredHash = configuredAdminKeyHash();
-    const database = await openDatabase({ db: args.string('db'), create: true, warn });
+    const reachable = await openWhenKeysReachable(
+      () => openDatabase({ db: args.string('db'), create: true, warn }),
+      { host, port, https: tls?.options },
+      stopRequested,
+      note,
+    );
+    if (reachable === undefined) {
+      note('Stopped.');
+      return;
+    }
+    const { opened: database, port: listenPort } = reachable;
     const { store } = database;
+    let stopKeys: (() => Promise<void>) | undefined;
     let app: Awaited<ReturnType<typeof buildServer>> | undefined;
     // On a loopback host without --public-url the connect flow calls back to this server
     // itself, once the port is known (--port 0).
@@ -150,8 +163,10 @@ export const serveCommand: Command = {
                 redirectOrigins,
               },
       });
-      await app.listen({ port, host });
+      await app.listen({ port: listenPort, host });
+      stopKeys = await keepKeysCurrent(database, (message) => app?.log.info(message));
     } catch (error) {
+      await stopKeys?.().catch(() => {});
       await app?.close().catch(() => {});
       await store.close().catch(() => {});
       throw listenError(error, host, port);
@@ -171,6 +186,7 @@ export const serveCommand: Command = {
     await stopRequested;
     note(`Shutting down: finishing requests in flight (at most ${graceSeconds} s).`);
     stopReloading();
+    await stopKeys?.();
     await app.close();
     await store.close();
     reportShutdown(shutdownReport(app));
