@@ -20,7 +20,8 @@ export class KeySourceUnavailableError extends KeyRingError {
     super(message);
     this.name = 'KeySourceUnavailableError';
     // The SDK's error may carry request details: kept as the cause, out of the message.
-    if (options?.cause !== undefined) Object.defineProperty(this, 'cause', { value: options.cause });
+    if (options?.cause !== undefined)
+      Object.defineProperty(this, 'cause', { value: options.cause });
   }
 }
 
@@ -29,10 +30,7 @@ export class KeySourceUnavailableError extends KeyRingError {
  * file reaches a running process at its next reload. Warnings (a key file readable by others)
  * are given on the first load only.
  */
-export function fileKeySource(
-  description: string,
-  options: LoadKeyRingOptions,
-): KeySource {
+export function fileKeySource(description: string, options: LoadKeyRingOptions): KeySource {
   let loaded = false;
   return {
     description,

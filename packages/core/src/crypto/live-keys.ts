@@ -77,12 +77,16 @@ export class LiveKeys {
       if (changed) {
         await checkKeyRing(store, next, source.description);
         ring.adopt(next);
-        log(`keys reloaded from ${source.description}: active ${next.activeKeyId}, held ${next.keyIds.join(', ')}`);
+        log(
+          `keys reloaded from ${source.description}: active ${next.activeKeyId}, held ${next.keyIds.join(', ')}`,
+        );
       } else if (next.keyIds.length !== ring.keyIds.length) {
         ring.adopt(next);
       }
     } catch (error) {
-      log(`keys not reloaded from ${source.description}, the ones held stay in use: ${(error as Error).message}`);
+      log(
+        `keys not reloaded from ${source.description}, the ones held stay in use: ${(error as Error).message}`,
+      );
     }
     await this.#heartbeat();
   }

@@ -11,7 +11,12 @@ export class KyselyKeyStore implements KeyStore {
   ) {}
 
   listDataKeys(): Promise<DataKeyRecord[]> {
-    return this.db.selectFrom('dataKeys').selectAll().orderBy('createdAt').orderBy('keyId').execute();
+    return this.db
+      .selectFrom('dataKeys')
+      .selectAll()
+      .orderBy('createdAt')
+      .orderBy('keyId')
+      .execute();
   }
 
   async insertDataKey(key: {

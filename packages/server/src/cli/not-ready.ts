@@ -56,7 +56,10 @@ async function notReadyServer(
 ): Promise<Server> {
   const handler = (request: { url?: string }, response: import('node:http').ServerResponse) => {
     const live = request.url === '/healthz';
-    response.writeHead(live ? 200 : 503, { 'content-type': 'application/json', connection: 'close' });
+    response.writeHead(live ? 200 : 503, {
+      'content-type': 'application/json',
+      connection: 'close',
+    });
     response.end(
       JSON.stringify(
         live

@@ -26,30 +26,37 @@ export class AwsKms implements KeyWrapper {
   }
 
   async generateDataKey(kmsKeyId: string, context: EncryptionContext) {
-    const out = await this.#send((kms) =>
-      new kms.GenerateDataKeyCommand({
-        KeyId: kmsKeyId,
-        KeySpec: 'AES_256',
-        EncryptionContext: { ...context },
-      }),
+    const out = await this.#send(
+      (kms) =>
+        new kms.GenerateDataKeyCommand({
+          KeyId: kmsKeyId,
+          KeySpec: 'AES_256',
+          EncryptionContext: { ...context },
+        }),
     );
     return { key: dataKey(out.Plaintext), wrapped: Buffer.from(out.CiphertextBlob!) };
   }
 
   async unwrap(wrapped: Buffer, kmsKeyId: string, context: EncryptionContext): Promise<Buffer> {
-    const out = await this.#send((kms) =>
-      new kms.DecryptCommand({
-        KeyId: kmsKeyId,
-        CiphertextBlob: wrapped,
-        EncryptionContext: { ...context },
-      }),
+    const out = await this.#send(
+      (kms) =>
+        new kms.DecryptCommand({
+          KeyId: kmsKeyId,
+          CiphertextBlob: wrapped,
+          EncryptionContext: { ...context },
+        }),
     );
     return dataKey(out.Plaintext);
   }
 
   async wrap(key: Buffer, kmsKeyId: string, context: EncryptionContext): Promise<Buffer> {
-    const out = await this.#send((kms) =>
-      new kms.EncryptCommand({ KeyId: kmsKeyId, Plaintext: key, EncryptionContext: { ...context } }),
+    const out = await this.#send(
+      (kms) =>
+        new kms.EncryptCommand({
+          KeyId: kmsKeyId,
+          Plaintext: key,
+          EncryptionContext: { ...context },
+        }),
     );
     return Buffer.from(out.CiphertextBlob!);
   }

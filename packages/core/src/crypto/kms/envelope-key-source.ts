@@ -144,7 +144,10 @@ export class EnvelopeKeySource implements KeySource {
 function activeOf(rows: readonly DataKeyRecord[]): DataKeyRecord | undefined {
   let active: DataKeyRecord | undefined;
   for (const row of rows) {
-    if (row.activatedAt !== null && (active === undefined || row.activatedAt > active.activatedAt!)) {
+    if (
+      row.activatedAt !== null &&
+      (active === undefined || row.activatedAt > active.activatedAt!)
+    ) {
       active = row;
     }
   }
