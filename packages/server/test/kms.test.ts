@@ -32,7 +32,11 @@ afterAll(async () => {
  * Set-up calls straight to moto's KMS JSON API (moto checks no signature). The server under test
  * uses the real @aws-sdk/client-kms; vitest's resolution cannot load the SDK in the test itself.
  */
-async function kmsCall(operation: string, body: object): Promise<Record<string, any>> {
+interface KmsAnswer {
+  KeyMetadata: { KeyId: string };
+}
+
+async function kmsCall(operation: string, body: object): Promise<KmsAnswer> {
   const response = await fetch(moto.url, {
     method: 'POST',
     headers: {
@@ -44,11 +48,11 @@ async function kmsCall(operation: string, body: object): Promise<Record<string, 
     body: JSON.stringify(body),
   });
   expect(response.status).toBe(200);
-  return (await response.json()) as Record<string, any>;
+  return (await response.json()) as KmsAnswer;
 }
 
 async function kmsKey(): Promise<string> {
-  return (await kmsCall('CreateKey', {})).KeyMetadata.KeyId as string;
+  return (await kmsCall('CreateKey', {})).KeyMetadata.KeyId;
 }
 
 function env(kmsKeyId: string, db: string): Record<string, string> {
@@ -69,7 +73,10 @@ async function admin(server: Server, method: string, path: string, body?: unknow
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
-  return { status: response.status, body: (text ? JSON.parse(text) : {}) as Record<string, any> };
+  return {
+    status: response.status,
+    body: (text ? JSON.parse(text) : {}) as Record<string, unknown>,
+  };
 }
 
 async function importConnection(server: Server): Promise<{ id: string; accessToken: string }> {

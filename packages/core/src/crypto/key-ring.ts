@@ -154,8 +154,12 @@ export class KeyRing {
 
   /** A copy of the key with this id, or undefined (and the missing-key listener is told). */
   get(id: string): Buffer | undefined {
-    const key = this.#keys.get(id);
-    if (key === undefined) this.#onMissingKey?.(id);
+    let key = this.#keys.get(id);
+    if (key === undefined && this.#onMissingKey !== undefined) {
+      // The listener may adopt a re-read ring at once (a key file): look again.
+      this.#onMissingKey(id);
+      key = this.#keys.get(id);
+    }
     return key === undefined ? undefined : Buffer.from(key);
   }
 

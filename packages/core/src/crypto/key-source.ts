@@ -12,6 +12,11 @@ export interface KeySource {
   readonly description: string;
   /** The keys as they are now, active first. Throws KeyRingError (or its subclass below). */
   load(): Promise<KeyRing>;
+  /**
+   * The same, synchronously, for a source that can (a file): a ciphertext under a key id the
+   * ring lacks is then opened by the very request that met it, not only by the next one.
+   */
+  loadNow?(): KeyRing;
 }
 
 /** The key source could not be reached (a KMS down or unreachable): retry, nothing is wrong. */
@@ -32,12 +37,10 @@ export class KeySourceUnavailableError extends KeyRingError {
  */
 export function fileKeySource(description: string, options: LoadKeyRingOptions): KeySource {
   let loaded = false;
-  return {
-    description,
-    async load() {
-      const ring = loadKeyRing(loaded ? { ...options, warn: () => {} } : options);
-      loaded = true;
-      return ring;
-    },
+  const loadNow = () => {
+    const ring = loadKeyRing(loaded ? { ...options, warn: () => {} } : options);
+    loaded = true;
+    return ring;
   };
+  return { description, loadNow, load: async () => loadNow() };
 }

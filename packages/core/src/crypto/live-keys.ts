@@ -34,9 +34,12 @@ export class LiveKeys {
   #reloading: Promise<void> | undefined;
   #lastMissingReload = 0;
   #timer: NodeJS.Timeout | undefined;
+  /** Key ids checked against the database (`checkKeyRing`): the ring's at start was. */
+  readonly #checked: Set<string>;
 
   constructor(options: LiveKeysOptions) {
     this.#options = options;
+    this.#checked = new Set(options.ring.keyIds);
   }
 
   /** Publishes the keys held and starts the heartbeat. */
@@ -47,6 +50,7 @@ export class LiveKeys {
       if (now - this.#lastMissingReload < MISSING_KEY_RELOAD_MS) return;
       this.#lastMissingReload = now;
       this.#options.log(`a ciphertext names key "${keyId}", which is not loaded: reloading keys`);
+      this.#adoptNow(keyId);
       void this.reload();
     });
     await this.#heartbeat();
@@ -68,20 +72,39 @@ export class LiveKeys {
     await this.#options.store.keys.removeKeyHolder(this.processId).catch(() => {});
   }
 
+  /**
+   * A source that reads synchronously: the ring takes the new key before `get` returns. Not
+   * key-checked first: AES-GCM's tag refuses a wrong key anyway, and the reload that follows
+   * checks it against the database (a failed check is logged).
+   */
+  #adoptNow(keyId: string): void {
+    const { source, ring } = this.#options;
+    if (source.loadNow === undefined) return;
+    try {
+      const next = source.loadNow();
+      if (next.keyIds.includes(keyId)) ring.adopt(next);
+    } catch {
+      // The reload that follows logs why.
+    }
+  }
+
   async #reload(): Promise<void> {
     const { source, ring, store, log } = this.#options;
     try {
       const next = await source.load();
-      const added = next.keyIds.filter((id) => !ring.keyIds.includes(id));
-      const changed = added.length > 0 || next.activeKeyId !== ring.activeKeyId;
-      if (changed) {
+      const unchecked = next.keyIds.filter((id) => !this.#checked.has(id));
+      if (unchecked.length > 0) {
         await checkKeyRing(store, next, source.description);
+        for (const id of unchecked) this.#checked.add(id);
+      }
+      const same =
+        next.activeKeyId === ring.activeKeyId && next.keyIds.join() === ring.keyIds.join();
+      if (!same) {
         ring.adopt(next);
         log(
-          `keys reloaded from ${source.description}: active ${next.activeKeyId}, held ${next.keyIds.join(', ')}`,
+          `keys reloaded from ${source.description}: active ${next.activeKeyId}, ` +
+            `held ${next.keyIds.join(', ')}`,
         );
-      } else if (next.keyIds.length !== ring.keyIds.length) {
-        ring.adopt(next);
       }
     } catch (error) {
       log(

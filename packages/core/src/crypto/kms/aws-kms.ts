@@ -5,6 +5,11 @@ import type { EncryptionContext, KeyWrapper } from './envelope-key-source.ts';
 
 // Loaded on first use: deployments without a KMS never load the AWS SDK.
 type Kms = typeof import('@aws-sdk/client-kms');
+/** The fields of the three operations' outputs that are read. */
+interface KmsOutput {
+  Plaintext?: Uint8Array;
+  CiphertextBlob?: Uint8Array;
+}
 
 export interface AwsKmsOptions {
   /** AWS_REGION otherwise. */
@@ -27,6 +32,7 @@ export class AwsKms implements KeyWrapper {
 
   async generateDataKey(kmsKeyId: string, context: EncryptionContext) {
     const out = await this.#send(
+      'GenerateDataKey',
       (kms) =>
         new kms.GenerateDataKeyCommand({
           KeyId: kmsKeyId,
@@ -39,6 +45,7 @@ export class AwsKms implements KeyWrapper {
 
   async unwrap(wrapped: Buffer, kmsKeyId: string, context: EncryptionContext): Promise<Buffer> {
     const out = await this.#send(
+      'Decrypt',
       (kms) =>
         new kms.DecryptCommand({
           KeyId: kmsKeyId,
@@ -51,6 +58,7 @@ export class AwsKms implements KeyWrapper {
 
   async wrap(key: Buffer, kmsKeyId: string, context: EncryptionContext): Promise<Buffer> {
     const out = await this.#send(
+      'Encrypt',
       (kms) =>
         new kms.EncryptCommand({
           KeyId: kmsKeyId,
@@ -61,13 +69,12 @@ export class AwsKms implements KeyWrapper {
     return Buffer.from(out.CiphertextBlob!);
   }
 
-  async #send<T>(command: (kms: Kms) => { input: object } & T): Promise<any> {
+  async #send(operation: string, command: (kms: Kms) => object): Promise<KmsOutput> {
     const { kms, client } = await (this.#client ??= this.#connect());
-    const sent = command(kms);
     try {
-      return await client.send(sent as never);
+      return (await client.send(command(kms) as never)) as KmsOutput;
     } catch (error) {
-      throw explained(error, sent.constructor.name.replace(/Command$/, ''));
+      throw explained(error, operation);
     }
   }
 
