@@ -66,6 +66,13 @@ ${DB_HELP}
 At start it prints one line: the address, TLS (off: put a TLS proxy in front), the store
 (a Postgres URL without its password), where the keys come from and the public URL.
 
+Keys: TOKENWARDEN_KEYS, a key file, or TOKENWARDEN_KMS_KEY_ID (data keys wrapped by AWS
+KMS, stored in the database; AWS_REGION, AWS_ENDPOINT_URL_KMS, TOKENWARDEN_KMS_CONTEXT
+name=value[,...]). They are reloaded on SIGHUP, every 10 s, and when a ciphertext names a key
+not loaded yet. While the KMS cannot be reached at start, /readyz answers 503 with the reason.
+  --opened-token-cache <n>  access tokens kept opened for fast hand-outs (env
+                   TOKENWARDEN_OPENED_TOKEN_CACHE, default 1000; 0 keeps none)
+
 SIGINT or SIGTERM stop accepting requests and the scheduler's claims, let requests in
 flight finish for up to the grace period, then abort their provider requests (their
 leases handed back, so another replica takes over at once) and answer what is left 503,
@@ -90,6 +97,7 @@ export const serveCommand: Command = {
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       'tls-client-ca': { type: 'string' },
+      'opened-token-cache': { type: 'string' },
     });
     if (!args) return;
     const setting = (flag: string, env: string) => configured(args, flag, env);
@@ -101,6 +109,10 @@ export const serveCommand: Command = {
       'TOKENWARDEN_REDIRECT_ORIGINS',
     );
     const graceSeconds = setting('shutdown-grace', 'TOKENWARDEN_SHUTDOWN_GRACE').int(10, 3600);
+    const openedTokenCache = setting('opened-token-cache', 'TOKENWARDEN_OPENED_TOKEN_CACHE').int(
+      1000,
+      1_000_000,
+    );
     const logLevelSetting = setting('log-level', 'TOKENWARDEN_LOG_LEVEL');
     const logLevel = logLevelSetting.value ?? 'info';
     if (!LOG_LEVELS.includes(logLevel)) {
@@ -148,6 +160,7 @@ export const serveCommand: Command = {
       app = await buildServer({
         store,
         keyRing: database.keyRing,
+        broker: { openedTokenCache },
         adminKeyHash,
         logger: { level: logLevel },
         shutdownGraceMs: graceSeconds * 1000,
