@@ -106,7 +106,17 @@ describe('keys add + keys rotate with replicas serving', () => {
       expect(refused.code).toBe(1);
       expect(refused.stderr).toMatch(/1 running Tokenwarden process\(es\) do not hold key k2/);
       expect(refused.stderr).toContain(`${b.child.pid}-`);
-      expect(refused.stderr).not.toContain(firstKey.split(':')[1]!);
+      const material = readFileSync(keyFile, 'utf8')
+        .split('\n')
+        .filter((line) => line !== '' && !line.startsWith('#'))
+        .flatMap((line) => line.split(',').map((entry) => entry.split(':')[1]!));
+      expect(material).toHaveLength(2);
+      const metrics = await (await fetch(`${a.url}/metrics`)).text();
+      for (const key of material) {
+        for (const text of [refused.stderr, metrics, a.stderr(), a.stdout(), c.stderr()]) {
+          expect(text).not.toContain(key);
+        }
+      }
 
       await stop(b);
       const rotated = await run(['keys', 'rotate', '--json'], { cwd: dir });

@@ -109,7 +109,7 @@ function rows(db: string, query: string): Record<string, unknown>[] {
 
 describe('TOKENWARDEN_KMS_KEY_ID: data keys wrapped by AWS KMS (moto)', () => {
   it(
-    'stores only wrapped data keys, calls the KMS once per data key, serves on without it',
+    'stores only wrapped data keys; the KMS is called once per data key per process, never per hand-out',
     SLOW,
     async () => {
       const db = join(dir, 'serving.sqlite');
@@ -134,6 +134,12 @@ describe('TOKENWARDEN_KMS_KEY_ID: data keys wrapped by AWS KMS (moto)', () => {
         // The wrapped blob is not the data key: it is longer (the KMS ciphertext) and opens nothing here.
         expect(Buffer.from(String(keys[0]!.wrapped_key), 'base64').length).toBeGreaterThan(32);
         expect(JSON.stringify(rows(db, 'select * from settings'))).not.toContain(accessToken);
+        const metrics = await (await fetch(`${server.url}/metrics`)).text();
+        expect(metrics).toContain('tokenwarden_');
+        for (const secret of [accessToken, String(keys[0]!.wrapped_key)]) {
+          expect(metrics).not.toContain(secret);
+          expect(server.stderr() + server.stdout()).not.toContain(secret);
+        }
 
         // A second replica unwraps the data key once: one Decrypt, then hand-outs without the KMS.
         const second = await serve(dir, env(keyId, db));
@@ -211,6 +217,22 @@ describe('TOKENWARDEN_KMS_KEY_ID: data keys wrapped by AWS KMS (moto)', () => {
       }
     },
   );
+
+  it('refuses bad KMS settings with one clear line, before any KMS call', SLOW, async () => {
+    const db = join(dir, 'bad.sqlite');
+    const before = moto.counts();
+    const context = await run(['serve', '--port', '0'], {
+      cwd: dir,
+      env: { ...env('some-key', db), TOKENWARDEN_KMS_CONTEXT: 'no-equals-sign' },
+    });
+    expect(context.code).not.toBe(0);
+    expect(context.stderr).toMatch(/TOKENWARDEN_KMS_CONTEXT must be name=value pairs/);
+    const noTarget = await run(['keys', 'rewrap'], { cwd: dir, env: env('some-key', db) });
+    expect(noTarget.stderr).toMatch(/keys rewrap needs --kms-key/);
+    const noKms = await run(['keys', 'rewrap', '--kms-key', 'x'], { cwd: dir });
+    expect(noKms.stderr).toMatch(/keys rewrap needs TOKENWARDEN_KMS_KEY_ID/);
+    expect(moto.counts()).toEqual(before);
+  });
 
   // Last: it stops moto.
   it(
