@@ -68,6 +68,7 @@ describe('the tokenwarden CLI', () => {
       ['audit'],
       ['keys', 'add'],
       ['keys', 'rotate'],
+      ['keys', 'rewrap'],
       ['keys'],
     ];
     const helps = await Promise.all(commands.map((c) => run([...c, '--help'], { cwd: dir })));

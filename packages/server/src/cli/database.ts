@@ -63,7 +63,7 @@ export async function openDatabase(options: OpenOptions): Promise<OpenDatabase> 
         : 'TOKENWARDEN_KEYS';
     // Keys first: refusing to start must not depend on the database being reachable.
     const keyRing = loadKeyRing({ env, warn: options.warn });
-    const source = fileKeySource(keySource, { env, warn: options.warn });
+    const source = fileKeySource(keySource, { env, warn: () => {} });
     const store = openPostgresStore({ connectionString: db });
     await migrateAndCheck(store, location, keyRing, keySource);
     return { store, keyRing, kind: 'postgres', location, keySource, source };

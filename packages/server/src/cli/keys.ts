@@ -25,8 +25,9 @@ const ADD_HELP = `Usage: tokenwarden keys add [--id <key id>]
 
 Puts a newly generated key at the front of the key file (TOKENWARDEN_KEY_FILE, default
 tokenwarden.keys beside the SQLite file TOKENWARDEN_DB, itself ./tokenwarden.sqlite by
-default): new secrets are sealed with it, the old keys still decrypt. Restart every
-Tokenwarden process so it reads the new ring, then run 'tokenwarden keys rotate'.
+default): new secrets are sealed with it, the old keys still decrypt. Running servers
+read it at their next key heartbeat (10 s) or at once on SIGHUP; then run
+'tokenwarden keys rotate', which waits until every one of them holds it.
 With TOKENWARDEN_KEYS, generate a key with
   ${GENERATE_KEY_COMMAND}
 and put it first in TOKENWARDEN_KEYS yourself.
@@ -64,7 +65,7 @@ const addCommand = defineCommand({
       `added key ${next.activeKeyId} to ${path} (keys: ${next.keyIds.join(', ')})\n`,
     );
     note(
-      "Restart every Tokenwarden process so that it reads the new key, then run 'tokenwarden keys rotate'.",
+      "Running servers read the new key within 10 s (at once on SIGHUP); then run 'tokenwarden keys rotate'.",
     );
   },
 });
@@ -158,7 +159,7 @@ const rotateCommand = defineCommand({
   },
 });
 
-export const keysCommand = group('keys', 'add an encryption key; re-encrypt under it', [
+export const keysCommand = group('keys', 'add an encryption key; re-encrypt or rewrap', [
   addCommand,
   rotateCommand,
   rewrapCommand,
