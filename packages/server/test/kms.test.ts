@@ -234,6 +234,45 @@ describe('TOKENWARDEN_KMS_KEY_ID: data keys wrapped by AWS KMS (moto)', () => {
     expect(moto.counts()).toEqual(before);
   });
 
+  it(
+    'a replica whose KMS fails at start is not ready, then serves once the KMS answers',
+    SLOW,
+    async () => {
+      const db = join(dir, 'late.sqlite');
+      const keyId = await kmsKey();
+      const first = await serve(dir, env(keyId, db));
+      const { id, accessToken } = await importConnection(first);
+      await stop(first);
+
+      moto.failAfter('Decrypt', 0);
+      const late = await start(['serve', '--port', '0'], {
+        cwd: dir,
+        env: env(keyId, db),
+        ready: (out) => /not ready on port \d+/.test(out.stderr()),
+      });
+      try {
+        const port = /not ready on port (\d+)/.exec(late.stderr())![1];
+        const notReady = await fetch(`http://127.0.0.1:${port}/readyz`);
+        expect(notReady.status).toBe(503);
+        expect(((await notReady.json()) as { error: { message: string } }).error.message).toMatch(
+          /AWS KMS could not be reached for Decrypt \(KMSInternalException\)/,
+        );
+        moto.failAfter('Decrypt', Infinity);
+        for (let tries = 0; !/listening on/.test(late.stderr()); tries += 1) {
+          if (tries > 300) throw new Error(`never became ready:\n${late.stderr()}`);
+          await new Promise((done) => setTimeout(done, 50));
+        }
+        const url = `http://127.0.0.1:${port}`;
+        expect((await fetch(`${url}/readyz`)).status).toBe(200);
+        const token = await admin({ ...late, url }, 'POST', `/v1/connections/${id}/token`, {});
+        expect(token.body.access_token).toBe(accessToken);
+      } finally {
+        moto.failAfter('Decrypt', Infinity);
+        await stop(late);
+      }
+    },
+  );
+
   // Last: it stops moto.
   it(
     'a running replica that loses the KMS keeps serving; a new one is not ready and says why',
