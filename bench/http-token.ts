@@ -1,13 +1,16 @@
 // HTTP benchmark: Tokenwarden's token hand-out next to a bare Fastify route, under autocannon.
 //
 //   npm run bench:http -- [--duration 10] [--connections 50] [--warmup 2] [--log-requests]
-//                         [--cpu-prof <dir>]
+//                         [--cpu-prof <dir>] [--key-sources]
 //
 // (1) bare: a Fastify route answering POST with a constant JSON body, no logging.
 // (2) tokenwarden: POST /v1/connections/{id}/token with a valid (unexpired) token, a service
 //     client's API key checked against the store, its grant checked, the audit event written:
 //     buildServer() on the embedded SQLite store, the server's default options otherwise
 //     (scheduler on), except the per-request log line: off unless --log-requests.
+// (3) with --key-sources: tokenwarden-kms, the same with the AWS KMS key source (envelope
+//     encryption, the real @aws-sdk/client-kms against moto on loopback, the key heartbeat on);
+//     the KMS requests made while measuring are counted (expected: none).
 // Each server runs in a child process of its own, so autocannon (here) does not share its event
 // loop; both are measured one after the other with the same settings, on loopback.
 // Targets: tokenwarden ≥ 50 % of bare's requests/s, p99 ≤ 5 ms.
@@ -19,6 +22,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { FAKE_AWS_ENV, startMoto, type Moto } from '@tokenwarden/testkit';
 
 interface Target {
   url: string;
@@ -34,12 +38,14 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '2' },
     'cpu-prof': { type: 'string' },
     'log-requests': { type: 'boolean', default: false },
+    'key-sources': { type: 'boolean', default: false },
     serve: { type: 'string' },
   },
 });
 
 if (values.serve === 'bare') await serveBare();
-else if (values.serve === 'tokenwarden') await serveTokenwarden();
+else if (values.serve === 'tokenwarden') await serveTokenwarden(false);
+else if (values.serve === 'tokenwarden-kms') await serveTokenwarden(true);
 else await main();
 
 async function main(): Promise<void> {
@@ -52,12 +58,17 @@ async function main(): Promise<void> {
       'Shared machine: figures are noisy.',
   );
   const rows: Array<{ name: string; result: autocannon.Result; cpuUs: number | undefined }> = [];
-  for (const name of ['bare', 'tokenwarden'] as const) {
-    const server = await startChild(name);
+  const moto = values['key-sources'] ? await startMoto() : undefined;
+  const names = moto ? ['bare', 'tokenwarden', 'tokenwarden-kms'] : ['bare', 'tokenwarden'];
+  let kmsRequests: number | undefined;
+  for (const name of names) {
+    const server = await startChild(name, moto && (await motoEnv(moto)));
     try {
       if (warmup > 0) await measure(server.target, connections, warmup);
       const cpuBefore = cpuTimeUs(server.pid);
+      const kmsBefore = moto && total(moto.counts());
       const result = await measure(server.target, connections, duration);
+      if (name === 'tokenwarden-kms') kmsRequests = total(moto!.counts()) - kmsBefore!;
       const cpuAfter = cpuTimeUs(server.pid);
       const cpuUs =
         cpuBefore === undefined || cpuAfter === undefined ? undefined : cpuAfter - cpuBefore;
@@ -66,6 +77,7 @@ async function main(): Promise<void> {
       await server.stop();
     }
   }
+  await moto?.close();
   console.log(
     '\nserver        req/s    p50 ms  p99 ms  max ms  non-2xx  errors  server CPU µs/req',
   );
@@ -92,7 +104,15 @@ async function main(): Promise<void> {
     `\ntokenwarden / bare throughput: ${(ratio * 100).toFixed(1)} % (target ≥ 50 %: ${ratio >= 0.5 ? 'met' : 'MISSED'}); ` +
       `tokenwarden p99 ${tw.latency.p99} ms (target ≤ 5 ms: ${tw.latency.p99 <= 5 ? 'met' : 'MISSED'})`,
   );
-  if (tw.non2xx > 0 || tw.errors > 0 || bare.non2xx > 0 || bare.errors > 0) {
+  const kms = rows.find((row) => row.name === 'tokenwarden-kms')?.result;
+  if (kms) {
+    console.log(
+      `tokenwarden-kms / tokenwarden throughput: ${((kms.requests.average / tw.requests.average) * 100).toFixed(1)} %; ` +
+        `KMS requests while measuring: ${kmsRequests}`,
+    );
+  }
+  const failed = rows.some(({ result }) => result.non2xx > 0 || result.errors > 0);
+  if (failed) {
     console.log('Some requests failed: the figures above do not measure successful hand-outs.');
     process.exitCode = 1;
   }
@@ -126,6 +146,7 @@ function cpuTimeUs(pid: number | undefined): number | undefined {
 /** Starts this script as `--serve <name>` in a child process; it prints its target as JSON. */
 async function startChild(
   name: string,
+  env?: NodeJS.ProcessEnv,
 ): Promise<{ target: Target; pid: number | undefined; stop: () => Promise<void> }> {
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
   const profile = values['cpu-prof'];
@@ -141,7 +162,7 @@ async function startChild(
       name,
       ...(values['log-requests'] ? ['--log-requests'] : []),
     ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } },
   );
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   const target = await new Promise<Target>((resolve, reject) => {
@@ -199,13 +220,53 @@ async function serveBare(): Promise<void> {
   });
 }
 
-async function serveTokenwarden(): Promise<void> {
-  const { openEmbedded } = await import('@tokenwarden/core');
+function total(counts: Record<string, number>): number {
+  return Object.values(counts).reduce((sum, count) => sum + count, 0);
+}
+
+/** A KMS key in moto, and the environment the KMS server child reads it from. */
+async function motoEnv(moto: Moto): Promise<NodeJS.ProcessEnv> {
+  // moto checks no signature: set-up straight to its JSON API.
+  const response = await fetch(moto.url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-amz-json-1.1',
+      'x-amz-target': 'TrentService.CreateKey',
+      authorization: 'AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/kms/aws4_request',
+    },
+    body: '{}',
+  });
+  const created = (await response.json()) as { KeyMetadata: { KeyId: string } };
+  return {
+    ...FAKE_AWS_ENV,
+    AWS_ENDPOINT_URL_KMS: moto.countedUrl,
+    TOKENWARDEN_KMS_KEY_ID: created.KeyMetadata.KeyId,
+  };
+}
+
+/** The key ring from the embedded key file, or (`kms`) from data keys wrapped by AWS KMS. */
+async function openKeys(dir: string, kms: boolean) {
+  const core = await import('@tokenwarden/core');
+  if (!kms) return core.openEmbedded({ directory: dir, env: {}, warn: () => {} });
+  const store = core.openSqliteStore({ path: join(dir, 'tokenwarden.sqlite') });
+  await store.migrate();
+  const source = new core.EnvelopeKeySource({
+    wrapper: new core.AwsKms(),
+    kmsKeyId: process.env.TOKENWARDEN_KMS_KEY_ID!,
+    store: store.keys,
+  });
+  const keyRing = await source.load();
+  const live = new core.LiveKeys({ source, ring: keyRing, store, log: () => {} });
+  await live.start();
+  return { store, keyRing };
+}
+
+async function serveTokenwarden(kms: boolean): Promise<void> {
   const { buildServer, generateApiKey, hashApiKey } = await import('@tokenwarden/server');
   const { TestProvider } = await import('@tokenwarden/testkit');
   const dir = mkdtempSync(join(tmpdir(), 'tw-bench-http-'));
   const provider = await TestProvider.start();
-  const { store, keyRing } = await openEmbedded({ directory: dir, env: {}, warn: () => {} });
+  const { store, keyRing } = await openKeys(dir, kms);
   const adminKey = generateApiKey();
   const app = await buildServer({
     store,

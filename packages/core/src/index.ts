@@ -115,6 +115,7 @@ export type {
   SealedSecrets,
 } from './store/store.ts';
 export { KyselyStore } from './store/kysely-store.ts';
+export type { KeyStore, DataKeyRecord, KeyHolder } from './store/key-store.ts';
 export type { StoreAdapter } from './store/store-adapter.ts';
 export { guardStore } from './store/guard-store.ts';
 export type {

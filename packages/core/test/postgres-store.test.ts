@@ -1,6 +1,7 @@
 import { CredentialBroker, KeyRing, openPostgresStore, type KyselyStore } from '@tokenwarden/core';
 import { providerConfigFor, TestProvider } from '@tokenwarden/testkit';
 import {
+  describeKeyStoreConformance,
   describeServiceStoreConformance,
   describeStoreConformance,
   newCredential,
@@ -33,6 +34,7 @@ async function postgresUnderTest() {
 
 describeStoreConformance('postgres', postgresUnderTest);
 describeServiceStoreConformance('postgres', postgresUnderTest);
+describeKeyStoreConformance('postgres', postgresUnderTest);
 
 describe('Postgres store', () => {
   let database: TestDatabase;

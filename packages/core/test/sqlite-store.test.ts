@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openSqliteStore } from '@tokenwarden/core';
 import {
+  describeKeyStoreConformance,
   describeServiceStoreConformance,
   describeStoreConformance,
   newCredential,
@@ -45,6 +46,7 @@ const AN_AUDIT_EVENT = {
 
 describeStoreConformance('sqlite', sqliteUnderTest);
 describeServiceStoreConformance('sqlite', sqliteUnderTest);
+describeKeyStoreConformance('sqlite', sqliteUnderTest);
 
 describe('SQLite store upgrade', () => {
   it('adds the service tables to a database created before them', async () => {

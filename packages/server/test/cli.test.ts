@@ -69,6 +69,7 @@ describe('the tokenwarden CLI', () => {
       ['audit'],
       ['keys', 'add'],
       ['keys', 'rotate'],
+      ['keys', 'rewrap'],
       ['keys'],
     ];
     const helps = await Promise.all(commands.map((c) => run([...c, '--help'], { cwd: dir })));

@@ -13,3 +13,4 @@ export {
 export { runStorm, quantile, type StormOptions, type StormReport } from './storm/run-storm.ts';
 export * from './crash/crash-round.ts';
 export * from './crash/crash-torture.ts';
+export { startMoto, FAKE_AWS_ENV, type Moto } from './kms/moto.ts';

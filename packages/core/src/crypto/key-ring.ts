@@ -41,8 +41,9 @@ export interface KeyRingKey {
  * `get()` and `serialize()` reveal it.
  */
 export class KeyRing {
-  readonly #keys: ReadonlyMap<string, Buffer>;
-  readonly #ids: readonly string[];
+  #keys: ReadonlyMap<string, Buffer>;
+  #ids: readonly string[];
+  #onMissingKey: ((keyId: string) => void) | undefined;
 
   /** Throws KeyRingError on an empty list, a malformed id, a key that is not 32 bytes or a duplicate id. */
   constructor(keys: readonly KeyRingKey[]) {
@@ -151,10 +152,29 @@ export class KeyRing {
     return this.#ids;
   }
 
-  /** A copy of the key with this id, or undefined. */
+  /** A copy of the key with this id, or undefined (and the missing-key listener is told). */
   get(id: string): Buffer | undefined {
-    const key = this.#keys.get(id);
+    let key = this.#keys.get(id);
+    if (key === undefined && this.#onMissingKey !== undefined) {
+      // The listener may adopt a re-read ring at once (a key file): look again.
+      this.#onMissingKey(id);
+      key = this.#keys.get(id);
+    }
     return key === undefined ? undefined : Buffer.from(key);
+  }
+
+  /**
+   * Takes the keys of `next`, in place: the broker, the stores and the caches hold this object,
+   * so a key source's reload reaches them all without a restart (see `LiveKeys`).
+   */
+  adopt(next: KeyRing): void {
+    this.#keys = next.#keys;
+    this.#ids = next.#ids;
+  }
+
+  /** Called, synchronously, with every key id asked for that the ring does not hold. */
+  onMissingKey(listener: ((keyId: string) => void) | undefined): void {
+    this.#onMissingKey = listener;
   }
 
   /** The ring in the format `parse` reads: comma-separated, active key first. Contains the keys. */

@@ -59,6 +59,12 @@ export interface CredentialBrokerOptions {
   onEvent?: (event: BrokerEvent) => void;
   /** Every `BrokerEvent`, and connections recovered by re-authorization. Must not throw. */
   onConnectionEvent?: (event: ConnectionEvent) => void;
+  /**
+   * How many opened access tokens this process keeps for hand-outs (`OpenedAccessTokens`):
+   * default 1000; 0 keeps none, so every hand-out decrypts and no plaintext token stays in
+   * memory between hand-outs, at the cost of one AES-GCM decryption per hand-out.
+   */
+  openedTokenCache?: number;
   /** Test seam: awaited after each protocol step (see `ProtocolStep`). */
   onStep?: (step: ProtocolStep, connectionId: string) => void | Promise<void>;
   /**
@@ -155,6 +161,7 @@ export class CredentialBroker {
       expirySkewMs: this.#expirySkewMs,
       provider: providerToLead,
       onContention: options.onContention,
+      openedTokenCache: options.openedTokenCache,
     });
     this.#lifecycle = new ConnectionLifecycle({
       kit: this.#kit,

@@ -22,6 +22,8 @@ export interface DecisionLoopOptions {
   /** The provider named, or a throw (`UnknownProviderError`, a store failure). */
   provider(name: string): Promise<ResolvedProvider>;
   onContention: ((kind: 'waited' | 'lease_conflict', connectionId: string) => void) | undefined;
+  /** Opened access tokens kept (`CredentialBrokerOptions.openedTokenCache`). */
+  openedTokenCache?: number | undefined;
 }
 
 /**
@@ -38,7 +40,7 @@ export class DecisionLoop {
   constructor(options: DecisionLoopOptions) {
     this.#kit = options.kit;
     this.#options = options;
-    this.#opened = new OpenedAccessTokens(options.kit.keyRing);
+    this.#opened = new OpenedAccessTokens(options.kit.keyRing, options.openedTokenCache);
     this.#forced = new ForcedRefreshes(options.kit.clock);
   }
 

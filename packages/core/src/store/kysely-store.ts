@@ -1,3 +1,5 @@
+import { KyselyKeyStore } from './kysely-key-store.ts';
+import type { KeyStore } from './key-store.ts';
 import {
   sql,
   type ExpressionBuilder,
@@ -36,6 +38,8 @@ export class KyselyStore implements Store {
   readonly service: ServiceStore;
   /** The connect flow's pending authorization requests, in the same database. */
   readonly connect: ConnectSessionStore;
+  /** The key sources' wrapped data keys and the processes' key heartbeats. */
+  readonly keys: KeyStore;
 
   /** The reads of every hand-out and every poll, compiled once (see `compiledOnce`). */
   readonly #credentialById;
@@ -49,6 +53,7 @@ export class KyselyStore implements Store {
   ) {
     this.service = new KyselyServiceStore(db, adapter);
     this.connect = new KyselyConnectSessionStore(db, adapter);
+    this.keys = new KyselyKeyStore(db, adapter);
     this.#credentialById = compiledOnce(db, (id) =>
       db.selectFrom('credentials').selectAll().select(adapter.now.as('dbNow')).where('id', '=', id),
     );

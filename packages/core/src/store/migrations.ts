@@ -165,4 +165,25 @@ export const MIGRATIONS: readonly Migration[] = [
       await db.schema.alterTable('service_clients').addColumn('certificate', 'text').execute();
     },
   },
+  {
+    // Envelope encryption (`KeyStore`): data keys wrapped by a KMS, and the key ids each live
+    // process holds, so `keys rotate` can tell whether every replica opens the new key.
+    name: '0007_data_keys',
+    async up(db, { epochMs }) {
+      await db.schema
+        .createTable('data_keys')
+        .addColumn('key_id', 'text', (c) => c.primaryKey())
+        .addColumn('kms_key_id', 'text', (c) => c.notNull())
+        .addColumn('wrapped_key', 'text', (c) => c.notNull())
+        .addColumn('created_at', epochMs, (c) => c.notNull())
+        .addColumn('activated_at', epochMs)
+        .execute();
+      await db.schema
+        .createTable('key_holders')
+        .addColumn('process_id', 'text', (c) => c.primaryKey())
+        .addColumn('key_ids', 'text', (c) => c.notNull())
+        .addColumn('seen_at', epochMs, (c) => c.notNull())
+        .execute();
+    },
+  },
 ];

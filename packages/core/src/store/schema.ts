@@ -17,6 +17,8 @@ export interface Database {
   auditEvents: AuditEventsTable;
   settings: SettingsTable;
   connectSessions: ConnectSessionsTable;
+  dataKeys: DataKeysTable;
+  keyHolders: KeyHoldersTable;
 }
 
 export const CREDENTIAL_STATUSES = ['active', 'needs_reauth', 'revoked'] as const;
@@ -135,4 +137,27 @@ export interface ConnectSessionsTable {
   connectionId: string | null;
   createdAt: number;
   expiresAt: number;
+}
+
+/** A data key of the envelope key source, only ever stored wrapped by the KMS (`KeyStore`). */
+export interface DataKeysTable {
+  /** Our key id: the one in every ciphertext sealed with this data key. */
+  keyId: string;
+  /** The KMS key that wraps it (an ARN, alias or key id, as the KMS names it). */
+  kmsKeyId: string;
+  /** The KMS ciphertext of the data key, base64. */
+  wrappedKey: string;
+  /** Epoch milliseconds, database clock. */
+  createdAt: number;
+  /** When it became the active key; null while `keys rotate` waits for every replica to load it. */
+  activatedAt: number | null;
+}
+
+/** A live process and the key ids it holds, refreshed by its heartbeat (`KeyStore`). */
+export interface KeyHoldersTable {
+  processId: string;
+  /** JSON array of key ids. */
+  keyIds: string;
+  /** Epoch milliseconds, database clock. */
+  seenAt: number;
 }

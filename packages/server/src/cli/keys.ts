@@ -3,12 +3,17 @@
 import { resolve } from 'node:path';
 import {
   embeddedKeyFile,
+  EnvelopeKeySource,
+  KEY_HOLDER_MAX_AGE_MS,
   GENERATE_KEY_COMMAND,
   loadKeyRing,
   rotateKeys,
   writeKeyFile,
+  type KyselyStore,
   type Store,
 } from '@tokenwarden/core';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { rewrapCommand } from './keys-rewrap.ts';
 import { defineCommand, switches, valued } from './args.ts';
 import { openDatabase, DB_HELP } from './database.ts';
 import { CliError } from './errors.ts';
@@ -20,8 +25,9 @@ const ADD_HELP = `Usage: tokenwarden keys add [--id <key id>]
 
 Puts a newly generated key at the front of the key file (TOKENWARDEN_KEY_FILE, default
 tokenwarden.keys beside the SQLite file TOKENWARDEN_DB, itself ./tokenwarden.sqlite by
-default): new secrets are sealed with it, the old keys still decrypt. Restart every
-Tokenwarden process so it reads the new ring, then run 'tokenwarden keys rotate'.
+default): new secrets are sealed with it, the old keys still decrypt. Running servers
+read it at their next key heartbeat (10 s) or at once on SIGHUP; then run
+'tokenwarden keys rotate', which waits until every one of them holds it.
 With TOKENWARDEN_KEYS, generate a key with
   ${GENERATE_KEY_COMMAND}
 and put it first in TOKENWARDEN_KEYS yourself.
@@ -59,7 +65,7 @@ const addCommand = defineCommand({
       `added key ${next.activeKeyId} to ${path} (keys: ${next.keyIds.join(', ')})\n`,
     );
     note(
-      "Restart every Tokenwarden process so that it reads the new key, then run 'tokenwarden keys rotate'.",
+      "Running servers read the new key within 10 s (at once on SIGHUP); then run 'tokenwarden keys rotate'.",
     );
   },
 });
@@ -68,12 +74,16 @@ const ROTATE_HELP = `Usage: tokenwarden keys rotate [--db <path|url>] [--batch-s
 
 Re-encrypts every stored token and provider client secret that is not yet under the
 active key (the first one in TOKENWARDEN_KEYS or the key file), in batches, while servers
-keep running. Every running process must already hold the new key ring, or it cannot read
-what was re-encrypted. Once it reports 0 skipped, the old keys can leave the ring.
+keep running. It starts only once every live server holds that key (each says which it
+holds every 10 s, and at once on SIGHUP); it waits up to --wait seconds, then refuses,
+naming the servers that lack it. With TOKENWARDEN_KMS_KEY_ID it first creates a new data
+key, waits for every server to load it, then makes it active. Run it again after a crash:
+it resumes. Once it reports 0 skipped, the old keys can leave the ring.
 
 Options:
 ${DB_HELP}
   --batch-size <n> credentials per batch (default 500)
+  --wait <s>       how long to wait for every server to hold the new key (default 30)
   --json           print {"active_key_id", "resealed", "skipped", "provider_secrets"}`;
 
 const rotateCommand = defineCommand({
@@ -81,18 +91,30 @@ const rotateCommand = defineCommand({
   summary: 're-encrypt stored tokens under the active key',
   help: ROTATE_HELP,
   options: {
-    ...valued('db', 'batch-size'),
+    ...valued('db', 'batch-size', 'wait'),
     ...switches('json'),
   },
   async run(args) {
     const batchSize = args.int('batch-size', { min: 1, max: 100_000 }) ?? 500;
-    const { store, keyRing, location } = await openDatabase({
+    const waitSeconds = args.int('wait', { min: 0, max: 3600 }) ?? 30;
+    const { store, keyRing, location, source } = await openDatabase({
       db: args.string('db'),
       create: false,
       warn,
     });
     let progress: Progress | undefined;
     try {
+      if (source instanceof EnvelopeKeySource) {
+        // A new data key every replica loads first; it seals nothing until all of them hold it.
+        const pending = await source.pendingKey();
+        keyRing.adopt(await source.load());
+        await untilEveryProcessHolds(store, pending, waitSeconds);
+        await store.keys.activateDataKey(pending);
+        keyRing.adopt(await source.load());
+        note(`data key ${pending} is active`);
+      } else {
+        await untilEveryProcessHolds(store, keyRing.activeKeyId, waitSeconds);
+      }
       const total = await countNotUnderKey(store, keyRing.activeKeyId);
       note(`${location}: ${total} credentials to re-encrypt under key ${keyRing.activeKeyId}`);
       progress = new Progress('re-encrypting', total);
@@ -137,10 +159,35 @@ const rotateCommand = defineCommand({
   },
 });
 
-export const keysCommand = group('keys', 'add an encryption key; re-encrypt under it', [
+export const keysCommand = group('keys', 'add an encryption key; re-encrypt or rewrap', [
   addCommand,
   rotateCommand,
+  rewrapCommand,
 ]);
+
+/**
+ * Waits until every process seen in the last heartbeats holds `keyId`; refuses to go on
+ * otherwise: what it re-encrypts would answer `decrypt_failed` on a process without the key.
+ */
+async function untilEveryProcessHolds(store: KeyStoreHolder, keyId: string, waitSeconds: number) {
+  const deadline = Date.now() + waitSeconds * 1000;
+  for (;;) {
+    const holders = await store.keys.listKeyHolders(KEY_HOLDER_MAX_AGE_MS);
+    const lacking = holders.filter((holder) => !holder.keyIds.includes(keyId));
+    if (lacking.length === 0) return;
+    if (Date.now() >= deadline) {
+      throw new CliError(
+        `${lacking.length} running Tokenwarden process(es) do not hold key ${keyId} yet ` +
+          `(${lacking.map((holder) => holder.processId).join(', ')}): nothing was re-encrypted. ` +
+          'Give them the new key (send SIGHUP after changing the key file or TOKENWARDEN_KEYS ' +
+          'on their host), then run keys rotate again.',
+      );
+    }
+    await sleep(1_000);
+  }
+}
+
+type KeyStoreHolder = Pick<KyselyStore, 'keys'>;
 
 /** The bar's denominator: one read-only pass over what the rotation will visit. */
 async function countNotUnderKey(store: Store, keyId: string): Promise<number> {

@@ -15,6 +15,8 @@ import { openDatabase, DB_HELP } from './database.ts';
 import { CliError, oneLine } from './errors.ts';
 import { note } from './output.ts';
 import { redactUrl } from './redact-url.ts';
+import { keepKeysCurrent } from './key-reload.ts';
+import { openWhenKeysReachable } from './not-ready.ts';
 import { readTls, reloadOnSighup, type TlsSettings } from './tls.ts';
 
 const HELP = `Usage: tokenwarden serve [--db <path|url>] [--port 8080] [--host 127.0.0.1] [--public-url <url>]
@@ -75,6 +77,13 @@ ${DB_HELP}
 At start it prints one line: the address, TLS (off: put a TLS proxy in front), the store
 (a Postgres URL without its password), where the keys come from and the public URL.
 
+Keys: TOKENWARDEN_KEYS, a key file, or TOKENWARDEN_KMS_KEY_ID (data keys wrapped by AWS
+KMS, stored in the database; AWS_REGION, AWS_ENDPOINT_URL_KMS, TOKENWARDEN_KMS_CONTEXT
+name=value[,...]). They are reloaded on SIGHUP, every 10 s, and when a ciphertext names a key
+not loaded yet. While the KMS cannot be reached at start, /readyz answers 503 with the reason.
+  --opened-token-cache <n>  access tokens kept opened for fast hand-outs (env
+                   TOKENWARDEN_OPENED_TOKEN_CACHE, default 1000; 0 keeps none)
+
 SIGINT or SIGTERM stop accepting requests and the scheduler's claims, let requests in
 flight finish for up to the grace period, then abort their provider requests (their
 leases handed back, so another replica takes over at once) and answer what is left 503,
@@ -103,6 +112,7 @@ export const serveCommand: Command = {
       'proxy-connect-timeout': { type: 'string' },
       'proxy-headers-timeout': { type: 'string' },
       'proxy-idle-timeout': { type: 'string' },
+      'opened-token-cache': { type: 'string' },
     });
     if (!args) return;
     const setting = (flag: string, env: string) => configured(args, flag, env);
@@ -114,6 +124,10 @@ export const serveCommand: Command = {
       'TOKENWARDEN_REDIRECT_ORIGINS',
     );
     const graceSeconds = setting('shutdown-grace', 'TOKENWARDEN_SHUTDOWN_GRACE').int(10, 3600);
+    const openedTokenCache = setting('opened-token-cache', 'TOKENWARDEN_OPENED_TOKEN_CACHE').int(
+      1000,
+      1_000_000,
+    );
     const logLevelSetting = setting('log-level', 'TOKENWARDEN_LOG_LEVEL');
     const logLevel = logLevelSetting.value ?? 'info';
     if (!LOG_LEVELS.includes(logLevel)) {
@@ -156,8 +170,19 @@ export const serveCommand: Command = {
     const stopRequested = untilSignal();
 
     const configuredHash = configuredAdminKeyHash();
-    const database = await openDatabase({ db: args.string('db'), create: true, warn });
+    const reachable = await openWhenKeysReachable(
+      () => openDatabase({ db: args.string('db'), create: true, warn }),
+      { host, port, https: tls?.options },
+      stopRequested,
+      note,
+    );
+    if (reachable === undefined) {
+      note('Stopped.');
+      return;
+    }
+    const { opened: database, port: listenPort } = reachable;
     const { store } = database;
+    let stopKeys: (() => Promise<void>) | undefined;
     let app: Awaited<ReturnType<typeof buildServer>> | undefined;
     // On a loopback host without --public-url the connect flow calls back to this server
     // itself, once the port is known (--port 0).
@@ -169,6 +194,7 @@ export const serveCommand: Command = {
       app = await buildServer({
         store,
         keyRing: database.keyRing,
+        broker: { openedTokenCache },
         adminKeyHash,
         logger: { level: logLevel },
         shutdownGraceMs: graceSeconds * 1000,
@@ -185,8 +211,10 @@ export const serveCommand: Command = {
                 redirectOrigins,
               },
       });
-      await app.listen({ port, host });
+      await app.listen({ port: listenPort, host });
+      stopKeys = await keepKeysCurrent(database, (message) => app?.log.info(message));
     } catch (error) {
+      await stopKeys?.().catch(() => {});
       await app?.close().catch(() => {});
       await store.close().catch(() => {});
       throw listenError(error, host, port);
@@ -206,6 +234,7 @@ export const serveCommand: Command = {
     await stopRequested;
     note(`Shutting down: finishing requests in flight (at most ${graceSeconds} s).`);
     stopReloading();
+    await stopKeys?.();
     await app.close();
     await store.close();
     reportShutdown(shutdownReport(app));

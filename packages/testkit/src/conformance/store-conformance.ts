@@ -6,6 +6,11 @@ type Failure = Parameters<Store['commitFailure']>[2];
 
 export { newCredential, refreshed } from './records.ts';
 export {
+  describeKeyStoreConformance,
+  type KeyStoreUnderTest,
+  type StoreWithKeys,
+} from './key-store-conformance.ts';
+export {
   describeServiceStoreConformance,
   type ServiceStoreUnderTest,
   type StoreWithService,

@@ -1,0 +1,127 @@
+// moto (PyPI's `moto[server]`, the AWS API emulator) on loopback for the KMS tests: installed into
+// a project-local venv (.cache/venv-moto, pinned, reused when present), started on a free port,
+// behind a counting forwarder so a test can assert how many KMS calls a process made.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const MOTO_VERSION = '5.2.1';
+const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+const VENV = join(ROOT, '.cache', 'venv-moto');
+
+/** Fake credentials: moto accepts any, and they keep the SDK off the real credential chain. */
+export const FAKE_AWS_ENV = {
+  AWS_ACCESS_KEY_ID: 'testing',
+  AWS_SECRET_ACCESS_KEY: 'testing',
+  AWS_REGION: 'us-east-1',
+} as const;
+
+export interface Moto {
+  /** moto itself. */
+  url: string;
+  /** The counting forwarder in front of it: give this to the processes under test. */
+  countedUrl: string;
+  /** KMS requests through the forwarder, by operation (`Decrypt`, `GenerateDataKey`, ...). */
+  counts(): Record<string, number>;
+  /** From now on, the forwarder answers 503 to `operation` after letting `allowed` more through. */
+  failAfter(operation: string, allowed: number): void;
+  /** Stops moto (the forwarder then answers 502: the KMS is down). */
+  stop(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function ensureInstalled(): string {
+  const bin = join(VENV, 'bin', 'moto_server');
+  if (existsSync(bin)) return bin;
+  execFileSync('python3', ['-m', 'venv', VENV], { stdio: 'pipe' });
+  execFileSync(join(VENV, 'bin', 'pip'), ['install', '-q', `moto[server]==${MOTO_VERSION}`], {
+    stdio: 'pipe',
+    timeout: 600_000,
+  });
+  return bin;
+}
+
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((done) => probe.listen(0, '127.0.0.1', done));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((done) => probe.close(done));
+  return port;
+}
+
+export async function startMoto(): Promise<Moto> {
+  const bin = ensureInstalled();
+  const port = await freePort();
+  const child: ChildProcess = spawn(bin, ['-H', '127.0.0.1', '-p', String(port)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let output = '';
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const url = `http://127.0.0.1:${port}`;
+  for (let tries = 0; ; tries += 1) {
+    try {
+      await fetch(`${url}/moto-api/`);
+      break;
+    } catch {
+      if (tries > 200 || child.exitCode !== null) throw new Error(`moto did not start:\n${output}`);
+      await new Promise((done) => setTimeout(done, 100));
+    }
+  }
+
+  const counts: Record<string, number> = {};
+  const failing = new Map<string, number>();
+  const forwarder: Server = createServer((incoming, outgoing) => {
+    const target = String(incoming.headers['x-amz-target'] ?? '');
+    const operation = target.replace(/^TrentService\./, '') || 'other';
+    counts[operation] = (counts[operation] ?? 0) + 1;
+    const budget = failing.get(operation);
+    if (budget !== undefined) {
+      if (budget <= 0) {
+        outgoing.writeHead(503, { 'content-type': 'application/x-amz-json-1.1' });
+        outgoing.end(
+          JSON.stringify({ __type: 'KMSInternalException', message: 'failing on purpose' }),
+        );
+        incoming.resume();
+        return;
+      }
+      failing.set(operation, budget - 1);
+    }
+    const upstream = request(
+      `${url}${incoming.url}`,
+      { method: incoming.method, headers: incoming.headers },
+      (answer) => {
+        outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(outgoing);
+      },
+    );
+    upstream.on('error', () => {
+      outgoing.writeHead(502);
+      outgoing.end();
+    });
+    incoming.pipe(upstream);
+  });
+  await new Promise<void>((done) => forwarder.listen(0, '127.0.0.1', done));
+  const countedUrl = `http://127.0.0.1:${(forwarder.address() as AddressInfo).port}`;
+
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((done) => child.once('exit', done));
+    child.kill('SIGTERM');
+    await exited;
+  };
+  return {
+    url,
+    countedUrl,
+    counts: () => ({ ...counts }),
+    failAfter: (operation, allowed) => failing.set(operation, allowed),
+    stop,
+    async close() {
+      await stop();
+      forwarder.closeAllConnections();
+      await new Promise((done) => forwarder.close(done));
+    },
+  };
+}
