@@ -597,6 +597,7 @@ describe('Postgres store', () => {
       '0004_notify_payload',
       '0005_notify_state',
       '0006_client_certificates',
+      '0007_data_keys',
     ]);
     await handles[0]!.insertCredential(newCredential('c1'));
     expect((await handles[3]!.getCredential('c1'))?.record.version).toBe(1);

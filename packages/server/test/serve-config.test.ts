@@ -51,6 +51,10 @@ describe('tokenwarden serve configuration', () => {
         '--redirect-origins',
         '--shutdown-grace',
         '--log-level',
+        '--tls-cert',
+        '--tls-client-ca',
+        '--proxy-replay-limit',
+        '--proxy-connect-timeout',
         '--opened-token-cache',
       ]);
       for (const name of [
@@ -61,6 +65,13 @@ describe('tokenwarden serve configuration', () => {
         'TOKENWARDEN_REDIRECT_ORIGINS',
         'TOKENWARDEN_SHUTDOWN_GRACE',
         'TOKENWARDEN_LOG_LEVEL',
+        'TOKENWARDEN_TLS_CERT',
+        'TOKENWARDEN_TLS_KEY',
+        'TOKENWARDEN_TLS_CLIENT_CA',
+        'TOKENWARDEN_PROXY_REPLAY_LIMIT',
+        'TOKENWARDEN_PROXY_CONNECT_TIMEOUT',
+        'TOKENWARDEN_PROXY_HEADERS_TIMEOUT',
+        'TOKENWARDEN_PROXY_IDLE_TIMEOUT',
         'TOKENWARDEN_OPENED_TOKEN_CACHE',
       ]) {
         expect(stdout).toContain(name);
@@ -101,7 +112,11 @@ describe('tokenwarden serve configuration', () => {
           { cwd: dir },
         );
         expect(await stop(replica)).toBe(0);
-        const line = replica.stderr().split('\n')[0]!;
+        // Plain HTTP on an address that is not loopback: a warning first, then the one line.
+        const [warning, line] = replica.stderr().split('\n');
+        expect(warning).toMatch(
+          /^warning: serving plain HTTP on 0\.0\.0\.0, not a loopback address/,
+        );
         expect(line).toMatch(
           /^Tokenwarden listening on http:\/\/0\.0\.0\.0:\d+ \(TLS off; store postgres postgres:\/\/[^@\s]+:\*\*\*@127\.0\.0\.1:\d+\/[\w-]+; keys from TOKENWARDEN_KEYS; public URL https:\/\/tokenwarden\.example; shutdown grace 10 s\)$/,
         );
