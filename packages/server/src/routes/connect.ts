@@ -78,7 +78,20 @@ const callbackSchema = {
     'used) has nowhere to go back to: 400 invalid_request, nothing stored.',
   security: [],
   // Providers add their own parameters (scope, authuser, session_state, ...): none is refused.
-  querystring: { type: 'object', additionalProperties: true },
+  querystring: {
+    type: 'object',
+    additionalProperties: true,
+    properties: {
+      state: { type: 'string', description: 'The session, as the authorization URL carried it.' },
+      code: { type: 'string', description: 'The authorization code (RFC 6749 §4.1.2).' },
+      error: { type: 'string', description: 'The provider refused (RFC 6749 §4.1.2.1).' },
+      error_description: { type: 'string' },
+      iss: {
+        type: 'string',
+        description: 'The issuer (RFC 9207), checked when the provider sends it.',
+      },
+    },
+  },
   response: {
     303: { type: 'null', description: "Redirect to the session's redirect_uri." },
     ...errorResponses(400, 404, 500, 503),

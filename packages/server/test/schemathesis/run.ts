@@ -1,0 +1,210 @@
+// schemathesis (PyPI) against a running server's own OpenAPI document: installed on first use
+// into a project-local venv, run as a child process, its JSON report read back.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { FuzzTarget } from './target.ts';
+
+const run = promisify(execFile);
+
+/** Pinned: a new release generates other cases and may add checks. */
+export const SCHEMATHESIS_VERSION = '4.32.5';
+
+const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+const VENV = join(ROOT, '.cache', `schemathesis-${SCHEMATHESIS_VERSION}`);
+const BIN = join(VENV, 'bin', 'schemathesis');
+
+/** The checks the API promises to pass: no 5xx, and every answer as documented. */
+export const CHECKS = [
+  'not_a_server_error',
+  'status_code_conformance',
+  'content_type_conformance',
+  'response_schema_conformance',
+  'response_headers_conformance',
+] as const;
+
+/** The schemathesis CLI, installed into `.cache/` with python3's venv and pip when missing. */
+export async function ensureSchemathesis(): Promise<string> {
+  if (existsSync(BIN)) return BIN;
+  rmSync(VENV, { recursive: true, force: true });
+  try {
+    await run('python3', ['-m', 'venv', VENV]);
+    await run(join(VENV, 'bin', 'pip'), [
+      'install',
+      '--quiet',
+      '--disable-pip-version-check',
+      `schemathesis==${SCHEMATHESIS_VERSION}`,
+    ]);
+  } catch (error) {
+    // Half an install would be taken for a whole one next time.
+    rmSync(VENV, { recursive: true, force: true });
+    throw error;
+  }
+  return BIN;
+}
+
+export type Caller = 'admin' | 'client';
+
+export interface RunOptions {
+  as: Caller;
+  maxExamples: number;
+  seed: number;
+  phases?: string[];
+  workers?: number;
+}
+
+/** One check of one operation, as the report counts it. */
+export interface CheckFailure {
+  operation: string;
+  check: string;
+  message: string;
+}
+
+export interface RunResult {
+  exitCode: number;
+  /** The CLI's own summary, for a failure's message. */
+  output: string;
+  operations: string[];
+  /** Test cases (requests) sent, per operation. */
+  casesByOperation: Record<string, number>;
+  /** How many times each check ran, and how many of those failed. */
+  checks: Record<string, { total: number; failed: number }>;
+  failures: CheckFailure[];
+}
+
+/**
+ * Runs every operation of the server's /docs/json as `as`, with the seeded names and ids mixed
+ * into the generated values (half the time) so requests get past "not found" to real code.
+ */
+export async function runSchemathesis(target: FuzzTarget, options: RunOptions): Promise<RunResult> {
+  const bin = await ensureSchemathesis();
+  const dir = mkdtempSync(join(tmpdir(), 'tw-schemathesis-run-'));
+  try {
+    const config = join(dir, 'schemathesis.toml');
+    writeFileSync(config, configToml(target, options.as));
+    const reportPath = join(dir, 'report.ndjson');
+    const key = options.as === 'admin' ? target.adminKey : target.seeded.clientKey;
+    const args = [
+      '--config-file',
+      config,
+      'run',
+      `${target.url}/docs/json`,
+      '--url',
+      target.url,
+      '--checks',
+      CHECKS.join(','),
+      '--max-examples',
+      String(options.maxExamples),
+      '--seed',
+      String(options.seed),
+      '--workers',
+      String(options.workers ?? 1),
+      '--phases',
+      (options.phases ?? ['examples', 'coverage', 'fuzzing']).join(','),
+      '--header',
+      `Authorization: Bearer ${key}`,
+      '--generation-database',
+      'none',
+      '--no-color',
+      '--suppress-health-check',
+      'all',
+      '--report',
+      'ndjson',
+      '--report-ndjson-path',
+      reportPath,
+    ];
+    const { exitCode, output } = await run(bin, args, {
+      cwd: dir,
+      maxBuffer: 64 * 1024 * 1024,
+      env: { ...process.env, NO_COLOR: '1', SCHEMATHESIS_TELEMETRY: 'false' },
+    }).then(
+      ({ stdout, stderr }) => ({ exitCode: 0, output: stdout + stderr }),
+      (error: { code?: number; stdout?: string; stderr?: string }) => {
+        if (typeof error.code !== 'number') throw error;
+        return { exitCode: error.code, output: `${error.stdout ?? ''}${error.stderr ?? ''}` };
+      },
+    );
+    return { exitCode, output, ...readReport(reportPath) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The seeded values as dictionaries: each parameter takes one of them half the time. Which 5xx
+ * are allowed: none for the client.
+ */
+function configToml(target: FuzzTarget, as: Caller): string {
+  const { seeded } = target;
+  const list = (values: string[]) => `[${values.map((value) => JSON.stringify(value)).join(', ')}]`;
+  const bind = (keys: string[], dictionary: string) =>
+    keys.map((key) => `"${key}" = { dictionary = "${dictionary}", probability = 0.5 }`).join('\n');
+  return [
+    '[dictionaries.connections]',
+    `values = ${list(seeded.connectionIds)}`,
+    '[dictionaries.providers]',
+    `values = ${list([seeded.provider])}`,
+    '[dictionaries.owners]',
+    `values = ${list(seeded.owners)}`,
+    '[parameters]',
+    bind(['path.id', 'query.connection_id', 'body.connection_id'], 'connections'),
+    bind(['path.name', 'query.provider', 'body.provider'], 'providers'),
+    bind(['query.owner', 'body.owner'], 'owners'),
+    // The admin reconfigures providers with whatever URLs were generated: a token or
+    // introspection endpoint that does not answer is the documented, retryable 503
+    // refresh_unavailable. The client cannot, so for it every 5xx is a failure.
+    ...(as === 'admin'
+      ? ['[checks.not_a_server_error]', 'expected-statuses = ["2xx", "3xx", "4xx", "503"]']
+      : []),
+    '',
+  ].join('\n');
+}
+
+interface NdjsonEvent {
+  [kind: string]: Record<string, unknown> | undefined;
+}
+
+/** The NDJSON event stream: one ScenarioFinished per operation and phase holds its checks. */
+function readReport(path: string): Omit<RunResult, 'exitCode' | 'output'> {
+  const casesByOperation: Record<string, number> = {};
+  const checks: RunResult['checks'] = {};
+  const failures: CheckFailure[] = [];
+  const text = existsSync(path) ? readFileSync(path, 'utf8') : '';
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const event = JSON.parse(line) as NdjsonEvent;
+    const finished = event.ScenarioFinished;
+    if (!finished) continue;
+    const recorder = finished.recorder as Recorder | undefined;
+    const operation = recorder?.label ?? 'unknown';
+    casesByOperation[operation] ??= 0;
+    casesByOperation[operation] += Object.keys(recorder?.cases ?? {}).length;
+    for (const caseChecks of Object.values(recorder?.checks ?? {})) {
+      for (const check of caseChecks) {
+        const counted = (checks[check.name] ??= { total: 0, failed: 0 });
+        counted.total += 1;
+        if (check.status === 'FAILURE' || check.status === 'failure') {
+          counted.failed += 1;
+          failures.push({
+            operation,
+            check: check.name,
+            message: check.failure_info?.failure?.title ?? '',
+          });
+        }
+      }
+    }
+  }
+  return { operations: Object.keys(casesByOperation).sort(), casesByOperation, checks, failures };
+}
+
+interface Recorder {
+  label: string;
+  cases: Record<string, unknown>;
+  checks: Record<
+    string,
+    { name: string; status: string; failure_info?: { failure?: { title?: string } } }[]
+  >;
+}
