@@ -17,7 +17,10 @@ function isUncaught(line: string): boolean {
     entry = JSON.parse(line) as typeof entry;
   } catch {
     // Not a log line: what Node prints when a process dies.
-    return /Error\b|^\s+at .+:\d+:\d+\)?$|uncaught|unhandled/i.test(line);
+    return (
+      /[a-z]Error\b|strict mode|^\s+at .+:\d+:\d+\)?$/.test(line) ||
+      /uncaught|unhandled/i.test(line)
+    );
   }
   if ((entry.level ?? 0) >= 60 || /uncaught|unhandled/i.test(entry.msg ?? '')) return true;
   return entry.msg === 'request failed' && !/UnavailableError$/.test(entry.err?.type ?? '');
