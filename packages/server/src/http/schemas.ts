@@ -45,10 +45,19 @@ export const nullableString = { type: ['string', 'null'] } as const;
 
 export const ID_PATTERN = '^[A-Za-z0-9_-]{1,64}$';
 
-export const idString = { type: 'string', pattern: ID_PATTERN } as const;
+/** Connection ids (`conn_`) and client ids (`cli_`); the examples seed the API's test generators. */
+export const idString = {
+  type: 'string',
+  pattern: ID_PATTERN,
+  examples: ['conn_6PU6OYrg9BcDnblIg3JC', 'cli_0123456789abcdef0123'],
+} as const;
 
 /** Core's PROVIDER_NAME_PATTERN: names appear in URLs, and '*' is a grant's wildcard. */
-export const providerName = { type: 'string', pattern: PROVIDER_NAME_PATTERN.source } as const;
+export const providerName = {
+  type: 'string',
+  pattern: PROVIDER_NAME_PATTERN.source,
+  examples: ['google', 'slack'],
+} as const;
 
 /** Owners and provider names as core accepts them: 1-256 characters, no surrounding space. */
 export const nameString = {
@@ -56,6 +65,7 @@ export const nameString = {
   minLength: 1,
   maxLength: 256,
   pattern: '^\\S(.*\\S)?$',
+  examples: ['user-42', 'acme@example.com'],
 } as const;
 
 export const isoTime = { type: 'string', format: 'date-time' } as const;

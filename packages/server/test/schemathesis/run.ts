@@ -14,8 +14,9 @@ const run = promisify(execFile);
 export const SCHEMATHESIS_VERSION = '4.32.5';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
-const VENV = join(ROOT, '.cache', `schemathesis-${SCHEMATHESIS_VERSION}`);
-const BIN = join(VENV, 'bin', 'schemathesis');
+const HOME = join(ROOT, '.cache', `schemathesis-${SCHEMATHESIS_VERSION}`);
+/** Written last: a directory without it is half an install, redone. */
+const INSTALLED = join(HOME, 'installed.json');
 
 /** The checks the API promises to pass: no 5xx, and every answer as documented. */
 export const CHECKS = [
@@ -26,24 +27,44 @@ export const CHECKS = [
   'response_headers_conformance',
 ] as const;
 
-/** The schemathesis CLI, installed into `.cache/` with python3's venv and pip when missing. */
-export async function ensureSchemathesis(): Promise<string> {
-  if (existsSync(BIN)) return BIN;
-  rmSync(VENV, { recursive: true, force: true });
+/** How to start the CLI: `python -m schemathesis.cli` with this environment. */
+export interface Schemathesis {
+  python: string;
+  env: Record<string, string>;
+}
+
+/**
+ * The schemathesis CLI, installed into `.cache/` from PyPI when missing: into a venv, or where
+ * python3 has no venv module (Debian without python3-venv), with pip into a directory put on
+ * PYTHONPATH.
+ */
+export async function ensureSchemathesis(): Promise<Schemathesis> {
+  if (existsSync(INSTALLED)) return JSON.parse(readFileSync(INSTALLED, 'utf8')) as Schemathesis;
+  rmSync(HOME, { recursive: true, force: true });
+  const pip = ['install', '--quiet', '--disable-pip-version-check'];
+  const spec = `schemathesis==${SCHEMATHESIS_VERSION}`;
+  let installed: Schemathesis;
   try {
-    await run('python3', ['-m', 'venv', VENV]);
-    await run(join(VENV, 'bin', 'pip'), [
-      'install',
-      '--quiet',
-      '--disable-pip-version-check',
-      `schemathesis==${SCHEMATHESIS_VERSION}`,
-    ]);
+    const venv = join(HOME, 'venv');
+    const made = await run('python3', ['-m', 'venv', venv]).then(
+      () => true,
+      () => false,
+    );
+    if (made) {
+      await run(join(venv, 'bin', 'pip'), [...pip, spec]);
+      installed = { python: join(venv, 'bin', 'python'), env: {} };
+    } else {
+      rmSync(HOME, { recursive: true, force: true });
+      const packages = join(HOME, 'packages');
+      await run('python3', ['-m', 'pip', ...pip, '--target', packages, spec]);
+      installed = { python: 'python3', env: { PYTHONPATH: packages } };
+    }
   } catch (error) {
-    // Half an install would be taken for a whole one next time.
-    rmSync(VENV, { recursive: true, force: true });
+    rmSync(HOME, { recursive: true, force: true });
     throw error;
   }
-  return BIN;
+  writeFileSync(INSTALLED, JSON.stringify(installed));
+  return installed;
 }
 
 export type Caller = 'admin' | 'client';
@@ -80,14 +101,16 @@ export interface RunResult {
  * into the generated values (half the time) so requests get past "not found" to real code.
  */
 export async function runSchemathesis(target: FuzzTarget, options: RunOptions): Promise<RunResult> {
-  const bin = await ensureSchemathesis();
+  const cli = await ensureSchemathesis();
   const dir = mkdtempSync(join(tmpdir(), 'tw-schemathesis-run-'));
   try {
     const config = join(dir, 'schemathesis.toml');
-    writeFileSync(config, configToml(target, options.as));
+    // The key goes in the file (mode 0600), not on a command line any local user can read.
+    writeFileSync(config, configToml(target, options.as), { mode: 0o600 });
     const reportPath = join(dir, 'report.ndjson');
-    const key = options.as === 'admin' ? target.adminKey : target.seeded.clientKey;
     const args = [
+      '-m',
+      'schemathesis.cli',
       '--config-file',
       config,
       'run',
@@ -104,8 +127,6 @@ export async function runSchemathesis(target: FuzzTarget, options: RunOptions): 
       String(options.workers ?? 1),
       '--phases',
       (options.phases ?? ['examples', 'coverage', 'fuzzing']).join(','),
-      '--header',
-      `Authorization: Bearer ${key}`,
       '--generation-database',
       'none',
       '--no-color',
@@ -116,10 +137,10 @@ export async function runSchemathesis(target: FuzzTarget, options: RunOptions): 
       '--report-ndjson-path',
       reportPath,
     ];
-    const { exitCode, output } = await run(bin, args, {
+    const { exitCode, output } = await run(cli.python, args, {
       cwd: dir,
       maxBuffer: 64 * 1024 * 1024,
-      env: { ...process.env, NO_COLOR: '1', SCHEMATHESIS_TELEMETRY: 'false' },
+      env: { ...process.env, ...cli.env, NO_COLOR: '1' },
     }).then(
       ({ stdout, stderr }) => ({ exitCode: 0, output: stdout + stderr }),
       (error: { code?: number; stdout?: string; stderr?: string }) => {
@@ -134,25 +155,31 @@ export async function runSchemathesis(target: FuzzTarget, options: RunOptions): 
 }
 
 /**
- * The seeded values as dictionaries: each parameter takes one of them half the time. Which 5xx
- * are allowed: none for the client.
+ * The caller's key; the seeded values as dictionaries: each parameter takes one of them half the
+ * time. Which 5xx are allowed: none for the client.
  */
 function configToml(target: FuzzTarget, as: Caller): string {
   const { seeded } = target;
   const list = (values: string[]) => `[${values.map((value) => JSON.stringify(value)).join(', ')}]`;
   const bind = (keys: string[], dictionary: string) =>
     keys.map((key) => `"${key}" = { dictionary = "${dictionary}", probability = 0.5 }`).join('\n');
+  const key = as === 'admin' ? target.adminKey : seeded.clientKey;
   return [
+    '[headers]',
+    `Authorization = ${JSON.stringify(`Bearer ${key}`)}`,
     '[dictionaries.connections]',
     `values = ${list(seeded.connectionIds)}`,
     '[dictionaries.providers]',
     `values = ${list([seeded.provider])}`,
     '[dictionaries.owners]',
     `values = ${list(seeded.owners)}`,
+    '[dictionaries.redirects]',
+    `values = ${list([seeded.redirectUri])}`,
     '[parameters]',
     bind(['path.id', 'query.connection_id', 'body.connection_id'], 'connections'),
     bind(['path.name', 'query.provider', 'body.provider'], 'providers'),
     bind(['query.owner', 'body.owner'], 'owners'),
+    bind(['body.redirect_uri'], 'redirects'),
     // The admin reconfigures providers with whatever URLs were generated: a token or
     // introspection endpoint that does not answer is the documented, retryable 503
     // refresh_unavailable. The client cannot, so for it every 5xx is a failure.
@@ -197,7 +224,9 @@ function readReport(path: string): Omit<RunResult, 'exitCode' | 'output'> {
       }
     }
   }
-  return { operations: Object.keys(casesByOperation).sort(), casesByOperation, checks, failures };
+  // The stateful phase reports its sequences of calls under a label of its own.
+  const operations = Object.keys(casesByOperation).filter((label) => /^[A-Z]+ \//.test(label));
+  return { operations: operations.sort(), casesByOperation, checks, failures };
 }
 
 interface Recorder {

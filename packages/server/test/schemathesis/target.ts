@@ -9,6 +9,8 @@ import { ADMIN_KEY, serve, type Replica } from '../serve-process.ts';
 
 /** What was seeded, for the run's dictionaries and for its report. */
 export interface Seeded {
+  /** Where a connect session may send its user back to (nothing listens there). */
+  redirectUri: string;
   provider: string;
   /** Owners with a connection: the client reads and hands out for the first only. */
   owners: string[];
@@ -91,6 +93,10 @@ async function seed(url: string, provider: TestProvider): Promise<Seeded> {
     token_url: provider.tokenUrl,
     client_id: provider.clientId,
     client_secret: provider.clientSecret,
+    // So that connect sessions, introspection and revocation at deletion reach the provider.
+    authorize_url: provider.authorizeUrl,
+    introspection_url: provider.introspectionUrl,
+    revocation_url: provider.revocationUrl,
   });
   const connectionIds: string[] = [];
   for (const owner of [READER, WRITER]) {
@@ -112,6 +118,7 @@ async function seed(url: string, provider: TestProvider): Promise<Seeded> {
     ],
   });
   return {
+    redirectUri: 'http://127.0.0.1:9/connected',
     provider: PROVIDER,
     owners: [READER, WRITER],
     connectionIds,
