@@ -59,10 +59,30 @@ function printRun(as: Caller, result: RunResult, ms: number): void {
     `\nas ${as}: ${result.operations.length} operations, ${cases} test cases, ` +
       `${result.failures.length} check failures, exit ${result.exitCode}, ${(ms / 1000).toFixed(0)} s`,
   );
-  console.log(`  ${'check'.padEnd(32)} ${'runs'.padStart(8)} ${'failed'.padStart(8)}`);
-  for (const [check, { total, failed: count }] of Object.entries(result.checks)) {
-    console.log(`  ${check.padEnd(32)} ${String(total).padStart(8)} ${String(count).padStart(8)}`);
+  // Operations × checks: runs, and failures after a slash when there are any.
+  const checks = Object.keys(result.checks);
+  const short = checks.map((check) => check.replace(/_conformance$/, '').slice(0, 16));
+  const width = Math.max(...result.operations.map((op) => op.length));
+  console.log(
+    `  ${'operation'.padEnd(width)} ${'cases'.padStart(6)} ${short.map((c) => c.padStart(16)).join(' ')}`,
+  );
+  for (const operation of result.operations) {
+    const counts = checks.map((check) => {
+      const count = result.checksByOperation[operation]?.[check];
+      if (!count) return '-';
+      return count.failed > 0 ? `${count.total}/${count.failed} failed` : String(count.total);
+    });
+    console.log(
+      `  ${operation.padEnd(width)} ${String(result.casesByOperation[operation]).padStart(6)} ${counts.map((c) => c.padStart(16)).join(' ')}`,
+    );
   }
+  const totals = checks.map((check) => {
+    const { total, failed } = result.checks[check]!;
+    return failed > 0 ? `${total}/${failed} failed` : String(total);
+  });
+  console.log(
+    `  ${'all'.padEnd(width)} ${String(cases).padStart(6)} ${totals.map((c) => c.padStart(16)).join(' ')}`,
+  );
   const distinct = new Map<string, number>();
   for (const failure of result.failures) {
     const key = `${failure.operation}: ${failure.check}: ${failure.message}`;

@@ -84,6 +84,11 @@ export interface CheckFailure {
   message: string;
 }
 
+export interface CheckCount {
+  total: number;
+  failed: number;
+}
+
 export interface RunResult {
   exitCode: number;
   /** The CLI's own summary, for a failure's message. */
@@ -92,7 +97,9 @@ export interface RunResult {
   /** Test cases (requests) sent, per operation. */
   casesByOperation: Record<string, number>;
   /** How many times each check ran, and how many of those failed. */
-  checks: Record<string, { total: number; failed: number }>;
+  checks: Record<string, CheckCount>;
+  /** The same per operation. */
+  checksByOperation: Record<string, Record<string, CheckCount>>;
   failures: CheckFailure[];
 }
 
@@ -198,6 +205,7 @@ interface NdjsonEvent {
 function readReport(path: string): Omit<RunResult, 'exitCode' | 'output'> {
   const casesByOperation: Record<string, number> = {};
   const checks: RunResult['checks'] = {};
+  const checksByOperation: RunResult['checksByOperation'] = {};
   const failures: CheckFailure[] = [];
   const text = existsSync(path) ? readFileSync(path, 'utf8') : '';
   for (const line of text.split('\n')) {
@@ -209,12 +217,16 @@ function readReport(path: string): Omit<RunResult, 'exitCode' | 'output'> {
     const operation = recorder?.label ?? 'unknown';
     casesByOperation[operation] ??= 0;
     casesByOperation[operation] += Object.keys(recorder?.cases ?? {}).length;
+    const ofOperation = (checksByOperation[operation] ??= {});
     for (const caseChecks of Object.values(recorder?.checks ?? {})) {
       for (const check of caseChecks) {
-        const counted = (checks[check.name] ??= { total: 0, failed: 0 });
-        counted.total += 1;
+        const counted = [
+          (checks[check.name] ??= { total: 0, failed: 0 }),
+          (ofOperation[check.name] ??= { total: 0, failed: 0 }),
+        ];
+        for (const count of counted) count.total += 1;
         if (check.status === 'FAILURE' || check.status === 'failure') {
-          counted.failed += 1;
+          for (const count of counted) count.failed += 1;
           failures.push({
             operation,
             check: check.name,
@@ -226,7 +238,7 @@ function readReport(path: string): Omit<RunResult, 'exitCode' | 'output'> {
   }
   // The stateful phase reports its sequences of calls under a label of its own.
   const operations = Object.keys(casesByOperation).filter((label) => /^[A-Z]+ \//.test(label));
-  return { operations: operations.sort(), casesByOperation, checks, failures };
+  return { operations: operations.sort(), casesByOperation, checks, checksByOperation, failures };
 }
 
 interface Recorder {
