@@ -9,7 +9,7 @@ import { startTestServer, type TestServer } from './helpers.ts';
  */
 interface Operation {
   parameters?: { name: string; in: string }[];
-  requestBody?: unknown;
+  requestBody?: { required?: boolean };
   security?: unknown[];
   responses: Record<
     string,
@@ -115,6 +115,22 @@ describe('the OpenAPI document', () => {
     const response = await s.call({ method: 'GET', url: '/metrics' });
     expect(response.statusCode).toBe(200);
     expect(response.headers['content-type']).toMatch(/^text\/plain/);
+  });
+
+  it('says which bodies may be omitted, as the routes take them', async () => {
+    const optional = operations.filter(([, op]) => op.requestBody?.required === false);
+    expect(optional.map(([name]) => name).sort()).toEqual([
+      'POST /v1/connections/{id}/introspect',
+      'POST /v1/connections/{id}/token',
+    ]);
+    for (const [name, op] of operations) {
+      if (op.requestBody && op.requestBody.required !== false) {
+        const path = name.split(' ')[1]!.replace(/\{(\w+)\}/g, 'x');
+        const method = name.split(' ')[0] as 'POST' | 'PUT' | 'PATCH';
+        const response = await s.call({ method, url: path, key: s.adminKey });
+        expect(response.statusCode, name).toBe(400);
+      }
+    }
   });
 
   it('is built from schemas Ajv understands without a strict-mode warning', () => {

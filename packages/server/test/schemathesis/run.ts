@@ -75,6 +75,8 @@ export interface RunOptions {
   seed: number;
   phases?: string[];
   workers?: number;
+  /** Default: CHECKS. */
+  checks?: readonly string[];
 }
 
 /** One check of one operation, as the report counts it. */
@@ -125,7 +127,7 @@ export async function runSchemathesis(target: FuzzTarget, options: RunOptions): 
       '--url',
       target.url,
       '--checks',
-      CHECKS.join(','),
+      (options.checks ?? CHECKS).join(','),
       '--max-examples',
       String(options.maxExamples),
       '--seed',
