@@ -18,9 +18,13 @@ const HOME = join(ROOT, '.cache', `schemathesis-${SCHEMATHESIS_VERSION}`);
 /** Written last: a directory without it is half an install, redone. */
 const INSTALLED = join(HOME, 'installed.json');
 
-/** The checks the API promises to pass: no 5xx, and every answer as documented. */
+/**
+ * The checks the API promises to pass: no 5xx, every answer as documented, and a request the
+ * document says is malformed refused with a 4xx.
+ */
 export const CHECKS = [
   'not_a_server_error',
+  'negative_data_rejection',
   'status_code_conformance',
   'content_type_conformance',
   'response_schema_conformance',
