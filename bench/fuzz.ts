@@ -89,6 +89,9 @@ function printRun(as: Caller, result: RunResult, ms: number): void {
     distinct.set(key, (distinct.get(key) ?? 0) + 1);
   }
   for (const [key, count] of distinct) console.log(`  FAIL ×${count} ${key}`);
+  // Which phases ran, and how long each took, as the CLI says it.
+  const phases = /Test Phases:\n((?:.+\n)+)/.exec(result.output)?.[1];
+  if (phases) console.log(`  phases:\n${phases.trimEnd()}`);
   // The CLI's own account of each failure: the request to reproduce it with (curl).
   if (result.exitCode !== 0) {
     const start = result.output.search(/={3,} (FAILURES|ERRORS) ={3,}/);

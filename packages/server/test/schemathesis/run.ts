@@ -140,6 +140,10 @@ export async function runSchemathesis(target: FuzzTarget, options: RunOptions): 
       String(options.workers ?? 1),
       '--phases',
       (options.phases ?? ['examples', 'coverage', 'fuzzing']).join(','),
+      // A hand-out may wait up to the broker's maxWaitMs (20 s) for a provider that does not
+      // answer (the admin's runs point providers anywhere); longer than this is a hang.
+      '--request-timeout',
+      '30',
       '--generation-database',
       'none',
       '--no-color',
