@@ -8,6 +8,8 @@ import { uncaughtErrors } from './schemathesis/server-log.ts';
 import { startFuzzTarget, type FuzzTarget } from './schemathesis/target.ts';
 
 const SEED = 20_261_204;
+// Five random cases per operation and the coverage phase's boundary values: about 1,700 requests
+// per caller. bench:fuzz runs many more, and the stateful phase.
 const MAX_EXAMPLES = 5;
 
 let target: FuzzTarget;
