@@ -1,6 +1,7 @@
 // The server schemathesis runs against: a real `tokenwarden serve` process on loopback (SQLite in
-// a fresh directory) with a test OAuth provider, and what lets a service client's requests reach
-// real code: a provider, connections and a client with grants on them.
+// a fresh directory) whose outbound requests reach loopback only, with a test OAuth provider, and
+// what lets a service client's requests reach real code: a provider, connections and a client
+// with grants on them.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +32,8 @@ export interface FuzzTarget {
 }
 
 const PROVIDER = 'seeded';
+/** The server's outbound requests stay on this machine, whatever URLs the admin's run sets. */
+const LOOPBACK_ONLY = new URL('./loopback-only.mjs', import.meta.url).href;
 const READER = 'alice';
 const WRITER = 'bob';
 
@@ -40,7 +43,11 @@ export async function startFuzzTarget(): Promise<FuzzTarget> {
   let replica: Replica | undefined;
   try {
     replica = await serve(
-      { TOKENWARDEN_ADMIN_KEY: ADMIN_KEY, TOKENWARDEN_LOG_LEVEL: 'warn' },
+      {
+        TOKENWARDEN_ADMIN_KEY: ADMIN_KEY,
+        TOKENWARDEN_LOG_LEVEL: 'warn',
+        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${LOOPBACK_ONLY}`.trim(),
+      },
       ['--db', join(dir, 'tokenwarden.sqlite')],
       { cwd: dir },
     );
