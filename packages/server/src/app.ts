@@ -31,6 +31,7 @@ import { actorOf } from './auth/principal.ts';
 import { errorReply, ShuttingDownError } from './errors.ts';
 import type { ServerContext } from './http/context.ts';
 import { HandOutScopes } from './http/hand-out-scopes.ts';
+import { documentErrorResponses } from './http/documented-errors.ts';
 import { registerDocs } from './http/openapi.ts';
 import { OwnerCache } from './http/owner-cache.ts';
 import { frameworkErrorOptions, registerJsonParser } from './http/request-guards.ts';
@@ -166,6 +167,7 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     }),
   });
   registerJsonParser(app);
+  documentErrorResponses(app);
 
   const handOuts = new HandOutScopes();
   // Guarded like the broker's own store: a database outage reaches every route and the

@@ -74,6 +74,33 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
       },
       security: [{ apiKey: [] }],
     },
+    transformObject: (document) =>
+      'openapiObject' in document
+        ? markOptionalBodies(document.openapiObject)
+        : document.swaggerObject,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+}
+
+/**
+ * @fastify/swagger marks every request body required. A body schema that admits null is one the
+ * route lets the caller omit (`registerJsonParser`): the document says so, or a client generated
+ * from it would have to send `null`.
+ */
+function markOptionalBodies<T extends { paths?: object }>(document: T): T {
+  const paths = (document.paths ?? {}) as Record<string, Record<string, Operation>>;
+  for (const operation of Object.values(paths).flatMap((methods) => Object.values(methods))) {
+    const body = operation.requestBody;
+    const type = body?.content?.['application/json']?.schema?.type;
+    if (body && Array.isArray(type) && type.includes('null')) body.required = false;
+  }
+  return document;
+}
+
+/** The part of an OpenAPI operation `markOptionalBodies` reads. */
+interface Operation {
+  requestBody?: {
+    required?: boolean;
+    content?: Record<string, { schema?: { type?: unknown } }>;
+  };
 }

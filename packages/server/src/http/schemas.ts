@@ -1,4 +1,4 @@
-import { PROVIDER_NAME_PATTERN } from '@tokenwarden/core';
+import { ERROR_CODES, PROVIDER_NAME_PATTERN } from '@tokenwarden/core';
 
 /**
  * JSON schemas shared by the route plugins. Strict on input: unknown fields are refused (the app's
@@ -45,10 +45,19 @@ export const nullableString = { type: ['string', 'null'] } as const;
 
 export const ID_PATTERN = '^[A-Za-z0-9_-]{1,64}$';
 
-export const idString = { type: 'string', pattern: ID_PATTERN } as const;
+/** Connection ids (`conn_`) and client ids (`cli_`); the examples seed the API's test generators. */
+export const idString = {
+  type: 'string',
+  pattern: ID_PATTERN,
+  examples: ['conn_6PU6OYrg9BcDnblIg3JC', 'cli_0123456789abcdef0123'],
+} as const;
 
 /** Core's PROVIDER_NAME_PATTERN: names appear in URLs, and '*' is a grant's wildcard. */
-export const providerName = { type: 'string', pattern: PROVIDER_NAME_PATTERN.source } as const;
+export const providerName = {
+  type: 'string',
+  pattern: PROVIDER_NAME_PATTERN.source,
+  examples: ['google', 'slack'],
+} as const;
 
 /** Owners and provider names as core accepts them: 1-256 characters, no surrounding space. */
 export const nameString = {
@@ -56,6 +65,7 @@ export const nameString = {
   minLength: 1,
   maxLength: 256,
   pattern: '^\\S(.*\\S)?$',
+  examples: ['user-42', 'acme@example.com'],
 } as const;
 
 export const isoTime = { type: 'string', format: 'date-time' } as const;
@@ -102,20 +112,45 @@ export function tokensInput(body: TokensFields) {
 
 export const idParams = closedObject({ id: idString }, ['id']);
 
-export const errorBody = {
-  type: 'object',
-  required: ['error', 'message'],
-  properties: {
-    error: { type: 'string', description: 'Stable code, see docs/errors.md.' },
+/** The codes the API answers with: core's `invalid_input` is answered `invalid_request`. */
+const API_ERROR_CODES = Object.keys(ERROR_CODES).filter((code) => code !== 'invalid_input');
+
+/** The API's one error shape, `{error, message}`, with the extras two codes add. */
+export const errorBody = closedObject(
+  {
+    error: {
+      type: 'string',
+      enum: API_ERROR_CODES,
+      description: 'Stable code, see docs/errors.md.',
+    },
     message: { type: 'string' },
     reason: { type: 'string', description: 'needs_reauth only: why.' },
-    retry_after: { type: 'integer', description: 'refresh_unavailable only: seconds.' },
+    retry_after: { type: 'integer', minimum: 1, description: 'refresh_unavailable only: seconds.' },
   },
-} as const;
+  ['error', 'message'],
+);
 
-/** The error replies a route can give, for the OpenAPI document. */
+/** What each error status means, for the OpenAPI document's response descriptions. */
+const ERROR_STATUS_MEANING: Record<number, string> = {
+  400: 'invalid_request (or unknown_provider): the request is malformed or names nothing valid.',
+  401: 'unauthorized: no API key, or an unknown or revoked one.',
+  403: 'forbidden: the key is valid but has no grant (or admin right) for this.',
+  404: 'not_found: no such resource, or none the caller holds a grant on.',
+  409: 'needs_reauth: the connection needs a new authorization (`reason` says why).',
+  413: 'payload_too_large: the body is over the limit.',
+  414: "uri_too_long: a path parameter is over the router's limit.",
+  500: 'internal_error (or decrypt_failed, key_ring_invalid): a server fault; see its log.',
+  503: 'Retryable (Retry-After): refresh_unavailable, store_unavailable or shutting_down.',
+};
+
+/** The error replies a route can give, for the OpenAPI document (and the serializer). */
 export function errorResponses(...statuses: number[]): Record<number, typeof errorBody> {
-  return Object.fromEntries(statuses.map((status) => [status, errorBody]));
+  return Object.fromEntries(
+    statuses.map((status) => [
+      status,
+      { ...errorBody, description: ERROR_STATUS_MEANING[status] ?? 'An error.' },
+    ]),
+  );
 }
 
 /** Cursor pagination: `limit` is a string in the query (nothing is coerced), 1-200. */

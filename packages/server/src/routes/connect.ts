@@ -68,6 +68,14 @@ const startSchema = {
   },
 } as const;
 
+/** A query parameter as the parser gives it: a string, or a list when it is repeated. */
+function queryValue(description: string) {
+  return {
+    anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }],
+    description,
+  } as const;
+}
+
 const callbackSchema = {
   tags: ['connect'],
   summary: 'Where the provider sends the browser back (no API key)',
@@ -78,7 +86,18 @@ const callbackSchema = {
     'used) has nowhere to go back to: 400 invalid_request, nothing stored.',
   security: [],
   // Providers add their own parameters (scope, authuser, session_state, ...): none is refused.
-  querystring: { type: 'object', additionalProperties: true },
+  // A parameter given twice arrives as a list; core refuses a repeated state itself (audited).
+  querystring: {
+    type: 'object',
+    additionalProperties: true,
+    properties: {
+      state: queryValue('The session, as the authorization URL carried it.'),
+      code: queryValue('The authorization code (RFC 6749 §4.1.2).'),
+      error: queryValue('The provider refused (RFC 6749 §4.1.2.1).'),
+      error_description: queryValue("The provider's words for error."),
+      iss: queryValue('The issuer (RFC 9207), checked when the provider sends it.'),
+    },
+  },
   response: {
     303: { type: 'null', description: "Redirect to the session's redirect_uri." },
     ...errorResponses(400, 404, 500, 503),

@@ -62,6 +62,12 @@ export const healthRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) 
           tags: ['health'],
           summary: 'Prometheus metrics (text exposition format)',
           security: [],
+          response: {
+            200: {
+              description: 'The metrics, in the text exposition format 0.0.4.',
+              content: { 'text/plain': { schema: { type: 'string' } } },
+            },
+          },
         },
       },
       async (_request, reply) => {
