@@ -147,7 +147,9 @@ export class HostListPool implements PostgresPool {
         refusals.push(`${hosts[index]!.label}: ${(error as Error).message}`);
       }
     }
-    throw new Error(`no Postgres host accepts ${this.#list.target} sessions (${refusals.join('; ')})`);
+    throw new Error(
+      `no Postgres host accepts ${this.#list.target} sessions (${refusals.join('; ')})`,
+    );
   }
 
   async end(): Promise<void> {
@@ -192,7 +194,9 @@ export class HostListPool implements PostgresPool {
       query: ((queryOrCursor: unknown, parameters?: readonly unknown[]) =>
         typeof queryOrCursor === 'string'
           ? client.query(queryOrCursor, parameters as unknown[]).catch(onError)
-          : client.query(queryOrCursor as pg.Submittable)) as unknown as PostgresPoolClient['query'],
+          : client.query(
+              queryOrCursor as pg.Submittable,
+            )) as unknown as PostgresPoolClient['query'],
       release: () => client.release(readOnly || undefined),
     };
   }
