@@ -3,9 +3,5 @@ export * from './provider/index.ts';
 export * from './harness/index.ts';
 export * from './fixture/broker-fixture.ts';
 // The Store conformance suite needs vitest, so it lives at '@tokenwarden/testkit/conformance'.
-export {
-  runFailover,
-  type FailoverOptions,
-  type FailoverReport,
-} from './failover/run-failover.ts';
 export { runStorm, quantile, type StormOptions, type StormReport } from './storm/run-storm.ts';
+export { runFailover, type FailoverOptions, type FailoverReport } from './failover/run-failover.ts';
