@@ -13,17 +13,14 @@
 // then sends the same request to the other replica, once. Only a request that fails on both, or
 // that gets any other non-2xx, counts as an error. Every tenth token is also shown to the test
 // provider's resource endpoint, which must accept it.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { KeyRing } from '@tokenwarden/core';
 import { quantile, startProviderProcess } from '@tokenwarden/testkit';
 import { startPostgres } from '@tokenwarden/testkit/postgres';
 import pg from 'pg';
+import { startReplica, type Replica } from './soak-replica.ts';
 
-const BIN = fileURLToPath(new URL('../node_modules/.bin/tokenwarden', import.meta.url));
 const ADMIN_KEY = 'soak-admin-key-0123456789';
 /** The scheduler refreshes this long before expiry (its default lead): imports start past it. */
 const REFRESH_LEAD_SECONDS = 60;
@@ -250,84 +247,6 @@ function emptyWindow(): Window {
   return { handOuts: 0, errors: 0, retried: 0, latenciesMs: [], errorSamples: [] };
 }
 
-interface Replica {
-  url: string;
-  restart(): Promise<void>;
-  stop(): Promise<void>;
-  memory(): Promise<{ rss: number | undefined; heapUsed: number | undefined }>;
-}
-
-/** A `tokenwarden serve` process on the soak's Postgres; a restart keeps its port. */
-async function startReplica(env: Record<string, string>, port: number): Promise<Replica> {
-  let child: ChildProcess;
-  let exited: Promise<void>;
-  const launch = async (onPort: number): Promise<string> => {
-    child = spawn(BIN, ['serve', '--port', String(onPort), '--db', postgres.url], {
-      env: { ...withoutTokenwardenSettings(), ...env },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    let stderr = '';
-    return new Promise<string>((resolve, reject) => {
-      child.stderr!.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-        const url = /listening on (http:\/\/\S+)/.exec(stderr)?.[1];
-        if (url) resolve(url);
-      });
-      void exited.then(() => reject(new Error(`serve exited:\n${stderr}`)));
-    });
-  };
-  const url = await launch(port);
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    await exited;
-  };
-  return {
-    url,
-    stop,
-    async restart() {
-      await stop();
-      // Same port: the load generator keeps its address and retries elsewhere meanwhile.
-      await launch(Number(new URL(url).port));
-    },
-    async memory() {
-      return { rss: rssBytes(child.pid), heapUsed: await heapUsedBytes(url) };
-    },
-  };
-}
-
-function withoutTokenwardenSettings(): NodeJS.ProcessEnv {
-  return Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !name.startsWith('TOKENWARDEN_')),
-  );
-}
-
-/** Resident set size from /proc (Linux). */
-function rssBytes(pid: number | undefined): number | undefined {
-  try {
-    const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    return kb === undefined ? undefined : Number(kb) * 1024;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The V8 heap in use, from the replica's own /metrics (prom-client's default metrics). */
-async function heapUsedBytes(url: string): Promise<number | undefined> {
-  try {
-    const response = await fetch(`${url}/metrics`, {
-      headers: { authorization: `Bearer ${ADMIN_KEY}` },
-      signal: AbortSignal.timeout(5_000),
-    });
-    const text = await response.text();
-    const value = /^tokenwarden_nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1];
-    return value === undefined ? undefined : Number(value);
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Imports `count` connections, each with a fresh grant from the provider; their access tokens
  * are said to come due at even intervals over one lifetime, so refreshes come at a steady rate
@@ -408,7 +327,10 @@ const env = {
   TOKENWARDEN_KEYS: KeyRing.generate('k1').serialize(),
   TOKENWARDEN_LOG_LEVEL: 'error',
 };
-const replicas = [await startReplica(env, 0), await startReplica(env, 0)];
+const replicas = [
+  await startReplica(env, postgres.url, 0),
+  await startReplica(env, postgres.url, 0),
+];
 try {
   if (!(await run())) process.exitCode = 1;
 } finally {
