@@ -61,6 +61,10 @@ describe('CLI arguments', () => {
     expect(redactUrl('postgres://tw:s3cret@db:5432/tw?sslpassword=x')).toBe(
       'postgres://tw:***@db:5432/tw',
     );
+    expect(
+      redactUrl('postgres://tw:s3cret@db-a:5432,db-b:5432/tw?target_session_attrs=read-write'),
+    ).toBe('postgres://tw:***@db-a:5432,db-b:5432/tw');
+    expect(redactUrl('postgres://db-a,db-b/tw')).toBe('postgres://db-a,db-b/tw');
   });
 
   it('formats times from the API to the second', () => {

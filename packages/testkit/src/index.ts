@@ -14,3 +14,4 @@ export { runStorm, quantile, type StormOptions, type StormReport } from './storm
 export * from './crash/crash-round.ts';
 export * from './crash/crash-torture.ts';
 export { startMoto, FAKE_AWS_ENV, type Moto } from './kms/moto.ts';
+export { runFailover, type FailoverOptions, type FailoverReport } from './failover/run-failover.ts';

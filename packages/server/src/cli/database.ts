@@ -22,7 +22,8 @@ import { CliError, oneLine } from './errors.ts';
 import { redactUrl } from './redact-url.ts';
 
 export const DB_HELP = `  --db <path|url>  SQLite file or postgres:// URL (env TOKENWARDEN_DB,
-                   default ./tokenwarden.sqlite)`;
+                   default ./tokenwarden.sqlite); a host list, postgres://…@h1:5432,h2:5432/db,
+                   connects to the host that accepts writes (docs/operations.md)`;
 
 export interface OpenDatabase {
   store: KyselyStore;

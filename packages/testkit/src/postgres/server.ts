@@ -189,7 +189,7 @@ function checkReachableByOthers(): void {
   }
 }
 
-async function newRunDir(): Promise<string> {
+export async function newRunDir(): Promise<string> {
   await mkdir(ROOT, { recursive: true });
   // The server runs as another user when we are root: it must be able to reach its data.
   await chmod(ROOT, 0o755).catch(() => undefined);
@@ -200,14 +200,15 @@ async function newRunDir(): Promise<string> {
 }
 
 /** Runs whose owner died without cleaning up (killed, crashed): stop their server, delete them. */
-async function removeStaleRuns(): Promise<void> {
+export async function removeStaleRuns(): Promise<void> {
   for (const name of await readdir(ROOT).catch(() => [])) {
     const dir = join(ROOT, name);
     const owner = await readPid(join(dir, 'owner.pid'));
     if (owner !== undefined && alive(owner)) continue;
     // No owner yet: being created right now, unless it is old.
     if (owner === undefined && Date.now() - (await stat(dir)).mtimeMs < 10 * 60_000) continue;
-    await kill(join(dir, 'data'));
+    // Its servers: 'data', and a standby's directory next to it (replication.ts).
+    for (const entry of await readdir(dir).catch(() => [])) await kill(join(dir, entry));
     await rm(dir, { recursive: true, force: true });
   }
 }

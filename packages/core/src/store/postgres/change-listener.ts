@@ -7,6 +7,7 @@ import type {
   HeardState,
 } from '../change-notifications.ts';
 import { CREDENTIAL_STATUSES } from '../schema.ts';
+import { sessionAccepted, type TargetSession } from './host-selection.ts';
 
 const MIN_RETRY_MS = 100;
 const MAX_RETRY_MS = 5_000;
@@ -24,7 +25,10 @@ const MAX_RECENT = 256;
  * later.
  */
 export class ChangeListener implements ChangeNotifications {
-  readonly #config: pg.ClientConfig;
+  /** One per host of the store's host list; a failed attempt moves on to the next. */
+  readonly #configs: readonly pg.ClientConfig[];
+  readonly #target: TargetSession;
+  #host = 0;
   readonly #channel: string;
   readonly #watches = new Map<string, Set<Watch>>();
   #client: pg.Client | undefined;
@@ -40,8 +44,9 @@ export class ChangeListener implements ChangeNotifications {
   /** Counts LISTEN sessions: a mark from an earlier one vouches for nothing. */
   #session = 0;
 
-  constructor(config: pg.ClientConfig, channel: string) {
-    this.#config = config;
+  constructor(configs: readonly pg.ClientConfig[], target: TargetSession, channel: string) {
+    this.#configs = configs;
+    this.#target = target;
     this.#channel = channel;
   }
 
@@ -85,7 +90,8 @@ export class ChangeListener implements ChangeNotifications {
   }
 
   #connect(): void {
-    const client = new pg.Client(this.#config);
+    const host = this.#host;
+    const client = new pg.Client(this.#configs[host]);
     this.#client = client;
     this.#listening = false;
     client.on('notification', (message) => {
@@ -104,8 +110,11 @@ export class ChangeListener implements ChangeNotifications {
     this.#attempt = (async () => {
       try {
         await client.connect();
+        // LISTEN works on a standby's session only to fail later: ask as the pool does.
+        if (!(await sessionAccepted(client, this.#target))) throw new Error('wrong server role');
         await client.query(`listen ${this.#channel}`);
       } catch {
+        this.#host = (host + 1) % this.#configs.length;
         this.#lost(client);
         return;
       }

@@ -5,11 +5,17 @@ import { KyselyStore } from '../kysely-store.ts';
 import type { Database } from '../schema.ts';
 import { ChangeListener } from './change-listener.ts';
 import { clientConfig, type ConnectionSettings } from './connection.ts';
+import { HostListPool, parseHostList, type PostgresHost } from './host-selection.ts';
 import { CHANGES_CHANNEL } from './notify-trigger.ts';
 import { postgresAdapter } from './postgres-adapter.ts';
 
 export interface PostgresStoreOptions {
-  /** `postgres://user:password@host:port/database`, as libpq and `pg` read it. */
+  /**
+   * `postgres://user:password@host:port/database`, as libpq and `pg` read it, or with a host
+   * list as libpq reads it: `postgres://user:password@h1:5432,h2:5432/database`. With several
+   * hosts the store uses the one that accepts writes (`target_session_attrs=read-write`, the
+   * default then; `primary` and `any` are accepted too) and finds the new one after a failover.
+   */
   connectionString: string;
   /** Tables live in this schema (created by `migrate()`); default: the server's search_path. */
   schema?: string;
@@ -48,22 +54,37 @@ export function openObservedPostgresStore(
 
 function open(options: PostgresStoreOptions, log: KyselyConfig['log']): KyselyStore {
   const settings = connectionSettings(options);
-  const pool = new pg.Pool({
-    ...clientConfig(settings, 'tokenwarden'),
-    max: options.poolMax ?? 10,
-    idleTimeoutMillis: 10_000,
-  });
-  // A connection that dies (server restart, terminated backend) emits 'error'. The query using
-  // it has already failed with that error, and an unhandled 'error' event would end the process.
-  pool.on('error', () => {});
-  pool.on('connect', (client) => client.on('error', () => {}));
+  const hostList = parseHostList(options.connectionString);
+  const config = (host: PostgresHost, applicationName: string) =>
+    clientConfig({ ...settings, connectionString: host.connectionString }, applicationName);
+  const openPool = (host: PostgresHost, verify: pg.PoolConfig['verify']) => {
+    const pool = new pg.Pool({
+      ...config(host, 'tokenwarden'),
+      max: options.poolMax ?? 10,
+      idleTimeoutMillis: 10_000,
+      verify,
+    });
+    // A connection that dies (server restart, terminated backend) emits 'error'. The query using
+    // it has already failed with that error, and an unhandled 'error' event would end the process.
+    pool.on('error', () => {});
+    pool.on('connect', (client) => client.on('error', () => {}));
+    return pool;
+  };
+  const [onlyHost] = hostList.hosts;
   const db = new Kysely<Database>({
-    dialect: new PostgresDialect({ pool }),
+    dialect: new PostgresDialect({
+      // One host taken as it is, as `pg` alone would; otherwise the host that accepts writes.
+      pool:
+        hostList.hosts.length === 1 && hostList.target === 'any'
+          ? openPool(onlyHost!, undefined)
+          : new HostListPool(hostList, openPool),
+    }),
     plugins: [new CamelCasePlugin()],
     ...(log && { log }),
   });
   const listener = new ChangeListener(
-    clientConfig(settings, 'tokenwarden-listener'),
+    hostList.hosts.map((host) => config(host, 'tokenwarden-listener')),
+    hostList.target,
     CHANGES_CHANNEL,
   );
   return new KyselyStore(db, {
