@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'unknown_provider'
   | 'internal_error'
   | 'shutting_down'
+  | 'webhook_url_refused'
   | 'network_error'
   | 'unexpected_response';
 

@@ -88,6 +88,11 @@ export const ERROR_CODES = {
     message: 'This server is shutting down and did not handle the request.',
     fix: 'Retry: another replica, or this one once restarted, will answer. Nothing was changed.',
   },
+  webhook_url_refused: {
+    status: 400,
+    message: 'The webhook URL is not one Tokenwarden delivers to.',
+    fix: 'Use an https URL on a public address, without user or password; for a receiver on a private or loopback address, or plain http, start the server with --allow-private-webhooks.',
+  },
 } as const satisfies Record<string, { status: number; message: string; fix: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -197,5 +202,12 @@ export class UnknownProviderError extends TokenwardenError {
   constructor(readonly provider: string) {
     super('unknown_provider', `Provider "${provider}" is not configured.`);
     this.name = 'UnknownProviderError';
+  }
+}
+
+export class WebhookUrlError extends TokenwardenError {
+  constructor(message: string) {
+    super('webhook_url_refused', message);
+    this.name = 'WebhookUrlError';
   }
 }

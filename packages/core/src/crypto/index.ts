@@ -18,6 +18,8 @@ export {
   sealProviderSecret,
   openProviderSecret,
   providerSecretAssociatedData,
+  sealWebhookSecret,
+  openWebhookSecret,
   SECRET_FIELDS,
   SEALED_PREFIX,
   type SecretField,
