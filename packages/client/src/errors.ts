@@ -25,7 +25,8 @@ export type ErrorCode =
   | 'shutting_down'
   | 'webhook_url_refused'
   | 'network_error'
-  | 'unexpected_response';
+  | 'unexpected_response'
+  | 'webhook_invalid';
 
 /** Why a connection needs its owner to authorize again (see docs/errors.md). */
 export type ReauthReason =

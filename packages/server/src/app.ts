@@ -41,6 +41,7 @@ import { connectionRoutes } from './routes/connections.ts';
 import { healthRoutes } from './routes/health.ts';
 import { providerRoutes } from './routes/providers.ts';
 import { tokenRoutes } from './routes/tokens.ts';
+import { webhookRoutes, type ServerWebhookOptions } from './routes/webhooks.ts';
 import { refreshAuditEvent } from './audit/refresh-events.ts';
 
 export interface BuildServerOptions {
@@ -73,6 +74,8 @@ export interface BuildServerOptions {
    * aborts their provider requests and answers what is left `503`, retryable. Default 10 s.
    */
   shutdownGraceMs?: number;
+  /** Webhook endpoints and delivery: private addresses allowed, timeouts, retries, ... */
+  webhooks?: ServerWebhookOptions;
 }
 
 /** What `app.close()` could not finish, for the operator (see `shutdownReport`). */
@@ -294,6 +297,11 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
   await app.register(connectRoutes, ctx);
   await app.register(clientRoutes, ctx);
   await app.register(auditRoutes, ctx);
+  await app.register(webhookRoutes, {
+    ...ctx,
+    keyRing: options.keyRing,
+    webhooks: options.webhooks,
+  });
 
   let scheduler: RefreshScheduler | undefined;
   if (options.scheduler !== false) {

@@ -15,6 +15,7 @@ import { redactUrl } from './redact-url.ts';
 
 const HELP = `Usage: tokenwarden serve [--db <path|url>] [--port 8080] [--host 127.0.0.1] [--public-url <url>]
                          [--redirect-origins <origins>] [--shutdown-grace <s>] [--log-level <level>]
+                         [--allow-private-webhooks]
 
 Runs the HTTP API. With no --db it uses ./tokenwarden.sqlite and a key file
 ./tokenwarden.keys generated on first start (mode 0600; back it up). A postgres:// URL
@@ -45,6 +46,11 @@ ${DB_HELP}
   --log-level <level>
                    the JSON log on stdout: fatal, error, warn, info (default: a line per
                    request), debug, trace or silent (env TOKENWARDEN_LOG_LEVEL)
+  --allow-private-webhooks
+                   let webhook endpoints be on private, loopback or link-local addresses and
+                   plain http: for development, and receivers inside your own network (env
+                   TOKENWARDEN_ALLOW_PRIVATE_WEBHOOKS=true; default off: https to public
+                   addresses only, checked on the address resolved at each delivery)
 
 At start it prints one line: the address, TLS (off: put a TLS proxy in front), the store
 (a Postgres URL without its password), where the keys come from and the public URL.
@@ -71,6 +77,7 @@ export const serveCommand: Command = {
       'redirect-origins': { type: 'string' },
       'shutdown-grace': { type: 'string' },
       'log-level': { type: 'string' },
+      'allow-private-webhooks': { type: 'boolean' },
     });
     if (!args) return;
     const setting = (flag: string, env: string) => configured(args, flag, env);
@@ -87,6 +94,10 @@ export const serveCommand: Command = {
     if (!LOG_LEVELS.includes(logLevel)) {
       throw new CliError(`${logLevelSetting.label} must be one of ${LOG_LEVELS.join(', ')}`);
     }
+    const allowPrivateWebhooks = booleanSetting(
+      args.flag('allow-private-webhooks'),
+      'TOKENWARDEN_ALLOW_PRIVATE_WEBHOOKS',
+    );
     const redirectOrigins = origins?.split(',').map((origin) => origin.trim());
     try {
       if (redirectOrigins) checkRedirectOrigins(redirectOrigins, originsLabel);
@@ -113,6 +124,7 @@ export const serveCommand: Command = {
         adminKeyHash,
         logger: { level: logLevel },
         shutdownGraceMs: graceSeconds * 1000,
+        webhooks: { allowPrivate: allowPrivateWebhooks },
         connect:
           publicBase === undefined
             ? undefined
@@ -137,7 +149,7 @@ export const serveCommand: Command = {
       `Tokenwarden listening on ${listeningOn} (TLS off; store ${database.kind} ` +
         `${database.location}; keys from ${database.keySource}; public URL ` +
         `${publicUrl ? redactUrl(publicUrl) : loopback ? listeningOn : 'none, connect flow off'}; ` +
-        `shutdown grace ${graceSeconds} s)`,
+        `shutdown grace ${graceSeconds} s${allowPrivateWebhooks ? '; webhooks to private addresses allowed' : ''})`,
     );
     await stopRequested;
     note(`Shutting down: finishing requests in flight (at most ${graceSeconds} s).`);
@@ -162,6 +174,15 @@ function configured(args: Args, flag: string, env: string) {
       return value === undefined ? fallback : parseInteger(value, label, { min: 0, max }, 'serve');
     },
   };
+}
+
+/** A boolean option: the flag, else the environment variable (`true` or `false`), else false. */
+function booleanSetting(flag: boolean, env: string): boolean {
+  if (flag) return true;
+  const value = process.env[env];
+  if (value === undefined || value === '' || value === 'false') return false;
+  if (value === 'true') return true;
+  throw new CliError(`${env} must be true or false`);
 }
 
 function isLoopback(host: string): boolean {
