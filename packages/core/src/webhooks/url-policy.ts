@@ -29,11 +29,8 @@ export function checkWebhookUrl(text: string, policy: UrlPolicy): string {
     );
   }
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-  if (
-    host === 'localhost' ||
-    host.endsWith('.localhost') ||
-    (isIP(host) && isPrivateAddress(host))
-  ) {
+  // A name is checked on the addresses it resolves to, at each delivery (`sender.ts`).
+  if (isIP(host) && isPrivateAddress(host)) {
     throw new WebhookUrlError(
       `url: ${url.hostname} is a private, loopback or link-local address (allowed with --allow-private-webhooks)`,
     );
