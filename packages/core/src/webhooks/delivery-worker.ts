@@ -62,7 +62,10 @@ export class WebhookDelivery {
     Pick<WebhookDeliveryOptions, 'onAttempt' | 'onError'>;
   readonly #sender: WebhookSender;
   readonly #leaseMs: number;
-  readonly #inFlight = new Map<string, number>();
+  /** Per endpoint: deliveries leased by this process (sending or queued), and those sending. */
+  readonly #held = new Map<string, number>();
+  readonly #sending = new Map<string, number>();
+  readonly #queued = new Map<string, ClaimedDelivery[]>();
   readonly #running = new Set<Promise<void>>();
   #total = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -108,7 +111,13 @@ export class WebhookDelivery {
     this.#stopped = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    await Promise.allSettled([...this.#running]);
+    // Queued ones were never sent: handed back for any process to take at once.
+    const queued = [...this.#queued.values()].flat();
+    this.#queued.clear();
+    await Promise.allSettled([
+      ...this.#running,
+      ...queued.map((d) => this.#options.store.releaseDelivery(d.seq, d.leaseId)),
+    ]);
     await this.#sender.close();
   }
 
@@ -133,39 +142,40 @@ export class WebhookDelivery {
   }
 
   async #claim(): Promise<void> {
-    const { maxInFlight, maxInFlightPerEndpoint } = this.#options;
-    const free = maxInFlight - this.#total;
-    if (free <= 0 || this.#stopped) return;
-    const full = [...this.#inFlight].filter(([, n]) => n >= maxInFlightPerEndpoint);
+    const { maxInFlight, maxInFlightPerEndpoint: perEndpoint } = this.#options;
+    // At most one endpoint's share per claim: what comes back beyond it waits here (`#queued`),
+    // never longer than one request's timeout, well inside the lease.
+    const limit = Math.min(maxInFlight - this.#total, perEndpoint);
+    if (limit <= 0 || this.#stopped) return;
+    const full = [...this.#held].filter(([, n]) => n >= perEndpoint).map(([id]) => id);
     const claimed = await this.#options.store.claimDeliveries({
-      limit: free,
+      limit,
       leaseId: randomUUID(),
       leaseMs: this.#leaseMs,
-      excludeEndpoints: full.map(([id]) => id),
+      excludeEndpoints: full,
     });
     for (const delivery of claimed) {
-      if ((this.#inFlight.get(delivery.endpointId) ?? 0) >= maxInFlightPerEndpoint) {
-        // More of one endpoint than it may have in flight: handed back for the next round.
-        await this.#options.store.releaseDelivery(delivery.seq, delivery.leaseId);
-        continue;
-      }
-      this.#run(delivery);
+      const { endpointId } = delivery;
+      this.#total++;
+      this.#held.set(endpointId, (this.#held.get(endpointId) ?? 0) + 1);
+      if ((this.#sending.get(endpointId) ?? 0) < perEndpoint) this.#run(delivery);
+      else this.#queued.set(endpointId, [...(this.#queued.get(endpointId) ?? []), delivery]);
     }
-    if (claimed.length === free) this.#again = true;
+    if (claimed.length === limit) this.#again = true;
   }
 
   #run(delivery: ClaimedDelivery): void {
     const { endpointId } = delivery;
-    this.#total++;
-    this.#inFlight.set(endpointId, (this.#inFlight.get(endpointId) ?? 0) + 1);
+    this.#sending.set(endpointId, (this.#sending.get(endpointId) ?? 0) + 1);
     const running = this.#attempt(delivery)
       .catch((error: unknown) => this.#options.onError?.(error))
       .finally(() => {
         this.#running.delete(running);
         this.#total--;
-        const left = this.#inFlight.get(endpointId)! - 1;
-        if (left === 0) this.#inFlight.delete(endpointId);
-        else this.#inFlight.set(endpointId, left);
+        decrement(this.#held, endpointId);
+        decrement(this.#sending, endpointId);
+        const next = this.#queued.get(endpointId)?.shift();
+        if (next && !this.#stopped) this.#run(next);
         this.wake();
       });
     this.#running.add(running);
@@ -251,6 +261,12 @@ export class WebhookDelivery {
     }, delayMs);
     this.#timer.unref();
   }
+}
+
+function decrement(counts: Map<string, number>, key: string): void {
+  const left = counts.get(key)! - 1;
+  if (left === 0) counts.delete(key);
+  else counts.set(key, left);
 }
 
 /** The current secret, and the one before it while its overlap lasts. */

@@ -1,4 +1,4 @@
 export { runWorkers } from './run-workers.ts';
 export type { RunWorkersOptions, WorkerResult, WorkerSpec } from './run-workers.ts';
-export { spawnTs } from './spawn.ts';
+export { onLines, spawnTs } from './spawn.ts';
 export { reportResult, waitForStart, workerCount, workerIndex } from './worker.ts';
