@@ -115,7 +115,7 @@ describe.each(['sqlite', 'postgres'] as const)('webhooks across processes on %s'
     const outcomes = await Promise.allSettled(ids.map((id) => s.broker.getAccessToken(id)));
     expect(outcomes.every((o) => o.status === 'rejected')).toBe(true);
 
-    const got = await receiver.until((requests) => requests.length >= 400, 100_000);
+    const got = await receiver.until((requests) => requests.length >= 400, 150_000);
     await new Promise((r) => setTimeout(r, 300));
     expect(receiver.requests).toHaveLength(400);
     expect(new Set(got.map((request) => request.headers['webhook-id'])).size).toBe(400);
@@ -132,5 +132,5 @@ describe.each(['sqlite', 'postgres'] as const)('webhooks across processes on %s'
     for (const types of byConnection.values()) {
       expect(types).toEqual(['connection.created', 'connection.needs_reauth']);
     }
-  }, 120_000);
+  }, 180_000);
 });

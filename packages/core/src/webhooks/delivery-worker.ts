@@ -175,8 +175,9 @@ export class WebhookDelivery {
         decrement(this.#held, endpointId);
         decrement(this.#sending, endpointId);
         const next = this.#queued.get(endpointId)?.shift();
+        // The slot goes to what is queued for it; a free one is filled by a claim at once.
         if (next && !this.#stopped) this.#run(next);
-        this.wake();
+        else this.wake();
       });
     this.#running.add(running);
   }
