@@ -104,6 +104,9 @@ const FACTORIES: Record<string, { make: () => TokenwardenError; code: ErrorCode 
   UnknownProviderError: {
     make: () => new core.UnknownProviderError('nope'),
     code: 'unknown_provider',
+  },  WebhookUrlError: {
+    make: () => new core.WebhookUrlError('url: the scheme must be https'),
+    code: 'webhook_url_refused',
   },
 };
 

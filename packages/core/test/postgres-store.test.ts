@@ -593,6 +593,7 @@ describe('Postgres store', () => {
       '0002_service',
       '0003_connect_sessions',
       '0004_notify_payload',
+      '0004_webhooks',
       '0005_notify_state',
     ]);
     await handles[0]!.insertCredential(newCredential('c1'));

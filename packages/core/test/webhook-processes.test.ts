@@ -116,7 +116,8 @@ describe.each(['sqlite', 'postgres'] as const)('webhooks across processes on %s'
     await Promise.all(ids.map((id) => s.expire(id)));
     for (const grant of grants) s.provider.revoke(grant.refreshToken);
     const outcomes = await Promise.allSettled(ids.map((id) => s.broker.getAccessToken(id)));
-    expect(outcomes.every((o) => o.status === 'rejected')).toBe(true);
+    const codes = outcomes.map((o) => (o.status === 'rejected' ? o.reason?.code : 'handed out'));
+    expect(codes).toEqual(ids.map(() => 'needs_reauth'));
 
     const got = await receiver.until((requests) => requests.length >= 400, 150_000);
     await new Promise((r) => setTimeout(r, 300));

@@ -18,7 +18,7 @@ import { runMigrations } from './migration-runner.ts';
 import { RowCache } from './row-cache.ts';
 import type { Database } from './schema.ts';
 import type { ServiceStore } from './service-store.ts';
-import { later, type StoreAdapter } from './store-adapter.ts';
+import { inWriteTransaction, later, type StoreAdapter } from './store-adapter.ts';
 import { KyselyWebhookStore } from './kysely-webhook-store.ts';
 import { recordEvent } from './outbox.ts';
 import type { WebhookStore } from './webhook-store.ts';
@@ -289,7 +289,7 @@ export class KyselyStore implements Store {
     const row =
       event === undefined
         ? await write(this.db)
-        : await this.db.transaction().execute(async (trx) => {
+        : await inWriteTransaction(this.adapter, this.db, async (trx) => {
             const written = await write(trx);
             if (written) {
               await recordEvent(

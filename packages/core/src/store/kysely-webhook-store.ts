@@ -1,6 +1,6 @@
 import type { ExpressionBuilder, Kysely } from 'kysely';
 import type { Database } from './schema.ts';
-import { later, type StoreAdapter } from './store-adapter.ts';
+import { inWriteTransaction, later, type StoreAdapter } from './store-adapter.ts';
 import type {
   AttemptOutcome,
   ClaimedDelivery,
@@ -45,7 +45,7 @@ export class KyselyWebhookStore implements WebhookStore {
   }
 
   async deleteEndpoint(id: string): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
+    return inWriteTransaction(this.adapter, this.db, async (trx) => {
       await trx.deleteFrom('webhookDeliveries').where('endpointId', '=', id).execute();
       const result = await trx
         .deleteFrom('webhookEndpoints')
