@@ -38,11 +38,6 @@ const fixture: BrokerFixture = {
   provider: providerConfigFor(provider),
 };
 const main = await openBroker(fixture);
-await new WebhookEndpoints({
-  store: main.store.webhooks,
-  keyRing: main.keyRing,
-  allowPrivate: true,
-}).create({ url: receiver.url, events: ['connection.created'] });
 
 console.log(
   `webhooks on ${sqlite ? 'SQLite' : 'Postgres'}: ${changes} changes by 2 replicas, 1 receiver ` +
@@ -77,6 +72,12 @@ async function handOuts(until: () => boolean): Promise<number> {
   );
   return count / ((performance.now() - started) / 1000);
 }
+// After the hand-out connections: only the replicas' changes reach the receiver.
+await new WebhookEndpoints({
+  store: main.store.webhooks,
+  keyRing: main.keyRing,
+  allowPrivate: true,
+}).create({ url: receiver.url, events: ['connection.created'] });
 const baselineEnd = performance.now() + BASELINE_MS;
 const without = await handOuts(() => performance.now() > baselineEnd);
 
@@ -85,6 +86,13 @@ const startedAt = Date.now();
 for (const [index, child] of replicas.entries()) {
   const share = index === 0 ? Math.ceil(changes / 2) : Math.floor(changes / 2);
   child.stdin!.write(`GO ${share}\n`);
+}
+let committedAt = 0;
+let done = 0;
+for (const child of replicas) {
+  onLines(child.stdout!, (line) => {
+    if (line === 'DONE' && ++done === replicas.length) committedAt = Date.now();
+  });
 }
 const expected = changes;
 const during = await handOuts(() => receiver.requests.length >= expected);
@@ -98,7 +106,8 @@ const delays = requests.map(
   (r) => r.receivedAt - Date.parse((JSON.parse(r.body) as { timestamp: string }).timestamp),
 );
 console.log(
-  `delivered ${ids.size} events in ${((finishedAt - startedAt) / 1000).toFixed(1)} s: ` +
+  `committed ${changes} changes in ${((committedAt - startedAt) / 1000).toFixed(1)} s; ` +
+    `delivered ${ids.size} events in ${((finishedAt - startedAt) / 1000).toFixed(1)} s: ` +
     `${Math.round(ids.size / ((finishedAt - startedAt) / 1000))}/s`,
 );
 console.log(

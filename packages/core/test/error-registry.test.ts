@@ -104,7 +104,8 @@ const FACTORIES: Record<string, { make: () => TokenwardenError; code: ErrorCode 
   UnknownProviderError: {
     make: () => new core.UnknownProviderError('nope'),
     code: 'unknown_provider',
-  },  WebhookUrlError: {
+  },
+  WebhookUrlError: {
     make: () => new core.WebhookUrlError('url: the scheme must be https'),
     code: 'webhook_url_refused',
   },
