@@ -25,6 +25,7 @@ const args = process.argv.slice(2);
 const sqlite = args.includes('--sqlite');
 const [changes = 10_000] = args.filter((a) => !a.startsWith('--')).map(Number);
 const HAND_OUT_CALLERS = 16;
+let stopping = false;
 const BASELINE_MS = 3_000;
 
 const dir = mkdtempSync(join(tmpdir(), 'tw-bench-webhooks-'));
@@ -121,6 +122,7 @@ console.log(
 );
 console.log(`load average at the end: ${loadavg()[0]!.toFixed(1)}`);
 
+stopping = true;
 for (const child of replicas) child.stdin!.end();
 await Promise.all(replicas.map((child) => new Promise((r) => child.once('exit', r))));
 await main.close();
@@ -134,6 +136,14 @@ function replica(): Promise<ChildProcess> {
   child.stderr!.pipe(process.stderr);
   return new Promise((resolve, reject) => {
     onLines(child.stdout!, (line) => line === 'READY' && resolve(child));
-    child.once('exit', (code) => reject(new Error(`replica exited (${code})`)));
+    child.once('exit', (code, signal) => {
+      const error = new Error(`a replica exited (${code ?? signal})`);
+      reject(error);
+      // After READY: the run cannot finish; say so rather than wait.
+      if (!stopping) {
+        console.error(error.message);
+        process.exit(1);
+      }
+    });
   });
 }

@@ -29,15 +29,16 @@ interface Delivery {
   next_attempt_at: string | null;
 }
 
-const ADD_HELP = `Usage: tokenwarden webhooks add --url <https url> [--event <type> ...] [--description <text>]
+const ADD_HELP = `Usage: tokenwarden webhooks add <https url> [--event <type> ...] [--description <text>]
 
 Adds a webhook endpoint (admin key) and prints its signing secret once (whsec_...).
 Receivers verify each delivery with it (Standard Webhooks; @tokenwarden/client's
 verifyWebhook).
 
+The URL is where events are POSTed: https on a public address (the server's
+--allow-private-webhooks allows private addresses and plain http).
+
 Options:
-  --url <url>          where to POST events: https on a public address (the server's
-                       --allow-private-webhooks allows private addresses and plain http)
   --event <type>       an event type to send, repeatable; default all of
                        ${LIFECYCLE_EVENT_TYPES.join(', ')}
   --description <text> for people: whose receiver this is
@@ -50,10 +51,10 @@ const addCommand = defineCommand({
   help: ADD_HELP,
   options: {
     ...API_OPTIONS,
-    url: { type: 'string' },
     event: { type: 'string', multiple: true },
     description: { type: 'string' },
   },
+  positionals: exactlyOne('url'),
   async run(args) {
     const events = args.list('event');
     const unknown = events.find((e) => !(LIFECYCLE_EVENT_TYPES as readonly string[]).includes(e));
@@ -65,7 +66,7 @@ const addCommand = defineCommand({
     }
     const description = args.string('description');
     const created = await ApiClient.fromArgs(args).post<Endpoint>('/v1/webhooks', {
-      url: args.required('url'),
+      url: args.positionals[0]!,
       ...(events.length > 0 && { events }),
       ...(description !== undefined && { description }),
     });
