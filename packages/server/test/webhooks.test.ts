@@ -232,6 +232,7 @@ describe.each(BACKENDS)('webhooks on %s', (backend) => {
     const { server: s, receiver: r } = await start(backend, FAST, {
       refreshFailingAfterMs: 300,
       breaker: { threshold: 1_000 },
+      maxWaitMs: 300, // each call answers refresh_unavailable soon
     });
     const { secret } = await addEndpoint(s, {
       url: r.url,
