@@ -23,6 +23,17 @@ afterEach(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('tokenwarden webhooks', () => {
+  it('serve refuses TOKENWARDEN_ALLOW_PRIVATE_WEBHOOKS that is neither true nor false', async () => {
+    const refused = await run(['serve', '--port', '0'], {
+      cwd: dir,
+      env: { TOKENWARDEN_ALLOW_PRIVATE_WEBHOOKS: 'yes' },
+    });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe(
+      'error: TOKENWARDEN_ALLOW_PRIVATE_WEBHOOKS must be true or false\n',
+    );
+  });
+
   it('adds, lists, shows the log of, rotates and removes an endpoint; serve says private is allowed', async () => {
     receiver = await WebhookReceiver.start();
     replica = await serve(

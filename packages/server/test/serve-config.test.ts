@@ -51,6 +51,7 @@ describe('tokenwarden serve configuration', () => {
         '--redirect-origins',
         '--shutdown-grace',
         '--log-level',
+        '--allow-private-webhooks',
       ]);
       for (const name of [
         'TOKENWARDEN_DB',
@@ -60,6 +61,7 @@ describe('tokenwarden serve configuration', () => {
         'TOKENWARDEN_REDIRECT_ORIGINS',
         'TOKENWARDEN_SHUTDOWN_GRACE',
         'TOKENWARDEN_LOG_LEVEL',
+        'TOKENWARDEN_ALLOW_PRIVATE_WEBHOOKS',
       ]) {
         expect(stdout).toContain(name);
       }
