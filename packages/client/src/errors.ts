@@ -27,8 +27,10 @@ export type ErrorCode =
   | 'proxy_not_configured'
   | 'upstream_unreachable'
   | 'upstream_timeout'
+  | 'webhook_url_refused'
   | 'network_error'
-  | 'unexpected_response';
+  | 'unexpected_response'
+  | 'webhook_invalid';
 
 /** Why a connection needs its owner to authorize again (see docs/errors.md). */
 export type ReauthReason =

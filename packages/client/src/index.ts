@@ -24,6 +24,12 @@
  */
 export { TokenwardenClient } from './client.ts';
 export {
+  verifyWebhook,
+  WebhookVerificationError,
+  type VerifyWebhookOptions,
+  type WebhookEvent,
+} from './webhooks.ts';
+export {
   ForbiddenError,
   InvalidRequestError,
   NeedsReauthError,

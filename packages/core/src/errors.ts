@@ -108,6 +108,11 @@ export const ERROR_CODES = {
     message: "The provider's API did not answer in time.",
     fix: 'Retry later, or raise the proxy timeouts (connect, headers, idle body) if the API is slow by nature.',
   },
+  webhook_url_refused: {
+    status: 400,
+    message: 'The webhook URL is not one Tokenwarden delivers to.',
+    fix: 'Use an https URL on a public address, without user or password; for a receiver on a private or loopback address, or plain http, start the server with --allow-private-webhooks.',
+  },
 } as const satisfies Record<string, { status: number; message: string; fix: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -237,5 +242,12 @@ export class UnknownProviderError extends TokenwardenError {
   constructor(readonly provider: string) {
     super('unknown_provider', `Provider "${provider}" is not configured.`);
     this.name = 'UnknownProviderError';
+  }
+}
+
+export class WebhookUrlError extends TokenwardenError {
+  constructor(message: string) {
+    super('webhook_url_refused', message);
+    this.name = 'WebhookUrlError';
   }
 }

@@ -116,6 +116,29 @@ export type {
 } from './store/store.ts';
 export { KyselyStore } from './store/kysely-store.ts';
 export type { KeyStore, DataKeyRecord, KeyHolder } from './store/key-store.ts';
+export {
+  LIFECYCLE_EVENT_TYPES,
+  type LifecycleEvent,
+  type LifecycleEventType,
+} from './webhooks/events.ts';
+export {
+  WebhookDelivery,
+  type DeliveryAttempt,
+  type WebhookDeliveryOptions,
+} from './webhooks/delivery-worker.ts';
+export {
+  WebhookEndpoints,
+  type NewWebhookInput,
+  type WebhookEndpoint,
+  type WebhookEndpointWithSecret,
+  type WebhookEndpointsOptions,
+} from './webhooks/webhook-endpoints.ts';
+export { isPrivateAddress } from './webhooks/url-policy.ts';
+export type {
+  DeliveryLogEntry,
+  WebhookEndpointRecord,
+  WebhookStore,
+} from './store/webhook-store.ts';
 export type { StoreAdapter } from './store/store-adapter.ts';
 export { guardStore } from './store/guard-store.ts';
 export type {

@@ -109,6 +109,10 @@ const FACTORIES: Record<string, { make: () => TokenwardenError; code: ErrorCode 
     make: () => new core.UnknownProviderError('nope'),
     code: 'unknown_provider',
   },
+  WebhookUrlError: {
+    make: () => new core.WebhookUrlError('url: the scheme must be https'),
+    code: 'webhook_url_refused',
+  },
 };
 
 describe('exported error classes', () => {

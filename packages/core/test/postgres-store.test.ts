@@ -598,6 +598,7 @@ describe('Postgres store', () => {
       '0005_notify_state',
       '0006_client_certificates',
       '0007_data_keys',
+      '0008_webhooks',
     ]);
     await handles[0]!.insertCredential(newCredential('c1'));
     expect((await handles[3]!.getCredential('c1'))?.record.version).toBe(1);

@@ -46,6 +46,7 @@ import { healthRoutes } from './routes/health.ts';
 import { providerRoutes } from './routes/providers.ts';
 import { proxyRoutes, type ProxyOptions } from './routes/proxy.ts';
 import { tokenRoutes } from './routes/tokens.ts';
+import { webhookRoutes, type ServerWebhookOptions } from './routes/webhooks.ts';
 import { refreshAuditEvent } from './audit/refresh-events.ts';
 
 export interface BuildServerOptions {
@@ -86,6 +87,8 @@ export interface BuildServerOptions {
   https?: HttpsOptions;
   /** Proxy mode (`/v1/proxy/{id}/...`): the replay limit and the upstream timeouts. */
   proxy?: ProxyOptions;
+  /** Webhook endpoints and delivery: private addresses allowed, timeouts, retries, ... */
+  webhooks?: ServerWebhookOptions;
 }
 
 /** What `app.close()` could not finish, for the operator (see `shutdownReport`). */
@@ -320,6 +323,11 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
   await app.register(clientRoutes, ctx);
   await app.register(auditRoutes, ctx);
   await app.register(proxyRoutes, { ...ctx, proxy: options.proxy });
+  await app.register(webhookRoutes, {
+    ...ctx,
+    keyRing: options.keyRing,
+    webhooks: options.webhooks,
+  });
 
   let scheduler: RefreshScheduler | undefined;
   if (options.scheduler !== false) {

@@ -21,6 +21,7 @@
 export { buildServer, type BuildServerOptions, type ConnectOptions } from './app.ts';
 export { generateApiKey, hashApiKey, newClientKey, type NewClientKey } from './auth/api-keys.ts';
 export type { Principal } from './auth/principal.ts';
+export type { ServerWebhookOptions } from './routes/webhooks.ts';
 export {
   errorReply,
   ForbiddenError,

@@ -56,6 +56,7 @@ describe('tokenwarden serve configuration', () => {
         '--proxy-replay-limit',
         '--proxy-connect-timeout',
         '--opened-token-cache',
+        '--allow-private-webhooks',
       ]);
       for (const name of [
         'TOKENWARDEN_DB',
@@ -73,6 +74,7 @@ describe('tokenwarden serve configuration', () => {
         'TOKENWARDEN_PROXY_HEADERS_TIMEOUT',
         'TOKENWARDEN_PROXY_IDLE_TIMEOUT',
         'TOKENWARDEN_OPENED_TOKEN_CACHE',
+        'TOKENWARDEN_ALLOW_PRIVATE_WEBHOOKS',
       ]) {
         expect(stdout).toContain(name);
       }

@@ -15,3 +15,4 @@ export * from './crash/crash-round.ts';
 export * from './crash/crash-torture.ts';
 export { startMoto, FAKE_AWS_ENV, type Moto } from './kms/moto.ts';
 export { runFailover, type FailoverOptions, type FailoverReport } from './failover/run-failover.ts';
+export { WebhookReceiver, type ReceivedRequest, type ReceiverAnswer } from './webhooks/receiver.ts';

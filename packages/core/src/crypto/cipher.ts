@@ -160,3 +160,24 @@ export function sealProviderSecret(ring: KeyRing, plaintext: string, provider: s
 export function openProviderSecret(ring: KeyRing, sealed: string, provider: string): string {
   return decrypt(ring, sealed, providerSecretAssociatedData(provider));
 }
+
+/**
+ * The associated data binding a webhook endpoint's signing secret to that endpoint:
+ * `tokenwarden/webhook/v1/<id>/signing_secret`, a namespace of its own as for provider secrets.
+ */
+function webhookSecretAssociatedData(endpointId: string): string {
+  if (typeof endpointId !== 'string' || endpointId === '') {
+    throw new TypeError('endpointId must be a non-empty string');
+  }
+  return `tokenwarden/webhook/v1/${endpointId}/signing_secret`;
+}
+
+/** Encrypts a webhook endpoint's signing secret, bound to the endpoint's id. */
+export function sealWebhookSecret(ring: KeyRing, plaintext: string, endpointId: string): string {
+  return encrypt(ring, plaintext, webhookSecretAssociatedData(endpointId));
+}
+
+/** Decrypts a signing secret sealed by `sealWebhookSecret` for the same endpoint. */
+export function openWebhookSecret(ring: KeyRing, sealed: string, endpointId: string): string {
+  return decrypt(ring, sealed, webhookSecretAssociatedData(endpointId));
+}

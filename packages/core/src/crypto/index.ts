@@ -19,6 +19,8 @@ export {
   sealProviderSecret,
   openProviderSecret,
   providerSecretAssociatedData,
+  sealWebhookSecret,
+  openWebhookSecret,
   SECRET_FIELDS,
   SEALED_PREFIX,
   type SecretField,

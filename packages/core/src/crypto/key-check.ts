@@ -1,7 +1,15 @@
 import { DecryptError, KeyRingError } from '../errors.ts';
 import type { ServiceStore } from '../store/service-store.ts';
 import type { Store } from '../store/store.ts';
-import { decrypt, encrypt, keyIdOf, openField, openProviderSecret } from './cipher.ts';
+import {
+  decrypt,
+  encrypt,
+  keyIdOf,
+  openField,
+  openProviderSecret,
+  openWebhookSecret,
+} from './cipher.ts';
+import type { WebhookStore } from '../store/webhook-store.ts';
 import { KeyRing } from './key-ring.ts';
 
 /**
@@ -12,6 +20,8 @@ export interface KeyCheckStore {
   keysInUse: Store['keysInUse'];
   getCredential: Store['getCredential'];
   service: Pick<ServiceStore, 'listProviders' | 'getSetting' | 'setSettingIfAbsent'>;
+  /** Webhook signing secrets are sealed too (a store without webhooks: none). */
+  webhooks?: Pick<WebhookStore, 'listEndpoints'>;
 }
 
 /** The sealed value every key check holds; not secret, it only proves the key opens it. */
@@ -49,6 +59,15 @@ async function sealedSamples(store: KeyCheckStore): Promise<Map<string, Opener>>
     const keyId = keyIdOf(sealed);
     if (!samples.has(keyId)) {
       samples.set(keyId, async (ring) => void openProviderSecret(ring, sealed, provider.name));
+    }
+  }
+  for (const endpoint of (await store.webhooks?.listEndpoints()) ?? []) {
+    const keyId = keyIdOf(endpoint.secret);
+    if (!samples.has(keyId)) {
+      samples.set(
+        keyId,
+        async (ring) => void openWebhookSecret(ring, endpoint.secret, endpoint.id),
+      );
     }
   }
   return samples;

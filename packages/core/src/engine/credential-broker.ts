@@ -55,6 +55,11 @@ export interface CredentialBrokerOptions {
   breaker?: Partial<CircuitBreakerOptions>;
   /** When the background scheduler should refresh (invariant 10). */
   proactive?: { skewMs?: number; fraction?: number; jitterMs?: number };
+  /**
+   * How long a connection's refreshes may fail without a verdict (the provider down or rate
+   * limiting) before `connection.refresh_failing` is written for its webhooks. Default 15 min.
+   */
+  refreshFailingAfterMs?: number;
   /** Refreshes, failures and credentials needing re-authorization. Must not throw. */
   onEvent?: (event: BrokerEvent) => void;
   /** Every `BrokerEvent`, and connections recovered by re-authorization. Must not throw. */
@@ -144,6 +149,7 @@ export class CredentialBroker {
         fraction: options.proactive?.fraction ?? 0.1,
         jitterMs: options.proactive?.jitterMs ?? 30_000,
       },
+      refreshFailingAfterMs: options.refreshFailingAfterMs ?? 15 * 60_000,
       emit: (event) => this.#emit(event),
       breaker: (provider) => this.#breakers.for(provider),
       step: async (step, id) => {

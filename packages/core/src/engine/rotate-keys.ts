@@ -2,12 +2,15 @@ import {
   keyIdOf,
   openField,
   openProviderSecret,
+  openWebhookSecret,
   sealField,
   sealProviderSecret,
+  sealWebhookSecret,
   type KeyRing,
 } from '../crypto/index.ts';
 import type { ServiceStore } from '../store/service-store.ts';
 import type { Store } from '../store/store.ts';
+import type { WebhookStore } from '../store/webhook-store.ts';
 
 export interface RotateKeysOptions {
   store: Store;
@@ -15,6 +18,8 @@ export interface RotateKeysOptions {
   keyRing: KeyRing;
   /** Also re-encrypt the stored providers' client secrets (usually `store.service`). */
   service?: ServiceStore;
+  /** Also re-encrypt the webhook endpoints' signing secrets (usually `store.webhooks`). */
+  webhooks?: WebhookStore;
   batchSize?: number;
   onProgress?: (progress: { resealed: number; skipped: number }) => void;
 }
@@ -59,8 +64,15 @@ export async function rotateKeys(options: RotateKeysOptions): Promise<RotateKeys
     totals.skipped = skippedThisPass;
     if (skippedThisPass === 0) break;
   }
-  if (!options.service) return totals;
-  return { ...totals, providerSecrets: await resealProviderSecrets(options.service, keyRing) };
+  return {
+    ...totals,
+    ...(options.service && {
+      providerSecrets: await resealProviderSecrets(options.service, keyRing),
+    }),
+    ...(options.webhooks && {
+      webhookSecrets: await resealWebhookSecrets(options.webhooks, keyRing),
+    }),
+  };
 }
 
 export interface RotateKeysResult {
@@ -69,6 +81,8 @@ export interface RotateKeysResult {
   skipped: number;
   /** With `service`: provider client secrets re-encrypted, and those changed meanwhile. */
   providerSecrets?: { resealed: number; skipped: number };
+  /** With `webhooks`: endpoints whose signing secrets were re-encrypted, and those changed meanwhile. */
+  webhookSecrets?: { resealed: number; skipped: number };
 }
 
 /**
@@ -86,6 +100,30 @@ async function resealProviderSecrets(
     const plaintext = openProviderSecret(keyRing, sealed, provider.name);
     const resealed = sealProviderSecret(keyRing, plaintext, provider.name);
     if (await service.resealProviderSecret(provider.name, sealed, resealed)) totals.resealed++;
+    else totals.skipped++;
+  }
+  return totals;
+}
+
+/** Endpoints are few too: one pass; one rotated meanwhile is sealed under the active key already. */
+async function resealWebhookSecrets(
+  webhooks: WebhookStore,
+  keyRing: KeyRing,
+): Promise<{ resealed: number; skipped: number }> {
+  const totals = { resealed: 0, skipped: 0 };
+  const reseal = (sealed: string, id: string) =>
+    keyIdOf(sealed) === keyRing.activeKeyId
+      ? sealed
+      : sealWebhookSecret(keyRing, openWebhookSecret(keyRing, sealed, id), id);
+  for (const endpoint of await webhooks.listEndpoints()) {
+    const { id, secret, previousSecret } = endpoint;
+    const sealed = [secret, previousSecret].filter((s): s is string => s !== null);
+    if (sealed.every((s) => keyIdOf(s) === keyRing.activeKeyId)) continue;
+    const resealed = {
+      secret: reseal(secret, id),
+      previousSecret: previousSecret === null ? null : reseal(previousSecret, id),
+    };
+    if (await webhooks.resealSecrets(id, { secret, previousSecret }, resealed)) totals.resealed++;
     else totals.skipped++;
   }
   return totals;

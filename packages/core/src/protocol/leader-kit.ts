@@ -24,6 +24,8 @@ export interface LeaderKit {
   leaseMs: number;
   backoff: BackoffPolicy;
   proactive: { skewMs: number; fraction: number; jitterMs: number };
+  /** Refreshes failing without a verdict this long make `connection.refresh_failing`. */
+  refreshFailingAfterMs: number;
   emit(event: BrokerEvent): void;
   breaker(provider: string): CircuitBreaker;
   /** The crash-point seam (`CredentialBrokerOptions.onStep`). */
@@ -101,12 +103,16 @@ export async function commitFailed(
   { snapshot }: HeldLease,
   failure: Extract<TokenOutcome, { kind: 'failed' }>,
 ): Promise<CredentialSnapshot | undefined> {
-  const { record } = snapshot;
+  const { record, now } = snapshot;
   const retryAfterMs = backoffDelay(kit.backoff, record.failures + 1, failure.retryAfterMs);
+  const failingForMs = now - (record.failingSince ?? now);
   const committed = await kit.store.commitFailure(record.id, record.leaseId!, {
     lastError: failure.error,
     retryAfterMs,
     keepIntent: failure.inDoubt,
+    providerFailed: true,
+    // Once per run of failures: cleared by the next tokens written.
+    reportFailing: record.failingReportedAt === null && failingForMs >= kit.refreshFailingAfterMs,
   });
   return announce(kit, committed, () => ({
     type: 'refresh_failed',
@@ -196,6 +202,7 @@ export async function commitTokens(
       accessTtlMs,
       refreshTtlMs: next.refreshTtlMs,
       refreshInMs: nextRefreshIn(accessTtlMs, idleMs(provider), kit.proactive),
+      reportRecovered: record.failingReportedAt !== null,
     }),
   );
   return announce(kit, committed, (version) => ({

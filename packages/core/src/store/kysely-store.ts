@@ -20,7 +20,11 @@ import { runMigrations } from './migration-runner.ts';
 import { RowCache } from './row-cache.ts';
 import type { Database } from './schema.ts';
 import type { ServiceStore } from './service-store.ts';
-import { later, type StoreAdapter } from './store-adapter.ts';
+import { inWriteTransaction, later, type StoreAdapter } from './store-adapter.ts';
+import { KyselyWebhookStore } from './kysely-webhook-store.ts';
+import { recordEvent } from './outbox.ts';
+import type { WebhookStore } from './webhook-store.ts';
+import { lifecycleEvent, type LifecycleEventType } from '../webhooks/events.ts';
 import type {
   ClaimRequest,
   LeaseRequest,
@@ -40,6 +44,8 @@ export class KyselyStore implements Store {
   readonly connect: ConnectSessionStore;
   /** The key sources' wrapped data keys and the processes' key heartbeats. */
   readonly keys: KeyStore;
+  /** Webhook endpoints and the deliveries of the outbox, in the same database. */
+  readonly webhooks: WebhookStore;
 
   /** The reads of every hand-out and every poll, compiled once (see `compiledOnce`). */
   readonly #credentialById;
@@ -54,6 +60,7 @@ export class KyselyStore implements Store {
     this.service = new KyselyServiceStore(db, adapter);
     this.connect = new KyselyConnectSessionStore(db, adapter);
     this.keys = new KyselyKeyStore(db, adapter);
+    this.webhooks = new KyselyWebhookStore(db, adapter);
     this.#credentialById = compiledOnce(db, (id) =>
       db.selectFrom('credentials').selectAll().select(adapter.now.as('dbNow')).where('id', '=', id),
     );
@@ -76,37 +83,39 @@ export class KyselyStore implements Store {
 
   async insertCredential(c: NewCredential): Promise<CredentialSnapshot> {
     const now = this.adapter.now;
-    const row = await this.db
-      .insertInto('credentials')
-      .values({
-        id: c.id,
-        provider: c.provider,
-        owner: c.owner,
-        status: 'active',
-        statusReason: null,
-        version: 1,
-        accessToken: c.accessToken,
-        accessExpiresAt: later(now, c.accessTtlMs),
-        tokenType: c.tokenType,
-        scope: c.scope,
-        refreshToken: c.refreshToken,
-        refreshExpiresAt: c.refreshTtlMs === null ? null : later(now, c.refreshTtlMs),
-        keyId: c.keyId,
-        leaseId: null,
-        leaseUntil: null,
-        intentHash: null,
-        intentAt: null,
-        refreshAt: c.refreshInMs === null ? null : later(now, c.refreshInMs),
-        nextAttemptAt: null,
-        lastError: null,
-        metadata: c.metadata,
-        createdAt: now,
-        updatedAt: now,
-      })
-      .returningAll()
-      .returning(now.as('dbNow'))
-      .executeTakeFirstOrThrow();
-    return snapshot(row);
+    const inserted = await this.#reported('connection.created', (db) =>
+      db
+        .insertInto('credentials')
+        .values({
+          id: c.id,
+          provider: c.provider,
+          owner: c.owner,
+          status: 'active',
+          statusReason: null,
+          version: 1,
+          accessToken: c.accessToken,
+          accessExpiresAt: later(now, c.accessTtlMs),
+          tokenType: c.tokenType,
+          scope: c.scope,
+          refreshToken: c.refreshToken,
+          refreshExpiresAt: c.refreshTtlMs === null ? null : later(now, c.refreshTtlMs),
+          keyId: c.keyId,
+          leaseId: null,
+          leaseUntil: null,
+          intentHash: null,
+          intentAt: null,
+          refreshAt: c.refreshInMs === null ? null : later(now, c.refreshInMs),
+          nextAttemptAt: null,
+          lastError: null,
+          metadata: c.metadata,
+          createdAt: now,
+          updatedAt: now,
+        })
+        .returningAll()
+        .returning(now.as('dbNow'))
+        .executeTakeFirstOrThrow(),
+    );
+    return inserted!;
   }
 
   async getCredential(id: string): Promise<CredentialSnapshot | undefined> {
@@ -127,14 +136,21 @@ export class KyselyStore implements Store {
   }
 
   async deleteCredential(id: string): Promise<boolean> {
-    const result = await this.db.deleteFrom('credentials').where('id', '=', id).executeTakeFirst();
-    return result.numDeletedRows > 0n;
+    const deleted = await this.#reported('connection.deleted', (db) =>
+      db
+        .deleteFrom('credentials')
+        .where('id', '=', id)
+        .returningAll()
+        .returning(this.adapter.now.as('dbNow'))
+        .executeTakeFirst(),
+    );
+    return deleted !== undefined;
   }
 
   async acquireLease(id: string, lease: LeaseRequest): Promise<CredentialSnapshot | undefined> {
     const now = this.adapter.now;
-    return this.#written(
-      this.db
+    return this.#written((db) =>
+      db
         .updateTable('credentials')
         .set({
           leaseId: lease.leaseId,
@@ -171,7 +187,8 @@ export class KyselyStore implements Store {
     leaseId: string,
     t: RefreshedTokens,
   ): Promise<CredentialSnapshot | undefined> {
-    return this.#fenced(id, leaseId, (eb) => newTokens(eb, this.adapter.now, t));
+    const event = t.reportRecovered ? 'connection.refresh_recovered' : undefined;
+    return this.#fenced(event, id, leaseId, (eb) => newTokens(eb, this.adapter.now, t));
   }
 
   async commitNeedsReauth(
@@ -179,7 +196,7 @@ export class KyselyStore implements Store {
     leaseId: string,
     failure: { reason: string; lastError: string },
   ): Promise<CredentialSnapshot | undefined> {
-    return this.#fenced(id, leaseId, (eb) => ({
+    return this.#fenced('connection.needs_reauth', id, leaseId, (eb) => ({
       status: 'needs_reauth',
       statusReason: failure.reason,
       lastError: failure.lastError,
@@ -194,13 +211,16 @@ export class KyselyStore implements Store {
   async commitFailure(
     id: string,
     leaseId: string,
-    failure: { lastError: string; retryAfterMs: number; keepIntent: boolean },
+    failure: Failure,
   ): Promise<CredentialSnapshot | undefined> {
     const now = this.adapter.now;
-    return this.#fenced(id, leaseId, (eb) => ({
+    const event = failure.reportFailing ? 'connection.refresh_failing' : undefined;
+    return this.#fenced(event, id, leaseId, (eb) => ({
       leaseId: null,
       leaseUntil: null,
       failures: eb('failures', '+', 1),
+      ...(failure.providerFailed && { failingSince: eb.fn.coalesce('failingSince', now) }),
+      ...(failure.reportFailing && { failingReportedAt: now }),
       nextAttemptAt: later(now, Math.max(0, failure.retryAfterMs)),
       lastError: failure.lastError,
       // The provider answered without redeeming: this send is no longer in doubt. An intent
@@ -222,39 +242,69 @@ export class KyselyStore implements Store {
     t: ReauthorizedTokens,
   ): Promise<CredentialSnapshot | undefined> {
     return this.#written(
-      this.db
-        .updateTable('credentials')
-        .set((eb) => ({
-          ...newTokens(eb, this.adapter.now, t),
-          status: 'active',
-          statusReason: null,
-        }))
-        .where('id', '=', id)
-        .where('version', '=', expectedVersion),
+      (db) =>
+        db
+          .updateTable('credentials')
+          .set((eb) => ({
+            ...newTokens(eb, this.adapter.now, t),
+            status: 'active',
+            statusReason: null,
+          }))
+          .where('id', '=', id)
+          .where('version', '=', expectedVersion),
+      'connection.reauthorized',
     );
   }
 
   /** Invariant 4: `set` is written only while `leaseId` holds the lease. */
   #fenced(
+    event: LifecycleEventType | undefined,
     id: string,
     leaseId: string,
     set: (eb: ExpressionBuilder<Database, 'credentials'>) => UpdateObject<Database, 'credentials'>,
   ): Promise<CredentialSnapshot | undefined> {
     return this.#written(
-      this.db
-        .updateTable('credentials')
-        .set(set)
-        .where('id', '=', id)
-        .where('leaseId', '=', leaseId),
+      (db) =>
+        db.updateTable('credentials').set(set).where('id', '=', id).where('leaseId', '=', leaseId),
+      event,
     );
   }
 
-  /** Runs an update of one credential: the row as written, with the database clock, if it matched. */
-  async #written(update: CredentialUpdate): Promise<CredentialSnapshot | undefined> {
-    const row = await update
-      .returningAll()
-      .returning(this.adapter.now.as('dbNow'))
-      .executeTakeFirst();
+  /**
+   * Runs an update of one credential: the row as written, with the database clock, if it
+   * matched; `event` is recorded with it when given.
+   */
+  #written(
+    update: (db: Kysely<Database>) => CredentialUpdate,
+    event?: LifecycleEventType,
+  ): Promise<CredentialSnapshot | undefined> {
+    return this.#reported(event, (db) =>
+      update(db).returningAll().returning(this.adapter.now.as('dbNow')).executeTakeFirst(),
+    );
+  }
+
+  /**
+   * Runs a write of one credential and, when it wrote one and `event` is given, records the event
+   * in the same transaction (`recordEvent`). Without an event, one statement as before.
+   */
+  async #reported(
+    event: LifecycleEventType | undefined,
+    write: (db: Kysely<Database>) => Promise<Row | undefined>,
+  ): Promise<CredentialSnapshot | undefined> {
+    const row =
+      event === undefined
+        ? await write(this.db)
+        : await inWriteTransaction(this.adapter, this.db, async (trx) => {
+            const written = await write(trx);
+            if (written) {
+              await recordEvent(
+                trx,
+                this.adapter.now,
+                lifecycleEvent(event, written, written.dbNow),
+              );
+            }
+            return written;
+          });
     return row && snapshot(row);
   }
 
@@ -382,6 +432,8 @@ function newTokens(
     failures: 0,
     nextAttemptAt: null,
     lastError: null,
+    failingSince: null,
+    failingReportedAt: null,
     refreshAt: t.refreshInMs === null ? null : later(now, t.refreshInMs),
     updatedAt: now,
   };
@@ -396,6 +448,8 @@ const CLEARED_LEASE_AND_INTENT = {
 } as const;
 
 type Row = CredentialRow & { dbNow: number };
+
+type Failure = Parameters<Store['commitFailure']>[2];
 
 type CredentialUpdate = UpdateQueryBuilder<Database, 'credentials', 'credentials', UpdateResult>;
 

@@ -186,4 +186,76 @@ export const MIGRATIONS: readonly Migration[] = [
         .execute();
     },
   },
+  {
+    // Lifecycle webhooks (`webhooks/`): endpoints, the outbox of events, their deliveries; and
+    // on credentials, the run of transient failures `connection.refresh_failing` reports.
+    name: '0008_webhooks',
+    async up(db, types) {
+      const { epochMs } = types;
+      await db.schema.alterTable('credentials').addColumn('failing_since', epochMs).execute();
+      await db.schema.alterTable('credentials').addColumn('failing_reported_at', epochMs).execute();
+      await db.schema
+        .createTable('webhook_endpoints')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('url', 'text', (c) => c.notNull())
+        .addColumn('description', 'text')
+        .addColumn('events', 'text')
+        .addColumn('secret', 'text', (c) => c.notNull())
+        .addColumn('previous_secret', 'text')
+        .addColumn('previous_secret_until', epochMs)
+        .addColumn('created_at', epochMs, (c) => c.notNull())
+        .addColumn('updated_at', epochMs, (c) => c.notNull())
+        .execute();
+      const seq = sequenceKey(types);
+      await db.schema
+        .createTable('webhook_events')
+        .addColumn('seq', seq.dataType, seq.build)
+        .addColumn('id', 'text', (c) => c.notNull().unique())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('connection_id', 'text', (c) => c.notNull())
+        .addColumn('payload', 'text', (c) => c.notNull())
+        .addColumn('created_at', epochMs, (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('webhook_events_created_at')
+        .on('webhook_events')
+        .column('created_at')
+        .execute();
+      await db.schema
+        .createTable('webhook_deliveries')
+        .addColumn('seq', seq.dataType, seq.build)
+        .addColumn('endpoint_id', 'text', (c) => c.notNull())
+        .addColumn('event_seq', seq.dataType, (c) => c.notNull())
+        .addColumn('connection_id', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('next_attempt_at', epochMs, (c) => c.notNull())
+        .addColumn('lease_id', 'text')
+        .addColumn('lease_until', epochMs)
+        .addColumn('retrying_since', epochMs, (c) => c.notNull())
+        .addColumn('last_status', 'integer')
+        .addColumn('last_error', 'text')
+        .addColumn('last_attempt_at', epochMs)
+        .addColumn('delivered_at', epochMs)
+        .addColumn('created_at', epochMs, (c) => c.notNull())
+        .execute();
+      // The claim: pending rows that are due; and per endpoint and connection, the earliest.
+      await db.schema
+        .createIndex('webhook_deliveries_due')
+        .on('webhook_deliveries')
+        .columns(['status', 'next_attempt_at'])
+        .execute();
+      await db.schema
+        .createIndex('webhook_deliveries_order')
+        .on('webhook_deliveries')
+        .columns(['endpoint_id', 'connection_id', 'event_seq'])
+        .execute();
+      await db.schema
+        .createIndex('webhook_deliveries_endpoint_event')
+        .on('webhook_deliveries')
+        .columns(['endpoint_id', 'event_seq'])
+        .unique()
+        .execute();
+    },
+  },
 ];

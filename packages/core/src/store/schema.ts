@@ -19,6 +19,9 @@ export interface Database {
   connectSessions: ConnectSessionsTable;
   dataKeys: DataKeysTable;
   keyHolders: KeyHoldersTable;
+  webhookEndpoints: WebhookEndpointsTable;
+  webhookEvents: WebhookEventsTable;
+  webhookDeliveries: WebhookDeliveriesTable;
 }
 
 export const CREDENTIAL_STATUSES = ['active', 'needs_reauth', 'revoked'] as const;
@@ -57,6 +60,10 @@ export interface CredentialsTable {
   failures: Generated<number>;
   nextAttemptAt: number | null;
   lastError: string | null;
+  /** Since when refreshes fail without a verdict (the provider down): null while they succeed. */
+  failingSince: number | null;
+  /** When `connection.refresh_failing` was written for this run of failures, or null. */
+  failingReportedAt: number | null;
   /** JSON text: caller-provided metadata, never secret. */
   metadata: string;
   createdAt: number;
@@ -160,4 +167,60 @@ export interface KeyHoldersTable {
   keyIds: string;
   /** Epoch milliseconds, database clock. */
   seenAt: number;
+}
+
+/** Where lifecycle events are sent (`webhooks/`). */
+export interface WebhookEndpointsTable {
+  /** `wh_` and 120 random bits. */
+  id: string;
+  url: string;
+  description: string | null;
+  /** JSON text: the event types sent there, or null for all. */
+  events: string | null;
+  /** The signing secret (`whsec_...`), sealed (`sealWebhookSecret`). */
+  secret: string;
+  /** The secret before the last rotation, sealed, still signing until `previousSecretUntil`. */
+  previousSecret: string | null;
+  previousSecretUntil: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** The outbox: each lifecycle event, written in the transaction of the change it reports. */
+export interface WebhookEventsTable {
+  /** Monotonic: the order the changes committed in, per connection. */
+  seq: Generated<number>;
+  /** `msg_...`: the `webhook-id` every endpoint receives it under. */
+  id: string;
+  type: string;
+  connectionId: string;
+  /** The JSON body sent, as `webhooks/events.ts` builds it. Never a secret. */
+  payload: string;
+  createdAt: number;
+}
+
+export const DELIVERY_STATUSES = ['pending', 'delivered', 'failed'] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+/** One event for one endpoint: fanned out with the event, leased by the replica sending it. */
+export interface WebhookDeliveriesTable {
+  seq: Generated<number>;
+  endpointId: string;
+  eventSeq: number;
+  /** The event's, copied: deliveries of one connection to one endpoint go out in order. */
+  connectionId: string;
+  status: DeliveryStatus;
+  attempts: Generated<number>;
+  nextAttemptAt: number;
+  leaseId: string | null;
+  leaseUntil: number | null;
+  /** Retries give up this long after it (the event, or a redelivery by hand). */
+  retryingSince: number;
+  /** The last answer's HTTP status, or null when none came. */
+  lastStatus: number | null;
+  /** Why the last attempt failed (`http_500`, `timeout`, `address_refused`, ...), or null. */
+  lastError: string | null;
+  lastAttemptAt: number | null;
+  deliveredAt: number | null;
+  createdAt: number;
 }

@@ -22,6 +22,12 @@ export interface StoreAdapter {
     db: Kysely<Database>,
     fn: (locked: Kysely<Database>) => Promise<void>,
   ): Promise<void>;
+  /**
+   * Runs `fn` in a transaction that writes (an outbox event with the change it reports). Default
+   * Kysely's; SQLite takes the write lock up front (BEGIN IMMEDIATE), so that another process's
+   * write between the transaction's first read and its first write cannot make it fail.
+   */
+  writeTransaction?<T>(db: Kysely<Database>, fn: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
   /** Schema changes only this database needs, merged into the shared ones by name. */
   readonly migrations?: readonly Migration[];
   /** How often a waiter re-reads a credential when no notification arrives. */
@@ -36,6 +42,15 @@ export interface StoreAdapter {
   readonly readCache?: ReadCacheSupport;
   /** Stops the adapter's own background work; called by `Store.close()` first. */
   readonly beforeClose?: () => Promise<void>;
+}
+
+/** `adapter.writeTransaction`, or Kysely's transaction where the adapter has none. */
+export function inWriteTransaction<T>(
+  adapter: StoreAdapter,
+  db: Kysely<Database>,
+  fn: (trx: Kysely<Database>) => Promise<T>,
+): Promise<T> {
+  return adapter.writeTransaction ? adapter.writeTransaction(db, fn) : db.transaction().execute(fn);
 }
 
 /**

@@ -7,6 +7,11 @@ import type { CredentialRecord, CredentialSnapshot, CredentialState } from '../c
  * Every time the store reasons about (`now`, lease expiry, backoff) comes from the database's
  * clock, never the caller's (invariant 2): callers pass durations, the store adds them to its own
  * `now`. The store sees only sealed secrets; sealing and opening is the engine's job.
+ *
+ * The lifecycle changes write their webhook event (`webhooks/events.ts`) to the outbox in the
+ * same transaction: a connection created, deleted, re-authorized or turned `needs_reauth`
+ * always; a refresh failing or recovered when the engine says so (`reportFailing`,
+ * `reportRecovered`).
  */
 export interface Store {
   /** Creates or upgrades the schema. Safe to call from several processes at once. */
@@ -51,7 +56,15 @@ export interface Store {
   commitFailure(
     id: string,
     leaseId: string,
-    failure: { lastError: string; retryAfterMs: number; keepIntent: boolean },
+    failure: {
+      lastError: string;
+      retryAfterMs: number;
+      keepIntent: boolean;
+      /** The provider failed without a verdict: a run of failures starts (`failingSince`). */
+      providerFailed?: boolean;
+      /** Write `connection.refresh_failing` (and remember it was written, `failingReportedAt`). */
+      reportFailing?: boolean;
+    },
   ): Promise<CredentialSnapshot | undefined>;
 
   /**
@@ -168,4 +181,6 @@ export interface RefreshedTokens extends SealedSecrets {
   refreshTtlMs: number | null | undefined;
   /** When the scheduler should refresh next, from now; null for never. */
   refreshInMs: number | null;
+  /** Write `connection.refresh_recovered`: `connection.refresh_failing` was written before. */
+  reportRecovered?: boolean;
 }

@@ -122,6 +122,7 @@ const rotateCommand = defineCommand({
       const result = await rotateKeys({
         store,
         service: store.service,
+        webhooks: store.webhooks,
         keyRing,
         batchSize,
         onProgress: (p) => {
@@ -136,6 +137,7 @@ const rotateCommand = defineCommand({
           resealed: result.resealed,
           skipped: result.skipped,
           provider_secrets: result.providerSecrets ?? null,
+          webhook_secrets: result.webhookSecrets ?? null,
         });
       } else {
         const providers = result.providerSecrets;
@@ -143,10 +145,16 @@ const rotateCommand = defineCommand({
           `re-encrypted ${result.resealed} credentials under key ${keyRing.activeKeyId}; ${result.skipped} skipped\n` +
             (providers
               ? `re-encrypted ${providers.resealed} provider client secrets; ${providers.skipped} skipped\n`
+              : '') +
+            (result.webhookSecrets &&
+            result.webhookSecrets.resealed + result.webhookSecrets.skipped > 0
+              ? `re-encrypted ${result.webhookSecrets.resealed} webhook signing secrets; ${result.webhookSecrets.skipped} skipped\n`
               : ''),
         );
       }
-      if (result.skipped > 0 || (result.providerSecrets?.skipped ?? 0) > 0) {
+      const skippedSecrets =
+        (result.providerSecrets?.skipped ?? 0) + (result.webhookSecrets?.skipped ?? 0);
+      if (result.skipped > 0 || skippedSecrets > 0) {
         note('Some secrets were rewritten under an old key meanwhile: run keys rotate again.');
         process.exitCode = 1;
       }

@@ -17,6 +17,7 @@ const COMMANDS = [
   ),
   command('token', 'print a valid access token for a connection', () => import('./token.ts')),
   command('audit', 'show the audit log', () => import('./audit.ts')),
+  command('webhooks', 'manage webhook endpoints and deliveries', () => import('./webhooks.ts')),
   command(
     'dev-provider',
     'run a test OAuth provider on loopback to try Tokenwarden with',

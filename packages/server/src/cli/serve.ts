@@ -24,6 +24,7 @@ const HELP = `Usage: tokenwarden serve [--db <path|url>] [--port 8080] [--host 1
                          [--tls-cert <file> --tls-key <file> [--tls-client-ca <file>]]
                          [--proxy-replay-limit <bytes>] [--proxy-connect-timeout <ms>]
                          [--proxy-headers-timeout <ms>] [--proxy-idle-timeout <ms>]
+                         [--allow-private-webhooks]
 
 Runs the HTTP API. With no --db it uses ./tokenwarden.sqlite and a key file
 ./tokenwarden.keys generated on first start (mode 0600; back it up). A postgres:// URL
@@ -73,6 +74,11 @@ ${DB_HELP}
                    connection (default 10000), to answer (30000), and between two pieces of
                    its body (30000); 0 waits forever (env TOKENWARDEN_PROXY_CONNECT_TIMEOUT,
                    TOKENWARDEN_PROXY_HEADERS_TIMEOUT, TOKENWARDEN_PROXY_IDLE_TIMEOUT)
+  --allow-private-webhooks
+                   let webhook endpoints be on private, loopback or link-local addresses and
+                   plain http: for development, and receivers inside your own network (env
+                   TOKENWARDEN_ALLOW_PRIVATE_WEBHOOKS=true; default off: https to public
+                   addresses only, checked on the address resolved at each delivery)
 
 At start it prints one line: the address, TLS (off: put a TLS proxy in front), the store
 (a Postgres URL without its password), where the keys come from and the public URL.
@@ -113,6 +119,7 @@ export const serveCommand: Command = {
       'proxy-headers-timeout': { type: 'string' },
       'proxy-idle-timeout': { type: 'string' },
       'opened-token-cache': { type: 'string' },
+      'allow-private-webhooks': { type: 'boolean' },
     });
     if (!args) return;
     const setting = (flag: string, env: string) => configured(args, flag, env);
@@ -152,6 +159,10 @@ export const serveCommand: Command = {
         HOUR_MS,
       ),
     };
+    const allowPrivateWebhooks = booleanSetting(
+      args.flag('allow-private-webhooks'),
+      'TOKENWARDEN_ALLOW_PRIVATE_WEBHOOKS',
+    );
     const redirectOrigins = origins?.split(',').map((origin) => origin.trim());
     try {
       if (redirectOrigins) checkRedirectOrigins(redirectOrigins, originsLabel);
@@ -200,6 +211,7 @@ export const serveCommand: Command = {
         shutdownGraceMs: graceSeconds * 1000,
         https: tls?.options,
         proxy,
+        webhooks: { allowPrivate: allowPrivateWebhooks },
         connect:
           publicBase === undefined
             ? undefined
@@ -229,7 +241,7 @@ export const serveCommand: Command = {
       `Tokenwarden listening on ${listeningOn} (${tls?.summary ?? 'TLS off'}; store ${database.kind} ` +
         `${database.location}; keys from ${database.keySource}; public URL ` +
         `${publicUrl ? redactUrl(publicUrl) : loopback ? listeningOn : 'none, connect flow off'}; ` +
-        `shutdown grace ${graceSeconds} s)`,
+        `shutdown grace ${graceSeconds} s${allowPrivateWebhooks ? '; webhooks to private addresses allowed' : ''})`,
     );
     await stopRequested;
     note(`Shutting down: finishing requests in flight (at most ${graceSeconds} s).`);
@@ -278,6 +290,15 @@ function tlsSettings(setting: (flag: string, env: string) => ReturnType<typeof c
     key: key.value,
     clientCa: clientCa.value,
   }) satisfies TlsSettings;
+}
+
+/** A boolean option: the flag, else the environment variable (`true` or `false`), else false. */
+function booleanSetting(flag: boolean, env: string): boolean {
+  if (flag) return true;
+  const value = process.env[env];
+  if (value === undefined || value === '' || value === 'false') return false;
+  if (value === 'true') return true;
+  throw new CliError(`${env} must be true or false`);
 }
 
 function isLoopback(host: string): boolean {

@@ -1,4 +1,4 @@
 export { runWorkers } from './run-workers.ts';
 export type { RunWorkersOptions, WorkerResult, WorkerSpec } from './run-workers.ts';
-export { spawnTs, TailBuffer } from './spawn.ts';
+export { onLines, spawnTs, TailBuffer } from './spawn.ts';
 export { reportResult, waitForStart, workerCount, workerIndex } from './worker.ts';

@@ -143,6 +143,11 @@ export class TestProvider {
     return this.#state.issueGrant(this.#options, validateGrantOptions(opts), Date.now());
   }
 
+  /** Revokes a token as POST /revoke would (RFC 7009): a refresh token takes its family. */
+  revoke(token: string): void {
+    this.#state.revoke(token);
+  }
+
   injectFailures(...failures: InjectedFailure[]): void {
     for (const failure of failures.map(validateFailure)) {
       this.#failures.push({ failure, remaining: failure.times ?? 1 });

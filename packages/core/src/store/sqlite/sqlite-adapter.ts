@@ -19,6 +19,18 @@ export function sqliteAdapter(
     readCache: { stamp: () => changes.stamp(), now: Date.now },
     columnTypes: { epochMs: 'integer', sequence: 'autoincrement' },
     pollIntervalMs,
+    writeTransaction: (db, fn) =>
+      db.connection().execute(async (conn) => {
+        await sql`begin immediate`.execute(conn);
+        try {
+          const result = await fn(conn);
+          await sql`commit`.execute(conn);
+          return result;
+        } catch (error) {
+          await sql`rollback`.execute(conn).catch(() => undefined);
+          throw error;
+        }
+      }),
     async withMigrationLock(db, fn) {
       // BEGIN IMMEDIATE takes the write lock up front, so two processes starting on a new file
       // cannot both decide to create the tables.
