@@ -101,6 +101,10 @@ const FACTORIES: Record<string, { make: () => TokenwardenError; code: ErrorCode 
   },
   DecryptError: { make: () => new core.DecryptError('bad'), code: 'decrypt_failed' },
   KeyRingError: { make: () => new core.KeyRingError('bad'), code: 'key_ring_invalid' },
+  KeySourceUnavailableError: {
+    make: () => new core.KeySourceUnavailableError('the KMS did not answer'),
+    code: 'key_ring_invalid',
+  },
   StoreUnavailableError: {
     make: () => new core.StoreUnavailableError(new Error('connect ECONNREFUSED')),
     code: 'store_unavailable',

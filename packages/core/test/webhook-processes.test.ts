@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { WebhookDelivery, WebhookEndpoints } from '@tokenwarden/core';
-import { fixtureEnv, onLines, spawnTs, WebhookReceiver } from '@tokenwarden/testkit';
+import { CRASH_WORKER, fixtureEnv, onLines, spawnTs, WebhookReceiver } from '@tokenwarden/testkit';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { scenario, type Scenario } from './helpers.ts';
@@ -43,7 +43,7 @@ async function setUp(backend: 'sqlite' | 'postgres', events?: string[]) {
 
 /** A child that asks for the token of `id` and is SIGKILLed right after the commit. */
 async function crashAfterCommit(fixture: Scenario['fixture'], id: string): Promise<void> {
-  const child = spawnTs(join(workers, 'crash-worker.ts'), [id], {
+  const child = spawnTs(CRASH_WORKER, [id], {
     ...fixtureEnv(fixture),
     TW_CRASH_AT: 'committed',
   });

@@ -55,8 +55,8 @@ describe('tokenwarden serve configuration', () => {
         '--tls-client-ca',
         '--proxy-replay-limit',
         '--proxy-connect-timeout',
-        '--opened-token-cache',
         '--allow-private-webhooks',
+        '--opened-token-cache',
       ]);
       for (const name of [
         'TOKENWARDEN_DB',
