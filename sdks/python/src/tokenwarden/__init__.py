@@ -26,6 +26,7 @@ from .errors import (
     TokenwardenError,
     UnauthorizedError,
 )
+from .webhooks import WebhookVerificationError, verify_webhook
 
 __all__ = [
     "AccessToken",
@@ -41,4 +42,6 @@ __all__ = [
     "RetryEvent",
     "TokenwardenError",
     "UnauthorizedError",
+    "WebhookVerificationError",
+    "verify_webhook",
 ]
