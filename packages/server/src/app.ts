@@ -41,6 +41,7 @@ import { clientRoutes } from './routes/clients.ts';
 import { connectRoutes } from './routes/connect.ts';
 import { connectionProviderRoutes } from './routes/connection-provider.ts';
 import { connectionRoutes } from './routes/connections.ts';
+import { consoleRoutes } from './routes/console.ts';
 import { healthRoutes } from './routes/health.ts';
 import { providerRoutes } from './routes/providers.ts';
 import { tokenRoutes } from './routes/tokens.ts';
@@ -314,6 +315,7 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
   await app.register(connectRoutes, ctx);
   await app.register(clientRoutes, ctx);
   await app.register(auditRoutes, ctx);
+  await app.register(consoleRoutes, { ...ctx, keyRing: options.keyRing });
 
   let scheduler: RefreshScheduler | undefined;
   if (options.scheduler !== false) {

@@ -94,7 +94,7 @@ const machineSchema = {
   response: { 201: connectionSummarySchema, ...errorResponses(400, 401, 403, 413, 503) },
 } as const;
 
-interface ListQuery {
+export interface ListQuery {
   owner?: string;
   provider?: string;
   status?: CredentialStatus;
@@ -102,7 +102,7 @@ interface ListQuery {
   limit?: string;
 }
 
-const listSchema = {
+export const listSchema = {
   tags: ['connections'],
   summary: 'List connections (metadata only), ordered by id',
   description:
