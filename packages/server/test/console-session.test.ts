@@ -97,6 +97,44 @@ describe('console sessions', () => {
     expect(bearer.statusCode).toBe(401);
   });
 
+  it('pages connections by keyset and filters them by owner, provider and status', async () => {
+    const s = await server();
+    await s.putProvider();
+    await s.putProvider('other');
+    const ids = [];
+    for (const owner of ['u1', 'u2', 'u3']) ids.push((await s.importGrant({ owner })).id);
+    ids.push((await s.importGrant({ owner: 'u1', provider: 'other' })).id);
+    ids.sort();
+    const { cookie } = await signIn(s);
+    const list = async (query: string) => {
+      const response = await s.app.inject({
+        url: `/v1/console/connections?${query}`,
+        headers: { cookie },
+      });
+      expect(response.statusCode, response.body).toBe(200);
+      return response.json<{
+        connections: { id: string; owner: string }[];
+        next_cursor: string | null;
+      }>();
+    };
+    const first = await list('limit=3');
+    expect(first.connections.map((c) => c.id)).toEqual(ids.slice(0, 3));
+    const second = await list(`limit=3&cursor=${first.next_cursor}`);
+    expect(second).toEqual({
+      connections: [expect.objectContaining({ id: ids[3] })],
+      next_cursor: null,
+    });
+    expect((await list('owner=u1')).connections).toHaveLength(2);
+    expect((await list('owner=u1&provider=other')).connections).toHaveLength(1);
+    expect((await list('status=needs_reauth')).connections).toHaveLength(0);
+    const bad = await s.app.inject({
+      url: '/v1/console/connections?status=dead',
+      headers: { cookie },
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ error: 'invalid_request' });
+  });
+
   it('refuses a write without the CSRF token; signs out with it', async () => {
     const s = await server();
     const { cookie, csrf } = await signIn(s);
