@@ -14,10 +14,9 @@ import {
   type ConsoleSession,
 } from '../console/session.ts';
 import { recordAudit, type ServerContext } from '../http/context.ts';
-import { closedObject, parseLimit } from '../http/schemas.ts';
-import { recordView } from '../http/views.ts';
+import { closedObject } from '../http/schemas.ts';
 import { consoleAssets, securityHeaders } from './console-assets.ts';
-import { listSchema, type ListQuery } from './connections.ts';
+import { connectionPage, listSchema, type ListQuery } from './connections.ts';
 
 export interface ConsoleContext extends ServerContext {
   keyRing: KeyRing;
@@ -98,21 +97,7 @@ export const consoleRoutes: FastifyPluginAsync<ConsoleContext> = async (app, ctx
       onRequest: requireSession,
       config: { auditAction: 'connection.list' },
     },
-    async (request) => {
-      const { owner, provider, status, cursor } = request.query;
-      const limit = parseLimit(request.query.limit);
-      const records = await ctx.service.listCredentials({
-        owner,
-        provider,
-        status,
-        afterId: cursor,
-        limit,
-      });
-      return {
-        connections: records.map(recordView),
-        next_cursor: records.length === limit ? records[records.length - 1]!.id : null,
-      };
-    },
+    async (request) => connectionPage(ctx, request.query),
   );
 };
 
