@@ -2,7 +2,7 @@
 // flags, CSRF, sign-out, expiry, replicas. The browser's view is console-browser.test.ts.
 import { KeyRing } from '@tokenwarden/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SESSION_TTL_MS, SessionSigner } from '../src/console/session.ts';
+import { SESSION_TTL_MS, SessionSigner } from '../src/auth/console-session.ts';
 import { startTestServer, type TestServer } from './helpers.ts';
 
 let servers: TestServer[] = [];

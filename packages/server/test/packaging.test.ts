@@ -213,6 +213,11 @@ describe('the packages, installed from their tarballs and run with plain node', 
       const url = server.match[1]!;
       const cli = join(project, 'node_modules/.bin/tokenwarden');
       const admin = { TOKENWARDEN_URL: url, TOKENWARDEN_ADMIN_KEY: adminKey };
+      // The console comes with it: its page from the installed @tokenwarden/console, its script too.
+      const consolePage = await fetch(`${url}/console`);
+      expect(consolePage.status).toBe(200);
+      const script = /src="([^"]+app\.js[^"]*)"/.exec(await consolePage.text())![1]!;
+      expect((await fetch(`${url}${script}`)).status).toBe(200);
 
       await runOk(
         cli,

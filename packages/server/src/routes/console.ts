@@ -12,7 +12,7 @@ import {
   SESSION_TTL_MS,
   SessionSigner,
   type ConsoleSession,
-} from '../console/session.ts';
+} from '../auth/console-session.ts';
 import { recordAudit, type ServerContext } from '../http/context.ts';
 import { closedObject } from '../http/schemas.ts';
 import { consoleAssets, securityHeaders } from './console-assets.ts';
