@@ -21,6 +21,15 @@ interface ConnectionPage {
   next_cursor: string | null;
 }
 
+interface TimelineEntry {
+  action: string;
+  actor: string;
+  outcome: string;
+  at: string;
+  first_at: string;
+  count: number;
+}
+
 interface SessionReply {
   csrf_token: string;
   expires_at: string;
@@ -73,14 +82,51 @@ function startSession(session: SessionReply): void {
   );
   element('sign-in').hidden = true;
   element('sign-out').hidden = false;
-  element('connections').hidden = false;
   void loadConnections();
+  showRoute();
 }
+
+/** `#connection=<id>` shows that connection's timeline; anything else the table. */
+function showRoute(): void {
+  if (csrfToken === undefined) return;
+  const id = /^#connection=(.+)$/.exec(location.hash)?.[1];
+  element('connections').hidden = id !== undefined;
+  element('timeline').hidden = id === undefined;
+  if (id !== undefined) void loadTimeline(decodeURIComponent(id));
+}
+
+async function loadTimeline(id: string): Promise<void> {
+  element('timeline-title').textContent = id;
+  const list = element('timeline-entries');
+  list.replaceChildren();
+  const error = element('timeline-error');
+  try {
+    const { entries } = await api<{ entries: TimelineEntry[] }>(
+      'GET',
+      `/v1/console/connections/${encodeURIComponent(id)}/timeline`,
+    );
+    error.textContent = entries.length === 0 ? 'Nothing recorded yet.' : '';
+    list.replaceChildren(...entries.map(timelineItem));
+  } catch (problem) {
+    error.textContent = problem instanceof Error ? problem.message : String(problem);
+  }
+}
+
+function timelineItem(entry: TimelineEntry): HTMLLIElement {
+  const item = document.createElement('li');
+  const folded = entry.count > 1 ? ` (${entry.count} times since ${relative(entry.first_at)})` : '';
+  item.textContent = `${relative(entry.at)}: ${entry.action} by ${entry.actor}, ${entry.outcome}${folded}`;
+  item.title = entry.at;
+  return item;
+}
+
+window.addEventListener('hashchange', showRoute);
 
 function showSignIn(message = ''): void {
   csrfToken = undefined;
   window.clearTimeout(expiryTimer);
   element('connections').hidden = true;
+  element('timeline').hidden = true;
   element('sign-out').hidden = true;
   element('sign-in').hidden = false;
   element('sign-in-error').textContent = message;
@@ -131,6 +177,11 @@ function connectionRow(connection: Connection): HTMLTableRowElement {
     cell.textContent = text;
     if (className) cell.className = className;
   }
+  // The owner opens the connection's timeline.
+  const link = document.createElement('a');
+  link.href = `#connection=${encodeURIComponent(connection.id)}`;
+  link.textContent = connection.owner;
+  row.cells[0]!.replaceChildren(link);
   return row;
 }
 

@@ -14,6 +14,7 @@ let base: string;
 /** Every token the provider issued for the connections seeded below. */
 const tokens: string[] = [];
 let deadId: string;
+let aliceId: string;
 
 beforeAll(async () => {
   [browser, s] = await Promise.all([launchBrowser(), startTestServer()]);
@@ -22,6 +23,11 @@ beforeAll(async () => {
   for (const owner of ['alice', 'bob', HOSTILE_OWNER]) {
     const grant = await s.importGrant({ owner });
     tokens.push(grant.accessToken, grant.refreshToken);
+    if (owner === 'alice') aliceId = grant.id;
+  }
+  // Three hand-outs in a row: one entry of alice's timeline.
+  for (let i = 0; i < 3; i++) {
+    expect((await s.admin('POST', `/v1/connections/${aliceId}/token`, {})).statusCode).toBe(200);
   }
   // A refresh the provider refuses (invalid_grant): the connection needs re-authorization.
   const dead = await s.importGrant({ owner: 'carol', expiresIn: 0 });
@@ -92,6 +98,21 @@ describe('the admin console in Chromium', () => {
     await page.reload();
     await page.getByLabel('Admin key').waitFor();
     expect(await page.locator('#connections').isHidden()).toBe(true);
+    await page.close();
+  });
+
+  it("opens a connection's timeline from its owner, hand-outs folded into one entry", async () => {
+    const { page } = await signedInPage();
+    await page.getByRole('link', { name: 'alice', exact: true }).click();
+    await page.getByText(`Timeline: ${aliceId}`).waitFor();
+    await expect.poll(() => page.locator('#timeline-entries li').count()).toBe(2);
+    const entries = await page.locator('#timeline-entries li').allTextContents();
+    expect(entries[0]).toMatch(/: token\.read by admin, ok \(3 times since .+\)$/);
+    expect(entries[1]).toMatch(/: connection\.create by admin, ok$/);
+    expect(await page.locator('#connections').isHidden()).toBe(true);
+
+    await page.getByRole('link', { name: 'Back to connections' }).click();
+    await page.locator('#connections').waitFor();
     await page.close();
   });
 

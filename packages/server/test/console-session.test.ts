@@ -135,6 +135,26 @@ describe('console sessions', () => {
     expect(bad.json()).toMatchObject({ error: 'invalid_request' });
   });
 
+  it("answers a connection's timeline behind the session; a bad id is a typed error", async () => {
+    const s = await server();
+    await s.putProvider();
+    const { id } = await s.importGrant({ owner: 'u1' });
+    const { cookie } = await signIn(s);
+    const url = `/v1/console/connections/${id}/timeline`;
+    expect((await s.app.inject({ url })).statusCode).toBe(401);
+    const timeline = await s.app.inject({ url, headers: { cookie } });
+    expect(timeline.statusCode).toBe(200);
+    expect(timeline.json()).toEqual({
+      entries: [expect.objectContaining({ action: 'connection.create', actor: 'admin', count: 1 })],
+    });
+    const bad = await s.app.inject({
+      url: '/v1/console/connections/%20/timeline',
+      headers: { cookie },
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ error: 'invalid_request' });
+  });
+
   it('refuses a write without the CSRF token; signs out with it', async () => {
     const s = await server();
     const { cookie, csrf } = await signIn(s);

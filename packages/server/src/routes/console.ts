@@ -14,9 +14,10 @@ import {
   type ConsoleSession,
 } from '../auth/console-session.ts';
 import { recordAudit, type ServerContext } from '../http/context.ts';
-import { closedObject } from '../http/schemas.ts';
+import { closedObject, idParams } from '../http/schemas.ts';
 import { consoleAssets, securityHeaders } from './console-assets.ts';
 import { connectionPage, listSchema, type ListQuery } from './connections.ts';
+import { connectionTimeline } from './console-timeline.ts';
 
 export interface ConsoleContext extends ServerContext {
   keyRing: KeyRing;
@@ -98,6 +99,12 @@ export const consoleRoutes: FastifyPluginAsync<ConsoleContext> = async (app, ctx
       config: { auditAction: 'connection.list' },
     },
     async (request) => connectionPage(ctx, request.query),
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/console/connections/:id/timeline',
+    { schema: { hide: true, params: idParams }, onRequest: requireSession },
+    async (request) => ({ entries: await connectionTimeline(ctx, request.params.id) }),
   );
 };
 
