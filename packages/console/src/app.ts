@@ -3,37 +3,7 @@
 // HTML; the page's CSP allows no inline script besides. The admin key is sent once, at sign-in,
 // and kept nowhere: the session lives in an HttpOnly cookie, its CSRF token in this module.
 
-interface Connection {
-  id: string;
-  provider: string;
-  owner: string;
-  status: string;
-  status_reason: string | null;
-  access_expires_at: string;
-  refresh_expires_at: string | null;
-  failures: number;
-  last_error: string | null;
-  updated_at: string;
-}
-
-interface ConnectionPage {
-  connections: Connection[];
-  next_cursor: string | null;
-}
-
-interface TimelineEntry {
-  action: string;
-  actor: string;
-  outcome: string;
-  at: string;
-  first_at: string;
-  count: number;
-}
-
-interface SessionReply {
-  csrf_token: string;
-  expires_at: string;
-}
+import type { ConnectionPage, ConsoleConnection, SessionReply, TimelineEntry } from './api.ts';
 
 class ApiError extends Error {
   constructor(
@@ -158,7 +128,7 @@ async function loadConnections(cursor?: string): Promise<void> {
   }
 }
 
-function connectionRow(connection: Connection): HTMLTableRowElement {
+function connectionRow(connection: ConsoleConnection): HTMLTableRowElement {
   const row = document.createElement('tr');
   row.dataset.connectionId = connection.id;
   const cells: [string, string?][] = [

@@ -1,19 +1,10 @@
 // A connection's timeline for the console, from the audit log: what happened to it, newest
 // first, with runs of hand-outs folded into one entry (a busy connection hands out a token
 // thousands of times between two refreshes; the operator wants the refreshes).
+import type { TimelineEntry } from '@tokenwarden/console/api';
 import type { AuditRecord } from '@tokenwarden/core';
 import type { ServerContext } from '../http/context.ts';
 import { iso } from '../http/views.ts';
-
-export interface TimelineEntry {
-  action: string;
-  actor: string;
-  outcome: string;
-  /** The newest event of the entry, and the oldest when it folds several. */
-  at: string;
-  first_at: string;
-  count: number;
-}
 
 /** Folded: consecutive events with these actions, by the same actor with the same outcome. */
 const FOLDED = new Set(['token.read']);

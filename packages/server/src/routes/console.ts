@@ -1,6 +1,7 @@
 // The admin console's API under /v1/console: sign-in with the admin key for a session cookie,
 // sign-out, and the reads the pages make. Hidden from the OpenAPI document: it is the console's
 // own interface, not the product's, and it is authenticated by cookie, not by API key.
+import type { SessionReply } from '@tokenwarden/console/api';
 import type { KeyRing } from '@tokenwarden/core';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { ADMIN } from '../auth/principal.ts';
@@ -108,7 +109,7 @@ export const consoleRoutes: FastifyPluginAsync<ConsoleContext> = async (app, ctx
   );
 };
 
-function sessionReply(session: ConsoleSession) {
+function sessionReply(session: ConsoleSession): SessionReply {
   return {
     csrf_token: session.csrfToken,
     expires_at: new Date(session.expiresAtMs).toISOString(),
