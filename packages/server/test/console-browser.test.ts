@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser, type Browser } from './browser.ts';
 import { startTestServer, type TestServer } from './helpers.ts';
 
+/** On a machine without Chromium the set-up installs it first (apt-get: a few minutes). */
+const INSTALL_TIMEOUT_MS = 10 * 60_000;
 const HOSTILE_OWNER = '<script>window.__pwned=1</script>';
 
 let browser: Browser;
@@ -36,7 +38,7 @@ beforeAll(async () => {
   s.provider.injectFailures({ kind: 'invalid_grant' });
   const refused = await s.admin('POST', `/v1/connections/${deadId}/token`, {});
   expect(refused.json()).toMatchObject({ error: 'needs_reauth' });
-});
+}, INSTALL_TIMEOUT_MS);
 
 afterAll(async () => {
   await browser?.close();
