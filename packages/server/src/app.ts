@@ -42,6 +42,7 @@ import { clientRoutes } from './routes/clients.ts';
 import { connectRoutes } from './routes/connect.ts';
 import { connectionProviderRoutes } from './routes/connection-provider.ts';
 import { connectionRoutes } from './routes/connections.ts';
+import { consoleRoutes } from './routes/console.ts';
 import { healthRoutes } from './routes/health.ts';
 import { providerRoutes } from './routes/providers.ts';
 import { proxyRoutes, type ProxyOptions } from './routes/proxy.ts';
@@ -328,6 +329,7 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     keyRing: options.keyRing,
     webhooks: options.webhooks,
   });
+  await app.register(consoleRoutes, { ...ctx, keyRing: options.keyRing });
 
   let scheduler: RefreshScheduler | undefined;
   if (options.scheduler !== false) {

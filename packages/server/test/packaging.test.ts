@@ -17,7 +17,9 @@ import { runToEnd, type Run } from './cli-process.ts';
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('./installed/', import.meta.url));
 const TSC = join(REPO, 'node_modules/typescript/bin/tsc');
-const PACKAGES = ['client', 'core', 'server', 'temporal', 'testkit'];
+const PACKAGES = ['client', 'console', 'core', 'server', 'temporal', 'testkit'];
+/** What each package's build emits first; the console's is a browser script, not a module. */
+const entry = (name: string) => (name === 'console' ? 'dist/app.js' : 'dist/index.js');
 
 // Installing and type-checking on a busy two-core machine: generous, the work itself is ~30 s.
 const SLOW = { timeout: 300_000 };
@@ -179,7 +181,7 @@ describe('the packages, installed from their tarballs and run with plain node', 
     for (const name of PACKAGES) {
       const installed = join(modules, '@tokenwarden', name);
       expect(lstatSync(installed).isSymbolicLink(), name).toBe(false);
-      expect(existsSync(join(installed, 'dist/index.js')), name).toBe(true);
+      expect(existsSync(join(installed, entry(name))), name).toBe(true);
     }
     expect(existsSync(join(modules, 'tsx'))).toBe(false);
     // Node resolves upwards from the project: nothing above it may hold packages.
@@ -211,6 +213,11 @@ describe('the packages, installed from their tarballs and run with plain node', 
       const url = server.match[1]!;
       const cli = join(project, 'node_modules/.bin/tokenwarden');
       const admin = { TOKENWARDEN_URL: url, TOKENWARDEN_ADMIN_KEY: adminKey };
+      // The console comes with it: its page from the installed @tokenwarden/console, its script too.
+      const consolePage = await fetch(`${url}/console`);
+      expect(consolePage.status).toBe(200);
+      const script = /src="([^"]+app\.js[^"]*)"/.exec(await consolePage.text())![1]!;
+      expect((await fetch(`${url}${script}`)).status).toBe(200);
 
       await runOk(
         cli,

@@ -1,6 +1,6 @@
 import type { ConnectionInfo, CredentialStatus } from '@tokenwarden/core';
 import type { FastifyPluginAsync, FastifyRequest, FastifySchema } from 'fastify';
-import { listableGrants, allows } from '../auth/principal.ts';
+import { listableGrants, allows, type GrantTarget } from '../auth/principal.ts';
 import { errorCodeOf, ForbiddenError } from '../errors.ts';
 import { authenticate, recordAudit, type ServerContext } from '../http/context.ts';
 import {
@@ -23,6 +23,7 @@ import {
   connectionView,
   connectionViewSchema,
   recordView,
+  type ConnectionView,
 } from '../http/views.ts';
 import {
   auditedOnConnection,
@@ -94,7 +95,7 @@ const machineSchema = {
   response: { 201: connectionSummarySchema, ...errorResponses(400, 401, 403, 413, 503) },
 } as const;
 
-interface ListQuery {
+export interface ListQuery {
   owner?: string;
   provider?: string;
   status?: CredentialStatus;
@@ -102,7 +103,7 @@ interface ListQuery {
   limit?: string;
 }
 
-const listSchema = {
+export const listSchema = {
   tags: ['connections'],
   summary: 'List connections (metadata only), ordered by id',
   description:
@@ -182,8 +183,7 @@ export const connectionRoutes: FastifyPluginAsync<ServerContext> = async (app, c
     '/v1/connections',
     { schema: listSchema, config: { auditAction: 'connection.list' } },
     async (request) => {
-      const { owner, provider, status, cursor } = request.query;
-      const limit = parseLimit(request.query.limit);
+      const { owner, provider } = request.query;
       const grants = listableGrants(request.principal, { owner, provider });
       if (grants?.length === 0) {
         recordAudit(ctx, request, {
@@ -194,18 +194,7 @@ export const connectionRoutes: FastifyPluginAsync<ServerContext> = async (app, c
         });
         throw new ForbiddenError('This API key has no connections.read grant covering this query.');
       }
-      const records = await ctx.service.listCredentials({
-        owner,
-        provider,
-        status,
-        afterId: cursor,
-        limit,
-        grants,
-      });
-      return {
-        connections: records.map(recordView),
-        next_cursor: records.length === limit ? records[records.length - 1]!.id : null,
-      };
+      return connectionPage(ctx, request.query, grants);
     },
   );
 
@@ -246,6 +235,27 @@ export const connectionRoutes: FastifyPluginAsync<ServerContext> = async (app, c
     },
   );
 };
+
+/** One page of the listing, by id after `cursor`; `grants` narrows it to what a client may read. */
+export async function connectionPage(
+  ctx: ServerContext,
+  query: ListQuery,
+  grants?: GrantTarget[],
+): Promise<{ connections: ConnectionView[]; next_cursor: string | null }> {
+  const limit = parseLimit(query.limit);
+  const records = await ctx.service.listCredentials({
+    owner: query.owner,
+    provider: query.provider,
+    status: query.status,
+    afterId: query.cursor,
+    limit,
+    grants,
+  });
+  return {
+    connections: records.map(recordView),
+    next_cursor: records.length === limit ? records[records.length - 1]!.id : null,
+  };
+}
 
 /**
  * RFC 7009 before a delete, best effort: whatever the provider does, the connection is deleted
