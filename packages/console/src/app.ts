@@ -1,4 +1,5 @@
 /// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
 // The console's one script. Every value from the API is written with textContent, never as
 // HTML; the page's CSP allows no inline script besides. The admin key is sent once, at sign-in,
 // and kept nowhere: the session lives in an HttpOnly cookie, its CSRF token in this module.

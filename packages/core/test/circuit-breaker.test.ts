@@ -24,6 +24,18 @@ describe('CircuitBreaker', () => {
     expect(breaker.isOpen).toBe(true);
   });
 
+  it("a Retry-After holds even when an earlier request's answer succeeds after it", () => {
+    const { breaker, at } = frozenBreaker();
+    breaker.onFailure(5_000);
+    breaker.onSuccess(); // sent before the 429 came back
+    at(1_000);
+    expect(breaker.admit()).toEqual({ admitted: false, retryAfterMs: 4_000 });
+    expect(breaker.refusingForMs).toBe(4_000);
+    at(5_000);
+    expect(breaker.admit()).toEqual({ admitted: true });
+    expect(breaker.refusingForMs).toBe(0);
+  });
+
   it('a success resets the count', () => {
     const { breaker } = frozenBreaker();
     breaker.onFailure(undefined);

@@ -1,4 +1,4 @@
-import { NeedsReauthError } from '@tokenwarden/core';
+import { NeedsReauthError, RefreshUnavailableError } from '@tokenwarden/core';
 import {
   crashLeader,
   crashRound,
@@ -125,8 +125,9 @@ describe('several machines on one Postgres', () => {
  * is SIGKILLed at one point; then the next caller, its access token expired, asks). It must get a
  * valid token, or — only where the provider really redeemed the refresh token and punishes its
  * reuse — `needs_reauth` / `refresh_in_doubt`. Invariant 6: with nothing left that a replay could
- * cost, the refresh token is replayed once (a provider that never received it answers); a provider
- * whose reuse punishment reaches beyond the family is never sent an unsafe replay. Never a loop.
+ * cost, the refresh token is replayed (a provider that never received it answers, one that
+ * detects reuse refuses); a provider whose reuse punishment reaches beyond the family is never
+ * sent an unsafe replay. The credential ends only on an answer; every send is paced.
  */
 /** Of the in-doubt points, where the provider did redeem the refresh token. */
 const REDEEMED: CrashPoint[] = ['waiting_for_provider', 'response_received'];
@@ -211,6 +212,35 @@ describe.each(CASES)('SIGKILL at each crash point: %s', (_, backend, name) => {
   });
 });
 
+describe.each(BACKENDS)(
+  'a replay whose answer is lost (no redemption) at each in-doubt point: %s',
+  (backend) => {
+    const name = 'rotation, reuse detection, no grace (Auth0, Okta past its grace)';
+    it.each(IN_DOUBT_POINTS)('%s: the next replay decides', async (point) => {
+      const profile = CRASH_PROFILES[name];
+      s = await scenario({
+        backend,
+        provider: {
+          ...profile.provider,
+          latencyMs: point === 'waiting_for_provider' ? WAITING_LATENCY_MS : 0,
+        },
+        config: profile.config,
+        fixture: { leaseMs: 1_500 },
+      });
+      const round = await crashRound(s, point, { loseNextAnswer: true });
+      // The lost send, then one more that the provider answers: never given up on a lost answer.
+      expect(round.nextRequests).toBe(2);
+      expect(round.laterRequests).toBe(0);
+      if (EXPECTED[name](point) === 'token') {
+        expect(round).toMatchObject({ outcome: 'token', version: 2, reuseViolations: 0 });
+      } else {
+        expect(round).toMatchObject({ outcome: 'refresh_in_doubt', reuseViolations: 1 });
+      }
+      expect(round.laterOutcome).toBe(round.outcome);
+    });
+  },
+);
+
 describe.each(BACKENDS)('a stale intent while the access token still works: %s', (backend) => {
   const noGrace = { rotation: true, reuseDetection: true, reuseGraceMs: 0 };
 
@@ -246,18 +276,53 @@ describe.each(BACKENDS)('a stale intent while the access token still works: %s',
     expect(s.provider.stats().tokenRequests).toBe(2);
   });
 
-  it('a replay that is itself lost is not sent a third time', async () => {
+  it('replays lost to hangs keep the credential: it stays active, retried after the backoff, until an answer decides', async () => {
+    s = await scenario({
+      backend,
+      provider: noGrace,
+      config: { requestTimeoutMs: 100 },
+      // The wait outlasts the crashed child's lease (1.5 s), then sees replays lost.
+      fixture: { leaseMs: 1_500, maxWaitMs: 3_000 },
+    });
+    const { id } = await s.importGrant();
+    await crashAt('intent_recorded', id);
+    s.provider.injectFailures({ kind: 'hang', times: 1_000 });
+    const unavailable = await s.broker.getAccessToken(id).catch((e: unknown) => e);
+    expect(unavailable).toBeInstanceOf(RefreshUnavailableError);
+    // More than one replay, each lost, and paced: the backoff and the breaker (5 failures open
+    // it for 1 s, then 2 s) leave room for a handful in the 1.5 s left to the caller, not a loop.
+    const lost = s.provider.stats().tokenRequests;
+    expect(lost).toBeGreaterThanOrEqual(2);
+    expect(lost).toBeLessThanOrEqual(10);
+    expect(s.provider.stats().redemptions).toBe(0);
+    expect(await s.broker.getConnection(id)).toMatchObject({ status: 'active', version: 1 });
+
+    s.provider.clearFailures();
+    // The breaker may still be open from the hangs: ask again when it says to.
+    let answer: unknown = unavailable;
+    for (let i = 0; i < 5 && answer instanceof RefreshUnavailableError; i++) {
+      const wait = answer.retryAfterMs ?? 100;
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      answer = await s.broker.getAccessToken(id).catch((e: unknown) => e);
+    }
+    expectValidToken(answer, 2);
+    expect(s.provider.stats()).toMatchObject({ redemptions: 1, reuseViolations: 0 });
+  });
+
+  it('a lost replay that had redeemed: the next replay is refused, refresh_in_doubt', async () => {
     s = await scenario({ backend, provider: noGrace, fixture: { leaseMs: 1_500 } });
     const { id } = await s.importGrant();
     await crashAt('intent_recorded', id);
-    // The replay is redeemed, and its answer lost too (a 2xx that cannot be read).
-    s.provider.injectFailures({ kind: 'malformed_json', afterRedeem: true });
-    const lost = await s.broker.getAccessToken(id).catch((e: unknown) => e);
-    expectInDoubt(lost);
+    // The replay is redeemed, and its answer lost (a 2xx that cannot be read); the next replay
+    // meets reuse detection: with no grace window that loss could not be avoided.
+    s.provider.injectFailures({ kind: 'malformed_json', afterRedeem: true, times: 1 });
+    expectInDoubt(await s.broker.getAccessToken(id).catch((e: unknown) => e));
     expect(s.provider.stats()).toMatchObject({
-      tokenRequests: 1,
+      tokenRequests: 2,
       redemptions: 1,
-      reuseViolations: 0,
+      reuseViolations: 1,
     });
+    expectInDoubt(await s.broker.getAccessToken(id).catch((e: unknown) => e));
+    expect(s.provider.stats().tokenRequests).toBe(2);
   });
 });

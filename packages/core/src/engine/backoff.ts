@@ -1,11 +1,14 @@
 export interface BackoffPolicy {
   /** Delay ceiling after the first failure. Default 500 ms. */
   baseMs: number;
-  /** Delay ceiling however many failures. Default 5 min. */
+  /**
+   * Delay ceiling however many failures. Default 30 s: the circuit breaker already bounds what a
+   * failing provider receives, and a longer wait only delays the recovery after an outage.
+   */
   maxMs: number;
 }
 
-export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 500, maxMs: 5 * 60_000 };
+export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 500, maxMs: 30_000 };
 
 /**
  * Exponential backoff with full jitter: a uniform delay in [0, min(max, base·2^(n-1))], so that

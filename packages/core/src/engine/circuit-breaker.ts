@@ -5,13 +5,17 @@ export interface CircuitBreakerOptions {
   threshold: number;
   /** First open period; doubles each time it reopens, up to `maxCooldownMs`. Default 1 s. */
   cooldownMs: number;
+  /**
+   * Default 15 s: the first probe after an outage ends comes within it, and one answer closes
+   * the circuit for every request.
+   */
   maxCooldownMs: number;
 }
 
 export const DEFAULT_BREAKER: CircuitBreakerOptions = {
   threshold: 5,
   cooldownMs: 1_000,
-  maxCooldownMs: 60_000,
+  maxCooldownMs: 15_000,
 };
 
 export type Admission = { admitted: true } | { admitted: false; retryAfterMs: number };
@@ -26,6 +30,8 @@ export class CircuitBreaker {
   readonly #clock: Clock;
   #failures = 0;
   #openUntil = 0;
+  /** Until the provider's Retry-After passes: an answer to an earlier request does not end it. */
+  #quietUntil = 0;
   #reopenings = 0;
   #probing = false;
 
@@ -37,7 +43,8 @@ export class CircuitBreaker {
   /** May a request go to the provider now? An admitted caller must report back (or `release`). */
   admit(): Admission {
     const now = this.#clock.monotonic();
-    if (now < this.#openUntil) return { admitted: false, retryAfterMs: this.#openUntil - now };
+    const until = Math.max(this.#openUntil, this.#quietUntil);
+    if (now < until) return { admitted: false, retryAfterMs: until - now };
     if (this.#failures < this.#options.threshold) return { admitted: true };
     // Half-open: one probe at a time.
     if (this.#probing)
@@ -71,13 +78,21 @@ export class CircuitBreaker {
       until = now + Math.min(this.#options.maxCooldownMs, cooldown);
       this.#reopenings++;
     }
-    if (retryAfterMs !== undefined) until = Math.max(until, now + retryAfterMs);
     this.#openUntil = Math.max(this.#openUntil, until);
+    if (retryAfterMs !== undefined) {
+      this.#quietUntil = Math.max(this.#quietUntil, now + retryAfterMs);
+    }
   }
 
   /** Refusing every request until its cooldown ends (what `admit` would say, without a probe). */
   get isOpen(): boolean {
-    return this.#clock.monotonic() < this.#openUntil;
+    return this.refusingForMs > 0;
+  }
+
+  /** How much longer it refuses every request: 0 when closed or half-open. */
+  get refusingForMs(): number {
+    const until = Math.max(this.#openUntil, this.#quietUntil);
+    return Math.max(0, until - this.#clock.monotonic());
   }
 }
 

@@ -82,7 +82,13 @@ export class DecisionLoop {
         if (stillValid) return this.#handOut(record);
         const wait = record.nextAttemptAt - now;
         if (wait > waitLeft) {
-          throw new RefreshUnavailableError(id, wait, record.lastError ?? 'backing_off');
+          // The provider's own Retry-After is held by the breaker, not by the row.
+          const breakerWait = this.#kit.breaker(record.provider).refusingForMs;
+          throw new RefreshUnavailableError(
+            id,
+            Math.max(wait, breakerWait),
+            record.lastError ?? 'backing_off',
+          );
         }
         await clock.sleep(wait);
         continue;

@@ -95,8 +95,10 @@ export async function received(
 }
 
 /**
- * No verdict from the provider (5xx, 429, a timeout): back off with jitter, Retry-After as a
- * floor, and keep the intent when the refresh token may have been spent (invariants 6 and 8).
+ * No verdict from the provider (5xx, 429, a timeout): back off with jitter, and keep the intent
+ * when the refresh token may have been spent (invariants 6 and 8). A Retry-After is the
+ * provider's, not this credential's: the breaker holds it for the whole provider (`received`),
+ * so once a probe is answered the backlog is due at once instead of waiting out a stale one.
  */
 export async function commitFailed(
   kit: LeaderKit,
@@ -104,7 +106,7 @@ export async function commitFailed(
   failure: Extract<TokenOutcome, { kind: 'failed' }>,
 ): Promise<CredentialSnapshot | undefined> {
   const { record, now } = snapshot;
-  const retryAfterMs = backoffDelay(kit.backoff, record.failures + 1, failure.retryAfterMs);
+  const retryAfterMs = backoffDelay(kit.backoff, record.failures + 1, undefined);
   const failingForMs = now - (record.failingSince ?? now);
   const committed = await kit.store.commitFailure(record.id, record.leaseId!, {
     lastError: failure.error,

@@ -87,12 +87,16 @@ export async function refreshAsLeader(
  *
  * - `replay` when a second presentation cannot cost the family (`replayIsSafe`: no rotation, no
  *   reuse punishment, inside the grace window) — and also once the access token has expired or
- *   been reported rejected: then the family's only live tokens are the ones the crashed leader
- *   lost, so a replay risks nothing still held, and a provider that never received the first
- *   request (or forgives it) answers with new tokens;
+ *   been reported rejected: then the family's only live tokens are the ones a lost answer
+ *   carried, so another presentation risks nothing still held, whichever attempt it is. A
+ *   provider that never redeemed (or forgives) answers with new tokens; one that detects reuse
+ *   refuses, and only that answer ends the credential (`refresh_in_doubt`). A replay whose
+ *   answer is lost too teaches nothing and keeps the intent; it is paced like any failed
+ *   refresh (backoff, circuit breaker), so there is no tight loop;
  * - `defer` while the access token still works: it stays in service, the decision waits;
  * - `give_up` (`needs_reauth`, `refresh_in_doubt`) where a detected reuse reaches beyond this
- *   family (`reuseRevokesAllGrants`), or when that one replay was itself lost: never a loop.
+ *   family (`reuseRevokesAllGrants`) and one send may already have been lost: a replay there
+ *   could cost the user's other connections.
  */
 export function afterStaleIntent(
   provider: ResolvedProvider,
@@ -100,8 +104,7 @@ export function afterStaleIntent(
 ): 'replay' | 'defer' | 'give_up' {
   const { record, now } = snapshot;
   if (replayIsSafe(provider, record.intentAt!, now)) return 'replay';
-  // Each leader that sent this refresh token counted itself: the first send, then one replay.
-  if (provider.reuseRevokesAllGrants || record.intentAttempts > 1) return 'give_up';
+  if (provider.reuseRevokesAllGrants) return 'give_up';
   return !rejected && record.accessExpiresAt > now ? 'defer' : 'replay';
 }
 

@@ -115,8 +115,15 @@ let rounds = 0;
 /**
  * Imports an expired grant, kills a leader at `point`, then asks twice. The provider must answer
  * in well under `SETTLE_MS` for the "waiting for the provider" point to find the token redeemed.
+ * With `loseNextAnswer`, the next caller's first send gets an unreadable 2xx that redeemed
+ * nothing (a lost answer that teaches nothing): its leader must send again, paced, and let that
+ * answer decide.
  */
-export async function crashRound(lane: CrashLane, point: CrashPoint): Promise<CrashObservation> {
+export async function crashRound(
+  lane: CrashLane,
+  point: CrashPoint,
+  { loseNextAnswer = false }: { loseNextAnswer?: boolean } = {},
+): Promise<CrashObservation> {
   const { provider, fixture, broker } = lane;
   const grant = provider.issueGrant();
   const { id } = await broker.importCredential({
@@ -130,7 +137,9 @@ export async function crashRound(lane: CrashLane, point: CrashPoint): Promise<Cr
   const { signal, killedAt } = await crashLeader(lane, id, point);
 
   const beforeNext = provider.stats();
+  if (loseNextAnswer) provider.injectFailures({ kind: 'malformed_json', times: 1 });
   const next = await broker.getAccessToken(id).catch((error: unknown) => error);
+  provider.clearFailures();
   const recoveredAt = performance.now();
   const afterNext = provider.stats();
   const later = await broker.getAccessToken(id).catch((error: unknown) => error);
