@@ -9,8 +9,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { TestProvider } from '@tokenwarden/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serve, SLOW, stop, type Server } from './cli-process.ts';
+import { ADMIN_KEY, call } from './serve-process.ts';
 
-const ADMIN = 'an-operator-chosen-admin-key';
 const KEYS = `k1:${Buffer.alloc(32, 9).toString('base64')}`;
 
 let dir: string;
@@ -25,15 +25,6 @@ afterAll(async () => {
   await provider?.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function admin(server: Server, method: string, path: string, body?: unknown) {
-  const response = await fetch(server.url + path, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-}
 
 /** SIGUSR2, then the snapshot Node wrote (`--heapsnapshot-signal`), once it is complete. */
 async function heapSnapshot(server: Server, snapshots: string): Promise<string> {
@@ -57,20 +48,20 @@ async function heapSnapshot(server: Server, snapshots: string): Promise<string> 
 async function refreshedSnapshot(cache: string) {
   const snapshots = mkdtempSync(join(dir, 'snapshots-'));
   const server = await serve(mkdtempSync(join(dir, 'server-')), {
-    TOKENWARDEN_ADMIN_KEY: ADMIN,
+    TOKENWARDEN_ADMIN_KEY: ADMIN_KEY,
     TOKENWARDEN_KEYS: KEYS,
     TOKENWARDEN_OPENED_TOKEN_CACHE: cache,
     NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapshots}`,
   });
   try {
-    const put = await admin(server, 'PUT', '/v1/providers/test', {
+    const put = await call(server, 'PUT', '/v1/providers/test', {
       token_url: provider.tokenUrl,
       client_id: provider.clientId,
       client_secret: provider.clientSecret,
     });
     expect(put.status).toBeLessThan(300);
     const grant = provider.issueGrant();
-    const created = await admin(server, 'POST', '/v1/connections', {
+    const created = await call(server, 'POST', '/v1/connections', {
       provider: 'test',
       owner: 'heap-owner',
       access_token: grant.access_token,
@@ -78,7 +69,7 @@ async function refreshedSnapshot(cache: string) {
       expires_in: 0,
     });
     expect(created.status).toBe(201);
-    const token = await admin(server, 'POST', `/v1/connections/${created.body.id}/token`, {});
+    const token = await call(server, 'POST', `/v1/connections/${created.body.id}/token`, {});
     expect(token.status).toBe(200);
     const accessToken = token.body.access_token as string;
     // The imported token had expired: this one came from a refresh that redeemed the import's.

@@ -9,10 +9,10 @@ import Database from 'better-sqlite3';
 import { TestProvider } from '@tokenwarden/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, serve, SLOW, stop, type Server } from './cli-process.ts';
+import { ADMIN_KEY, call, importTestConnection } from './serve-process.ts';
 
-const ADMIN = 'an-operator-chosen-admin-key';
 // Only SIGHUP and unknown key ids reload keys in this test, never the heartbeat's timer.
-const BASE_ENV = { TOKENWARDEN_ADMIN_KEY: ADMIN, TOKENWARDEN_KEY_HEARTBEAT_MS: '600000' };
+const BASE_ENV = { TOKENWARDEN_ADMIN_KEY: ADMIN_KEY, TOKENWARDEN_KEY_HEARTBEAT_MS: '600000' };
 
 let dir: string;
 let provider: TestProvider;
@@ -27,30 +27,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function admin(server: Server, method: string, path: string, body?: unknown) {
-  const response = await fetch(server.url + path, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-}
-
-async function importConnection(server: Server): Promise<{ id: string; accessToken: string }> {
-  const grant = provider.issueGrant();
-  const created = await admin(server, 'POST', '/v1/connections', {
-    provider: 'test',
-    owner: `owner-${Math.random().toString(36).slice(2)}`,
-    access_token: grant.access_token,
-    refresh_token: grant.refresh_token,
-    expires_in: 3600,
-  });
-  expect(created.status).toBe(201);
-  return { id: created.body.id as string, accessToken: grant.access_token };
-}
-
 async function handOut(server: Server, connection: { id: string; accessToken: string }) {
-  const token = await admin(server, 'POST', `/v1/connections/${connection.id}/token`, {});
+  const token = await call(server, 'POST', `/v1/connections/${connection.id}/token`, {});
   expect(token.body).toMatchObject({ access_token: connection.accessToken });
 }
 
@@ -85,20 +63,20 @@ describe('keys add + keys rotate with replicas serving', () => {
     const b = await serve(dir, { ...BASE_ENV, TOKENWARDEN_KEYS: firstKey });
     const c = await serve(dir, BASE_ENV);
     try {
-      const put = await admin(a, 'PUT', '/v1/providers/test', {
+      const put = await call(a, 'PUT', '/v1/providers/test', {
         token_url: provider.tokenUrl,
         client_id: provider.clientId,
         client_secret: provider.clientSecret,
       });
       expect(put.status).toBeLessThan(300);
-      const old = await importConnection(a);
+      const old = await importTestConnection(a, provider);
 
       const added = await run(['keys', 'add', '--id', 'k2', '--json'], { cwd: dir });
       expect(added.code, added.stderr).toBe(0);
       a.child.kill('SIGHUP');
       await until(() => heldBy(a).includes('k2'));
       // a seals under k2 now; c was told nothing, and opens it when it meets it.
-      const sealedUnderNew = await importConnection(a);
+      const sealedUnderNew = await importTestConnection(a, provider);
       await handOut(c, sealedUnderNew);
       expect(heldBy(c)).toContain('k2');
 

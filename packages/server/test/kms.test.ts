@@ -9,8 +9,7 @@ import Database from 'better-sqlite3';
 import { FAKE_AWS_ENV, startMoto, TestProvider, type Moto } from '@tokenwarden/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, serve, SLOW, start, stop, type Server } from './cli-process.ts';
-
-const ADMIN = 'an-operator-chosen-admin-key';
+import { ADMIN_KEY, call, importTestConnection } from './serve-process.ts';
 
 let moto: Moto;
 let provider: TestProvider;
@@ -61,41 +60,19 @@ function env(kmsKeyId: string, db: string): Record<string, string> {
     AWS_ENDPOINT_URL_KMS: moto.countedUrl,
     TOKENWARDEN_KMS_KEY_ID: kmsKeyId,
     TOKENWARDEN_KMS_CONTEXT: 'deployment=test',
-    TOKENWARDEN_ADMIN_KEY: ADMIN,
+    TOKENWARDEN_ADMIN_KEY: ADMIN_KEY,
     TOKENWARDEN_DB: db,
   };
 }
 
-async function admin(server: Server, method: string, path: string, body?: unknown) {
-  const response = await fetch(server.url + path, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return {
-    status: response.status,
-    body: (text ? JSON.parse(text) : {}) as Record<string, unknown>,
-  };
-}
-
 async function importConnection(server: Server): Promise<{ id: string; accessToken: string }> {
-  const put = await admin(server, 'PUT', '/v1/providers/test', {
+  const put = await call(server, 'PUT', '/v1/providers/test', {
     token_url: provider.tokenUrl,
     client_id: provider.clientId,
     client_secret: provider.clientSecret,
   });
   expect(put.status).toBeLessThan(300);
-  const grant = provider.issueGrant();
-  const created = await admin(server, 'POST', '/v1/connections', {
-    provider: 'test',
-    owner: `owner-${Math.random().toString(36).slice(2)}`,
-    access_token: grant.access_token,
-    refresh_token: grant.refresh_token,
-    expires_in: 3600,
-  });
-  expect(created.status).toBe(201);
-  return { id: created.body.id as string, accessToken: grant.access_token };
+  return importTestConnection(server, provider);
 }
 
 function rows(db: string, query: string): Record<string, unknown>[] {
@@ -119,7 +96,7 @@ describe('TOKENWARDEN_KMS_KEY_ID: data keys wrapped by AWS KMS (moto)', () => {
       try {
         const { id, accessToken } = await importConnection(server);
         for (let i = 0; i < 20; i += 1) {
-          const token = await admin(server, 'POST', `/v1/connections/${id}/token`, {});
+          const token = await call(server, 'POST', `/v1/connections/${id}/token`, {});
           expect(token.status).toBe(200);
           expect(token.body.access_token).toBe(accessToken);
         }
@@ -144,7 +121,7 @@ describe('TOKENWARDEN_KMS_KEY_ID: data keys wrapped by AWS KMS (moto)', () => {
         // A second replica unwraps the data key once: one Decrypt, then hand-outs without the KMS.
         const second = await serve(dir, env(keyId, db));
         try {
-          const token = await admin(second, 'POST', `/v1/connections/${id}/token`, {});
+          const token = await call(second, 'POST', `/v1/connections/${id}/token`, {});
           expect(token.body.access_token).toBe(accessToken);
           expect((moto.counts().Decrypt ?? 0) - (after.Decrypt ?? 0)).toBe(1);
           for (const line of [server.stderr(), second.stderr()]) {
@@ -209,7 +186,7 @@ describe('TOKENWARDEN_KMS_KEY_ID: data keys wrapped by AWS KMS (moto)', () => {
       await kmsCall('DisableKey', { KeyId: first });
       const after = await serve(dir, env(second, db));
       try {
-        const token = await admin(after, 'POST', `/v1/connections/${id}/token`, {});
+        const token = await call(after, 'POST', `/v1/connections/${id}/token`, {});
         expect(token.status).toBe(200);
         expect(token.body.access_token).toBe(accessToken);
       } finally {
@@ -264,7 +241,7 @@ describe('TOKENWARDEN_KMS_KEY_ID: data keys wrapped by AWS KMS (moto)', () => {
         }
         const url = `http://127.0.0.1:${port}`;
         expect((await fetch(`${url}/readyz`)).status).toBe(200);
-        const token = await admin({ ...late, url }, 'POST', `/v1/connections/${id}/token`, {});
+        const token = await call({ ...late, url }, 'POST', `/v1/connections/${id}/token`, {});
         expect(token.body.access_token).toBe(accessToken);
       } finally {
         moto.failAfter('Decrypt', Infinity);
@@ -284,7 +261,7 @@ describe('TOKENWARDEN_KMS_KEY_ID: data keys wrapped by AWS KMS (moto)', () => {
       try {
         const { id, accessToken } = await importConnection(server);
         await moto.stop();
-        const token = await admin(server, 'POST', `/v1/connections/${id}/token`, {});
+        const token = await call(server, 'POST', `/v1/connections/${id}/token`, {});
         expect(token.status).toBe(200);
         expect(token.body.access_token).toBe(accessToken);
         expect((await fetch(`${server.url}/readyz`)).status).toBe(200);

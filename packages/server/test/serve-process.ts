@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import type { TestProvider } from '@tokenwarden/testkit';
 
 const BIN = fileURLToPath(new URL('../../../node_modules/.bin/tokenwarden', import.meta.url));
 
@@ -58,7 +59,7 @@ export interface Answer {
 }
 
 export async function call(
-  replica: Replica,
+  replica: Pick<Replica, 'url'>,
   method: string,
   path: string,
   body?: unknown,
@@ -77,4 +78,21 @@ export async function call(
     retryAfter: response.headers.get('retry-after'),
     body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
   };
+}
+
+/** A fresh grant of the test provider, imported as a connection of provider `test`. */
+export async function importTestConnection(
+  replica: Pick<Replica, 'url'>,
+  provider: Pick<TestProvider, 'issueGrant'>,
+): Promise<{ id: string; accessToken: string }> {
+  const grant = provider.issueGrant();
+  const created = await call(replica, 'POST', '/v1/connections', {
+    provider: 'test',
+    owner: `owner-${Math.random().toString(36).slice(2)}`,
+    access_token: grant.access_token,
+    refresh_token: grant.refresh_token,
+    expires_in: 3600,
+  });
+  if (created.status !== 201) throw new Error(`import: ${created.status} ${created.body.error}`);
+  return { id: created.body.id as string, accessToken: grant.access_token };
 }

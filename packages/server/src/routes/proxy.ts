@@ -135,7 +135,7 @@ async function forward(
         signal: abandoned.signal,
       });
 
-    const token = await brokerToken(ctx, request.id, actor, id, undefined);
+    const token = await brokerToken(ctx, request.id, actor, id, {});
     answer = await send(token);
     let retried = false;
     if (refusesToken(answer)) {
@@ -145,11 +145,15 @@ async function forward(
       });
       if (body.replayable) {
         await answer.body.dump();
-        answer = await send(await brokerToken(ctx, request.id, actor, id, token.version));
+        answer = await send(
+          await brokerToken(ctx, request.id, actor, id, { rejectedVersion: token.version }),
+        );
         retried = true;
       } else {
         // Too large to send twice: the 401 goes back as it is, but the next call gets a fresh token.
-        brokerToken(ctx, request.id, actor, id, token.version).catch(() => undefined);
+        brokerToken(ctx, request.id, actor, id, { rejectedVersion: token.version }).catch(
+          () => undefined,
+        );
       }
     }
     call = {

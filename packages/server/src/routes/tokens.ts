@@ -108,8 +108,12 @@ async function handOut(
     requireGrant(request, 'token.read', id, info);
     token =
       action === 'token.read'
-        ? await brokerToken(ctx, request.id, actor, id, undefined, request.body as TokenBody)
-        : await brokerToken(ctx, request.id, actor, id, (request.body as RejectedBody).version);
+        ? await brokerToken(ctx, request.id, actor, id, {
+            minTtlSeconds: (request.body as TokenBody | undefined)?.min_ttl,
+          })
+        : await brokerToken(ctx, request.id, actor, id, {
+            rejectedVersion: (request.body as RejectedBody).version,
+          });
   } catch (error) {
     auditFailure(ctx, request, action, id, error, info);
     ctx.metrics?.countHandout(action === 'token.read' ? 'token' : 'rejected', errorCodeOf(error));
@@ -144,7 +148,7 @@ async function handOut(
 
 /**
  * The connection's token from the broker for request `requestId` of `actor`: the current one
- * (refreshed first if it has less than `min_ttl` left), or, given the `rejectedVersion` a
+ * (refreshed first if it has less than `minTtlSeconds` left), or, given the `rejectedVersion` a
  * resource server refused, the one after it (invariant 9: refreshed once however many report
  * it). A refresh this request leads is audited under its request id and caller (see app.ts).
  */
@@ -153,14 +157,13 @@ export async function brokerToken(
   requestId: string,
   actor: string,
   id: string,
-  rejectedVersion: number | undefined,
-  body?: TokenBody,
+  want: { minTtlSeconds?: number | undefined } | { rejectedVersion: number },
 ): Promise<AccessToken> {
   ctx.handOuts.enter(id, { requestId, actor });
   try {
-    return rejectedVersion === undefined
-      ? await ctx.broker.getAccessToken(id, { minTtlSeconds: body?.min_ttl })
-      : await ctx.broker.reportRejected(id, rejectedVersion);
+    return 'rejectedVersion' in want
+      ? await ctx.broker.reportRejected(id, want.rejectedVersion)
+      : await ctx.broker.getAccessToken(id, want);
   } finally {
     ctx.handOuts.leave(id);
   }
