@@ -10,7 +10,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestProvider } from '@tokenwarden/testkit';
@@ -41,7 +40,9 @@ const { cases } = JSON.parse(
 const dir = mkdtempSync(join(tmpdir(), 'tw-scenarios-'));
 const cluster = await startCluster({ dir });
 const baseUrl = cluster.urls[0]!;
-const closedUrl = `http://127.0.0.1:${await closedPort()}`;
+// Port 1 (tcpmux): never handed out to a listener on port 0, so unlike a port that was free a
+// moment ago, no server the suite starts meanwhile can take it and answer.
+const closedUrl = 'http://127.0.0.1:1';
 const prepared = new Map<string, Prepared>();
 let providers = 0;
 
@@ -135,15 +136,6 @@ async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     return;
   }
   reply(res, 404, { error: 'unknown control endpoint' });
-}
-
-/** A loopback port that was free a moment ago and has nothing listening on it now. */
-async function closedPort(): Promise<number> {
-  const probe = createNetServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
 }
 
 function reply(res: ServerResponse, status: number, body: unknown): void {
