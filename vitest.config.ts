@@ -2,7 +2,8 @@ import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
 // Load the workspace packages from their TypeScript sources, as the child processes do.
-const conditions = ['tokenwarden-source', ...defaultServerConditions];
+// Not 'module': packages such as the AWS SDK point it at builds only a bundler can load.
+const conditions = ['tokenwarden-source', ...defaultServerConditions.filter((c) => c !== 'module')];
 
 export default defineConfig({
   resolve: { conditions },

@@ -28,8 +28,8 @@ afterAll(async () => {
 });
 
 /**
- * Set-up calls straight to moto's KMS JSON API (moto checks no signature). The server under test
- * uses the real @aws-sdk/client-kms; vitest's resolution cannot load the SDK in the test itself.
+ * Set-up calls straight to moto's KMS JSON API (moto checks no signature); the server under test
+ * uses the real @aws-sdk/client-kms (packages/core/test/key-sources.test.ts uses it in process).
  */
 interface KmsAnswer {
   KeyMetadata: { KeyId: string };
@@ -183,7 +183,7 @@ describe('TOKENWARDEN_KMS_KEY_ID: data keys wrapped by AWS KMS (moto)', () => {
         credentialsBefore,
       );
 
-      await kmsCall('DisableKey', { KeyId: first });
+      moto.disable(first);
       const after = await serve(dir, env(second, db));
       try {
         const token = await call(after, 'POST', `/v1/connections/${id}/token`, {});

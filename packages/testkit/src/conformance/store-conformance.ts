@@ -11,6 +11,10 @@ export {
   type StoreWithKeys,
 } from './key-store-conformance.ts';
 export {
+  describeKeySourceConformance,
+  type KeySourceUnderTest,
+} from './key-source-conformance.ts';
+export {
   describeServiceStoreConformance,
   type ServiceStoreUnderTest,
   type StoreWithService,

@@ -3,7 +3,7 @@
 // behind a counting forwarder so a test can assert how many KMS calls a process made.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
+import { createServer, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,11 @@ export interface Moto {
   counts(): Record<string, number>;
   /** From now on, the forwarder answers 503 to `operation` after letting `allowed` more through. */
   failAfter(operation: string, allowed: number): void;
+  /**
+   * From now on, the forwarder refuses every request that names `keyId` as AWS KMS refuses one for
+   * a disabled key (400 `DisabledException`): moto records DisableKey but still serves the key.
+   */
+  disable(keyId: string): void;
   /** Stops moto (the forwarder then answers 502: the KMS is down). */
   stop(): Promise<void>;
   close(): Promise<void>;
@@ -73,35 +78,43 @@ export async function startMoto(): Promise<Moto> {
 
   const counts: Record<string, number> = {};
   const failing = new Map<string, number>();
+  const disabled = new Set<string>();
+  const refuse = (outgoing: ServerResponse, status: number, type: string, message: string) => {
+    outgoing.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' });
+    outgoing.end(JSON.stringify({ __type: type, message }));
+  };
   const forwarder: Server = createServer((incoming, outgoing) => {
     const target = String(incoming.headers['x-amz-target'] ?? '');
     const operation = target.replace(/^TrentService\./, '') || 'other';
     counts[operation] = (counts[operation] ?? 0) + 1;
-    const budget = failing.get(operation);
-    if (budget !== undefined) {
-      if (budget <= 0) {
-        outgoing.writeHead(503, { 'content-type': 'application/x-amz-json-1.1' });
-        outgoing.end(
-          JSON.stringify({ __type: 'KMSInternalException', message: 'failing on purpose' }),
-        );
-        incoming.resume();
-        return;
+    // KMS requests are small JSON documents: read whole, to see which key each one names.
+    const chunks: Buffer[] = [];
+    incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
+    incoming.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const budget = failing.get(operation);
+      if (budget !== undefined) {
+        if (budget <= 0) return refuse(outgoing, 503, 'KMSInternalException', 'failing on purpose');
+        failing.set(operation, budget - 1);
       }
-      failing.set(operation, budget - 1);
-    }
-    const upstream = request(
-      `${url}${incoming.url}`,
-      { method: incoming.method, headers: incoming.headers },
-      (answer) => {
-        outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(outgoing);
-      },
-    );
-    upstream.on('error', () => {
-      outgoing.writeHead(502);
-      outgoing.end();
+      const keyId = keyIdOf(body);
+      if (keyId !== undefined && disabled.has(keyId)) {
+        return refuse(outgoing, 400, 'DisabledException', `${keyId} is disabled.`);
+      }
+      const upstream = request(
+        `${url}${incoming.url}`,
+        { method: incoming.method, headers: incoming.headers },
+        (answer) => {
+          outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(outgoing);
+        },
+      );
+      upstream.on('error', () => {
+        outgoing.writeHead(502);
+        outgoing.end();
+      });
+      upstream.end(body);
     });
-    incoming.pipe(upstream);
   });
   await new Promise<void>((done) => forwarder.listen(0, '127.0.0.1', done));
   const countedUrl = `http://127.0.0.1:${(forwarder.address() as AddressInfo).port}`;
@@ -117,6 +130,7 @@ export async function startMoto(): Promise<Moto> {
     countedUrl,
     counts: () => ({ ...counts }),
     failAfter: (operation, allowed) => failing.set(operation, allowed),
+    disable: (keyId) => disabled.add(keyId),
     stop,
     async close() {
       await stop();
@@ -124,4 +138,14 @@ export async function startMoto(): Promise<Moto> {
       await new Promise((done) => forwarder.close(done));
     },
   };
+}
+
+/** The `KeyId` a KMS request names, if any (the id or an ARN ending in it: both count). */
+function keyIdOf(body: Buffer): string | undefined {
+  try {
+    const keyId = (JSON.parse(body.toString('utf8')) as { KeyId?: unknown }).KeyId;
+    return typeof keyId === 'string' ? keyId.replace(/^arn:.*:key\//, '') : undefined;
+  } catch {
+    return undefined;
+  }
 }
