@@ -171,10 +171,15 @@ function expectInDoubt(outcome: unknown): void {
   expect((outcome as NeedsReauthError).reason).toBe('refresh_in_doubt');
 }
 
-describe.each(CASES)('SIGKILL at each crash point: %s', (_, backend, name) => {
-  it.each(CRASH_POINTS)('%s', async (point) => {
+// Concurrent cells, each with its own scenario: a round waits mostly for a dead lease to expire.
+const CELLS = CASES.flatMap(([label, backend, name]) =>
+  CRASH_POINTS.map((point) => [`${label}: ${point}`, backend, name, point] as const),
+);
+
+describe.concurrent('SIGKILL at each crash point', () => {
+  it.for(CELLS)('%s', async ([, backend, name, point], { expect }) => {
     const profile = CRASH_PROFILES[name];
-    s = await scenario({
+    const t = await scenario({
       backend,
       provider: {
         ...profile.provider,
@@ -183,51 +188,57 @@ describe.each(CASES)('SIGKILL at each crash point: %s', (_, backend, name) => {
       config: profile.config,
       fixture: { leaseMs: 1_500 },
     });
-    const round = await crashRound(s, point);
-    expect(round.signal).toBe('SIGKILL');
-    expect(round.redeemedBeforeNext).toBe(
-      ['lease_acquired', 'intent_recorded'].includes(point) ? 0 : 1,
-    );
-    // Never a loop: the next caller sends at most one request, and a later one is told the same
-    // without another request.
-    expect(round.nextRequests).toBeLessThanOrEqual(1);
-    expect(round.laterRequests).toBe(0);
-    expect(round.laterOutcome).toBe(round.outcome);
-    const expected = EXPECTED[name](point);
-    if (expected === 'token') {
-      expect(round).toMatchObject({
-        outcome: 'token',
-        version: 2,
-        status: 'active',
-        reuseViolations: 0,
-        revokedFamilies: 0,
-      });
-    } else {
-      expect(round.outcome).toBe('refresh_in_doubt');
-      // The one replay, refused as reuse — or, beyond the family, no replay at all.
-      expect(round.nextRequests).toBe(expected === 'replay_refused' ? 1 : 0);
-      expect(round.reuseViolations).toBe(expected === 'replay_refused' ? 1 : 0);
+    try {
+      const round = await crashRound(t, point);
+      expect(round.signal).toBe('SIGKILL');
+      expect(round.redeemedBeforeNext).toBe(
+        ['lease_acquired', 'intent_recorded'].includes(point) ? 0 : 1,
+      );
+      // Never a loop: the next caller sends at most one request, and a later one is told the
+      // same without another request.
+      expect(round.nextRequests).toBeLessThanOrEqual(1);
+      expect(round.laterRequests).toBe(0);
+      expect(round.laterOutcome).toBe(round.outcome);
+      const expected = EXPECTED[name](point);
+      if (expected === 'token') {
+        expect(round).toMatchObject({
+          outcome: 'token',
+          version: 2,
+          status: 'active',
+          reuseViolations: 0,
+          revokedFamilies: 0,
+        });
+      } else {
+        expect(round.outcome).toBe('refresh_in_doubt');
+        // The one replay, refused as reuse — or, beyond the family, no replay at all.
+        expect(round.nextRequests).toBe(expected === 'replay_refused' ? 1 : 0);
+        expect(round.reuseViolations).toBe(expected === 'replay_refused' ? 1 : 0);
+      }
+      expect(lossIsExpected(t.fixture.provider, round)).toBe(expected !== 'token');
+    } finally {
+      await t.cleanup();
     }
-    expect(lossIsExpected(s.fixture.provider, round)).toBe(expected !== 'token');
   });
 });
 
-describe.each(BACKENDS)(
-  'a replay whose answer is lost (no redemption) at each in-doubt point: %s',
-  (backend) => {
-    const name = 'rotation, reuse detection, no grace (Auth0, Okta past its grace)';
-    it.each(IN_DOUBT_POINTS)('%s: the next replay decides', async (point) => {
-      const profile = CRASH_PROFILES[name];
-      s = await scenario({
-        backend,
-        provider: {
-          ...profile.provider,
-          latencyMs: point === 'waiting_for_provider' ? WAITING_LATENCY_MS : 0,
-        },
-        config: profile.config,
-        fixture: { leaseMs: 1_500 },
-      });
-      const round = await crashRound(s, point, { loseNextAnswer: true });
+describe.concurrent('a replay whose answer is lost (no redemption) at each in-doubt point', () => {
+  const name = 'rotation, reuse detection, no grace (Auth0, Okta past its grace)';
+  const cells = BACKENDS.flatMap((backend) =>
+    IN_DOUBT_POINTS.map((point) => [`${backend}: ${point}`, backend, point] as const),
+  );
+  it.for(cells)('%s: the next replay decides', async ([, backend, point], { expect }) => {
+    const profile = CRASH_PROFILES[name];
+    const t = await scenario({
+      backend,
+      provider: {
+        ...profile.provider,
+        latencyMs: point === 'waiting_for_provider' ? WAITING_LATENCY_MS : 0,
+      },
+      config: profile.config,
+      fixture: { leaseMs: 1_500 },
+    });
+    try {
+      const round = await crashRound(t, point, { loseNextAnswer: true });
       // The lost send, then one more that the provider answers: never given up on a lost answer.
       expect(round.nextRequests).toBe(2);
       expect(round.laterRequests).toBe(0);
@@ -237,9 +248,11 @@ describe.each(BACKENDS)(
         expect(round).toMatchObject({ outcome: 'refresh_in_doubt', reuseViolations: 1 });
       }
       expect(round.laterOutcome).toBe(round.outcome);
-    });
-  },
-);
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
 
 describe.each(BACKENDS)('a stale intent while the access token still works: %s', (backend) => {
   const noGrace = { rotation: true, reuseDetection: true, reuseGraceMs: 0 };
