@@ -98,7 +98,10 @@ for (const backend of backends) {
           const profileLanes = lanes.get(short)!;
           const observations = await runCrashCell(profileLanes, point, rounds);
           const odd = observations.filter(
-            (o) => o.nextRequests > 1 || (o.outcome !== 'token' && o.redeemedBeforeNext === 0),
+            (o) =>
+              o.nextRequests > 1 ||
+              o.leaderRequests > 1 ||
+              (o.outcome !== 'token' && o.redeemedBeforeNext === 0),
           );
           for (const o of odd) unusual.push(`${backend}, ${short}: ${JSON.stringify(o)}`);
           return [short, summarizeCrashRounds(profileLanes[0]!, observations)] as const;

@@ -79,6 +79,11 @@ export interface CrashObservation {
   signal: string | null;
   /** Redemptions the provider made for the child before the next caller asked: 0 or 1. */
   redeemedBeforeNext: number;
+  /**
+   * Token requests the child sent before it died: 1 at most, unless its first answer outlived
+   * its deadline on a loaded machine and it sent again (a late answer, like `nextRedemptions`).
+   */
+  leaderRequests: number;
   /** What the next caller got: a token the provider accepts, `refresh_in_doubt`, or another error code. */
   outcome: 'token' | 'refresh_in_doubt' | string;
   version?: number;
@@ -150,6 +155,7 @@ export async function crashRound(
     point,
     signal,
     redeemedBeforeNext: beforeNext.redemptions - start.redemptions,
+    leaderRequests: beforeNext.tokenRequests - start.tokenRequests,
     outcome,
     version: outcome === 'token' ? (next as { version: number }).version : undefined,
     nextRedemptions: afterNext.redemptions - beforeNext.redemptions,

@@ -36,15 +36,18 @@ export interface CrashCellSummary {
   recovered: number;
   /** `refresh_in_doubt` where the provider's rules left no choice (see `lossIsExpected`). */
   expectedLoss: number;
-  /** Of the rounds (recovered or not), those where an answer the provider sent was not taken in time. */
+  /**
+   * Of the rounds (recovered or not), those where an answer the provider sent was not taken in
+   * time, by the crashed leader (it sent again) or by the next caller.
+   */
   timedOut: number;
   /** Any other end without a token: must be 0. */
   lost: number;
   /** Reuse violations beyond the one refused replay of an expected loss: must be 0. */
   reuseViolations: number;
   /**
-   * Rounds where the next caller sent more than its request and one replay, or the later caller
-   * anything after a final answer: must be 0.
+   * Rounds where the next caller sent more than its request and one replay (and one more for each
+   * answer it no longer waited for), or the later caller anything after a final answer: must be 0.
    */
   loops: number;
   /** What the lost rounds' next callers got, by kind. */
@@ -82,8 +85,11 @@ export function summarizeCrashRounds(
     }
     // The one replay of an expected loss is refused as reuse: the family it revokes holds nothing live.
     summary.reuseViolations += o.reuseViolations - (expectedLoss && o.reuseViolations > 0 ? 1 : 0);
-    if (o.nextRedemptions > (o.outcome === 'token' ? 1 : 0)) summary.timedOut++;
-    if (o.nextRequests > 2 || o.laterRequests > 0 || o.laterOutcome !== o.outcome) summary.loops++;
+    // Answers the provider sent that the broker no longer waited for: each justifies a send more.
+    const lateAnswers = Math.max(0, o.nextRedemptions - (o.outcome === 'token' ? 1 : 0));
+    if (lateAnswers > 0 || o.leaderRequests > 1) summary.timedOut++;
+    if (o.nextRequests > 2 + lateAnswers || o.laterRequests > 0 || o.laterOutcome !== o.outcome)
+      summary.loops++;
   }
   if (recoveries.length > 0) {
     summary.recoveryMs = {
