@@ -173,7 +173,10 @@ def test_the_activity_span_is_the_parent_of_the_hand_out(harness, temporal_addre
             task_queue = f"traced-{uuid.uuid4().hex[:8]}"
             # The worker takes the client's interceptors.
             async with Worker(
-                temporal, task_queue=task_queue, workflows=[FanOutWorkflow], activities=[activities.call_resource]
+                temporal,
+                task_queue=task_queue,
+                workflows=[FanOutWorkflow],
+                activities=[activities.call_resource],
             ):
                 with tracer.start_as_current_span("worker-job"):
                     await temporal.execute_workflow(

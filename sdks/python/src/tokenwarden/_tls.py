@@ -31,7 +31,8 @@ def ssl_context(verify: object, cert: object) -> ssl.SSLContext | None:
     else:
         # False (no verification) is refused: the API key would go to whoever answers.
         raise InvalidRequestError(
-            "verify must be True, the path of a PEM CA bundle or an ssl.SSLContext (not verifying is not offered)"
+            "verify must be True, the path of a PEM CA bundle or an ssl.SSLContext "
+            "(not verifying is not offered)"
         )
     if cert is not None:
         _load_client_certificate(context, cert)
