@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/propagation"
 )
 
 const (
@@ -26,6 +28,10 @@ const (
 	// An API answer is a few hundred bytes; anything past this is not the API.
 	maxBodyBytes = 1 << 20
 )
+
+// traceContext writes the W3C traceparent and tracestate of the span in a request's context
+// (none outside a span), whatever global propagator the program set: it is what the server reads.
+var traceContext propagation.TraceContext
 
 type api struct {
 	baseURL     string
@@ -83,6 +89,7 @@ func (a *api) attempt(ctx context.Context, method, path string, body any, connec
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	traceContext.Inject(attemptCtx, propagation.HeaderCarrier(req.Header))
 
 	res, err := a.http.Do(req)
 	var text []byte
@@ -93,6 +100,16 @@ func (a *api) attempt(ctx context.Context, method, path string, body any, connec
 	if err != nil {
 		if ctx.Err() != nil {
 			return -1, ctx.Err() // the caller gave up: not the network's fault
+		}
+		if why, isTLS := tlsFailure(err); isTLS {
+			// Not retried: a certificate does not become trusted by asking again.
+			return -1, &Error{
+				Code:         CodeNetworkError,
+				Message:      fmt.Sprintf("could not reach Tokenwarden at %s: %s", a.origin, why),
+				ConnectionID: connectionID,
+				TLS:          true,
+				Err:          err,
+			}
 		}
 		timedOut := errors.Is(err, context.DeadlineExceeded)
 		why := "no answer within " + a.timeout.String()

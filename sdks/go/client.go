@@ -2,6 +2,7 @@ package tokenwarden
 
 import (
 	"context"
+	"crypto/tls"
 	"net/http"
 	"net/url"
 	"strings"
@@ -24,6 +25,11 @@ type Options struct {
 	// HTTPClient sends the requests to the Tokenwarden API (not the ones a [Transport] sends to
 	// resource servers). Default: a client on http.DefaultTransport.
 	HTTPClient *http.Client
+	// TLSConfig is the TLS of the requests to the API (not a [Transport]'s) when HTTPClient is
+	// nil: RootCAs for a server whose certificate a private CA issued ([LoadCAFile]),
+	// Certificates for one that requires a client certificate ([LoadKeyPair]). It is cloned.
+	// Default: the system's CAs, no client certificate. With HTTPClient, set it there instead.
+	TLSConfig *tls.Config
 	// ExpirySkew: a cached token is not handed out once it has less than this left (capped at half
 	// of what it had when it arrived, so that short-lived tokens are still cached). Default 30 s;
 	// negative: no skew.
@@ -76,7 +82,12 @@ func NewClient(opts Options) (*Client, error) {
 		return nil, invalidRequest("", "Timeout, MaxAttempts and MaxElapsed must not be negative")
 	}
 	httpClient := opts.HTTPClient
-	if httpClient == nil {
+	switch {
+	case httpClient != nil && opts.TLSConfig != nil:
+		return nil, invalidRequest("", "TLSConfig sets up the HTTP client made here; with HTTPClient, set its TLS there")
+	case opts.TLSConfig != nil:
+		httpClient = httpClientWithTLS(opts.TLSConfig)
+	case httpClient == nil:
 		httpClient = &http.Client{}
 	}
 	c := &Client{

@@ -1,5 +1,7 @@
 // Package tokenwarden is the Go SDK workers use to get valid access tokens from Tokenwarden,
-// the OAuth2 credential broker. It depends on the standard library only.
+// the OAuth2 credential broker. It depends on the standard library and, to send the W3C
+// traceparent of the span in a call's context, on OpenTelemetry's API (go.opentelemetry.io/otel:
+// no SDK, nothing exported; outside a span nothing is added).
 //
 //	tw, err := tokenwarden.NewClient(tokenwarden.Options{
 //		BaseURL: "https://tokenwarden.internal",

@@ -55,6 +55,11 @@ type Error struct {
 	RetryAfter time.Duration
 	// TimedOut is true for a network_error that is a request with no answer within the timeout.
 	TimedOut bool
+	// TLS is true for a network_error that is a failed TLS handshake: the server's certificate
+	// is not trusted here (give its CA: [LoadCAFile]) or the server requires a client certificate
+	// ([LoadKeyPair]); the message says which. Not retried, and not Retryable. Err holds
+	// crypto/tls's error (e.g. a *tls.CertificateVerificationError).
+	TLS bool
 	// Err is the underlying cause (for network_error, what the HTTP client returned).
 	Err error
 }
@@ -76,8 +81,11 @@ func (e *Error) Is(target error) bool {
 
 // Retryable is true for errors that may go away if the same call is made again later (the SDK
 // has already retried within its bounds): refresh_unavailable, store_unavailable,
-// shutting_down, network errors.
+// shutting_down, network errors other than TLS's.
 func (e *Error) Retryable() bool {
+	if e.TLS {
+		return false
+	}
 	switch e.Code {
 	case CodeRefreshUnavailable, CodeStoreUnavailable, CodeShuttingDown, CodeNetworkError:
 		return true

@@ -106,6 +106,9 @@ describe('the Go SDK (go test ./... in sdks/go)', () => {
         'TestTwentyActivitiesOneRedemption',
         'TestNeedsReauthIsNotRetried',
         'TestHeartbeatsWhileWaiting',
+        'TestTheTLSErrorSaysWhatToGiveAndIsNotRetried',
+        'TestARequestInsideASpanCarriesItsTraceContext',
+        'TestTheActivitySpanIsTheParentOfTheHandOut',
       ]),
     );
   }, 600_000);

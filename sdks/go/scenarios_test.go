@@ -6,6 +6,7 @@ package tokenwarden_test
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -38,6 +39,7 @@ type step struct {
 	MinTTL      *float64 `json:"min_ttl"`
 	Concurrency int      `json:"concurrency"`
 	Server      string   `json:"server"`
+	TLS         string   `json:"tls"`
 	Expect      expect   `json:"expect"`
 }
 
@@ -50,6 +52,7 @@ type expect struct {
 	VersionIncreased    *bool    `json:"version_increased"`
 	ExpiresInAtLeast    *float64 `json:"expires_in_at_least"`
 	Status              int      `json:"status"`
+	TLSError            *bool    `json:"tls_error"`
 }
 
 func TestScenarios(t *testing.T) {
@@ -81,14 +84,21 @@ func runScenario(t *testing.T, sc scenario) {
 	// The runners' shared retry budget (sdks/scenarios/README.md): 2 attempts per call.
 	client := newClient(t, c.BaseURL, c.APIKey)
 	closed := newClient(t, c.ClosedURL, c.APIKey)
+	byTLS := map[string]*tokenwarden.Client{}
 	var previous *tokenwarden.Token
 	for i, st := range sc.Steps {
 		where := fmt.Sprintf("step %d (%s)", i+1, st.Op)
 		switch st.Op {
 		case "get_token":
 			on := client
-			if st.Server == "closed" {
+			switch {
+			case st.Server == "closed":
 				on = closed
+			case st.TLS != "":
+				if byTLS[st.TLS] == nil {
+					byTLS[st.TLS] = newTLSClient(t, c, st.TLS)
+				}
+				on = byTLS[st.TLS]
 			}
 			var opts *tokenwarden.TokenOptions
 			if st.MinTTL != nil {
@@ -142,6 +152,9 @@ func checkToken(t *testing.T, where string, want expect, token *tokenwarden.Toke
 		if want.Reason != "" && twErr.Reason != want.Reason {
 			t.Errorf("%s: reason %q, want %q", where, twErr.Reason, want.Reason)
 		}
+		if want.TLSError != nil && twErr.TLS != *want.TLSError {
+			t.Errorf("%s: TLS %v, want %v (%v)", where, twErr.TLS, *want.TLSError, err)
+		}
 		if want.RetryAfterAtLeast != nil && twErr.RetryAfter < seconds(*want.RetryAfterAtLeast) {
 			t.Errorf("%s: RetryAfter %s, want at least %vs", where, twErr.RetryAfter, *want.RetryAfterAtLeast)
 		}
@@ -185,6 +198,41 @@ func concurrently(n int, fn func() (*tokenwarden.Token, error)) ([]*tokenwarden.
 func newClient(t testing.TB, baseURL, apiKey string) *tokenwarden.Client {
 	t.Helper()
 	client, err := tokenwarden.NewClient(tokenwarden.Options{BaseURL: baseURL, APIKey: apiKey, MaxAttempts: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client
+}
+
+// newTLSClient is a client with the TLS a step names (sdks/scenarios/README.md): "none" (the
+// system's CAs), "ca", "ca_and_certificate" or "ca_and_other_certificate".
+func newTLSClient(t testing.TB, c *harness.Case, choice string) *tokenwarden.Client {
+	t.Helper()
+	if choice == "none" {
+		return newClient(t, c.BaseURL, c.APIKey)
+	}
+	if c.TLS == nil {
+		t.Fatalf("the step asks for TLS %q, the case's server has none", choice)
+	}
+	roots, err := tokenwarden.LoadCAFile(c.TLS.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := &tls.Config{RootCAs: roots}
+	pairs := map[string][2]string{
+		"ca_and_certificate":       {c.TLS.CertFile, c.TLS.KeyFile},
+		"ca_and_other_certificate": {c.TLS.OtherCertFile, c.TLS.OtherKeyFile},
+	}
+	if pair, ok := pairs[choice]; ok {
+		certificate, err := tokenwarden.LoadKeyPair(pair[0], pair[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		config.Certificates = []tls.Certificate{certificate}
+	} else if choice != "ca" {
+		t.Fatalf("unknown TLS choice %q", choice)
+	}
+	client, err := tokenwarden.NewClient(tokenwarden.Options{BaseURL: c.BaseURL, APIKey: c.APIKey, MaxAttempts: 2, TLSConfig: config})
 	if err != nil {
 		t.Fatal(err)
 	}

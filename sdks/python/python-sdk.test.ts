@@ -42,7 +42,7 @@ async function ensureVenv(): Promise<void> {
       python,
       [
         ...['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check'],
-        ...['-c', 'constraints.txt', '-e', '.[temporal,test]'],
+        ...['-c', 'constraints.txt', '-e', '.[temporal,otel,test]'],
       ],
     ],
   ];

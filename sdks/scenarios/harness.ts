@@ -6,14 +6,22 @@
 //
 // prints one line, {"control":"http://127.0.0.1:<port>"}, and runs until its stdin closes or it is
 // signalled. Each case gets a provider of its own (a fresh test provider), so the provider's
-// counts are that case's alone.
+// counts are that case's alone. Besides the plain server, two replicas on the same database serve
+// HTTPS (one with client certificates required), and a recording front forwards to the plain one.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  request as forward,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestProvider } from '@tokenwarden/testkit';
 import { startCluster } from '../../packages/client/test/helpers/cluster.ts';
+import { readTls } from '../../packages/server/src/cli/tls.ts';
+import { makeCertificates } from './certificates.ts';
 
 interface Setup {
   /** Seconds left on the imported access token; 0 or less: expired already. */
@@ -21,6 +29,18 @@ interface Setup {
   state?: 'active' | 'needs_reauth';
   provider_failure?: { status: number; retry_after?: number; times?: number };
   connection?: 'unknown';
+  /** HTTPS: `server` (a private CA's certificate) or `client_certificate` (and one required). */
+  tls?: 'server' | 'client_certificate';
+  /** The service client is bound to the client certificate, by fingerprint or subject CN. */
+  certificate_binding?: 'sha256' | 'subject_cn';
+}
+
+/** The W3C trace context headers of one API request, as the recording front received them. */
+interface TraceHeaders {
+  method: string;
+  path: string;
+  traceparent: string | null;
+  tracestate: string | null;
 }
 
 interface Case {
@@ -38,8 +58,24 @@ const { cases } = JSON.parse(
 ) as { cases: Case[] };
 
 const dir = mkdtempSync(join(tmpdir(), 'tw-scenarios-'));
-const cluster = await startCluster({ dir });
-const baseUrl = cluster.urls[0]!;
+const certificates = makeCertificates(dir);
+const serverTls = { cert: certificates.serverCertFile, key: certificates.serverKeyFile };
+// The options `serve --tls-cert --tls-key [--tls-client-ca]` builds from the same files.
+const cluster = await startCluster({
+  dir,
+  https: [
+    readTls(serverTls).options,
+    readTls({ ...serverTls, clientCa: certificates.caFile }).options,
+  ],
+});
+const [baseUrl, httpsUrl, mutualTlsUrl] = cluster.urls as [string, string, string];
+const tlsFiles = {
+  ca_file: certificates.caFile,
+  cert_file: certificates.clientCertFile,
+  key_file: certificates.clientKeyFile,
+  other_cert_file: certificates.otherCertFile,
+  other_key_file: certificates.otherKeyFile,
+};
 // Port 1 (tcpmux): never handed out to a listener on port 0, so unlike a port that was free a
 // moment ago, no server the suite starts meanwhile can take it and answer.
 const closedUrl = 'http://127.0.0.1:1';
@@ -58,11 +94,22 @@ async function prepare(scenario: Case) {
     rotates_refresh_tokens: true,
     reuse_detection: true,
   });
+  const binding = setup.certificate_binding;
   const client = (await cluster.admin('POST', '/v1/clients', {
     name: `${scenario.name}-${providers}`,
     grants: [{ owner: '*', provider: name, actions: ['token.read'] }],
+    ...(binding === 'sha256' && { certificate: { sha256: certificates.clientSha256 } }),
+    ...(binding === 'subject_cn' && { certificate: { subject_cn: certificates.clientSubjectCn } }),
   })) as { api_key: string };
-  const answer = { base_url: baseUrl, api_key: client.api_key, closed_url: closedUrl };
+  const answer = {
+    base_url: { server: httpsUrl, client_certificate: mutualTlsUrl, none: baseUrl }[
+      setup.tls ?? 'none'
+    ],
+    api_key: client.api_key,
+    closed_url: closedUrl,
+    recording_url: recordingUrl,
+    ...(setup.tls && { tls: tlsFiles }),
+  };
   const resourceUrl = `${provider.url}/resource`;
   if (setup.connection === 'unknown') {
     const connectionId = `conn_${randomBytes(15).toString('base64url')}`;
@@ -130,6 +177,9 @@ async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
       hand_outs: await handOuts(known.connectionId),
     });
   }
+  if (req.method === 'GET' && action === 'trace_headers') {
+    return reply(res, 200, { requests: traceHeaders.get(known.connectionId) ?? [] });
+  }
   if (req.method === 'POST' && action === 'reject') {
     known.provider.expireAccessTokens();
     res.writeHead(204).end();
@@ -141,6 +191,35 @@ async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
 function reply(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
 }
+
+/** The recording front's log, by connection id. */
+const traceHeaders = new Map<string, TraceHeaders[]>();
+
+/** Forwards every request to the plain server, noting an API request's trace context headers. */
+function record(req: IncomingMessage, res: ServerResponse): void {
+  const url = new URL(req.url ?? '/', baseUrl);
+  const id = /^\/v1\/connections\/([^/]+)/.exec(url.pathname)?.[1];
+  if (id !== undefined) {
+    const connectionId = decodeURIComponent(id);
+    if (!traceHeaders.has(connectionId)) traceHeaders.set(connectionId, []);
+    traceHeaders.get(connectionId)!.push({
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      traceparent: req.headers.traceparent?.toString() ?? null,
+      tracestate: req.headers.tracestate?.toString() ?? null,
+    });
+  }
+  const upstream = forward(url, { method: req.method, headers: req.headers }, (answer) => {
+    res.writeHead(answer.statusCode ?? 502, answer.headers);
+    answer.pipe(res);
+  });
+  upstream.on('error', () => res.destroy());
+  req.pipe(upstream);
+}
+
+const front = createServer(record);
+await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+const recordingUrl = `http://127.0.0.1:${(front.address() as { port: number }).port}`;
 
 const control = createServer((req, res) => {
   // The control API is read by test code only; a failure is reported whole, to stderr too.
@@ -158,6 +237,8 @@ async function stop(): Promise<void> {
   stopping = true;
   control.close();
   control.closeAllConnections();
+  front.close();
+  front.closeAllConnections();
   await Promise.allSettled([...prepared.values()].map(({ provider }) => provider.close()));
   await cluster.close();
   rmSync(dir, { recursive: true, force: true });

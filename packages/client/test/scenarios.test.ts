@@ -4,6 +4,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+// undici's Agent: what the SDK's `dispatcher` option takes for a private CA and a client certificate.
+import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenwardenClient, TokenwardenError, type AccessToken } from '../src/index.ts';
 
@@ -19,13 +21,17 @@ interface StepExpect {
   version_increased?: boolean;
   expires_in_at_least?: number;
   status?: number;
+  tls_error?: boolean;
 }
+
+type TlsChoice = 'none' | 'ca' | 'ca_and_certificate' | 'ca_and_other_certificate';
 
 interface Step {
   op: 'get_token' | 'fetch' | 'reject_current';
   min_ttl?: number;
   concurrency?: number;
   server?: 'closed';
+  tls?: TlsChoice;
   expect?: StepExpect;
 }
 
@@ -41,6 +47,40 @@ interface Prepared {
   connection_id: string;
   closed_url: string;
   resource_url: string;
+  tls?: Record<'ca_file' | 'cert_file' | 'key_file' | 'other_cert_file' | 'other_key_file', string>;
+}
+
+/** The dispatcher a step's TLS choice names (sdks/scenarios/README.md); undefined: fetch's own. */
+function dispatcher(setup: Prepared, choice: TlsChoice | undefined): Agent | undefined {
+  if (!setup.tls || !choice || choice === 'none') return undefined;
+  const files = setup.tls;
+  const pair =
+    choice === 'ca_and_certificate'
+      ? [files.cert_file, files.key_file]
+      : choice === 'ca_and_other_certificate'
+        ? [files.other_cert_file, files.other_key_file]
+        : undefined;
+  return new Agent({
+    connect: {
+      ca: readFileSync(files.ca_file),
+      ...(pair && { cert: readFileSync(pair[0]!), key: readFileSync(pair[1]!) }),
+    },
+  });
+}
+
+/**
+ * The TypeScript client has no TLS error class of its own: its NetworkError's cause carries Node's
+ * code, a certificate's (UNABLE_TO_VERIFY_LEAF_SIGNATURE, ...) or the handshake's (ERR_SSL_...).
+ * A TLS 1.3 server refuses a missing client certificate after the client's handshake is done,
+ * and undici reports only the socket it then closes (UND_ERR_SOCKET): counted as the TLS failure
+ * it is here, where every server such a step reaches speaks HTTPS.
+ */
+function isTlsFailure(error: unknown): boolean {
+  const code = (error as { cause?: { cause?: { code?: unknown } } }).cause?.cause?.code;
+  return (
+    typeof code === 'string' &&
+    /^(ERR_SSL_|ERR_TLS_)|CERT|SIGNATURE|ISSUER|^UND_ERR_SOCKET$/.test(code)
+  );
 }
 
 const { cases } = JSON.parse(
@@ -87,11 +127,12 @@ async function controlCall(method: string, path: string): Promise<unknown> {
 describe('the shared SDK scenarios', () => {
   it.each(cases)('$name', async (scenario) => {
     const setup = (await controlCall('POST', `/scenarios/${scenario.name}`)) as Prepared;
-    const client = (server?: 'closed') =>
+    const client = (server?: 'closed', tls?: TlsChoice) =>
       new TokenwardenClient({
         baseUrl: server === 'closed' ? setup.closed_url : setup.base_url,
         apiKey: setup.api_key,
         retry: { maxAttempts: 2 },
+        dispatcher: dispatcher(setup, tls),
       });
     const sdk = client();
     let previous: AccessToken | undefined;
@@ -108,7 +149,7 @@ describe('the shared SDK scenarios', () => {
         await response.arrayBuffer();
         if (expected.status !== undefined) expect(response.status).toBe(expected.status);
       } else {
-        const caller = step.server ? client(step.server) : sdk;
+        const caller = step.server || step.tls ? client(step.server, step.tls) : sdk;
         const outcomes = await Promise.all(
           Array.from({ length: step.concurrency ?? 1 }, () =>
             caller
@@ -130,6 +171,8 @@ describe('the shared SDK scenarios', () => {
             const typed = error as TokenwardenError & { reason?: string; retryAfterMs?: number };
             if (expected.error) expect(typed.code).toBe(expected.error);
             if (expected.reason) expect(typed.reason).toBe(expected.reason);
+            if (expected.tls_error !== undefined)
+              expect(isTlsFailure(typed)).toBe(expected.tls_error);
             if (expected.retry_after_at_least !== undefined) {
               expect(typed.retryAfterMs).toBeGreaterThanOrEqual(
                 expected.retry_after_at_least * 1000,

@@ -13,6 +13,7 @@ import (
 	"github.com/tokenwarden/tokenwarden/sdks/go/internal/harness"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/log"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
@@ -36,8 +37,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// temporalClient is a client on a namespace of the test's own.
-func temporalClient(t *testing.T) client.Client {
+// temporalClient is a client on a namespace of the test's own; the interceptors also go to the
+// workers made on it.
+func temporalClient(t *testing.T, interceptors ...interceptor.ClientInterceptor) client.Client {
 	t.Helper()
 	if temporalAddress == "" {
 		// The suite's wrapper (go-sdk.test.ts) always sets it and fails on a skipped test.
@@ -58,7 +60,7 @@ func temporalClient(t *testing.T) client.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.Dial(client.Options{HostPort: temporalAddress, Namespace: namespace, Logger: quiet})
+	c, err := client.Dial(client.Options{HostPort: temporalAddress, Namespace: namespace, Logger: quiet, Interceptors: interceptors})
 	if err != nil {
 		t.Fatal(err)
 	}

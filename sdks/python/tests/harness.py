@@ -33,6 +33,12 @@ class Harness:
         answer.raise_for_status()
         return answer.json()
 
+    def trace_headers(self, case: str, connection_id: str) -> list[dict]:
+        """The trace context headers of each API request the recording front forwarded."""
+        answer = self._http.get(f"/scenarios/{case}/trace_headers", params={"connection_id": connection_id})
+        answer.raise_for_status()
+        return answer.json()["requests"]
+
     def reject(self, case: str, connection_id: str) -> None:
         self._http.post(
             f"/scenarios/{case}/reject", params={"connection_id": connection_id}

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from harness import REPO_ROOT
-from tokenwarden import AccessToken, AsyncClient, Client, Retry, TokenwardenError
+from tokenwarden import AccessToken, AsyncClient, Client, Retry, TLSError, TokenwardenError
 
 CASES = json.loads((REPO_ROOT / "sdks" / "scenarios" / "scenarios.json").read_text())["cases"]
 CONCURRENT = [case for case in CASES if any(step.get("concurrency", 1) > 1 for step in case["steps"])]
@@ -31,6 +31,8 @@ def check(expect: dict, outcome: AccessToken | BaseException, previous: AccessTo
             assert outcome.code == expect["error"]
         if "reason" in expect:
             assert outcome.reason == expect["reason"]
+        if "tls_error" in expect:
+            assert isinstance(outcome, TLSError) == expect["tls_error"], repr(outcome)
         if "retry_after_at_least" in expect:
             assert outcome.retry_after >= expect["retry_after_at_least"]
         return
@@ -44,7 +46,21 @@ def check(expect: dict, outcome: AccessToken | BaseException, previous: AccessTo
 
 def client_kwargs(setup: dict, step: dict) -> dict:
     base_url = setup["closed_url"] if step.get("server") == "closed" else setup["base_url"]
-    return {"base_url": base_url, "api_key": setup["api_key"], "retry": RETRY}
+    return {"base_url": base_url, "api_key": setup["api_key"], "retry": RETRY, **tls_kwargs(setup, step)}
+
+
+def tls_kwargs(setup: dict, step: dict) -> dict:
+    """The step's TLS choice (sdks/scenarios/README.md) as the client's verify and cert."""
+    choice = step.get("tls", "none")
+    if choice == "none":
+        return {}
+    files = setup["tls"]
+    cert = {
+        "ca": None,
+        "ca_and_certificate": (files["cert_file"], files["key_file"]),
+        "ca_and_other_certificate": (files["other_cert_file"], files["other_key_file"]),
+    }[choice]
+    return {"verify": files["ca_file"], "cert": cert}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
@@ -55,7 +71,7 @@ def test_scenario_sync(harness, case):
     previous: AccessToken | None = None
     try:
         for step in case["steps"]:
-            key = step.get("server", "open")
+            key = (step.get("server", "open"), step.get("tls", "none"))
             client = clients.get(key) or clients.setdefault(key, Client(**client_kwargs(setup, step)))
             if step["op"] == "get_token":
                 outcomes = run_threads(client, cid, step)

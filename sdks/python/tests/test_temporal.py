@@ -148,6 +148,55 @@ def test_needs_reauth_fails_the_activity_without_retries(harness, temporal_addre
     asyncio.run(run())
 
 
+def test_the_activity_span_is_the_parent_of_the_hand_out(harness, temporal_address):
+    """Temporal's TracingInterceptor on the client and the worker: the workflow's trace reaches
+    the activity, and the activity's span is the parent of the SDK's request for the token."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from temporalio.contrib.opentelemetry import TracingInterceptor
+
+    setup = harness.setup("cache_hit")
+    cid = setup["connection_id"]
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("tokenwarden-tests")
+
+    async def run() -> None:
+        registered = await fresh_namespace(temporal_address)
+        temporal = await TemporalClient.connect(
+            temporal_address, namespace=registered.namespace, interceptors=[TracingInterceptor(tracer)]
+        )
+        async with AsyncClient(setup["recording_url"], setup["api_key"]) as tokenwarden:
+            activities = ResourceActivities(ActivityHelpers(tokenwarden))
+            task_queue = f"traced-{uuid.uuid4().hex[:8]}"
+            # The worker takes the client's interceptors.
+            async with Worker(
+                temporal,
+                task_queue=task_queue,
+                workflows=[FanOutWorkflow],
+                activities=[activities.call_resource],
+            ):
+                with tracer.start_as_current_span("worker-job"):
+                    await temporal.execute_workflow(
+                        FanOutWorkflow.run,
+                        FanOut(cid, setup["resource_url"], activities=1),
+                        id=f"traced-{uuid.uuid4().hex[:8]}",
+                        task_queue=task_queue,
+                        execution_timeout=timedelta(seconds=60),
+                    )
+
+    asyncio.run(run())
+    spans = exporter.get_finished_spans()
+    root = next(span for span in spans if span.name == "worker-job")
+    activity_span = next(span for span in spans if span.name == "RunActivity:call_resource")
+    assert activity_span.context.trace_id == root.context.trace_id
+    sent = [r["traceparent"] for r in harness.trace_headers("cache_hit", cid)]
+    context = activity_span.context
+    assert sent == [f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"]
+
+
 def test_the_helpers_heartbeat_while_waiting_and_not_on_a_cache_hit(harness):
     setup = harness.setup("expired_refreshes_once")
     cid = setup["connection_id"]

@@ -3,6 +3,7 @@
 // provider. Providers, the service client and connections are set up through the HTTP API, as an
 // operator would.
 import { randomBytes } from 'node:crypto';
+import type { ServerOptions as HttpsOptions } from 'node:https';
 import { join } from 'node:path';
 import { KeyRing, openPostgresStore, openSqliteStore, type KyselyStore } from '@tokenwarden/core';
 import { buildServer, hashApiKey, type BuildServerOptions } from '@tokenwarden/server';
@@ -18,6 +19,8 @@ export interface ClusterOptions {
   broker?: BuildServerOptions['broker'];
   /** The replicas' background refresher. Default false: refreshes come from the callers. */
   scheduler?: boolean;
+  /** One more replica per entry, serving HTTPS only with these options; its URL follows the others. */
+  https?: HttpsOptions[];
 }
 
 export interface Cluster {
@@ -50,7 +53,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   };
   try {
     const urls: string[] = [];
-    for (let i = 0; i < (options.replicas ?? 1); i++) {
+    const plain = Array.from({ length: options.replicas ?? 1 }, () => undefined);
+    for (const https of [...plain, ...(options.https ?? [])]) {
       const store = options.databaseUrl
         ? openPostgresStore({ connectionString: options.databaseUrl, poolMax: 8 })
         : openSqliteStore({ path: join(options.dir ?? '.', 'tokenwarden.sqlite') });
@@ -64,9 +68,12 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         broker: options.broker,
         scheduler: options.scheduler ?? false,
         docs: false,
+        https,
       });
       apps.push(app);
-      urls.push(await app.listen({ host: '127.0.0.1', port: 0 }));
+      const url = await app.listen({ host: '127.0.0.1', port: 0 });
+      // Fastify names the scheme after its own https option; the server here is built by ours.
+      urls.push(https ? url.replace(/^http:/, 'https:') : url);
     }
 
     const call = api(urls[0]!);

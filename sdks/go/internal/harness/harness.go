@@ -36,7 +36,31 @@ type Case struct {
 	ConnectionID string `json:"connection_id"`
 	ClosedURL    string `json:"closed_url"`
 	ResourceURL  string `json:"resource_url"`
-	control      string
+	// RecordingURL is the plain server behind a front that records each API request's trace
+	// context headers ([Case.TraceHeaders]).
+	RecordingURL string `json:"recording_url"`
+	// TLS is set for the cases whose server speaks HTTPS (BaseURL is then https).
+	TLS     *TLSFiles `json:"tls"`
+	control string
+}
+
+// TLSFiles are the PEM files of a TLS case: the CA that issued the server's certificate, the
+// client certificate the service client is bound to, and another of the same CA.
+type TLSFiles struct {
+	CAFile        string `json:"ca_file"`
+	CertFile      string `json:"cert_file"`
+	KeyFile       string `json:"key_file"`
+	OtherCertFile string `json:"other_cert_file"`
+	OtherKeyFile  string `json:"other_key_file"`
+}
+
+// TraceHeaders are the W3C trace context headers of one API request, as the front received
+// them; empty when absent.
+type TraceHeaders struct {
+	Method      string `json:"method"`
+	Path        string `json:"path"`
+	Traceparent string `json:"traceparent"`
+	Tracestate  string `json:"tracestate"`
 }
 
 // Stats are the counts the harness keeps for a case's connection.
@@ -149,6 +173,19 @@ func (c *Case) Stats(t testing.TB) Stats {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TraceHeaders lists the trace context headers of the case's API requests made through
+// RecordingURL, in order.
+func (c *Case) TraceHeaders(t testing.TB) []TraceHeaders {
+	t.Helper()
+	var answer struct {
+		Requests []TraceHeaders `json:"requests"`
+	}
+	if err := call(http.MethodGet, c.caseURL("trace_headers"), http.StatusOK, &answer); err != nil {
+		t.Fatal(err)
+	}
+	return answer.Requests
 }
 
 func (c *Case) caseURL(action string) string {

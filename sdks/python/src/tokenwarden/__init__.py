@@ -23,6 +23,7 @@ from .errors import (
     NetworkError,
     NotFoundError,
     RefreshUnavailableError,
+    TLSError,
     TokenwardenError,
     UnauthorizedError,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "RefreshUnavailableError",
     "Retry",
     "RetryEvent",
+    "TLSError",
     "TokenwardenError",
     "UnauthorizedError",
     "WebhookVerificationError",

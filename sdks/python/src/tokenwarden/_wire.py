@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import ssl
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -18,6 +19,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from ._token import unexpected
+from ._trace import with_trace_context
 from .errors import (
     UNEXPECTED_RESPONSE,
     ForbiddenError,
@@ -26,6 +28,7 @@ from .errors import (
     NetworkError,
     NotFoundError,
     RefreshUnavailableError,
+    TLSError,
     TokenwardenError,
     UnauthorizedError,
 )
@@ -131,6 +134,9 @@ def read_answer(response: httpx.Response, connection_id: str | None) -> object |
 
 
 def network_failure(cause: httpx.TransportError, settings: Settings, connection_id: str | None) -> Failure:
+    tls = _tls_cause(cause)
+    if tls is not None:
+        return Failure(_tls_error(tls, settings, connection_id), retryable=False)
     timed_out = isinstance(cause, httpx.TimeoutException)
     # The exception's class (ConnectError, ReadTimeout...) says why; its text could hold a URL.
     why = f"no answer within {settings.timeout:g} s" if timed_out else type(cause).__name__
@@ -140,6 +146,36 @@ def network_failure(cause: httpx.TransportError, settings: Settings, connection_
         connection_id=connection_id,
     )
     return Failure(error, retryable=True)
+
+
+def _tls_cause(error: BaseException) -> ssl.SSLError | None:
+    """The ssl error under httpx's (and httpcore's) transport error, if the failure was TLS's."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ssl.SSLError):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _tls_error(cause: ssl.SSLError, settings: Settings, connection_id: str | None) -> TLSError:
+    reason = cause.reason or type(cause).__name__
+    where = f"Could not reach Tokenwarden at {settings.origin}"
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        why = (
+            f"its TLS certificate is not trusted here ({cause.verify_message}); give the client the CA "
+            "that issued it: verify='/path/to/ca.pem'"
+        )
+    elif "CERTIFICATE_REQUIRED" in reason or "HANDSHAKE_FAILURE" in reason:
+        why = (
+            f"the server refused the TLS handshake ({reason}): it requires a client certificate; "
+            "give it: cert=('client.pem', 'client.key')"
+        )
+    else:
+        why = f"the TLS handshake failed ({reason})"
+    return TLSError(f"{where}: {why}", reason=reason, connection_id=connection_id)
 
 
 class Attempts:
@@ -159,7 +195,7 @@ class Attempts:
             "method": method,
             "url": self._settings.base_url + path,
             "content": None if body is None else json.dumps(body).encode(),
-            "headers": self._settings.headers,
+            "headers": with_trace_context(self._settings.headers),
             "timeout": self._settings.timeout,
             "auth": None,  # the API key is in the headers; an auth of the caller's client is not for us
             "follow_redirects": False,

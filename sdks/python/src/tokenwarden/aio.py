@@ -70,8 +70,8 @@ class AsyncClient(ClientBase):
         return body
 
     async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
+        for http in self._http_clients():
+            await http.aclose()
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -124,7 +124,9 @@ class AsyncClient(ClientBase):
         attempts = _wire.Attempts(self._settings, connection_id)
         while True:
             try:
-                outcome = attempts.answer(await self._http.request(**attempts.request(method, path, body)))
+                outcome = attempts.answer(
+                    await self._api_http.request(**attempts.request(method, path, body))
+                )
             except httpx.TransportError as cause:
                 outcome = attempts.unreachable(cause)
             if not isinstance(outcome, _wire.Failure):

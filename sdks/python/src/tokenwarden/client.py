@@ -34,6 +34,15 @@ class Client(ClientBase):
     30: the server may wait up to 20 s for a refresh), ``retry`` (``Retry``), ``on_retry`` (called
     before each retry, e.g. for metrics; must not raise), ``http_client`` (an ``httpx.Client``
     for the API and for ``fetch``; default: one made here, closed by ``close``).
+
+    TLS of the API's requests (not ``fetch``'s): ``verify`` (True: the system's CAs; or the path of
+    a PEM CA bundle to trust instead, e.g. a private CA's; or an ``ssl.SSLContext``) and ``cert``
+    (a client certificate for a server that requires one: ``(cert_file, key_file)``, or one PEM
+    file holding both). Bad files raise ``InvalidRequestError`` here. A handshake that fails
+    raises ``TLSError`` (not retried), whose message says which of the two to give.
+
+    Inside an OpenTelemetry span (with ``opentelemetry-api`` installed: the extra ``otel``), each
+    request to the API carries the span's W3C ``traceparent`` and ``tracestate``.
     """
 
     _http_class = httpx.Client
@@ -95,8 +104,8 @@ class Client(ClientBase):
         return body
 
     def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
+        for http in self._http_clients():
+            http.close()
 
     def __enter__(self) -> Client:
         return self
@@ -154,7 +163,7 @@ class Client(ClientBase):
         attempts = _wire.Attempts(self._settings, connection_id)
         while True:
             try:
-                outcome = attempts.answer(self._http.request(**attempts.request(method, path, body)))
+                outcome = attempts.answer(self._api_http.request(**attempts.request(method, path, body)))
             except httpx.TransportError as cause:
                 outcome = attempts.unreachable(cause)
             if not isinstance(outcome, _wire.Failure):

@@ -109,3 +109,19 @@ class NetworkError(TokenwardenError):
     def __init__(self, message: str, *, timed_out: bool = False, **details) -> None:
         super().__init__(NETWORK_ERROR, message, **details)
         self.timed_out = timed_out
+
+
+class TLSError(NetworkError):
+    """The TLS handshake with the server failed: its certificate is not trusted here (give the
+    client the CA that issued it: ``verify=``), or it required a client certificate that this
+    client did not present (``cert=``). ``reason`` is OpenSSL's (``CERTIFICATE_VERIFY_FAILED``,
+    ``TLSV13_ALERT_CERTIFICATE_REQUIRED``, ...). Not retried, and not ``retryable``: only a change
+    of settings helps."""
+
+    def __init__(self, message: str, *, reason: str, **details) -> None:
+        super().__init__(message, **details)
+        self.reason = reason
+
+    @property
+    def retryable(self) -> bool:
+        return False
