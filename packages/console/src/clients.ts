@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 // Service clients: the list, one grant's worth of a new client (its API key shown once, with a
 // copy button), and revoke.
-import { confirmAction, element, h, report, row, showOnce, time } from './dom.ts';
+import { afterConfirmation, element, h, report, row, showOnce, time } from './dom.ts';
 import { ADMIN_API, api } from './http.ts';
 
 interface Grant {
@@ -57,18 +57,14 @@ function clientRow(client: ClientView): HTMLTableRowElement {
 }
 
 function revokeClient(client: ClientView): void {
-  void confirmAction(
-    `Revoke ${client.name}?`,
-    `Its API key is refused from its next request on, on every replica. This cannot be undone.`,
-    'Revoke client',
-  ).then(async (confirmed) => {
-    if (!confirmed) return;
-    try {
-      await api('DELETE', `${ADMIN_API}/v1/clients/${encodeURIComponent(client.id)}`);
-      await showClients();
-    } catch (problem) {
-      report('clients-error', problem);
-    }
+  const question = {
+    title: `Revoke ${client.name}?`,
+    text: `Its API key is refused from its next request on, on every replica. This cannot be undone.`,
+    confirm: 'Revoke client',
+  };
+  afterConfirmation(question, 'clients-error', async () => {
+    await api('DELETE', `${ADMIN_API}/v1/clients/${encodeURIComponent(client.id)}`);
+    await showClients();
   });
 }
 

@@ -3,7 +3,7 @@
 // audit log, and the two things an operator does to it: start a re-authorization (a connect
 // session for the same owner and provider, keeping the id) and revoke-and-delete.
 import type { ConnectionDetail, ConsoleConnection, TimelineEntry } from './api.ts';
-import { confirmAction, element, h, relative, report, row, time } from './dom.ts';
+import { afterConfirmation, element, h, relative, report, row, time } from './dom.ts';
 import { ADMIN_API, api } from './http.ts';
 
 let shown: ConsoleConnection | undefined;
@@ -110,18 +110,15 @@ element('reauthorize').addEventListener('click', () => {
 element('delete-connection').addEventListener('click', () => {
   if (!shown) return;
   const { id, owner, provider } = shown;
-  void confirmAction(
-    'Revoke and delete this connection?',
-    `The tokens of ${owner} at ${provider} are revoked at the provider (where it supports that) ` +
-      'and deleted here. Workers asking for them get not_found. This cannot be undone.',
-    'Revoke and delete',
-  ).then(async (confirmed) => {
-    if (!confirmed) return;
-    try {
-      await api('DELETE', `${ADMIN_API}/v1/connections/${encodeURIComponent(id)}`);
-      location.hash = '#connections';
-    } catch (problem) {
-      report('connection-error', problem);
-    }
+  const question = {
+    title: 'Revoke and delete this connection?',
+    text:
+      `The tokens of ${owner} at ${provider} are revoked at the provider (where it supports ` +
+      'that) and deleted here. Workers asking for them get not_found. This cannot be undone.',
+    confirm: 'Revoke and delete',
+  };
+  afterConfirmation(question, 'connection-error', async () => {
+    await api('DELETE', `${ADMIN_API}/v1/connections/${encodeURIComponent(id)}`);
+    location.hash = '#connections';
   });
 });

@@ -63,19 +63,36 @@ export function time(iso: string | null, none = '—'): Node | string {
   return h('time', { dateTime: iso, title: iso }, relative(iso));
 }
 
-/** Asks before something that cannot be undone; resolves true on "Confirm". */
-export function confirmAction(title: string, text: string, confirmLabel: string): Promise<boolean> {
+/** What to ask before something that cannot be undone, and the confirming button's label. */
+export interface Question {
+  title: string;
+  text: string;
+  confirm: string;
+}
+
+/**
+ * Asks first (a modal dialog: focus stays in it, Escape cancels) and runs `action` only on the
+ * confirming button; a failure is shown in the alert paragraph `#errorId`.
+ */
+export function afterConfirmation(
+  question: Question,
+  errorId: string,
+  action: () => Promise<unknown>,
+): void {
   const dialog = element<HTMLDialogElement>('confirm');
-  element('confirm-title').textContent = title;
-  element('confirm-text').textContent = text;
-  element('confirm-ok').textContent = confirmLabel;
+  element('confirm-title').textContent = question.title;
+  element('confirm-text').textContent = question.text;
+  element('confirm-ok').textContent = question.confirm;
   dialog.returnValue = '';
-  dialog.showModal();
-  return new Promise((resolve) =>
-    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'confirm'), {
-      once: true,
-    }),
+  dialog.addEventListener(
+    'close',
+    () => {
+      if (dialog.returnValue !== 'confirm') return;
+      action().catch((problem: unknown) => report(errorId, problem));
+    },
+    { once: true },
   );
+  dialog.showModal();
 }
 
 /** Shows a secret (an API key, a webhook secret) once, selected, with its copy button. */

@@ -3,7 +3,7 @@
 // Providers: the list, a form that adds one from a preset (PUT) or edits one (PATCH: only the
 // fields typed in change; the client secret stays unless a new one is typed), and delete. A
 // provider configured by hand, URL by URL, is the API's or the CLI's job.
-import { confirmAction, element, h, report, row } from './dom.ts';
+import { afterConfirmation, element, h, report, row } from './dom.ts';
 import { ADMIN_API, api } from './http.ts';
 
 interface ProviderView {
@@ -100,18 +100,14 @@ function stopEditing(): void {
 }
 
 function deleteProvider(name: string): void {
-  void confirmAction(
-    `Delete provider ${name}?`,
-    'Its settings and sealed client secret are deleted. A provider that still has connections is not deleted.',
-    'Delete provider',
-  ).then(async (confirmed) => {
-    if (!confirmed) return;
-    try {
-      await api('DELETE', `${ADMIN_API}/v1/providers/${encodeURIComponent(name)}`);
-      await showProviders();
-    } catch (problem) {
-      report('providers-error', problem);
-    }
+  const question = {
+    title: `Delete provider ${name}?`,
+    text: 'Its settings and sealed client secret are deleted. A provider that still has connections is not deleted.',
+    confirm: 'Delete provider',
+  };
+  afterConfirmation(question, 'providers-error', async () => {
+    await api('DELETE', `${ADMIN_API}/v1/providers/${encodeURIComponent(name)}`);
+    await showProviders();
   });
 }
 

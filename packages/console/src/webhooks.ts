@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 // Webhook endpoints: the list, a new one (its signing secret shown once), delete, and an
 // endpoint's recent deliveries with redeliver.
-import { confirmAction, element, h, report, row, showOnce, time } from './dom.ts';
+import { afterConfirmation, element, h, report, row, showOnce, time } from './dom.ts';
 import { ADMIN_API, api } from './http.ts';
 
 interface EndpointView {
@@ -112,18 +112,14 @@ function deliveryRow(endpoint: EndpointView, delivery: DeliveryView): HTMLTableR
 }
 
 function deleteEndpoint(endpoint: EndpointView): void {
-  void confirmAction(
-    `Delete the endpoint ${endpoint.url}?`,
-    'Its pending deliveries are dropped. This cannot be undone.',
-    'Delete endpoint',
-  ).then(async (confirmed) => {
-    if (!confirmed) return;
-    try {
-      await api('DELETE', `${ADMIN_API}/v1/webhooks/${encodeURIComponent(endpoint.id)}`);
-      await showWebhooks();
-    } catch (problem) {
-      report('webhooks-error', problem);
-    }
+  const question = {
+    title: `Delete the endpoint ${endpoint.url}?`,
+    text: 'Its pending deliveries are dropped. This cannot be undone.',
+    confirm: 'Delete endpoint',
+  };
+  afterConfirmation(question, 'webhooks-error', async () => {
+    await api('DELETE', `${ADMIN_API}/v1/webhooks/${encodeURIComponent(endpoint.id)}`);
+    await showWebhooks();
   });
 }
 

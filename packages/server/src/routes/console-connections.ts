@@ -113,23 +113,9 @@ export async function consoleRows(
     connectionIds: records.map((record) => record.id),
   });
   return records.map((record) => {
-    const view = recordView(record);
-    return {
-      id: view.id,
-      provider: view.provider,
-      owner: view.owner,
-      status: view.status,
-      status_reason: view.status_reason,
-      access_expires_at: view.access_expires_at,
-      refresh_expires_at: view.refresh_expires_at,
-      has_refresh_token: view.has_refresh_token,
-      failures: view.failures,
-      last_error: view.last_error,
-      last_refresh_at: isoOrNull(refreshed.get(record.id) ?? null),
-      scope: view.scope,
-      created_at: view.created_at,
-      updated_at: view.updated_at,
-    };
+    // The API's view without what the console does not show (the metadata may be large).
+    const { version: _version, metadata: _metadata, ...view } = recordView(record);
+    return { ...view, last_refresh_at: isoOrNull(refreshed.get(record.id) ?? null) };
   });
 }
 
