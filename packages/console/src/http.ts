@@ -1,6 +1,5 @@
 /// <reference lib="dom" />
-// The console's one way to the server: the session cookie always, the CSRF token on every
-// write. The token lives in this module only (never in storage); the cookie is out of reach.
+// The console's one way to the server: the session cookie and the CSRF token on every call. The token lives in this module only (never in storage); the cookie is out of reach.
 
 export class ApiError extends Error {
   constructor(
@@ -36,7 +35,8 @@ export const ADMIN_API = '/v1/console/api';
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = {};
   if (body !== undefined) headers['content-type'] = 'application/json';
-  if (method !== 'GET' && csrfToken !== undefined) headers['x-csrf-token'] = csrfToken;
+  // On every call once signed in: the server insists on it for writes only, where it matters.
+  if (csrfToken !== undefined) headers['x-csrf-token'] = csrfToken;
   const response = await fetch(path, {
     method,
     headers,

@@ -80,6 +80,18 @@ describe('the console API', () => {
     });
   });
 
+  it("folds a connection's runs of hand-outs into one timeline entry", async () => {
+    const { id } = await s.importGrant({ owner: 'erin', provider: 'other' });
+    for (let i = 0; i < 3; i++) await s.admin('POST', `/v1/connections/${id}/token`, {});
+    const { entries } = (await get(`/v1/console/connections/${id}/timeline`)).json();
+    expect(entries).toMatchObject([
+      { action: 'token.read', actor: 'admin', outcome: 'ok', count: 3 },
+      { action: 'connection.create', actor: 'admin', outcome: 'ok', count: 1 },
+    ]);
+    expect(Date.parse(entries[0].first_at)).toBeLessThanOrEqual(Date.parse(entries[0].at));
+    await s.admin('DELETE', `/v1/connections/${id}`);
+  });
+
   it('counts connections, overdue refreshes and refreshes per minute for the overview', async () => {
     const before = (await get('/v1/console/overview')).json();
     expect(before.counts).toEqual([

@@ -307,17 +307,17 @@ describe('the admin console in Chromium, step by step', () => {
       expect(unlabelled).toEqual([]);
     }
     await page.setViewportSize({ width: 390, height: 844 });
-    for (const section of ['overview', 'connections']) {
+    for (const section of ['overview', 'connections', 'providers', 'clients', 'webhooks']) {
       await page.goto(`${base}/console#${section}`);
       await page.locator(`#${section}`).waitFor();
       // Wide tables scroll inside their own region; the page itself never scrolls sideways.
       const wide = await page.evaluate(() =>
-        [...document.querySelectorAll('main *')]
+        [...document.querySelectorAll('body *')]
           .filter((e) => e.getBoundingClientRect().right > 390 && !e.closest('.scroll'))
           .map((e) => e.tagName + '#' + e.id + '.' + e.className)
           .slice(0, 5),
       );
-      expect(wide).toEqual([]);
+      expect(wide, section).toEqual([]);
       expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(
         390,
       );
@@ -325,7 +325,22 @@ describe('the admin console in Chromium, step by step', () => {
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 
-  it('refuses a write without the CSRF token, from the signed-in browser itself', async () => {
+  it('sent the CSRF token on every call; a write without it is refused, from the browser itself', async () => {
+    // Every call the page itself made carried the session's CSRF token, but the two that get
+    // it: the sign-in, and the session read after a reload. The server took each write.
+    const calls = responses.filter(
+      (r) =>
+        r.url().includes('/v1/console/') &&
+        !(r.request().method() !== 'DELETE' && r.url().endsWith('/v1/console/session')),
+    );
+    const writes = calls.filter((r) => r.request().method() !== 'GET');
+    expect(calls.length).toBeGreaterThan(30);
+    expect(writes.length).toBeGreaterThanOrEqual(8);
+    for (const call of calls) {
+      expect(call.request().headers()['x-csrf-token'], call.url()).toMatch(/^[\w-]{43}$/);
+    }
+    expect(writes.filter((r) => r.status() === 403)).toEqual([]);
+    // The same requests without it, from this signed-in page: refused.
     const statuses = await page.evaluate(async () => {
       const signOut = await fetch('/v1/console/session', { method: 'DELETE' });
       const client = await fetch('/v1/console/api/v1/clients', {
@@ -336,18 +351,6 @@ describe('the admin console in Chromium, step by step', () => {
       return [signOut.status, client.status];
     });
     expect(statuses).toEqual([403, 403]);
-    // Every write the page itself made carried the session's CSRF token.
-    const writes = responses.filter(
-      (r) =>
-        r.request().method() !== 'GET' &&
-        r.url().includes('/v1/console/') &&
-        !(r.request().method() === 'POST' && r.url().endsWith('/v1/console/session')) && // sign-in
-        r.status() !== 403,
-    );
-    expect(writes.length).toBeGreaterThanOrEqual(8);
-    for (const write of writes) {
-      expect(write.request().headers()['x-csrf-token']).toMatch(/^[\w-]{43}$/);
-    }
   });
 
   it('shows an owner named <script>… as text, and its CSP blocks an injected inline script', async () => {
