@@ -9,7 +9,7 @@ import type { SessionReply } from './api.ts';
 import { showClients } from './clients.ts';
 import { showConnection } from './connection.ts';
 import { showConnections } from './connections.ts';
-import { element, report } from './dom.ts';
+import { element } from './dom.ts';
 import { api, session } from './http.ts';
 import { showOverview } from './overview.ts';
 import { showProviders } from './providers.ts';
@@ -57,6 +57,7 @@ function showRoute(): void {
 }
 
 window.addEventListener('hashchange', () => {
+  element('notice').textContent = '';
   showRoute();
   // Keyboard and screen-reader users land on the new page, not on the link they left.
   element('main').focus();
@@ -92,16 +93,14 @@ element('sign-out').addEventListener('click', () => {
 });
 
 // Back from a re-authorization the console started: the connect flow's redirect carries
-// `connection_id=` (done) or `error=`; the connection's page says which.
+// `connection_id=` (done: that connection's page) or `error=` (said in the notice).
 const back = new URLSearchParams(location.search);
 if (back.has('connection_id') || back.has('error')) {
-  history.replaceState(
-    null,
-    '',
-    `/console#connection=${encodeURIComponent(back.get('connection_id') ?? '')}`,
-  );
-  if (back.has('error'))
-    report('connection-error', `The re-authorization failed: ${back.get('error')}`);
+  const id = back.get('connection_id');
+  element('notice').textContent = id
+    ? 'Re-authorized: the owner signed in again.'
+    : `The re-authorization failed: ${back.get('error')}.`;
+  history.replaceState(null, '', id ? `/console#connection=${encodeURIComponent(id)}` : '/console');
 }
 
 // A reload keeps the session (the cookie) but not the CSRF token: the server says it again.

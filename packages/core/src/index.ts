@@ -152,6 +152,7 @@ export type {
   AuditRecord,
   CredentialCount,
   CredentialQuery,
+  LatestAuditQuery,
   NewAuditEvent,
   CertificateBinding,
   NewServiceClient,

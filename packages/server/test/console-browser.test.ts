@@ -146,7 +146,7 @@ describe('the admin console in Chromium, step by step', () => {
     // Search and "expires within" narrow on the server too.
     await page.getByLabel('Status').selectOption('');
     await page.getByLabel('Search').fill('DAV');
-    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.keyboard.press('Enter'); // the keyboard submits the filters
     await expect
       .poll(() => rows('connection-rows').allTextContents())
       .toEqual([expect.stringMatching(/^davetestactivein .+not known(now|.+ ago)0——$/)]);
@@ -183,6 +183,7 @@ describe('the admin console in Chromium, step by step', () => {
     // connection's page, re-authorized under the same id.
     await page.goto(url.href);
     await page.waitForURL(`${base}/console#connection=${deadId}`);
+    await page.getByText('Re-authorized: the owner signed in again.').waitFor();
     await expect
       .poll(() => page.locator('#connection-facts dd').nth(1).textContent())
       .toBe('active');
@@ -193,6 +194,12 @@ describe('the admin console in Chromium, step by step', () => {
   it('revokes and deletes a connection only after its confirmation', async () => {
     await page.goto(`${base}/console#connection=${bobId}`);
     await page.getByRole('heading', { name: 'Connection bob (test)' }).waitFor();
+    // From the keyboard: the dialog takes the focus, Escape cancels; so does its Cancel button.
+    await page.getByRole('button', { name: 'Revoke and delete…' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog').waitFor();
+    await page.keyboard.press('Escape');
+    await expect.poll(() => page.getByRole('dialog').count()).toBe(0);
     await page.getByRole('button', { name: 'Revoke and delete…' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
     expect((await s.admin('GET', `/v1/connections/${bobId}`)).statusCode).toBe(200);

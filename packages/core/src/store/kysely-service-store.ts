@@ -12,6 +12,7 @@ import type {
   AuditRecord,
   CredentialCount,
   CredentialQuery,
+  LatestAuditQuery,
   NewAuditEvent,
   CertificateBinding,
   NewServiceClient,
@@ -348,11 +349,7 @@ export class KyselyServiceStore implements ServiceStore {
     return rows.map((row) => ({ ...row, bucket: Number(row.bucket), count: Number(row.count) }));
   }
 
-  async latestAudit(query: {
-    action: string;
-    outcome: string;
-    connectionIds: string[];
-  }): Promise<Map<string, number>> {
+  async latestAudit(query: LatestAuditQuery): Promise<Map<string, number>> {
     if (query.connectionIds.length === 0) return new Map();
     const rows = await this.db
       .selectFrom('auditEvents')

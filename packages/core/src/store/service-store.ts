@@ -69,11 +69,13 @@ export interface ServiceStore {
    */
   countAudit(query: AuditCountQuery): Promise<AuditCount[]>;
   /** The newest `at` of events with `action` and `outcome` per connection among `ids`. */
-  latestAudit(query: {
-    action: string;
-    outcome: string;
-    connectionIds: string[];
-  }): Promise<Map<string, number>>;
+  latestAudit(query: LatestAuditQuery): Promise<Map<string, number>>;
+}
+
+export interface LatestAuditQuery {
+  action: string;
+  outcome: string;
+  connectionIds: string[];
 }
 
 export interface CredentialCount {
