@@ -58,6 +58,11 @@ function showRoute(): void {
 
 window.addEventListener('hashchange', () => {
   element('notice').textContent = '';
+  // A new API key or webhook secret is shown once: leaving its page forgets it.
+  for (const box of document.querySelectorAll<HTMLElement>('.secret')) {
+    box.hidden = true;
+    for (const input of box.querySelectorAll('input')) input.value = '';
+  }
   showRoute();
   // Keyboard and screen-reader users land on the new page, not on the link they left.
   element('main').focus();

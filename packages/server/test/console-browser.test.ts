@@ -227,6 +227,11 @@ describe('the admin console in Chromium, step by step', () => {
     await page.getByRole('button', { name: 'Revoke reporting' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Revoke client' }).click();
     const revoked = page.locator('#client-rows tr', { hasText: 'reporting' }).locator('td').nth(4);
+    // Shown once: away from the page and back, it is gone.
+    await nav('Overview').click();
+    await nav('Service clients').click();
+    expect(await page.locator('#new-key').isHidden()).toBe(true);
+    expect(await page.locator('#new-key-value').inputValue()).toBe('');
     await expect.poll(() => revoked.textContent()).toMatch(/ago$|^now$/);
     expect((await s.call({ method: 'GET', url: '/v1/connections', key: apiKey })).statusCode).toBe(
       401,
@@ -329,6 +334,7 @@ describe('the admin console in Chromium, step by step', () => {
         390,
       );
     }
+    await page.screenshot({ path: join(SCREENSHOTS, 'webhooks-phone.png'), fullPage: true });
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 
