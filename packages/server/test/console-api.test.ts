@@ -157,6 +157,25 @@ describe('the console API', () => {
     expect(bearer.statusCode).toBe(401);
   });
 
+  it('answers as /v1 does', async () => {
+    await s.admin('POST', '/v1/webhooks', { url: 'https://hooks.example/tw' });
+    for (const path of [
+      '/v1/providers',
+      '/v1/providers/test',
+      '/v1/presets',
+      '/v1/clients',
+      '/v1/webhooks',
+    ]) {
+      const [direct, console] = await Promise.all([
+        s.admin('GET', path),
+        get(`/v1/console/api${path}`),
+      ]);
+      expect(console.statusCode, path).toBe(200);
+      // The same fields and values (the /v1 serializer orders keys by its schema).
+      expect(console.json(), path).toEqual(direct.json());
+    }
+  });
+
   it('has no route that hands out a token, and none of it is in the OpenAPI document', async () => {
     for (const path of ['token', 'rejected']) {
       const response = await s.app.inject({
