@@ -3,9 +3,11 @@
 //   node --conditions=tokenwarden-source --import tsx bench/console-list.ts [--count 100000] [--iterations 30]
 //
 // Seeds one connection through the API, copies its row `count - 1` times in one transaction (every
-// 100th needs_reauth), signs in to the console, then times `GET /v1/console/connections` in
-// process (app.inject: the server's work without the network) for the first screen (50 rows),
-// a page deep in the keyset, a status filter and an owner filter. Prints p50 and p95 in ms.
+// 100th needs_reauth) and writes one `connection.refresh` audit event per connection over the last
+// three hours, signs in to the console, then times in process (app.inject: the server's work
+// without the network) `GET /v1/console/connections` for the first screen (50 rows), a page deep
+// in the keyset, the filters and the search, and the overview and a connection's page. Prints
+// p50 and p95 in ms.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,12 +64,23 @@ try {
   const insert = db.prepare(
     `INSERT INTO credentials (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`,
   );
+  const audit = db.prepare(
+    `INSERT INTO audit_events (at, request_id, actor, action, connection_id, owner, provider, outcome, detail)
+     VALUES (?, 'scheduler', 'system', 'connection.refresh', ?, NULL, 'acme', ?, NULL)`,
+  );
+  const now = Date.now();
   db.transaction(() => {
     for (let i = 1; i < count; i++) {
+      const id = `conn_bench${String(i).padStart(10, '0')}`;
+      audit.run(
+        now - Math.floor((i / count) * 3 * 3_600_000),
+        id,
+        i % 50 === 0 ? 'refresh_unavailable' : 'ok',
+      );
       const dead = i % 100 === 0;
       insert.run({
         ...template,
-        id: `conn_bench${String(i).padStart(10, '0')}`,
+        id,
         owner: `user-${i}`,
         status: dead ? 'needs_reauth' : 'active',
         status_reason: dead ? 'invalid_grant' : null,
@@ -89,16 +102,24 @@ try {
     ['a page in the middle', `limit=50&cursor=${middle}`],
     ['status=needs_reauth', 'limit=50&status=needs_reauth'],
     ['owner=user-77777', 'limit=50&owner=user-77777'],
+    ['search=user-7777', 'limit=50&search=user-7777'],
+    ['ends_within=86400', 'limit=50&ends_within=86400'],
+  ];
+  const pages: [string, string][] = [
+    ['the overview', '/v1/console/overview'],
+    ["a connection's page", `/v1/console/connections/${middle}`],
+    ["a connection's timeline", `/v1/console/connections/${middle}/timeline`],
   ];
   console.log(`${count} connections (seeded in ${seedS.toFixed(1)} s), ${iterations} runs each`);
-  for (const [name, query] of cases) {
+  const runs: [string, string][] = [
+    ...cases.map(([name, query]): [string, string] => [name, `/v1/console/connections?${query}`]),
+    ...pages,
+  ];
+  for (const [name, url] of runs) {
     const times: number[] = [];
     for (let i = 0; i < iterations + 3; i++) {
       const started = performance.now();
-      const response = await app.inject({
-        url: `/v1/console/connections?${query}`,
-        headers: { cookie },
-      });
+      const response = await app.inject({ url, headers: { cookie } });
       if (response.statusCode !== 200) throw new Error(`${name}: ${response.body}`);
       if (i >= 3) times.push(performance.now() - started); // 3 warm-up runs
     }

@@ -56,7 +56,11 @@ export type {
   ConnectSessionStore,
   NewConnectSession,
 } from './store/connect-session-store.ts';
-export type { CircuitBreakerOptions } from './engine/circuit-breaker.ts';
+export type {
+  BreakerReport,
+  BreakerState,
+  CircuitBreakerOptions,
+} from './engine/circuit-breaker.ts';
 export { backoffDelay, refreshLeadTime, type BackoffPolicy } from './engine/backoff.ts';
 export { rotateKeys, type RotateKeysOptions, type RotateKeysResult } from './engine/rotate-keys.ts';
 export {
@@ -142,9 +146,13 @@ export type {
 export type { StoreAdapter } from './store/store-adapter.ts';
 export { guardStore } from './store/guard-store.ts';
 export type {
+  AuditCount,
+  AuditCountQuery,
   AuditQuery,
   AuditRecord,
+  CredentialCount,
   CredentialQuery,
+  LatestAuditQuery,
   NewAuditEvent,
   CertificateBinding,
   NewServiceClient,

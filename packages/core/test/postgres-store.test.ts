@@ -599,6 +599,7 @@ describe('Postgres store', () => {
       '0006_client_certificates',
       '0007_data_keys',
       '0008_webhooks',
+      '0009_console_indexes',
     ]);
     await handles[0]!.insertCredential(newCredential('c1'));
     expect((await handles[3]!.getCredential('c1'))?.record.version).toBe(1);

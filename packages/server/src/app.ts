@@ -329,7 +329,11 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     keyRing: options.keyRing,
     webhooks: options.webhooks,
   });
-  await app.register(consoleRoutes, { ...ctx, keyRing: options.keyRing });
+  await app.register(consoleRoutes, {
+    ...ctx,
+    keyRing: options.keyRing,
+    webhooks: options.webhooks,
+  });
 
   let scheduler: RefreshScheduler | undefined;
   if (options.scheduler !== false) {

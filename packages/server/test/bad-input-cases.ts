@@ -77,6 +77,8 @@ export const BAD_INPUT: BadInputCase[] = [
   ['an extra path segment', get(`${conn}/x`), 404, 'not_found'],
   ['a provider name with a slash', put('/v1/providers/a%2Fb', provider), 400, 'invalid_request'],
   ['a provider name "*"', put('/v1/providers/*', provider), 400, 'invalid_request'],
+  ['delete: a provider name "*"', { method: 'DELETE', url: '/v1/providers/*' }, 400, 'invalid_request'],
+  ['delete: a provider that has connections', { method: 'DELETE', url: '/v1/providers/test' }, 400, 'invalid_request'],
   ['an owner "*"', post('/v1/connections', { ...base, owner: '*' }), 400, 'invalid_request'],
   ['a client id with a dot', { method: 'DELETE', url: '/v1/clients/cli.x' }, 400, 'invalid_request'],
   ['a client id that is a dot-dot', { method: 'DELETE', url: '/v1/clients/..' }, 404, 'not_found'],

@@ -206,12 +206,25 @@ describe('console sessions', () => {
     expect(page.headers['content-security-policy']).toContain("script-src 'self'");
     expect(page.headers['content-security-policy']).not.toContain('unsafe-inline');
     expect(page.headers['cache-control']).toBe('no-cache');
-    const script = /src="(\/console\/assets\/app\.js\?v=[\w-]{12})"/.exec(page.body)![1]!;
-    const asset = await s.app.inject({ url: script });
-    expect(asset.statusCode).toBe(200);
-    expect(asset.headers['content-type']).toMatch(/javascript/);
-    expect(asset.headers['cache-control']).toBe('public, max-age=31536000, immutable');
-    for (const hidden of ['/console/assets/app.d.ts', '/console/assets/../package.json']) {
+    // One folder per build, named by its hash: app.js and the modules it imports, and the CSS.
+    const [, script, build] = /src="(\/console\/assets\/([\w-]{12})\/app\.js)"/.exec(page.body)!;
+    for (const url of [
+      script!,
+      `/console/assets/${build}/http.js`,
+      `/console/assets/${build}/console.css`,
+    ]) {
+      const asset = await s.app.inject({ url });
+      expect(asset.statusCode).toBe(200);
+      expect(asset.headers['content-type']).toMatch(/javascript|css/);
+      expect(asset.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+    }
+    for (const hidden of [
+      `/console/assets/${build}/app.d.ts`,
+      `/console/assets/${build}/app.js.map`,
+      `/console/assets/${build}/../package.json`,
+      '/console/assets/app.js',
+      '/console/assets/AAAAAAAAAAAA/app.js',
+    ]) {
       expect((await s.app.inject({ url: hidden })).statusCode).toBe(404);
     }
     const docs = await s.app.inject({ url: '/docs/json' });

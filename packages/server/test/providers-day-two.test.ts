@@ -212,6 +212,46 @@ describe('providers on day two', () => {
     });
   });
 
+  describe('DELETE /v1/providers/{name}', () => {
+    it('deletes a provider no connection uses; refuses one in use, an unknown one, a client', async () => {
+      await s.putProvider('spare');
+      const client = await s.createClient([{ owner: '*', provider: '*', actions: ['token.read'] }]);
+      const byClient = await s.call({
+        method: 'DELETE',
+        url: '/v1/providers/spare',
+        key: client.apiKey,
+      });
+      expect(byClient.statusCode).toBe(403);
+
+      expect((await s.admin('DELETE', '/v1/providers/spare')).statusCode).toBe(204);
+      expect((await s.admin('GET', '/v1/providers/spare')).statusCode).toBe(404);
+      // The registry forgot it at once: a connection for it is refused.
+      const orphan = await s.admin('POST', '/v1/connections', {
+        provider: 'spare',
+        owner: 'o',
+        access_token: 'x',
+      });
+      expect(orphan.json()).toMatchObject({ error: 'unknown_provider' });
+      const again = await s.admin('DELETE', '/v1/providers/spare');
+      expect(again.statusCode).toBe(404);
+      expect(again.json()).toMatchObject({ error: 'not_found' });
+
+      await s.importGrant();
+      const inUse = await s.admin('DELETE', '/v1/providers/test');
+      expect(inUse.statusCode).toBe(400);
+      expect(inUse.json()).toMatchObject({ error: 'invalid_request' });
+      expect(inUse.json().message).toMatch(/^provider test still has connections \(conn_\S+ among/);
+      expect((await s.admin('GET', '/v1/providers/test')).statusCode).toBe(200);
+
+      const audit = await s.admin('GET', '/v1/audit?limit=200');
+      const outcomes = audit
+        .json<{ events: { action: string; outcome: string }[] }>()
+        .events.filter((e) => e.action === 'provider.delete')
+        .map((e) => e.outcome);
+      expect(outcomes).toEqual(['invalid_request', 'not_found', 'ok', 'forbidden']);
+    });
+  });
+
   it('names the grant actions that exist when one does not', async () => {
     const response = await s.admin('POST', '/v1/clients', {
       name: 'w',

@@ -18,6 +18,17 @@ export const DEFAULT_BREAKER: CircuitBreakerOptions = {
   maxCooldownMs: 15_000,
 };
 
+export type BreakerState = 'closed' | 'open' | 'half_open';
+
+/** One provider's breaker as `ProviderBreakers.states()` reports it. */
+export interface BreakerReport {
+  provider: string;
+  state: BreakerState;
+  consecutiveFailures: number;
+  /** How much longer it refuses every request (0 unless open). */
+  refusingForMs: number;
+}
+
 export type Admission = { admitted: true } | { admitted: false; retryAfterMs: number };
 
 /**
@@ -89,6 +100,17 @@ export class CircuitBreaker {
     return this.refusingForMs > 0;
   }
 
+  /** What an operator sees: refusing (open), letting one probe through (half_open), or closed. */
+  get state(): BreakerState {
+    if (this.isOpen) return 'open';
+    return this.#failures >= this.#options.threshold ? 'half_open' : 'closed';
+  }
+
+  /** Transient failures since the provider last answered properly. */
+  get consecutiveFailures(): number {
+    return this.#failures;
+  }
+
   /** How much longer it refuses every request: 0 when closed or half-open. */
   get refusingForMs(): number {
     const until = Math.max(this.#openUntil, this.#quietUntil);
@@ -114,6 +136,18 @@ export class ProviderBreakers {
       this.#breakers.set(provider, breaker);
     }
     return breaker;
+  }
+
+  /** Every breaker made so far (a provider this process has sent requests to), by name. */
+  states(): BreakerReport[] {
+    return [...this.#breakers]
+      .map(([provider, breaker]) => ({
+        provider,
+        state: breaker.state,
+        consecutiveFailures: breaker.consecutiveFailures,
+        refusingForMs: breaker.refusingForMs,
+      }))
+      .sort((a, b) => (a.provider < b.provider ? -1 : 1));
   }
 
   /** Providers whose circuit is open: the scheduler does not claim their credentials now. */

@@ -16,7 +16,11 @@ import type { ServiceStore } from '../store/service-store.ts';
 import type { Store } from '../store/store.ts';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.ts';
 import { HeldLeases } from './held-leases.ts';
-import { ProviderBreakers, type CircuitBreakerOptions } from './circuit-breaker.ts';
+import {
+  ProviderBreakers,
+  type BreakerReport,
+  type CircuitBreakerOptions,
+} from './circuit-breaker.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import { checkId, ConnectionLifecycle, type ReauthorizeInput } from './connection-lifecycle.ts';
 import type { BrokerEvent, ConnectionEvent, ProtocolStep } from './events.ts';
@@ -182,6 +186,11 @@ export class CredentialBroker {
    */
   configureProvider(config: ProviderConfig): void {
     this.providers.define(config);
+  }
+
+  /** The circuit breakers of this process, one per provider it has sent requests to. */
+  breakerStates(): BreakerReport[] {
+    return this.#breakers.states();
   }
 
   /**

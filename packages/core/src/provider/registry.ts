@@ -86,6 +86,20 @@ export class ProviderRegistry {
   }
 
   /**
+   * Forgets a stored provider, here at once and in other replicas within `cacheMs`. False when
+   * there was none; a provider defined in code cannot be deleted (InvalidInputError).
+   */
+  async delete(name: string): Promise<boolean> {
+    if (this.#defined.has(name)) {
+      throw new InvalidInputError('name', `provider ${name} is configured in code, not stored`);
+    }
+    if (!this.#store) return false;
+    const deleted = await this.#store.deleteProvider(name);
+    this.#cache.delete(name);
+    return deleted;
+  }
+
+  /**
    * The configuration of provider `name` as it was given (a preset by name, not its settings
    * filled in), secrets opened; undefined when there is none. Read from the store, not the
    * cache: a partial update merges over the latest. Throws as `get` does.

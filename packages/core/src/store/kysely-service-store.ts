@@ -1,4 +1,4 @@
-import type { ExpressionBuilder, Insertable, Kysely, Selectable } from 'kysely';
+import { sql, type ExpressionBuilder, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type { CredentialRecord } from '../credential.ts';
 import { InvalidInputError } from '../errors.ts';
 import { compiledOnce, compiledWith } from './compiled-once.ts';
@@ -6,9 +6,13 @@ import { RowCache } from './row-cache.ts';
 import type { StoreAdapter } from './store-adapter.ts';
 import type { AuditEventsTable, Database, ServiceClientsTable } from './schema.ts';
 import type {
+  AuditCount,
+  AuditCountQuery,
   AuditQuery,
   AuditRecord,
+  CredentialCount,
   CredentialQuery,
+  LatestAuditQuery,
   NewAuditEvent,
   CertificateBinding,
   NewServiceClient,
@@ -110,6 +114,14 @@ export class KyselyServiceStore implements ServiceStore {
 
   async listProviders(): Promise<StoredProviderRecord[]> {
     return this.db.selectFrom('providers').selectAll().orderBy('name').execute();
+  }
+
+  async deleteProvider(name: string): Promise<boolean> {
+    const result = await this.db
+      .deleteFrom('providers')
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return result.numDeletedRows > 0n;
   }
 
   async resealProviderSecret(name: string, expected: string, sealed: string): Promise<boolean> {
@@ -272,9 +284,88 @@ export class KyselyServiceStore implements ServiceStore {
     if (query.provider !== undefined) select = select.where('provider', '=', query.provider);
     if (query.status !== undefined) select = select.where('status', '=', query.status);
     if (query.afterId !== undefined) select = select.where('id', '>', query.afterId);
+    if (query.search !== undefined) {
+      const pattern = `%${query.search.toLowerCase().replace(/[\\%_]/g, '\\$&')}%`;
+      select = select.where((eb) =>
+        eb.or([contains(sql.ref('owner'), pattern), contains(sql.ref('id'), pattern)]),
+      );
+    }
+    if (query.endsBefore !== undefined) {
+      // A connection ends with its refresh token; one without ends with its access token.
+      select = select.where(
+        sql<number>`case when refresh_token is null then access_expires_at else refresh_expires_at end`,
+        '<',
+        query.endsBefore,
+      );
+    }
     if (grants !== undefined) select = select.where((eb) => matchesAnyGrant(eb, grants));
     return select.execute();
   }
+
+  async countCredentials(): Promise<CredentialCount[]> {
+    const rows = await this.db
+      .selectFrom('credentials')
+      .select(['provider', 'status', (eb) => eb.fn.countAll<number>().as('count')])
+      .groupBy(['provider', 'status'])
+      .orderBy('provider')
+      .orderBy('status')
+      .execute();
+    return rows.map((row) => ({ ...row, count: Number(row.count) }));
+  }
+
+  async overdueRefreshes(): Promise<{ count: number; oldestMs: number }> {
+    const now = this.adapter.now;
+    const row = await this.db
+      .selectFrom('credentials')
+      .select((eb) => [
+        eb.fn.countAll<number>().as('count'),
+        sql<number | null>`${now} - min(refresh_at)`.as('oldestMs'),
+      ])
+      .where('status', '=', 'active')
+      .where('refreshAt', '<=', now)
+      .executeTakeFirstOrThrow();
+    return { count: Number(row.count), oldestMs: Math.max(0, Number(row.oldestMs ?? 0)) };
+  }
+
+  async countAudit(query: AuditCountQuery): Promise<AuditCount[]> {
+    if (!Number.isSafeInteger(query.bucketMs) || query.bucketMs < 1) {
+      throw new InvalidInputError('bucketMs', 'must be a positive integer');
+    }
+    // A literal, not a parameter: integer division in every dialect.
+    const bucket = sql<number>`(at / ${sql.lit(query.bucketMs)}) * ${sql.lit(query.bucketMs)}`;
+    const rows = await this.db
+      .selectFrom('auditEvents')
+      .select((eb) => [
+        'provider',
+        'outcome',
+        bucket.as('bucket'),
+        eb.fn.countAll<number>().as('count'),
+      ])
+      .where('at', '>=', query.since)
+      .where('action', '=', query.action)
+      .groupBy(['provider', 'outcome', bucket])
+      .orderBy('bucket')
+      .execute();
+    return rows.map((row) => ({ ...row, bucket: Number(row.bucket), count: Number(row.count) }));
+  }
+
+  async latestAudit(query: LatestAuditQuery): Promise<Map<string, number>> {
+    if (query.connectionIds.length === 0) return new Map();
+    const rows = await this.db
+      .selectFrom('auditEvents')
+      .select((eb) => ['connectionId', eb.fn.max('at').as('at')])
+      .where('connectionId', 'in', query.connectionIds)
+      .where('action', '=', query.action)
+      .where('outcome', '=', query.outcome)
+      .groupBy('connectionId')
+      .execute();
+    return new Map(rows.map((row) => [row.connectionId!, Number(row.at)]));
+  }
+}
+
+/** `lower(column) LIKE pattern`, backslash the escape character in every dialect. */
+function contains(column: ReturnType<typeof sql.ref>, pattern: string) {
+  return sql<boolean>`lower(${column}) like ${pattern} escape '\\'`;
 }
 
 type GrantScope = Pick<ServiceGrant, 'owner' | 'provider'>;

@@ -258,4 +258,16 @@ export const MIGRATIONS: readonly Migration[] = [
         .execute();
     },
   },
+  {
+    // The admin console's overview counts connections per provider and status from this index
+    // alone, instead of reading every row with its sealed tokens.
+    name: '0009_console_indexes',
+    async up(db) {
+      await db.schema
+        .createIndex('credentials_provider_status')
+        .on('credentials')
+        .columns(['provider', 'status'])
+        .execute();
+    },
+  },
 ];

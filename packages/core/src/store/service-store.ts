@@ -17,6 +17,8 @@ export interface ServiceStore {
   getProvider(name: string): Promise<StoredProviderRecord | undefined>;
   /** Ordered by name. */
   listProviders(): Promise<StoredProviderRecord[]>;
+  /** False if there was no such provider. */
+  deleteProvider(name: string): Promise<boolean>;
   /**
    * Key rotation: replaces a provider's sealed client secret only if it is still `expected`, so
    * a concurrent `putProvider` is never overwritten. Leaves `updatedAt` alone: nothing changed.
@@ -53,6 +55,48 @@ export interface ServiceStore {
    * an empty list matches nothing. `limit` is 1-1000 (else `InvalidInputError`).
    */
   listCredentials(query: CredentialQuery): Promise<CredentialRecord[]>;
+
+  /** How many connections there are, per provider and status. */
+  countCredentials(): Promise<CredentialCount[]>;
+  /**
+   * Active connections whose proactive refresh is due (`refresh_at` passed, database clock):
+   * how many, and how long ago the oldest one fell due (the scheduler's lag), in ms.
+   */
+  overdueRefreshes(): Promise<{ count: number; oldestMs: number }>;
+  /**
+   * Audit events with `action` since `since`, counted per provider, outcome and time bucket
+   * (`bucketMs` wide, starting at multiples of it). Uses the index on `at`.
+   */
+  countAudit(query: AuditCountQuery): Promise<AuditCount[]>;
+  /** The newest `at` of events with `action` and `outcome` per connection among `ids`. */
+  latestAudit(query: LatestAuditQuery): Promise<Map<string, number>>;
+}
+
+export interface LatestAuditQuery {
+  action: string;
+  outcome: string;
+  connectionIds: string[];
+}
+
+export interface CredentialCount {
+  provider: string;
+  status: CredentialStatus;
+  count: number;
+}
+
+export interface AuditCountQuery {
+  action: string;
+  /** Epoch ms, inclusive. */
+  since: number;
+  bucketMs: number;
+}
+
+export interface AuditCount {
+  provider: string | null;
+  outcome: string;
+  /** The bucket's start, epoch ms. */
+  bucket: number;
+  count: number;
 }
 
 /** A provider as stored (`providers` table). */
@@ -121,6 +165,13 @@ export interface CredentialQuery {
   provider?: string;
   status?: CredentialStatus;
   afterId?: string;
+  /** Owner or id contains this, ignoring case. */
+  search?: string;
+  /**
+   * Epoch ms: only connections that end before it: whose refresh token expires before it, or,
+   * for one without a refresh token, whose access token does.
+   */
+  endsBefore?: number;
   limit: number;
   grants?: Array<Pick<ServiceGrant, 'owner' | 'provider'>>;
 }

@@ -47,7 +47,8 @@ knows its public callback URL.
 
 Every hand-out (\`token.read\`), rejection report (\`token.rejected\`), refresh
 (\`connection.refresh\`, actor \`system\` when the scheduler did it), import, delete, refusal and
-admin change (\`provider.put\`, \`provider.patch\`, \`client.create\`, \`client.revoke\`),
+admin change (\`provider.put\`, \`provider.patch\`, \`provider.delete\`, \`client.create\`,
+\`client.revoke\`),
 provider check (\`provider.test\`, detail \`verdict\`), re-authorization
 (\`connection.reauthorize\`), introspection (\`connection.introspect\`), connect flow step
 (\`connect.start\`, and \`connect.callback\` with actor \`browser\`) and revocation at deletion

@@ -1,7 +1,7 @@
 // The console's pages and assets at /console, from the @tokenwarden/console package: its
 // public/ folder (HTML, CSS) and the browser script its build emits in dist/.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import fastifyStatic from '@fastify/static';
@@ -32,21 +32,26 @@ export const securityHeaders: onSendHookHandler = (_request, reply, payload, don
   done(null, payload);
 };
 
-/** Assets are addressed by their content's hash (`?v=`), so a browser may keep them for good. */
+/** Assets are addressed by their build's hash (in the path), so a browser may keep them for good. */
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 
 export const consoleAssets: FastifyPluginAsync = async (app) => {
   const root = dirname(createRequire(import.meta.url).resolve('@tokenwarden/console/package.json'));
-  const assets = { 'app.js': join(root, 'dist'), 'console.css': join(root, 'public') };
-  const version = (name: keyof typeof assets) =>
-    createHash('sha256')
-      .update(readFileSync(join(assets[name], name)))
-      .digest('base64url')
-      .slice(0, 12);
-  // Read once: the page names each asset by its hash, so a new build is a new URL.
-  const page = readFileSync(join(root, 'public', 'index.html'), 'utf8')
-    .replace('{{app.js}}', `/console/assets/app.js?v=${version('app.js')}`)
-    .replace('{{console.css}}', `/console/assets/console.css?v=${version('console.css')}`);
+  // The browser modules the build emits (app.js imports the others by relative path) and the
+  // style sheet: nothing else in those folders is served.
+  const dist = join(root, 'dist');
+  const assets = new Map<string, string>([['console.css', join(root, 'public')]]);
+  for (const name of readdirSync(dist)) if (name.endsWith('.js')) assets.set(name, dist);
+  const build = createHash('sha256');
+  for (const [name, folder] of [...assets].sort())
+    build.update(name).update(readFileSync(join(folder, name)));
+  // One folder per build: a module's relative imports stay inside it, so every file is as
+  // immutable as its URL; a new build is a new folder.
+  const prefix = `/console/assets/${build.digest('base64url').slice(0, 12)}/`;
+  const page = readFileSync(join(root, 'public', 'index.html'), 'utf8').replaceAll(
+    '{{assets}}',
+    prefix,
+  );
 
   const sendPage = async (_request: FastifyRequest, reply: FastifyReply) =>
     reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(page);
@@ -54,12 +59,12 @@ export const consoleAssets: FastifyPluginAsync = async (app) => {
   app.get('/console/', { schema: { hide: true } }, sendPage);
 
   await app.register(fastifyStatic, {
-    root: Object.values(assets),
-    prefix: '/console/assets/',
+    root: [...new Set(assets.values())],
+    prefix,
     decorateReply: false,
     index: false,
     wildcard: false,
-    allowedPath: (path) => path.slice(1) in assets,
+    allowedPath: (path) => assets.has(path.slice(1)),
     cacheControl: false,
     setHeaders: (reply) => void reply.header('cache-control', IMMUTABLE),
   });

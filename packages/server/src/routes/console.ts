@@ -1,6 +1,8 @@
 // The admin console's API under /v1/console: sign-in with the admin key for a session cookie,
-// sign-out, and the reads the pages make. Hidden from the OpenAPI document: it is the console's
-// own interface, not the product's, and it is authenticated by cookie, not by API key.
+// sign-out, the reads the pages make (console-connections.ts, console-overview.ts) and the admin
+// API itself under /v1/console/api (console-admin.ts). Hidden from the OpenAPI document: it is
+// the console's own interface, not the product's, and it is authenticated by cookie, not by API
+// key. Every route but the sign-in needs the session; every write, its CSRF token too.
 import type { SessionReply } from '@tokenwarden/console/api';
 import type { KeyRing } from '@tokenwarden/core';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
@@ -15,13 +17,17 @@ import {
   type ConsoleSession,
 } from '../auth/console-session.ts';
 import { recordAudit, type ServerContext } from '../http/context.ts';
-import { closedObject, idParams } from '../http/schemas.ts';
+import { closedObject } from '../http/schemas.ts';
+import { consoleAdminRoutes } from './console-admin.ts';
 import { consoleAssets, securityHeaders } from './console-assets.ts';
-import { connectionPage, listSchema, type ListQuery } from './connections.ts';
-import { connectionTimeline } from './console-timeline.ts';
+import { consoleConnectionRoutes } from './console-connections.ts';
+import { consoleOverviewRoutes } from './console-overview.ts';
+import type { ServerWebhookOptions } from './webhooks.ts';
 
 export interface ConsoleContext extends ServerContext {
   keyRing: KeyRing;
+  /** The server's webhook settings: the console's endpoints check URLs as the API does. */
+  webhooks: ServerWebhookOptions | undefined;
 }
 
 /** Methods that change nothing: the only ones allowed without the CSRF token. */
@@ -92,21 +98,12 @@ export const consoleRoutes: FastifyPluginAsync<ConsoleContext> = async (app, ctx
     },
   );
 
-  app.get<{ Querystring: ListQuery }>(
-    '/v1/console/connections',
-    {
-      schema: { ...listSchema, hide: true },
-      onRequest: requireSession,
-      config: { auditAction: 'connection.list' },
-    },
-    async (request) => connectionPage(ctx, request.query),
-  );
-
-  app.get<{ Params: { id: string } }>(
-    '/v1/console/connections/:id/timeline',
-    { schema: { hide: true, params: idParams }, onRequest: requireSession },
-    async (request) => ({ entries: await connectionTimeline(ctx, request.params.id) }),
-  );
+  await app.register(async (signedIn) => {
+    signedIn.addHook('onRequest', requireSession);
+    await signedIn.register(consoleConnectionRoutes, ctx);
+    await signedIn.register(consoleOverviewRoutes, ctx);
+    await signedIn.register(consoleAdminRoutes, ctx);
+  });
 };
 
 function sessionReply(session: ConsoleSession): SessionReply {

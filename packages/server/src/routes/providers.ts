@@ -192,6 +192,43 @@ export const providerRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx
     },
   );
 
+  app.delete<{ Params: { name: string } }>(
+    '/v1/providers/:name',
+    {
+      schema: {
+        tags: ['providers'],
+        summary: 'Delete a stored provider that no connection uses (admin)',
+        description:
+          'Refused (invalid_request) while any connection names the provider: delete those ' +
+          'first. Other replicas stop using it within their provider cache time (5 s).',
+        params: nameParams,
+        response: { 204: { type: 'null' }, ...errorResponses(400, 401, 403, 404) },
+      },
+      config: { auditAction: 'provider.delete' },
+    },
+    async (request, reply) => {
+      const { name } = request.params;
+      const audit = (outcome: string) =>
+        recordAudit(ctx, request, { action: 'provider.delete', outcome, provider: name });
+      const [inUse] = await ctx.service.listCredentials({ provider: name, limit: 1 });
+      if (inUse) {
+        audit('invalid_request');
+        throw new InvalidRequestError(
+          `provider ${name} still has connections (${inUse.id} among them): delete them first`,
+        );
+      }
+      let deleted: boolean;
+      try {
+        deleted = await ctx.broker.providers.delete(name);
+      } catch (error) {
+        audit(errorCodeOf(error));
+        throw error;
+      }
+      audit(deleted ? 'ok' : 'not_found');
+      return deleted ? reply.code(204).send() : noSuchProvider(reply);
+    },
+  );
+
   app.get(
     '/v1/presets',
     {

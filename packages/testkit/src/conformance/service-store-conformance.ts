@@ -2,6 +2,7 @@ import type { NewAuditEvent, ServiceStore, Store } from '@tokenwarden/core';
 import { InvalidInputError } from '@tokenwarden/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { columnsOf, newCredential } from './records.ts';
+import { describeOverviewQueries } from './service-store-overview.ts';
 
 /** A store that carries its `ServiceStore`, as `openSqliteStore` and `openPostgresStore` do. */
 export type StoreWithService = Store & { readonly service: ServiceStore };
@@ -34,6 +35,7 @@ export function describeServiceStoreConformance(
     afterEach(async () => {
       await t.cleanup();
     });
+    describeOverviewQueries(() => ({ store, service }));
 
     describe('providers', () => {
       it('creates, replaces and lists providers, keeping the creation time', async () => {
