@@ -10,10 +10,7 @@ export {
   type KeyStoreUnderTest,
   type StoreWithKeys,
 } from './key-store-conformance.ts';
-export {
-  describeKeySourceConformance,
-  type KeySourceUnderTest,
-} from './key-source-conformance.ts';
+export { describeKeySourceConformance, type KeySourceUnderTest } from './key-source-conformance.ts';
 export {
   describeServiceStoreConformance,
   type ServiceStoreUnderTest,
