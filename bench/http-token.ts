@@ -280,11 +280,12 @@ async function startServe(
   if (databaseUrl) env.TOKENWARDEN_KEYS = KeyRing.generate('bench').serialize();
   const name =
     args.length > 0 ? 'serve-warn' : extraEnv.TOKENWARDEN_KMS_KEY_ID ? 'serve-kms' : 'serve';
-  const profile = values['cpu-prof'] ? ` ${profileArgs(name).join(' ')}` : '';
-  if (profile) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''}${profile}`;
+  // The bin run by plain node, as its shebang would, with the profiler's flags if asked for.
   const child = spawn(
-    BIN,
+    process.execPath,
     [
+      ...profileArgs(name),
+      BIN,
       'serve',
       '--port',
       '0',
