@@ -278,8 +278,11 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
       );
     }
   };
+  // Before any read made for a request (this hook is the first to run): see announceArrivals.
+  const arrived = options.store.announceArrivals();
   // Hot-path hooks take a callback: an async hook costs a promise per request.
   app.addHook('onRequest', (request, reply, done) => {
+    arrived();
     void reply.header('x-request-id', request.id);
     if (closing) return done(new ShuttingDownError());
     unanswered.set(request, reply);
