@@ -68,6 +68,9 @@ const BARE_BODY = {
   version: 1,
 };
 
+/** Databases made on the embedded Postgres server so far: each `serve` gets a fresh one. */
+let databases = 0;
+
 if (values.serve === 'bare') await serveBare();
 else await main();
 
@@ -299,7 +302,7 @@ async function startServe(
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   const url = await new Promise<string>((resolve, reject) => {
     let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
+    child.stderr!.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
       const found = /listening on (http:\/\/\S+)/.exec(stderr)?.[1];
       if (found) resolve(found);
@@ -373,8 +376,6 @@ function profileArgs(name: string): string[] {
   const dir = values['cpu-prof'];
   return dir ? ['--cpu-prof', '--cpu-prof-dir', join(dir, name)] : [];
 }
-
-let databases = 0;
 
 /** A new database on the embedded server, for one `serve`: its URL. */
 async function freshDatabase(server: PostgresServer): Promise<string> {

@@ -3,6 +3,7 @@ import type { CredentialRecord } from '../credential.ts';
 import { InvalidInputError } from '../errors.ts';
 import { compiledOnce, compiledWith } from './compiled-once.ts';
 import { RowCache } from './row-cache.ts';
+import { TurnReads } from './turn-reads.ts';
 import type { StoreAdapter } from './store-adapter.ts';
 import type { AuditEventsTable, Database, ServiceClientsTable } from './schema.ts';
 import type {
@@ -61,6 +62,8 @@ export class KyselyServiceStore implements ServiceStore {
   readonly #clientById;
   /** Clients read while the database stays unchanged, where it can say so (SQLite). */
   readonly #clients: RowCache<ServiceClientRecord> | undefined;
+  /** Elsewhere (Postgres): the reads of one client asked for in one turn, made once. */
+  readonly #clientReads = new TurnReads<ServiceClientRecord>();
   readonly #auditInserts = new Map<
     number,
     (values: readonly unknown[], on: Kysely<Database>) => Promise<unknown>
@@ -145,7 +148,7 @@ export class KyselyServiceStore implements ServiceStore {
       const [row] = (await this.#clientById(id)).rows;
       return row && toClient(row);
     };
-    return this.#clients ? this.#clients.get(id, read) : read();
+    return this.#clients ? this.#clients.get(id, read) : this.#clientReads.get(id, read);
   }
 
   async listClients(): Promise<ServiceClientRecord[]> {
