@@ -62,7 +62,11 @@ export class KyselyServiceStore implements ServiceStore {
   readonly #clientById;
   /** Clients read while the database stays unchanged, where it can say so (SQLite). */
   readonly #clients: RowCache<ServiceClientRecord> | undefined;
-  /** Elsewhere (Postgres): the reads of one client asked for in one turn, made once. */
+  /**
+   * The reads of one client asked for in one turn, made once at its end (from the cache where
+   * there is one): a burst of requests pays one round trip (Postgres) or one check of the
+   * database (SQLite) for the row of the client they share.
+   */
   readonly #clientReads = new TurnReads<ServiceClientRecord>();
   readonly #auditInserts = new Map<
     number,
@@ -148,7 +152,9 @@ export class KyselyServiceStore implements ServiceStore {
       const [row] = (await this.#clientById(id)).rows;
       return row && toClient(row);
     };
-    return this.#clients ? this.#clients.get(id, read) : this.#clientReads.get(id, read);
+    const clients = this.#clients;
+    const fromCache = clients && (() => clients.get(id, read));
+    return this.#clientReads.get(id, fromCache ?? read);
   }
 
   async listClients(): Promise<ServiceClientRecord[]> {

@@ -2,9 +2,9 @@
  * Reads of one row asked for during one turn of the event loop, made once. The read starts in
  * the turn's check phase (`setImmediate`), after every caller of the turn has asked, so each
  * caller gets a row read after it asked, as fresh as a read of its own: a revocation committed
- * before a request arrived is seen by that request. For databases without a read cache
- * (Postgres), where each of a burst of requests would otherwise pay a round trip for the same
- * service client's row. The row is frozen: its callers share it.
+ * before a request arrived is seen by that request. A burst of requests from one service client
+ * then pays one round trip for its row on Postgres, and one check of the database on SQLite
+ * (see sqlite/change-stamp.ts), instead of one each. The row is frozen: its callers share it.
  */
 export class TurnReads<V> {
   #waiting = new Map<string, { promise: Promise<V | undefined>; start: () => void }>();
