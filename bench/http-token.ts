@@ -338,7 +338,7 @@ async function startServe(
     expires_in: 3600,
   });
   secrets.push(String(client.api_key), grant.access_token, grant.refresh_token);
-  const sessions = databaseUrl ? await databaseSessions(databaseUrl) : undefined;
+  const sessionsCpu = databaseUrl ? databaseCpu(databaseUrl) : undefined;
   return {
     target: {
       url: `${url}/v1/connections/${String(connection.id)}/token`,
@@ -349,7 +349,11 @@ async function startServe(
       },
       body: '{}',
     },
-    cpuUs: async () => cpuTimeUs([child.pid!, ...((await sessions?.()) ?? [])]),
+    cpuUs: async () => {
+      const server = cpuTimeUs([child.pid!]);
+      const sessions = sessionsCpu ? await sessionsCpu() : 0;
+      return server === undefined || sessions === undefined ? undefined : server + sessions;
+    },
     log: () => {
       const text = readFileSync(logPath, 'utf8');
       return {
@@ -390,21 +394,24 @@ async function freshDatabase(server: PostgresServer): Promise<string> {
 }
 
 /**
- * The process ids of the database sessions serving `url`'s database (the server's pool), read
- * when first asked for (the measured run has opened them by then): their CPU is the server's too.
+ * CPU µs so far of the database sessions serving `url`'s database (the server's pool): their
+ * work is the server's too. A session that has ended since it was last seen counts with what it
+ * had used then (the pool closes idle ones).
  */
-async function databaseSessions(url: string): Promise<() => Promise<number[]>> {
-  let pids: number[] | undefined;
+function databaseCpu(url: string): () => Promise<number | undefined> {
+  const seen = new Map<number, number>();
   return async () => {
-    if (pids) return pids;
     const client = new pg.Client({ connectionString: url });
     await client.connect();
     const { rows } = await client.query<{ pid: number }>(
       'select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
     );
     await client.end();
-    pids = rows.map((row) => row.pid);
-    return pids;
+    for (const { pid } of rows) {
+      const used = cpuTimeUs([pid]);
+      if (used !== undefined) seen.set(pid, used);
+    }
+    return [...seen.values()].reduce((sum, used) => sum + used, 0);
   };
 }
 
