@@ -89,8 +89,15 @@ describe('SQLite read cache', () => {
       expect(second!.now).toBeGreaterThanOrEqual(before);
       expect(Object.isFrozen(second!.record)).toBe(true);
       expect(await t.store.service.getClient('k1')).toBe(client);
-      // An audit write is a write: the next read goes to the database again.
+      // An audit append changes no row the cache holds (one row or many, with or without `at`):
+      // the reads stay in memory.
       await t.store.service.appendAudit([AN_AUDIT_EVENT]);
+      await t.store.service.appendAudit([{ ...AN_AUDIT_EVENT, at: 1 }]);
+      await t.store.service.appendAudit(Array.from({ length: 70 }, () => AN_AUDIT_EVENT));
+      expect((await t.store.getCredential('c1'))!.record).toBe(first!.record);
+      expect(await t.store.service.getClient('k1')).toBe(client);
+      // Any other write is a write: the next read goes to the database again.
+      await t.store.service.insertClient({ id: 'k2', name: 'w', keyHash: 'h', grants: [] });
       const third = await t.store.getCredential('c1');
       expect(third!.record).not.toBe(first!.record);
       expect(third!.record).toEqual(first!.record);
@@ -115,6 +122,34 @@ describe('SQLite read cache', () => {
       ]);
       expect((await t.store.service.getClient('k1'))!.revokedAt).toBe(1);
     } finally {
+      await t.cleanup();
+    }
+  });
+});
+
+describe('SQLite read cache with arrivals announced', () => {
+  it('sees a write committed before a request arrived, and one from an earlier turn', async () => {
+    const t = await sqliteUnderTest();
+    const other = new Database(join(t.dir, 'store.sqlite'));
+    try {
+      await t.store.migrate();
+      await t.store.service.insertClient({ id: 'k1', name: 'w', keyHash: 'h', grants: [] });
+      other.pragma('busy_timeout = 5000');
+      const revoke = other.prepare("update service_clients set revoked_at = ? where id = 'k1'");
+      const revokedAt = async () => (await t.store.service.getClient('k1'))!.revokedAt;
+      const arrived = t.store.announceArrivals();
+      arrived();
+      expect(await revokedAt()).toBeNull();
+      // Committed by another handle in this same turn of the event loop: the next request sees it.
+      revoke.run(1);
+      arrived();
+      expect(await revokedAt()).toBe(1);
+      // A read in a later turn sees what was committed before it, request or not.
+      revoke.run(2);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(await revokedAt()).toBe(2);
+    } finally {
+      other.close();
       await t.cleanup();
     }
   });

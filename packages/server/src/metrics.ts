@@ -132,6 +132,24 @@ export class ServerMetrics {
     };
   }
 
+  /**
+   * One answered request. The histogram's child for its labels is kept by a key made of them:
+   * `observe(labels, value)` validates and hashes the labels object on every call.
+   */
+  observeRequest(route: string, method: string, status: number, seconds: number): void {
+    const key = `${method} ${status} ${route}`;
+    let child = this.#requestChildren.get(key);
+    if (child === undefined) {
+      // Route patterns and status codes are few; the bound is for a misbehaving client's 404s.
+      if (this.#requestChildren.size >= 1_000) this.#requestChildren.clear();
+      child = this.requestDuration.labels({ route, method, status: String(status) });
+      this.#requestChildren.set(key, child);
+    }
+    child.observe(seconds);
+  }
+
+  readonly #requestChildren = new Map<string, { observe(value: number): void }>();
+
   /** One hand-out over the API: `route` is token or rejected, `outcome` ok or an error code. */
   countHandout(route: string, outcome: string): void {
     const key = `${route} ${outcome}`;

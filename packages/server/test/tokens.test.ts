@@ -41,6 +41,18 @@ describe.each(BACKENDS)('token hand-out on %s', (backend) => {
       request_id: response.headers['x-request-id'],
       detail: { version: 1 },
     });
+
+    // The audit row is the hand-out's record: no access-log line repeats it. A refused hand-out
+    // and the admin's calls keep theirs.
+    const refused = await s.call({ method: 'POST', url: `/v1/connections/${id}/token`, key: 'x' });
+    expect(refused.statusCode).toBe(401);
+    const accessLines = s.logLines
+      .map((line) => JSON.parse(line) as { msg: string; route?: string; status?: number })
+      .filter((line) => line.msg === 'request');
+    const linesOf = (route: string) =>
+      accessLines.filter((line) => line.route === route).map((line) => line.status);
+    expect(linesOf('/v1/connections/:id/token')).toEqual([401]);
+    expect(linesOf('/v1/connections')).toEqual([201]);
   });
 
   it('accepts a request without a body, and refreshes first when min_ttl asks for more', async () => {

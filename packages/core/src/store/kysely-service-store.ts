@@ -3,6 +3,7 @@ import type { CredentialRecord } from '../credential.ts';
 import { InvalidInputError } from '../errors.ts';
 import { compiledOnce, compiledWith } from './compiled-once.ts';
 import { RowCache } from './row-cache.ts';
+import { TurnReads } from './turn-reads.ts';
 import type { StoreAdapter } from './store-adapter.ts';
 import type { AuditEventsTable, Database, ServiceClientsTable } from './schema.ts';
 import type {
@@ -65,6 +66,12 @@ export class KyselyServiceStore implements ServiceStore {
   readonly #clientById;
   /** Clients read while the database stays unchanged, where it can say so (SQLite). */
   readonly #clients: RowCache<ServiceClientRecord> | undefined;
+  /**
+   * The reads of one client asked for in one turn, made once at its end (from the cache where
+   * there is one): a burst of requests pays one round trip (Postgres) or one check of the
+   * database (SQLite) for the row of the client they share.
+   */
+  readonly #clientReads = new TurnReads<ServiceClientRecord>();
   readonly #auditInserts = new Map<
     number,
     (values: readonly unknown[], on: Kysely<Database>) => Promise<unknown>
@@ -157,7 +164,9 @@ export class KyselyServiceStore implements ServiceStore {
       const [row] = (await this.#clientById(id)).rows;
       return row && toClient(row);
     };
-    return this.#clients ? this.#clients.get(id, read) : read();
+    const clients = this.#clients;
+    const fromCache = clients && (() => clients.get(id, read));
+    return this.#clientReads.get(id, fromCache ?? read);
   }
 
   async listClients(): Promise<ServiceClientRecord[]> {

@@ -12,6 +12,12 @@ export interface ReadCacheSupport {
   stamp(): number;
   /** The database clock (epoch ms), as a query would read it at this moment. */
   now(): number;
+  /**
+   * For a server: it will call the function returned at the arrival of each request, before any
+   * read made for it, so that one check of the database may vouch for the reads of several
+   * requests (see sqlite/change-stamp.ts).
+   */
+  announceArrivals(): () => void;
 }
 
 /**

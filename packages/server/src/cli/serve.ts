@@ -56,7 +56,8 @@ ${DB_HELP}
                    TOKENWARDEN_SHUTDOWN_GRACE, default 10, at most 3600)
   --log-level <level>
                    the JSON log on stdout: fatal, error, warn, info (default: a line per
-                   request), debug, trace or silent (env TOKENWARDEN_LOG_LEVEL)
+                   request, except token hand-outs answered: the audit log has each),
+                   debug, trace or silent (env TOKENWARDEN_LOG_LEVEL)
   --tls-cert <file>, --tls-key <file>
                    serve HTTPS only, with this PEM certificate (chain) and its unencrypted
                    PEM private key (env TOKENWARDEN_TLS_CERT, TOKENWARDEN_TLS_KEY). SIGHUP

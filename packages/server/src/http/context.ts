@@ -44,6 +44,11 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The audit action of a route, also used when a caller is refused at the door. */
     auditAction?: string;
+    /**
+     * 'failures': the access log gets a line only for answers of 400 and above. For routes whose
+     * successes are each in the audit log already (the hand-outs); default every request.
+     */
+    accessLog?: 'all' | 'failures';
   }
 }
 

@@ -59,7 +59,7 @@ export const tokenRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =
         },
         response: responses,
       },
-      config: { auditAction: 'token.read' },
+      config: { auditAction: 'token.read', accessLog: 'failures' },
     },
     (request, reply) => handOut(ctx, request, reply, 'token.read'),
   );
@@ -82,7 +82,7 @@ export const tokenRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) =
         ),
         response: responses,
       },
-      config: { auditAction: 'token.rejected' },
+      config: { auditAction: 'token.rejected', accessLog: 'failures' },
     },
     (request, reply) => handOut(ctx, request, reply, 'token.rejected'),
   );

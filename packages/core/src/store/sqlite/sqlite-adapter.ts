@@ -16,7 +16,11 @@ export function sqliteAdapter(
   return {
     now: sql<number>`cast(unixepoch('subsec') * 1000 as integer)`,
     // SQLite's clock is this machine's: `unixepoch('subsec')` and Date.now() read the same one.
-    readCache: { stamp: () => changes.stamp(), now: Date.now },
+    readCache: {
+      stamp: () => changes.stamp(),
+      now: Date.now,
+      announceArrivals: () => changes.announceArrivals(),
+    },
     columnTypes: { epochMs: 'integer', sequence: 'autoincrement' },
     pollIntervalMs,
     writeTransaction: (db, fn) =>

@@ -10,13 +10,15 @@ import type { SqliteDatabase, SqliteStatement } from 'kysely';
  * SQLite re-prepares a statement by itself when the schema changes under it.
  *
  * `onWrite` is told each time a statement that may write (one SQLite does not call read-only)
- * runs: the store's read cache counts this connection's writes with it.
+ * runs: the store's read cache counts this connection's writes with it. Statements
+ * `uncachedWrite` says write only rows no cache holds (the audit log's appends) are not told:
+ * every hand-out's audit row would otherwise send the next hand-out's reads to the database.
  */
 export function withStatementCache(
   database: BetterSqlite3.Database,
-  options: { max?: number; onWrite?: () => void } = {},
+  options: { max?: number; onWrite?: () => void; uncachedWrite?: (sql: string) => boolean } = {},
 ): SqliteDatabase {
-  const { max = 256, onWrite } = options;
+  const { max = 256, onWrite, uncachedWrite } = options;
   const statements = new Map<string, CachedStatement>();
   return {
     close: () => database.close(),
@@ -25,7 +27,10 @@ export function withStatementCache(
       // Busy: a `stream()` is still iterating it; give this query a statement of its own.
       if (cached !== undefined && !cached.busy) return cached;
       const prepared = database.prepare(sql);
-      const statement = onWrite && !prepared.readonly ? writing(prepared, onWrite) : prepared;
+      const statement =
+        onWrite && !prepared.readonly && !uncachedWrite?.(sql)
+          ? writing(prepared, onWrite)
+          : prepared;
       // A many-row audit insert is rarely repeated and weighs up to a few hundred kB prepared:
       // kept, a few hundred of them would hold tens of MB.
       if (cached === undefined && sql.length <= MAX_CACHED_SQL_LENGTH) {
