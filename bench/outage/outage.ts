@@ -92,6 +92,12 @@ sql.transaction(() => {
   });
 })();
 const stillOld = sql.prepare('select count(*) as n from credentials where version = 1');
+// What holds the ones not yet refreshed back: a lease, a backoff, and why.
+const waiting = sql.prepare(`
+  select count(*) filter (where lease_until > ?) as leased,
+         count(*) filter (where next_attempt_at > ?) as backing_off,
+         count(*) filter (where intent_hash is not null) as in_doubt
+  from credentials where version = 1`);
 const statuses = sql.prepare('select status, count(*) as n from credentials group by status');
 
 const outcomes = new Map<string, number>();
@@ -130,8 +136,11 @@ const sample = (label: string) => {
   const rate = (requests - lastRequests) / 10;
   lastRequests = requests;
   const t = ((performance.now() - started) / 1000).toFixed(0).padStart(4);
+  const now = Date.now();
+  const held = waiting.get(now, now) as { leased: number; backing_off: number; in_doubt: number };
   console.log(
-    `${t} s  ${label.padEnd(20)} ${rate.toFixed(1).padStart(7)} req/s   not yet refreshed ${(stillOld.get() as { n: number }).n}`,
+    `${t} s  ${label.padEnd(20)} ${rate.toFixed(1).padStart(7)} req/s   not yet refreshed ${(stillOld.get() as { n: number }).n}` +
+      ` (leased ${held.leased}, backing off ${held.backing_off}, intent kept ${held.in_doubt})`,
   );
   return rate;
 };

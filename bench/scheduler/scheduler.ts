@@ -8,6 +8,9 @@
 //   --rate R        credentials falling due per second; the window is N / R s (default 1000, the
 //                   target rate: the run shows whether it is sustained, and at what lag)
 //   --window-s S    or: a fixed window, e.g. 600 (the issue's 10 minutes) or 0 (all due at once)
+//   --due D         of the N credentials, only D fall due (default N); the other N - D stay in the
+//                   table, not due for a day: the scheduler must leave them alone, and its memory
+//                   must not grow with them (N = 1,000,000 with a share of it refreshed)
 //   --instances I   scheduler processes (default 2)
 //   --batch B --concurrency C --idle-ms M   RefreshScheduler options (default 64, 64, 10)
 //   --pool P        Postgres connections per instance (default 8)
@@ -46,9 +49,12 @@ const PARKED_MS = 86_400_000;
 /** Id prefixes of the measured rows and of the warm-up rows. */
 const MEASURED = 'conn_bench';
 const WARMUP = 'conn_warm';
+/** Id prefix of the rows that stay in the table without falling due (`--due`). */
+const IDLE = 'conn_idle';
 
 interface Options {
   counts: number[];
+  due: number | undefined;
   rate: number;
   windowS: number | undefined;
   instances: number;
@@ -69,6 +75,7 @@ function parseArgs(argv: string[]): Options {
   }
   const known = [
     'rate',
+    'due',
     'window-s',
     'instances',
     'batch',
@@ -88,6 +95,7 @@ function parseArgs(argv: string[]): Options {
     throw new TypeError('--rate must be > 0 (all due at once: --window-s 0)');
   return {
     counts: counts.length > 0 ? counts : [10_000, 100_000],
+    due: flags.get('due'),
     rate: flags.get('rate') ?? 1_000,
     windowS: flags.get('window-s'),
     instances: flags.get('instances') ?? 2,
@@ -142,6 +150,8 @@ try {
 
 interface Report {
   n: number;
+  /** How many of the N fell due (the rest stay idle in the table). */
+  due: number;
   windowMs: number;
   seedS: number;
   timedOut: boolean;
@@ -152,6 +162,8 @@ interface Report {
     never: number;
     /** Warm-up rows not refreshed exactly once. */
     warmupOff: number;
+    /** Rows never due that were touched anyway (must be 0). */
+    idleTouched: number;
     once: number;
     twice: number;
     inactive: number;
@@ -193,10 +205,12 @@ async function runOnce(server: PostgresServer, n: number): Promise<Report> {
     if (options.statements) await db.query('create extension pg_stat_statements');
 
     const keyRing = KeyRing.generate('bench');
-    const windowMs = Math.round((options.windowS ?? n / options.rate) * 1000);
+    const due = Math.min(n, options.due ?? n);
+    const windowMs = Math.round((options.windowS ?? due / options.rate) * 1000);
     const seedStarted = performance.now();
     const parked = (await dbNow(db)) + PARKED_MS;
-    await seed(db, provider, keyRing, { prefix: MEASURED, count: n, parked, windowMs });
+    await seed(db, provider, keyRing, { prefix: MEASURED, count: due, parked, windowMs });
+    await seed(db, provider, keyRing, { prefix: IDLE, count: n - due, parked, windowMs: 0 });
     await seed(db, provider, keyRing, {
       prefix: WARMUP,
       count: options.warmup,
@@ -235,7 +249,7 @@ async function runOnce(server: PostgresServer, n: number): Promise<Report> {
 
     // The measured rows go to their real due times, the first one `lead` ms from now: enough to
     // vacuum away the old row versions. Their lag counts from these times, whatever happens after.
-    const lead = 2_000 + Math.ceil(n / 20);
+    const lead = 2_000 + Math.ceil(due / 20);
     const firstDue = (await dbNow(db)) + lead;
     await shift(db, MEASURED, firstDue - parked);
     await db.query(
@@ -247,15 +261,16 @@ async function runOnce(server: PostgresServer, n: number): Promise<Report> {
     await sleep(-setupOverrunMs);
     if (options.statements) await db.query('select pg_stat_statements_reset()');
     for (const child of running) child.send('MARK');
+    const postmaster = await postmasterOf(db);
     const before = {
       redemptions: provider.stats().redemptions,
       provider: process.cpuUsage(),
-      postgres: postgresCpuS(),
+      postgres: postgresCpuS(postmaster),
       machine: machineCpu(),
     };
     const started = performance.now();
     const waits = sampleWaits(db);
-    if (!timedOut && !(await refreshedAtLeast(options.warmup + n))) timedOut = true;
+    if (!timedOut && !(await refreshedAtLeast(options.warmup + due))) timedOut = true;
     // A credential refreshed twice by mistake would show up within this.
     if (!timedOut) await sleep(1_000);
     const waitEvents = await waits.stop();
@@ -263,10 +278,11 @@ async function runOnce(server: PostgresServer, n: number): Promise<Report> {
     const wallS = (performance.now() - started) / 1000;
     await sleep(200); // the postmaster reaps the instances' server processes (their CPU time)
     const providerCpu = process.cpuUsage(before.provider);
-    const postgresAfter = postgresCpuS();
+    const postgresAfter = postgresCpuS(postmaster);
     const stats = provider.stats();
     return {
       n,
+      due,
       windowMs,
       setupOverrunMs,
       seedS,
@@ -406,7 +422,9 @@ async function measure(db: pg.Client): Promise<Report['db']> {
              count(*) filter (where status <> 'active') as inactive,
              count(*) filter (where failures > 0 or last_error is not null) as failures,
              (select count(*) from credentials
-              where id like '${WARMUP}%' and version <> 2) as warmup_off
+              where id like '${WARMUP}%' and version <> 2) as warmup_off,
+             (select count(*) from credentials
+              where id like '${IDLE}%' and (version <> 1 or lease_id is not null)) as idle_touched
       from credentials where id like '${MEASURED}%'`)
   ).rows[0] as Record<string, unknown>;
   // The lag of a credential: its due time to the commit of its refresh (updated_at, set by
@@ -450,6 +468,7 @@ async function measure(db: pg.Client): Promise<Report['db']> {
   return {
     never: int(versions.never),
     warmupOff: int(versions.warmup_off),
+    idleTouched: int(versions.idle_touched),
     once: int(versions.once),
     twice: int(versions.twice),
     inactive: int(versions.inactive),
@@ -479,8 +498,9 @@ function printReport(r: Report): void {
   const lines = [
     `N = ${r.n}, ${r.instances.length} instances, measured after a warm-up of ${options.warmup}` +
       (r.timedOut ? '  ** TIMED OUT: INCOMPLETE **' : ''),
-    `  due:         ${r.n} over ${f(r.windowMs / 1000, 1)} s` +
-      (r.windowMs > 0 ? ` (${f(r.n / (r.windowMs / 1000))}/s)` : ' (all at once)') +
+    `  due:         ${r.due} over ${f(r.windowMs / 1000, 1)} s` +
+      (r.windowMs > 0 ? ` (${f(r.due / (r.windowMs / 1000))}/s)` : ' (all at once)') +
+      (r.due < r.n ? `, ${r.n - r.due} more in the table not due` : '') +
       `; seeded in ${f(r.seedS, 1)} s`,
     `  refreshed:   ${refreshed} in ${f(activeS, 1)} s from first due to last commit = ${f(refreshed / activeS)}/s`,
     `               per second: peak ${Math.max(...rates)}, ` +
@@ -496,7 +516,8 @@ function printReport(r: Report): void {
       ` ${r.provider.reuseViolations} reuse violations, ${r.provider.invalidGrants} invalid_grant,` +
       ` at most ${Math.max(0, ...Object.values(r.provider.redemptionsByToken))} redemption(s) per refresh token`,
     `  rows:        ${db.once} refreshed once, ${db.twice} more than once, ${db.never} never,` +
-      ` ${db.inactive} not active, ${db.failures} with a failure; warm-up rows not refreshed exactly once: ${db.warmupOff}`,
+      ` ${db.inactive} not active, ${db.failures} with a failure; warm-up rows not refreshed exactly once: ${db.warmupOff}` +
+      (r.due < r.n ? `; rows not due touched: ${db.idleTouched}` : ''),
     `  instances:   refreshed ${each((i) => i.measured.refreshed)};` +
       ` ${sum(r.instances.map((i) => i.measured.failed))} refresh_failed, ${sum(r.instances.map((i) => i.measured.needsReauth))} needs_reauth events`,
     `  CPU:         instances ${f(cpuS.instances, 1)} s (${f(sum(r.instances.map((i) => i.systemCpuS)), 1)} s of it in the kernel), postgres ${cpuS.postgres === undefined ? '?' : f(cpuS.postgres, 1)} s,` +
@@ -630,8 +651,12 @@ async function dbNow(db: pg.Client): Promise<number> {
   return Number((rows[0] as { now: string }).now);
 }
 
-/** CPU seconds of all postgres processes (live ones plus the exited children of the postmaster). */
-function postgresCpuS(): number | undefined {
+/**
+ * CPU seconds of this benchmark's Postgres server: its postmaster (with the exited children it
+ * reaped) and its live children. Other servers on the machine (other work's) are not counted.
+ */
+function postgresCpuS(postmaster: number | undefined): number | undefined {
+  if (postmaster === undefined) return undefined;
   try {
     const tick = 100; // USER_HZ
     let total = 0;
@@ -642,13 +667,23 @@ function postgresCpuS(): number | undefined {
       } catch {
         continue;
       }
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      if (comm !== 'postgres') continue;
-      // Fields after the command: state is field 3; utime, stime, cutime, cstime are 14-17.
+      // Fields after the command: ppid is field 4; utime, stime, cutime, cstime are 14-17.
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(pid) !== postmaster && Number(fields[1]) !== postmaster) continue;
       total += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
     }
     return total / tick;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The postmaster of the server `db` is connected to: the parent of its server process. */
+async function postmasterOf(db: pg.Client): Promise<number | undefined> {
+  const { rows } = await db.query('select pg_backend_pid() as pid');
+  try {
+    const stat = readFileSync(`/proc/${(rows[0] as { pid: number }).pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
   } catch {
     return undefined;
   }

@@ -169,6 +169,33 @@ describe('failures', () => {
     expect((await s.broker.getAccessToken(id)).version).toBe(2);
   });
 
+  it('grows no backoff while the circuit is open: the breaker paces the provider', async () => {
+    const clock = new TestClock();
+    const events: BrokerEvent[] = [];
+    s = await scenario({
+      events,
+      fixture: {
+        maxWaitMs: 20,
+        backoff: { baseMs: 50, maxMs: 60_000 },
+        breaker: { threshold: 1, cooldownMs: 1_000, maxCooldownMs: 1_000 },
+      },
+      broker: { clock },
+    });
+    const { id } = await s.importGrant();
+    s.provider.injectFailures({ kind: 'server_error', times: 1000 });
+    for (let i = 0; i < 8; i++) {
+      clock.advance(1_000); // the breaker's cooldown ends: one probe
+      await s.broker.getAccessToken(id).catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 60)); // the backoff, on the database clock
+    }
+    expect((await s.broker.getConnection(id)).failures).toBe(8);
+    const failed = events.filter((e) => e.type === 'refresh_failed');
+    expect(failed).toHaveLength(8);
+    // Eight failures in a row would have a backoff of up to 6.4 s; once the provider is back,
+    // the first answered probe makes this credential due again at once.
+    for (const event of failed) expect(event.retryAfterMs).toBeLessThanOrEqual(50);
+  });
+
   it('honours Retry-After on 429', async () => {
     s = await scenario({ fixture: { maxWaitMs: 200 } });
     const { id } = await s.importGrant();

@@ -72,16 +72,23 @@ export class RefreshScheduler {
    * claimed once they are all done.
    */
   async tick(): Promise<number> {
-    const claimed = await this.#claim();
+    const room = this.#batchSize - this.#running.size;
+    const claimed = room > 0 ? await this.#claim(room, this.#saturated()) : [];
     await Promise.allSettled(claimed.map((snapshot) => this.#refresh(snapshot)));
     return claimed.length;
   }
 
   async #run(signal: AbortSignal): Promise<void> {
+    const half = Math.ceil(this.#batchSize / 2);
+    const stopped = new Promise<void>((resolve) =>
+      signal.addEventListener('abort', () => resolve(), { once: true }),
+    );
     while (!signal.aborted) {
+      const room = this.#batchSize - this.#running.size;
+      const saturated = this.#saturated();
       let claimed: CredentialSnapshot[] = [];
       try {
-        claimed = await this.#claim();
+        claimed = room > 0 ? await this.#claim(room, saturated) : [];
       } catch {
         // The store is unreachable: try again later; callers still refresh on demand.
       }
@@ -89,25 +96,43 @@ export class RefreshScheduler {
         const job = this.#refresh(snapshot).finally(() => this.#running.delete(job));
         this.#running.add(job);
       }
-      // A full batch means more may be due: look again as soon as there is room.
-      const pause = claimed.length < this.#batchSize ? this.#idleIntervalMs : 0;
-      await Promise.race([
-        this.#host.kit.clock.sleep(pause, signal).catch(() => undefined),
-        ...(pause === 0 && this.#running.size >= this.#batchSize
-          ? [Promise.race(this.#running)]
-          : []),
-      ]);
+      if (claimed.length === room) {
+        // A full claim: more may be due. Claim again once half a batch has finished, so that
+        // each claim takes many rows (one statement for them all, not one per refresh done).
+        await this.#until(() => this.#running.size <= this.#batchSize - half, stopped);
+      } else if (saturated.length > 0) {
+        // Short because a provider already has a full round waiting for its slots: more of
+        // its rows may be due. Claim again once one of them has room in its queue.
+        await this.#until(() => saturated.some((p) => !this.#isSaturated(p)), stopped);
+      } else {
+        // Nothing more is due now.
+        await this.#host.kit.clock.sleep(this.#idleIntervalMs, signal).catch(() => undefined);
+      }
     }
   }
 
-  async #claim(): Promise<CredentialSnapshot[]> {
-    const room = this.#batchSize - this.#running.size;
-    if (room <= 0) return [];
-    const saturated = [...this.#inFlight]
-      .filter(([, running]) => running >= this.#concurrency)
-      .map(([provider]) => provider);
+  /** Resolves once `ready()` holds (checked as refreshes finish), nothing runs, or `stopped`. */
+  async #until(ready: () => boolean, stopped: Promise<void>): Promise<void> {
+    while (!ready() && !this.#stopping.signal.aborted && this.#running.size > 0) {
+      await Promise.race([...this.#running, stopped]);
+    }
+  }
+
+  /**
+   * Providers with a full round of refreshes waiting for their slots: claiming more of their
+   * credentials now would only hold leases in a queue (and could crowd out other providers).
+   */
+  #saturated(): string[] {
+    return [...this.#queued.keys()].filter((provider) => this.#isSaturated(provider));
+  }
+
+  #isSaturated(provider: string): boolean {
+    return (this.#queued.get(provider)?.length ?? 0) >= this.#concurrency;
+  }
+
+  async #claim(limit: number, saturated: string[]): Promise<CredentialSnapshot[]> {
     return this.#host.kit.store.claimDue({
-      limit: room,
+      limit,
       leaseId: randomUUID(),
       leaseMs: this.#host.kit.leaseMs,
       excludeProviders: [...new Set([...saturated, ...this.#host.unavailableProviders()])],

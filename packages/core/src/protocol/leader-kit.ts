@@ -99,6 +99,9 @@ export async function received(
  * when the refresh token may have been spent (invariants 6 and 8). A Retry-After is the
  * provider's, not this credential's: the breaker holds it for the whole provider (`received`),
  * so once a probe is answered the backlog is due at once instead of waiting out a stale one.
+ * For the same reason a failure that leaves the provider's circuit open does not grow this
+ * credential's backoff: the breaker already paces every request to that provider, and a backoff
+ * grown through a long outage would only hold the credential back after the provider is back.
  */
 export async function commitFailed(
   kit: LeaderKit,
@@ -106,7 +109,8 @@ export async function commitFailed(
   failure: Extract<TokenOutcome, { kind: 'failed' }>,
 ): Promise<CredentialSnapshot | undefined> {
   const { record, now } = snapshot;
-  const retryAfterMs = backoffDelay(kit.backoff, record.failures + 1, undefined);
+  const providerDown = kit.breaker(record.provider).isOpen;
+  const retryAfterMs = backoffDelay(kit.backoff, providerDown ? 1 : record.failures + 1, undefined);
   const failingForMs = now - (record.failingSince ?? now);
   const committed = await kit.store.commitFailure(record.id, record.leaseId!, {
     lastError: failure.error,

@@ -4,7 +4,6 @@ import {
   sql,
   type ExpressionBuilder,
   type Kysely,
-  type RawBuilder,
   type UpdateObject,
   type UpdateQueryBuilder,
   type UpdateResult,
@@ -14,7 +13,7 @@ import type { CredentialRecord, CredentialSnapshot, CredentialState } from '../c
 import { waitForChange } from './change-notifications.ts';
 import { compiledOnce } from './compiled-once.ts';
 import { KyselyConnectSessionStore, type ConnectSessionStore } from './connect-session-store.ts';
-import { toRecord, type CredentialRow } from './credential-row.ts';
+import { toRecord } from './credential-row.ts';
 import { KyselyServiceStore } from './kysely-service-store.ts';
 import { runMigrations } from './migration-runner.ts';
 import { RowCache } from './row-cache.ts';
@@ -24,6 +23,17 @@ import { inWriteTransaction, later, type StoreAdapter } from './store-adapter.ts
 import { KyselyWebhookStore } from './kysely-webhook-store.ts';
 import { recordEvent } from './outbox.ts';
 import type { WebhookStore } from './webhook-store.ts';
+import { WriteGroup } from './write-group.ts';
+import {
+  CLEARED_LEASE_AND_INTENT,
+  commitRefreshes,
+  newTokens,
+  recordIntents,
+  tokenValues,
+  type IntentWrite,
+  type RefreshWrite,
+  type WrittenRow,
+} from './grouped-writes.ts';
 import { lifecycleEvent, type LifecycleEventType } from '../webhooks/events.ts';
 import type {
   ClaimRequest,
@@ -52,6 +62,9 @@ export class KyselyStore implements Store {
   readonly #versionById;
   /** Credentials read while the database stays unchanged, where it can say so (SQLite). */
   readonly #credentials: RowCache<CredentialRecord> | undefined;
+  /** The intents and the commits of concurrent refreshes, one statement per group each. */
+  readonly #intents: WriteGroup<IntentWrite, boolean>;
+  readonly #refreshes: WriteGroup<RefreshWrite, WrittenRow | undefined>;
 
   constructor(
     protected readonly db: Kysely<Database>,
@@ -68,6 +81,17 @@ export class KyselyStore implements Store {
       db.selectFrom('credentials').select(['version', 'leaseId']).where('id', '=', id),
     );
     this.#credentials = adapter.readCache && new RowCache(adapter.readCache);
+    const keyOf = (write: { id: string }) => write.id;
+    this.#intents = new WriteGroup<IntentWrite, boolean>({
+      write: (writes) => recordIntents(db, adapter, writes),
+      keyOf,
+      maxItems: MAX_GROUP,
+    });
+    this.#refreshes = new WriteGroup<RefreshWrite, WrittenRow | undefined>({
+      write: (writes) => commitRefreshes(db, adapter, writes),
+      keyOf,
+      maxItems: MAX_GROUP,
+    });
   }
 
   async migrate(): Promise<void> {
@@ -175,22 +199,8 @@ export class KyselyStore implements Store {
     );
   }
 
-  async recordIntent(id: string, leaseId: string, intentHash: string): Promise<boolean> {
-    const now = this.adapter.now;
-    const result = await this.db
-      .updateTable('credentials')
-      .set((eb) => ({
-        intentHash,
-        // A recovery leader keeps the first sender's time: the grace window counts from it.
-        intentAt: eb.fn.coalesce('intentAt', now),
-        intentAttempts: eb('intentAttempts', '+', 1),
-        updatedAt: now,
-      }))
-      .where('id', '=', id)
-      .where('leaseId', '=', leaseId)
-      .where('leaseUntil', '>', now)
-      .executeTakeFirst();
-    return result.numUpdatedRows > 0n;
+  recordIntent(id: string, leaseId: string, intentHash: string): Promise<boolean> {
+    return this.#intents.add({ id, leaseId, intentHash });
   }
 
   async commitRefresh(
@@ -198,8 +208,14 @@ export class KyselyStore implements Store {
     leaseId: string,
     t: RefreshedTokens,
   ): Promise<CredentialSnapshot | undefined> {
-    const event = t.reportRecovered ? 'connection.refresh_recovered' : undefined;
-    return this.#fenced(event, id, leaseId, (eb) => newTokens(eb, this.adapter.now, t));
+    // A commit that reports a recovery writes its outbox event in the same transaction: alone.
+    if (t.reportRecovered) {
+      return this.#fenced('connection.refresh_recovered', id, leaseId, (eb) =>
+        newTokens(eb, this.adapter.now, tokenValues(t)),
+      );
+    }
+    const row = await this.#refreshes.add({ id, leaseId, tokens: t });
+    return row && snapshot(row);
   }
 
   async commitNeedsReauth(
@@ -257,7 +273,7 @@ export class KyselyStore implements Store {
         db
           .updateTable('credentials')
           .set((eb) => ({
-            ...newTokens(eb, this.adapter.now, t),
+            ...newTokens(eb, this.adapter.now, tokenValues(t)),
             status: 'active',
             statusReason: null,
           }))
@@ -416,49 +432,13 @@ export class KyselyStore implements Store {
   }
 }
 
+type Row = WrittenRow;
+
 /**
- * What a refresh and a re-authorization both write: the new sealed tokens and their lifetimes,
- * the version bumped, lease, intent and failure bookkeeping cleared, the next refresh planned.
+ * Rows per grouped statement: a commit binds 11 parameters per row, well inside every driver's
+ * limit, and a group larger than a scheduler's batch buys nothing more.
  */
-function newTokens(
-  eb: ExpressionBuilder<Database, 'credentials'>,
-  now: RawBuilder<number>,
-  t: RefreshedTokens,
-) {
-  return {
-    accessToken: t.accessToken,
-    accessExpiresAt: later(now, t.accessTtlMs),
-    tokenType: t.tokenType,
-    scope: t.scope,
-    refreshToken: t.refreshToken,
-    refreshExpiresAt:
-      t.refreshTtlMs === undefined
-        ? eb.ref('refreshExpiresAt')
-        : t.refreshTtlMs === null
-          ? null
-          : later(now, t.refreshTtlMs),
-    keyId: t.keyId,
-    version: eb('version', '+', 1),
-    ...CLEARED_LEASE_AND_INTENT,
-    failures: 0,
-    nextAttemptAt: null,
-    lastError: null,
-    failingSince: null,
-    failingReportedAt: null,
-    refreshAt: t.refreshInMs === null ? null : later(now, t.refreshInMs),
-    updatedAt: now,
-  };
-}
-
-const CLEARED_LEASE_AND_INTENT = {
-  leaseId: null,
-  leaseUntil: null,
-  intentHash: null,
-  intentAt: null,
-  intentAttempts: 0,
-} as const;
-
-type Row = CredentialRow & { dbNow: number };
+const MAX_GROUP = 256;
 
 type Failure = Parameters<Store['commitFailure']>[2];
 

@@ -36,6 +36,12 @@ export interface StoreAdapter {
   readonly clock?: Clock;
   /** Push notifications of credential changes, if the database has them. */
   readonly changes?: ChangeNotifications;
+  /**
+   * An `update ... from` returns the target's columns as `returning <table>.*` (Postgres, whose
+   * `*` there includes the other tables' columns); without it, as `returning *` (SQLite, which
+   * refuses `<table>.*` there and returns only the target's columns).
+   */
+  readonly qualifiedReturning?: boolean;
   /** Claim due rows with `FOR UPDATE SKIP LOCKED`, so concurrent claimers never queue. */
   readonly skipLockedClaims?: boolean;
   /** Lets the hot reads be answered from memory while nothing changed (see `RowCache`). */

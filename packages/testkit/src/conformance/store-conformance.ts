@@ -143,6 +143,49 @@ export function describeStoreConformance(name: string, setup: () => Promise<Stor
       expect(await store.commitRefresh('c1', 'L', refreshed())).toBeUndefined();
     });
 
+    it('writes concurrent intents and commits row by row, each fenced by its own lease', async () => {
+      // Made at once, as a scheduler's batch makes them: the store may group them into one
+      // statement, and each must still be decided by its own row's lease.
+      const ids = ['g1', 'g2', 'g3', 'g4'];
+      for (const id of ids) {
+        await store.insertCredential(newCredential(id, { refreshTtlMs: 1_000_000 }));
+        await store.acquireLease(id, lease(`L-${id}`, 1));
+      }
+      expect(
+        await Promise.all([
+          ...ids.map((id) => store.recordIntent(id, id === 'g3' ? 'stolen' : `L-${id}`, `h-${id}`)),
+          store.recordIntent('g1', 'stolen', 'h-other'), // the same row twice: fenced out
+        ]),
+      ).toEqual([true, true, false, true, false]);
+      const committed = await Promise.all([
+        store.commitRefresh('g1', 'L-g1', refreshed({ accessTtlMs: 5_000, refreshTtlMs: null })),
+        store.commitRefresh('g2', 'stolen', refreshed()),
+        store.commitRefresh('g3', 'L-g3', refreshed({ refreshTtlMs: 7_000, refreshInMs: null })),
+        store.commitRefresh('g4', 'L-g4', refreshed({ refreshToken: null, scope: 'read' })),
+        store.commitRefresh('g1', 'stolen', refreshed()),
+      ]);
+      expect(committed.map((c) => c?.record.id)).toEqual(['g1', undefined, 'g3', 'g4', undefined]);
+      const [g1, , g3, g4] = committed;
+      expect(g1!.record).toMatchObject({ version: 2, leaseId: null, intentHash: null });
+      expect(g1!.record.accessExpiresAt - g1!.now).toBe(5_000);
+      expect(g1!.record.refreshExpiresAt).toBeNull();
+      expect(g1!.record.refreshAt! - g1!.now).toBe(30_000);
+      expect(g3!.record.refreshExpiresAt! - g3!.now).toBe(7_000);
+      expect(g3!.record.refreshAt).toBeNull();
+      expect(g4!.record).toMatchObject({ refreshToken: null, scope: 'read', keyId: 'k1' });
+      expect(g4!.record.refreshExpiresAt! - g4!.now).toBeGreaterThan(900_000); // kept
+      for (const c of [g1, g3, g4]) {
+        expect(columnsOf((await store.getCredential(c!.record.id))!.record)).toEqual(c!.record);
+      }
+      // The one fenced out is untouched: still leased, its intent recorded, version 1.
+      expect((await store.getCredential('g2'))!.record).toMatchObject({
+        version: 1,
+        leaseId: 'L-g2',
+        intentHash: 'h-g2',
+        accessToken: 'sealed-at-1',
+      });
+    });
+
     it('records failures with a database-clock backoff, keeping or releasing the intent', async () => {
       /** Leases `id`, records the intent `hash` under the lease, and commits a failure. */
       const failAfterIntent = async (

@@ -31,6 +31,7 @@ export function postgresAdapter(
     pollIntervalMs,
     changes,
     skipLockedClaims: true,
+    qualifiedReturning: true,
     async withMigrationLock(db, fn) {
       // Postgres has transactional DDL: under a transaction-scoped advisory lock, a process that
       // starts while another migrates waits, then finds everything applied.
