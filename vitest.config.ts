@@ -16,6 +16,8 @@ export default defineConfig({
       'packages/testkit/src/temporal/global-setup.ts',
     ],
     pool: 'forks',
+    // Its "module" build (picked by the conditions above) has extensionless imports Node cannot load.
+    server: { deps: { inline: [/@opentelemetry\//] } },
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

@@ -24,6 +24,8 @@ import type { ImportConnectionInput, MachineConnectionInput } from './import-inp
 import { ProviderRegistry } from '../provider/registry.ts';
 import { RefreshScheduler, type RefreshSchedulerOptions } from './refresh-scheduler.ts';
 import { SingleFlight } from './single-flight.ts';
+import { handOut } from '../tracing/protocol-spans.ts';
+import { recordProviderStatus } from '../tracing/spans.ts';
 
 export interface CredentialBrokerOptions {
   store: Store;
@@ -136,11 +138,14 @@ export class CredentialBroker {
       keyRing: options.keyRing,
       // Every request to a provider ends when the broker closes; the global fetch is looked up
       // at call time, so one installed later is used.
-      fetch: (input, init) =>
-        (providerFetch ?? globalThis.fetch)(input, {
+      fetch: async (input, init) => {
+        const response = await (providerFetch ?? globalThis.fetch)(input, {
           ...init,
           signal: init?.signal ? AbortSignal.any([init.signal, closing]) : closing,
-        }),
+        });
+        recordProviderStatus(response.status);
+        return response;
+      },
       clock,
       leaseMs: options.leaseMs ?? 30_000,
       backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
@@ -278,8 +283,10 @@ export class CredentialBroker {
       throw new InvalidInputError('min_ttl', 'must be between 0 and 86400 seconds');
     }
     const minTtlMs = Math.max(this.#expirySkewMs, minTtlSeconds * 1000);
-    return this.#flights.run(`${checkId(id)}|${minTtlMs}`, () =>
-      this.#whileOpen(id, () => this.#loop.obtain(id, minTtlMs)),
+    return handOut(id, undefined, () =>
+      this.#flights.run(`${checkId(id)}|${minTtlMs}`, () =>
+        this.#whileOpen(id, () => this.#loop.obtain(id, minTtlMs)),
+      ),
     );
   }
 
@@ -292,8 +299,10 @@ export class CredentialBroker {
     if (!Number.isSafeInteger(version) || version < 1) {
       throw new InvalidInputError('version', 'must be a positive integer');
     }
-    return this.#flights.run(`${checkId(id)}|rejected:${version}`, () =>
-      this.#whileOpen(id, () => this.#loop.obtain(id, this.#expirySkewMs, version)),
+    return handOut(id, version, () =>
+      this.#flights.run(`${checkId(id)}|rejected:${version}`, () =>
+        this.#whileOpen(id, () => this.#loop.obtain(id, this.#expirySkewMs, version)),
+      ),
     );
   }
 

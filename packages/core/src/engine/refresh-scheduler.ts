@@ -3,6 +3,7 @@ import type { CredentialSnapshot } from '../credential.ts';
 import type { ResolvedProvider } from '../provider/settings.ts';
 import { lead } from '../protocol/leader.ts';
 import type { LeaderKit } from '../protocol/leader-kit.ts';
+import { scheduledRefresh, schedulerClaim } from '../tracing/protocol-spans.ts';
 
 export interface RefreshSchedulerOptions {
   /** Credentials claimed per round trip. Default 100. */
@@ -106,12 +107,14 @@ export class RefreshScheduler {
     const saturated = [...this.#inFlight]
       .filter(([, running]) => running >= this.#concurrency)
       .map(([provider]) => provider);
-    return this.#host.kit.store.claimDue({
-      limit: room,
-      leaseId: randomUUID(),
-      leaseMs: this.#host.kit.leaseMs,
-      excludeProviders: [...new Set([...saturated, ...this.#host.unavailableProviders()])],
-    });
+    return schedulerClaim(() =>
+      this.#host.kit.store.claimDue({
+        limit: room,
+        leaseId: randomUUID(),
+        leaseMs: this.#host.kit.leaseMs,
+        excludeProviders: [...new Set([...saturated, ...this.#host.unavailableProviders()])],
+      }),
+    );
   }
 
   async #refresh(snapshot: CredentialSnapshot): Promise<void> {
@@ -123,7 +126,9 @@ export class RefreshScheduler {
     if (!(await this.#acquireSlot(name))) return this.#handBack(snapshot);
     try {
       if (this.#stopping.signal.aborted) return await this.#handBack(snapshot);
-      await lead(this.#host.kit, provider, { snapshot, takenAt: claimedAt });
+      await scheduledRefresh(snapshot, () =>
+        lead(this.#host.kit, provider, { snapshot, takenAt: claimedAt }),
+      );
     } catch {
       // The leader has recorded the failure and released the lease.
     } finally {

@@ -8,6 +8,7 @@ import { backoffDelay, nextRefreshIn, type BackoffPolicy } from '../engine/backo
 import type { CircuitBreaker } from '../engine/circuit-breaker.ts';
 import type { Clock } from '../clock.ts';
 import type { BrokerEvent, ProtocolStep } from '../engine/events.ts';
+import { fencedCommit } from '../tracing/protocol-spans.ts';
 
 /**
  * The steps every leader shares, whichever grant it runs (`refresh-leader.ts`,
@@ -108,14 +109,16 @@ export async function commitFailed(
   const { record, now } = snapshot;
   const retryAfterMs = backoffDelay(kit.backoff, record.failures + 1, undefined);
   const failingForMs = now - (record.failingSince ?? now);
-  const committed = await kit.store.commitFailure(record.id, record.leaseId!, {
-    lastError: failure.error,
-    retryAfterMs,
-    keepIntent: failure.inDoubt,
-    providerFailed: true,
-    // Once per run of failures: cleared by the next tokens written.
-    reportFailing: record.failingReportedAt === null && failingForMs >= kit.refreshFailingAfterMs,
-  });
+  const committed = await fencedCommit(record.id, 'failure', () =>
+    kit.store.commitFailure(record.id, record.leaseId!, {
+      lastError: failure.error,
+      retryAfterMs,
+      keepIntent: failure.inDoubt,
+      providerFailed: true,
+      // Once per run of failures: cleared by the next tokens written.
+      reportFailing: record.failingReportedAt === null && failingForMs >= kit.refreshFailingAfterMs,
+    }),
+  );
   return announce(kit, committed, () => ({
     type: 'refresh_failed',
     connectionId: record.id,
@@ -160,7 +163,9 @@ export async function commitNeedsReauth(
   error: string,
 ): Promise<CredentialSnapshot | undefined> {
   const { id, leaseId, provider } = snapshot.record;
-  const committed = await kit.store.commitNeedsReauth(id, leaseId!, { reason, lastError: error });
+  const committed = await fencedCommit(id, 'needs_reauth', () =>
+    kit.store.commitNeedsReauth(id, leaseId!, { reason, lastError: error }),
+  );
   return announce(kit, committed, (version) => ({
     type: 'needs_reauth',
     connectionId: id,
@@ -194,18 +199,21 @@ export async function commitTokens(
   const seal = (plaintext: string, field: 'access_token' | 'refresh_token') =>
     sealField(kit.keyRing, plaintext, { credentialId: record.id, field });
   const accessTtlMs = (tokens.expiresIn ?? provider.defaultAccessTtlSeconds) * 1000;
-  const committed = await untilStored(kit.clock, lease.takenAt + 2 * kit.leaseMs, () =>
-    kit.store.commitRefresh(record.id, record.leaseId!, {
-      keyId: kit.keyRing.activeKeyId,
-      accessToken: seal(tokens.accessToken, 'access_token'),
-      refreshToken: next.refreshToken === null ? null : seal(next.refreshToken, 'refresh_token'),
-      tokenType: tokens.tokenType,
-      scope: tokens.scope ?? record.scope,
-      accessTtlMs,
-      refreshTtlMs: next.refreshTtlMs,
-      refreshInMs: nextRefreshIn(accessTtlMs, idleMs(provider), kit.proactive),
-      reportRecovered: record.failingReportedAt !== null,
-    }),
+  const committed = await fencedCommit(record.id, 'tokens', (commitTrace) =>
+    untilStored(kit.clock, lease.takenAt + 2 * kit.leaseMs, () =>
+      kit.store.commitRefresh(record.id, record.leaseId!, {
+        keyId: kit.keyRing.activeKeyId,
+        accessToken: seal(tokens.accessToken, 'access_token'),
+        refreshToken: next.refreshToken === null ? null : seal(next.refreshToken, 'refresh_token'),
+        tokenType: tokens.tokenType,
+        scope: tokens.scope ?? record.scope,
+        accessTtlMs,
+        refreshTtlMs: next.refreshTtlMs,
+        refreshInMs: nextRefreshIn(accessTtlMs, idleMs(provider), kit.proactive),
+        reportRecovered: record.failingReportedAt !== null,
+        commitTrace,
+      }),
+    ),
   );
   return announce(kit, committed, (version) => ({
     type: 'refreshed',

@@ -435,6 +435,7 @@ function newTokens(
     failingSince: null,
     failingReportedAt: null,
     refreshAt: t.refreshInMs === null ? null : later(now, t.refreshInMs),
+    commitTrace: t.commitTrace ?? null,
     updatedAt: now,
   };
 }

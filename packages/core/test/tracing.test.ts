@@ -1,0 +1,86 @@
+import { runStorm, type StormReport } from '@tokenwarden/testkit';
+import { createTestDatabase } from '@tokenwarden/testkit/postgres';
+import { byTrace, type RecordedSpan } from '@tokenwarden/testkit/tracing';
+import { describe, expect, it } from 'vitest';
+
+/** Any token the test provider issues (`opaque('at_')`, `opaque('rt_')`), imported or refreshed. */
+const ISSUED_TOKEN = /\b(?:at|rt)_[A-Za-z0-9_-]{32}/;
+/** The test provider's client secret (its default, `provider/types.ts`). */
+const CLIENT_SECRET = 'tw-test-secret';
+
+/**
+ * A storm on an expired credential, each process recording its spans with the SDK's in-memory
+ * exporter: one trace per caller, one of them refreshes, and every other caller's wait links to
+ * that refresh's commit, across processes (the row's `commit_trace`, or on Postgres the
+ * notification that carries it).
+ */
+function expectOneRefreshLinkedFromEveryWaiter(storm: StormReport, callers: number): void {
+  expect(storm.errors).toEqual([]);
+  expect(storm.provider).toMatchObject({ redemptions: 1, reuseViolations: 0 });
+  const traces = byTrace(storm.spans);
+  expect(traces).toHaveLength(callers);
+  for (const spans of traces)
+    expect(roots(spans).map((s) => s.name)).toEqual(['tokenwarden.hand_out']);
+
+  const leaders = traces.filter((t) => t.some((s) => s.name === 'tokenwarden.provider_request'));
+  expect(leaders).toHaveLength(1);
+  const leader = leaders[0]!;
+  const request = leader.find((s) => s.name === 'tokenwarden.provider_request')!;
+  expect(request.attributes).toMatchObject({
+    'tokenwarden.provider': 'test',
+    'tokenwarden.outcome': 'tokens',
+    'http.response.status_code': 200,
+  });
+  const commit = leader.find((s) => s.name === 'tokenwarden.commit')!;
+  expect(commit.attributes).toMatchObject({
+    'tokenwarden.outcome': 'committed',
+    'tokenwarden.version': 2,
+  });
+  expect(leader.find((s) => s.name === 'tokenwarden.lease')!.attributes).toMatchObject({
+    'tokenwarden.outcome': 'won',
+  });
+  expect(roots(leader)[0]!.attributes).toMatchObject({ 'tokenwarden.outcome': 'refreshed' });
+
+  for (const waiter of traces.filter((t) => t !== leader)) {
+    const waits = waiter.filter((s) => s.name === 'tokenwarden.wait');
+    expect(waits.at(-1)!.links).toEqual([{ traceId: commit.traceId, spanId: commit.spanId }]);
+    // It found the lease held (having perhaps lost the race for it first), and never won it.
+    const leases = waiter.filter((s) => s.name === 'tokenwarden.lease');
+    expect(leases.map((s) => s.attributes['tokenwarden.outcome'])).toContain('held');
+    expect(leases.map((s) => s.attributes['tokenwarden.outcome'])).not.toContain('won');
+    expect(roots(waiter)[0]!.attributes).toMatchObject({
+      'tokenwarden.outcome': 'woken',
+      'tokenwarden.version': 2,
+    });
+  }
+
+  const exported = JSON.stringify(storm.spans);
+  expect(exported).not.toMatch(ISSUED_TOKEN);
+  expect(exported).not.toContain(CLIENT_SECRET);
+}
+
+function roots(spans: RecordedSpan[]): RecordedSpan[] {
+  const ids = new Set(spans.map((s) => s.spanId));
+  return spans.filter((s) => s.parentSpanId === undefined || !ids.has(s.parentSpanId));
+}
+
+describe('traces of a refresh storm', () => {
+  // The provider's latency keeps the leader's lease held while the other processes arrive.
+  const storm = { processes: 3, callersPerProcess: 1, latencyMs: 300, traced: true };
+
+  it('3 processes on one SQLite file: one trace per caller, one refresh, waiters linked to its commit', async () => {
+    expectOneRefreshLinkedFromEveryWaiter(await runStorm(storm), 3);
+  });
+
+  it('3 processes on one Postgres, woken by notification: the same links', async () => {
+    const database = await createTestDatabase();
+    try {
+      expectOneRefreshLinkedFromEveryWaiter(
+        await runStorm({ ...storm, databaseUrl: database.url }),
+        3,
+      );
+    } finally {
+      await database.drop();
+    }
+  });
+});
