@@ -2,7 +2,12 @@ import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
 // Load the workspace packages from their TypeScript sources, as the child processes do.
-const conditions = ['tokenwarden-source', ...defaultServerConditions];
+// Without "module": Node loads the packages left to it, and @opentelemetry/api's "module" build has
+// extensionless imports that only a bundler resolves.
+const conditions = [
+  'tokenwarden-source',
+  ...defaultServerConditions.filter((condition) => condition !== 'module'),
+];
 
 export default defineConfig({
   resolve: { conditions },
@@ -16,8 +21,6 @@ export default defineConfig({
       'packages/testkit/src/temporal/global-setup.ts',
     ],
     pool: 'forks',
-    // Its "module" build (picked by the conditions above) has extensionless imports Node cannot load.
-    server: { deps: { inline: [/@opentelemetry\//] } },
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

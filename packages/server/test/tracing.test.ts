@@ -1,0 +1,129 @@
+// Tracing on, as `tokenwarden serve` turns it on (the Node SDK through startTracing), recording
+// with the SDK's in-memory exporter: the TypeScript SDK's traceparent is the parent of the
+// server's spans, the protocol's spans nest under the request, log lines name their span, and
+// no span or line holds a token, the client secret or the API key.
+import { Writable } from 'node:stream';
+import type { AddressInfo } from 'node:net';
+import { trace } from '@opentelemetry/api';
+import { TokenwardenClient } from '@tokenwarden/client';
+import { descendsFrom, memorySpans } from '@tokenwarden/testkit/tracing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTracing, type Tracing } from '../src/tracing/sdk.ts';
+import { tracingConfigured } from '../src/tracing/sdk.ts';
+import { startTestServer, type TestServer } from './helpers.ts';
+
+const memory = memorySpans();
+const logLines: string[] = [];
+let tracing: Tracing;
+let server: TestServer;
+let baseUrl: string;
+
+beforeAll(async () => {
+  tracing = await startTracing({ spanProcessors: [memory.processor] });
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      logLines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      done();
+    },
+  });
+  server = await startTestServer({
+    server: { tracing: true, logger: { level: 'info', stream } as never },
+  });
+  await server.app.listen({ port: 0, host: '127.0.0.1' });
+  baseUrl = `http://127.0.0.1:${(server.app.server.address() as AddressInfo).port}`;
+  await server.putProvider();
+});
+afterAll(async () => {
+  await server?.close();
+  await tracing?.shutdown();
+});
+
+describe('tracing on', () => {
+  it("a worker's traceparent is the parent of the server's spans, down to the provider request", async () => {
+    const { id, accessToken, refreshToken } = await server.importGrant({ expiresIn: 0 });
+    const { apiKey } = await server.createClient([
+      { owner: 'user-a', provider: 'test', actions: ['token.read'] },
+    ]);
+    memory.reset();
+    logLines.length = 0;
+    const client = new TokenwardenClient({ baseUrl, apiKey });
+    const worker = trace.getTracer('worker');
+    const { token, workerSpan } = await worker.startActiveSpan('worker.job', async (span) => {
+      const got = await client.getAccessToken(id);
+      span.end();
+      return { token: got, workerSpan: span.spanContext() };
+    });
+    expect(token.version).toBe(2);
+
+    const spans = memory.spans();
+    const request = spans.find((s) => s.name === 'request')!;
+    expect(request).toMatchObject({ traceId: workerSpan.traceId, parentSpanId: workerSpan.spanId });
+    expect(request.attributes['url.path']).toBe(`/v1/connections/${id}/token`);
+    const handOut = spans.find((s) => s.name === 'tokenwarden.hand_out')!;
+    expect(descendsFrom(spans, handOut, request)).toBe(true);
+    expect(handOut.attributes).toMatchObject({
+      'tokenwarden.connection.id': id,
+      'tokenwarden.provider': 'test',
+      'tokenwarden.owner': 'user-a',
+      'tokenwarden.version': 2,
+      'tokenwarden.outcome': 'refreshed',
+    });
+    for (const step of [
+      'tokenwarden.lease',
+      'tokenwarden.intent',
+      'tokenwarden.provider_request',
+      'tokenwarden.commit',
+    ]) {
+      const span = spans.find((s) => s.name === step);
+      expect(span, step).toBeDefined();
+      expect(span!.traceId).toBe(workerSpan.traceId);
+      expect(descendsFrom(spans, span!, handOut)).toBe(true);
+    }
+
+    // The request's log line names its trace and a span of it.
+    const line = logLines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.route === '/v1/connections/:id/token');
+    expect(line).toMatchObject({ trace_id: workerSpan.traceId });
+    expect(spans.map((s) => s.spanId)).toContain(line!.span_id);
+
+    const exported = JSON.stringify(spans) + logLines.join('\n');
+    for (const secret of [
+      accessToken,
+      refreshToken,
+      token.accessToken,
+      server.provider.clientSecret,
+      apiKey,
+      server.adminKey,
+    ]) {
+      expect(exported).not.toContain(secret);
+    }
+    expect(exported).not.toMatch(/\b(?:at|rt)_[A-Za-z0-9_-]{32}/);
+  });
+
+  it('keeps the query string out of the request span', async () => {
+    memory.reset();
+    await fetch(`${baseUrl}/v1/connect/callback?code=the-code&state=the-state`);
+    const request = memory.spans().find((s) => s.name === 'request')!;
+    expect(request.attributes['url.path']).toBe('/v1/connect/callback');
+    expect(JSON.stringify(memory.spans())).not.toContain('the-code');
+  });
+});
+
+describe('tracingConfigured', () => {
+  it('is on only when an OTEL_* variable asks for traces', () => {
+    expect(tracingConfigured({})).toBe(false);
+    expect(tracingConfigured({ OTEL_TRACES_EXPORTER: 'none' })).toBe(false);
+    expect(tracingConfigured({ OTEL_TRACES_EXPORTER: 'console' })).toBe(true);
+    expect(tracingConfigured({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_SDK_DISABLED: 'true' })).toBe(
+      false,
+    );
+    expect(tracingConfigured({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' })).toBe(true);
+    expect(
+      tracingConfigured({
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318',
+        OTEL_TRACES_EXPORTER: 'none',
+      }),
+    ).toBe(false);
+  });
+});
