@@ -194,17 +194,21 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
       );
     },
   });
-  const metrics =
+  const metrics: ServerMetrics | undefined =
     options.metrics === false
       ? undefined
-      : new ServerMetrics({ auditPending: () => audit.pending });
+      : new ServerMetrics({
+          auditPending: () => audit.pending,
+          circuitBreakers: (): { provider: string; open: boolean }[] => broker.circuitBreakers(),
+          exemplars: options.tracing,
+        });
   const userOnEvent = options.broker?.onEvent;
   const userOnContention = options.broker?.onContention;
   const userFetch = options.broker?.fetch;
   // Looked up at call time, so a fetch installed later (a test's, a proxy agent's) is used.
   const baseFetch: typeof fetch = userFetch ?? ((input, init) => globalThis.fetch(input, init));
   const providerFetch = metrics ? metrics.instrumentFetch(baseFetch) : baseFetch;
-  const broker = new CredentialBroker({
+  const broker: CredentialBroker = new CredentialBroker({
     ...options.broker,
     store: options.store,
     keyRing: options.keyRing,
@@ -218,6 +222,10 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     onContention: (kind, connectionId) => {
       metrics?.onContention(kind);
       userOnContention?.(kind, connectionId);
+    },
+    onMeasure: (measure) => {
+      metrics?.onMeasure(measure);
+      options.broker?.onMeasure?.(measure);
     },
   });
   const ctx: ServerContext = {

@@ -101,6 +101,27 @@ describe('tracing on', () => {
     expect(exported).not.toMatch(/\b(?:at|rt)_[A-Za-z0-9_-]{32}/);
   });
 
+  it("metrics gain the protocol's histograms, with exemplars naming the trace (OpenMetrics)", async () => {
+    const { id } = await server.importGrant({ expiresIn: 0 });
+    const { apiKey } = await server.createClient([
+      { owner: 'user-a', provider: 'test', actions: ['token.read'] },
+    ]);
+    memory.reset();
+    await new TokenwardenClient({ baseUrl, apiKey }).getAccessToken(id);
+    const handOut = memory.spans().find((s) => s.name === 'tokenwarden.hand_out')!;
+    const response = await fetch(`${baseUrl}/metrics`);
+    expect(response.headers.get('content-type')).toMatch(/^application\/openmetrics-text/);
+    const text = await response.text();
+    // The refresh just committed: observed in its hand-out's span, which the exemplar names.
+    expect(text).toContain(`trace_id="${handOut.traceId}"`);
+    expect(text).toMatch(
+      /^tokenwarden_expiry_to_refresh_seconds_bucket\{le="0",provider="test"\} /m,
+    );
+    expect(text).toMatch(/^tokenwarden_circuit_breaker_open\{provider="test"\} 0$/m);
+    expect(text).toContain('# TYPE tokenwarden_lease_wait_seconds histogram');
+    expect(text).toContain('# TYPE tokenwarden_scheduler_lag_seconds histogram');
+  });
+
   it('keeps the query string out of the request span', async () => {
     memory.reset();
     await fetch(`${baseUrl}/v1/connect/callback?code=the-code&state=the-state`);

@@ -117,6 +117,11 @@ export class ProviderBreakers {
   }
 
   /** Providers whose circuit is open: the scheduler does not claim their credentials now. */
+  /** Each provider heard from so far, and whether its circuit is open (refusing) now. */
+  states(): { provider: string; open: boolean }[] {
+    return [...this.#breakers].map(([provider, breaker]) => ({ provider, open: breaker.isOpen }));
+  }
+
   unavailable(): string[] {
     return [...this.#breakers].filter(([, breaker]) => breaker.isOpen).map(([name]) => name);
   }

@@ -19,7 +19,7 @@ import { HeldLeases } from './held-leases.ts';
 import { ProviderBreakers, type CircuitBreakerOptions } from './circuit-breaker.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import { checkId, ConnectionLifecycle, type ReauthorizeInput } from './connection-lifecycle.ts';
-import type { BrokerEvent, ConnectionEvent, ProtocolStep } from './events.ts';
+import type { BrokerEvent, ConnectionEvent, ProtocolMeasure, ProtocolStep } from './events.ts';
 import type { ImportConnectionInput, MachineConnectionInput } from './import-input.ts';
 import { ProviderRegistry } from '../provider/registry.ts';
 import { RefreshScheduler, type RefreshSchedulerOptions } from './refresh-scheduler.ts';
@@ -80,6 +80,8 @@ export interface CredentialBrokerOptions {
    * Must not throw.
    */
   onContention?: (kind: 'waited' | 'lease_conflict', connectionId: string) => void;
+  /** For metrics: lease waits, expiry-to-refresh and scheduler lag (`ProtocolMeasure`). Must not throw. */
+  onMeasure?: (measure: ProtocolMeasure) => void;
 }
 
 export interface GetAccessTokenOptions {
@@ -156,6 +158,13 @@ export class CredentialBroker {
       },
       refreshFailingAfterMs: options.refreshFailingAfterMs ?? 15 * 60_000,
       emit: (event) => this.#emit(event),
+      measure: (measure) => {
+        try {
+          options.onMeasure?.(measure);
+        } catch {
+          // Metrics must not change what a caller gets.
+        }
+      },
       breaker: (provider) => this.#breakers.for(provider),
       step: async (step, id) => {
         await onStep?.(step, id);
@@ -318,6 +327,11 @@ export class CredentialBroker {
     this.#closing.abort();
     for (const answerShuttingDown of this.#inFlight) answerShuttingDown();
     await this.#held.released(this.#kit.leaseMs);
+  }
+
+  /** Each provider's circuit breaker in this process: open while it refuses requests. */
+  circuitBreakers(): { provider: string; open: boolean }[] {
+    return this.#breakers.states();
   }
 
   /** `close()` was called. */

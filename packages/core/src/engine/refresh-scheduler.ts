@@ -126,9 +126,12 @@ export class RefreshScheduler {
     if (!(await this.#acquireSlot(name))) return this.#handBack(snapshot);
     try {
       if (this.#stopping.signal.aborted) return await this.#handBack(snapshot);
-      await scheduledRefresh(snapshot, () =>
-        lead(this.#host.kit, provider, { snapshot, takenAt: claimedAt }),
-      );
+      await scheduledRefresh(snapshot, () => {
+        const { refreshAt } = snapshot.record;
+        const ms = refreshAt === null ? 0 : snapshot.now - refreshAt;
+        this.#host.kit.measure({ kind: 'scheduler_lag', provider: name, ms });
+        return lead(this.#host.kit, provider, { snapshot, takenAt: claimedAt });
+      });
     } catch {
       // The leader has recorded the failure and released the lease.
     } finally {

@@ -62,7 +62,8 @@ export class DecisionLoop {
     /** A newer state the store learned while we waited, without reading (see waitForChange). */
     let heard: CredentialSnapshot<CredentialState> | undefined;
     /** Traced: the wait behind another's lease, ended by the state seen next. */
-    let waiting: { span: ReturnType<typeof waitBehindLease>; version: number } | undefined;
+    let waiting:
+      { span: ReturnType<typeof waitBehindLease>; version: number; since: number } | undefined;
     for (;;) {
       const snapshot = heard ?? (await store.getCredential(id));
       heard = undefined;
@@ -71,6 +72,8 @@ export class DecisionLoop {
       startVersion ??= record.version;
       if (waiting) {
         wokenBy(waiting.span, record, waiting.version);
+        const ms = clock.monotonic() - waiting.since;
+        this.#kit.measure({ kind: 'lease_wait', provider: record.provider, ms });
         waiting = undefined;
       }
       const served: HandOutOutcome = record.version === startVersion ? 'current' : 'woken';
@@ -113,7 +116,11 @@ export class DecisionLoop {
           throw new RefreshUnavailableError(id, record.leaseUntil - now, 'refresh_in_progress');
         }
         this.#options.onContention?.('waited', id);
-        waiting = { span: waitBehindLease(record), version: record.version };
+        waiting = {
+          span: waitBehindLease(record),
+          version: record.version,
+          since: clock.monotonic(),
+        };
         // The record itself as what was seen: a store may know how it was read (KyselyStore).
         heard = await store.waitForChange(
           id,

@@ -7,7 +7,7 @@ import type { Store } from '../store/store.ts';
 import { backoffDelay, nextRefreshIn, type BackoffPolicy } from '../engine/backoff.ts';
 import type { CircuitBreaker } from '../engine/circuit-breaker.ts';
 import type { Clock } from '../clock.ts';
-import type { BrokerEvent, ProtocolStep } from '../engine/events.ts';
+import type { BrokerEvent, ProtocolMeasure, ProtocolStep } from '../engine/events.ts';
 import { fencedCommit } from '../tracing/protocol-spans.ts';
 
 /**
@@ -28,6 +28,8 @@ export interface LeaderKit {
   /** Refreshes failing without a verdict this long make `connection.refresh_failing`. */
   refreshFailingAfterMs: number;
   emit(event: BrokerEvent): void;
+  /** `CredentialBrokerOptions.onMeasure`. */
+  measure(measure: ProtocolMeasure): void;
   breaker(provider: string): CircuitBreaker;
   /** The crash-point seam (`CredentialBrokerOptions.onStep`). */
   step(step: ProtocolStep, connectionId: string): Promise<void>;
@@ -215,6 +217,10 @@ export async function commitTokens(
       }),
     ),
   );
+  if (committed) {
+    const ms = committed.now - record.accessExpiresAt;
+    kit.measure({ kind: 'expiry_to_refresh', provider: record.provider, ms });
+  }
   return announce(kit, committed, (version) => ({
     type: 'refreshed',
     connectionId: record.id,

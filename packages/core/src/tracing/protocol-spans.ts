@@ -3,7 +3,7 @@
  * per step and reads as before. Each is the API's no-op when no SDK is registered.
  */
 
-import { trace, type Span } from '@opentelemetry/api';
+import { SpanKind, trace, type Span } from '@opentelemetry/api';
 import type { AccessToken, CredentialRecord, CredentialState } from '../credential.ts';
 import { ATTR, inSpan, linkTo, markSpan, startSpan, traceparentOf } from './spans.ts';
 
@@ -136,4 +136,27 @@ export function scheduledRefresh<T>(
     'tokenwarden.scheduler.lag_ms': record.refreshAt === null ? 0 : now - record.refreshAt,
   };
   return inSpan('tokenwarden.scheduler.refresh', attributes, refresh, { root: true });
+}
+
+/** One webhook delivery attempt, a trace of its own: which endpoint, event and attempt, and how it went. */
+export function webhookDelivery<T extends { status: string; lastStatus: number | null }>(
+  delivery: { endpointId: string; eventId: string; attempts: number },
+  send: () => Promise<T>,
+): Promise<T> {
+  const attributes = {
+    'tokenwarden.webhook.endpoint_id': delivery.endpointId,
+    'tokenwarden.webhook.event_id': delivery.eventId,
+    'tokenwarden.webhook.attempt': delivery.attempts + 1,
+  };
+  return inSpan(
+    'tokenwarden.webhook.deliver',
+    attributes,
+    async (span) => {
+      const outcome = await send();
+      span.setAttribute(ATTR.outcome, outcome.status);
+      if (outcome.lastStatus !== null) span.setAttribute(ATTR.httpStatus, outcome.lastStatus);
+      return outcome;
+    },
+    { root: true, kind: SpanKind.CLIENT },
+  );
 }

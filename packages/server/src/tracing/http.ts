@@ -4,7 +4,7 @@
  * protocol's spans (core) nest under it; each log line names the span it was written in.
  */
 
-import { trace } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { FastifyInstance } from 'fastify';
 
 /** Registers the request spans on `app`, before its routes. */
@@ -24,4 +24,37 @@ export function traceIdsMixin(): Record<string, string> {
   return context && trace.isSpanContextValid(context)
     ? { trace_id: context.traceId, span_id: context.spanId }
     : {};
+}
+
+/**
+ * The proxied call to the provider's API: its origin and method, and the status it answered.
+ * Never the path or query (they may carry what the caller sends the API), never a header.
+ */
+export async function upstreamSpan<T extends { statusCode: number }>(
+  request: { origin: string; method: string },
+  send: () => Promise<T>,
+): Promise<T> {
+  return trace.getTracer('@tokenwarden/server').startActiveSpan(
+    'tokenwarden.proxy.upstream',
+    {
+      kind: SpanKind.CLIENT,
+      attributes: { 'server.address': request.origin, 'http.request.method': request.method },
+    },
+    async (span) => {
+      try {
+        const answer = await send();
+        span.setAttribute('http.response.status_code', answer.statusCode);
+        return answer;
+      } catch (error) {
+        const code = (error as { code?: unknown } | null)?.code;
+        span.setStatus({
+          code: SpanStatusCode.ERROR,
+          message: typeof code === 'string' ? code : 'failed',
+        });
+        throw error;
+      } finally {
+        span.end();
+      }
+    },
+  );
 }
