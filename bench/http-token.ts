@@ -1,7 +1,7 @@
 // HTTP benchmark: Tokenwarden's token hand-out next to a bare Fastify route, under autocannon.
 //
 //   npm run bench:http -- [--duration 10] [--connections 50] [--warmup 2] [--log-requests]
-//                         [--cpu-prof <dir>] [--key-sources]
+//                         [--cpu-prof <dir>] [--key-sources] [--tracing]
 //
 // (1) bare: a Fastify route answering POST with a constant JSON body, no logging.
 // (2) tokenwarden: POST /v1/connections/{id}/token with a valid (unexpired) token, a service
@@ -11,6 +11,8 @@
 // (3) with --key-sources: tokenwarden-kms, the same with the AWS KMS key source (envelope
 //     encryption, the real @aws-sdk/client-kms against moto on loopback, the key heartbeat on);
 //     the KMS requests made while measuring are counted (expected: none).
+// (4) with --tracing: tokenwarden with tracing on (startTracing, every span sampled, batched to
+//     an exporter that drops them: the cost of making the spans, not of shipping them).
 // Each server runs in a child process of its own, so autocannon (here) does not share its event
 // loop; both are measured one after the other with the same settings, on loopback.
 // Targets: tokenwarden ≥ 50 % of bare's requests/s, p99 ≤ 5 ms.
@@ -39,6 +41,7 @@ const { values } = parseArgs({
     'cpu-prof': { type: 'string' },
     'log-requests': { type: 'boolean', default: false },
     'key-sources': { type: 'boolean', default: false },
+    tracing: { type: 'boolean', default: false },
     serve: { type: 'string' },
   },
 });
@@ -161,6 +164,7 @@ async function startChild(
       '--serve',
       name,
       ...(values['log-requests'] ? ['--log-requests'] : []),
+      ...(values.tracing ? ['--tracing'] : []),
     ],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } },
   );
@@ -268,11 +272,13 @@ async function serveTokenwarden(kms: boolean): Promise<void> {
   const provider = await TestProvider.start();
   const { store, keyRing } = await openKeys(dir, kms);
   const adminKey = generateApiKey();
+  if (values.tracing) await startDroppingTracing();
   const app = await buildServer({
     store,
     keyRing,
     adminKeyHash: hashApiKey(adminKey),
     logger: { level: values['log-requests'] ? 'info' : 'warn' },
+    tracing: values.tracing,
   });
   const admin = { authorization: `Bearer ${adminKey}` };
   const call = async (method: 'PUT' | 'POST', url: string, payload: object) => {
@@ -313,4 +319,15 @@ async function serveTokenwarden(kms: boolean): Promise<void> {
     },
     body: '{}',
   });
+}
+
+/** Tracing on, as `serve` starts it, every span batched (as OTLP export is) to an exporter that drops it. */
+async function startDroppingTracing(): Promise<void> {
+  const { startTracing } = await import('@tokenwarden/server');
+  const { BatchSpanProcessor } = await import('@opentelemetry/sdk-trace');
+  const drop = {
+    export: (_spans: unknown[], done: (r: { code: 0 }) => void) => done({ code: 0 }),
+    shutdown: async () => {},
+  };
+  await startTracing({ spanProcessors: [new BatchSpanProcessor({ exporter: drop })] });
 }

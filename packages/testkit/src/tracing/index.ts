@@ -20,6 +20,9 @@ export interface RecordedSpan {
   traceId: string;
   spanId: string;
   parentSpanId: string | undefined;
+  /** Epoch milliseconds, and how long it lasted. */
+  startMs: number;
+  durationMs: number;
   links: { traceId: string; spanId: string }[];
   attributes: Record<string, unknown>;
   events: { name: string; attributes: Record<string, unknown> }[];
@@ -60,6 +63,8 @@ function recorded(span: ReadableSpan): RecordedSpan {
     traceId: span.spanContext().traceId,
     spanId: span.spanContext().spanId,
     parentSpanId: span.parentSpanContext?.spanId,
+    startMs: span.startTime[0] * 1000 + span.startTime[1] / 1e6,
+    durationMs: span.duration[0] * 1000 + span.duration[1] / 1e6,
     links: span.links.map((l) => ({ traceId: l.context.traceId, spanId: l.context.spanId })),
     attributes: { ...span.attributes },
     events: span.events.map((e) => ({ name: e.name, attributes: { ...e.attributes } })),
