@@ -2,10 +2,12 @@
 // with the SDK's in-memory exporter: the TypeScript SDK's traceparent is the parent of the
 // server's spans, the protocol's spans nest under the request, log lines name their span, and
 // no span or line holds a token, the client secret or the API key.
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { trace } from '@opentelemetry/api';
 import { TokenwardenClient } from '@tokenwarden/client';
+import { spawnTs } from '@tokenwarden/testkit';
 import { descendsFrom, memorySpans } from '@tokenwarden/testkit/tracing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTracing, type Tracing } from '../src/tracing/sdk.ts';
@@ -128,6 +130,17 @@ describe('tracing on', () => {
     const request = memory.spans().find((s) => s.name === 'request')!;
     expect(request.attributes['url.path']).toBe('/v1/connect/callback');
     expect(JSON.stringify(memory.spans())).not.toContain('the-code');
+  });
+});
+
+describe('tracing off', () => {
+  it('loads nothing of the SDK or of @fastify/otel', async () => {
+    const child = spawnTs(join(import.meta.dirname, 'fixtures', 'tracing-off.ts'));
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    expect(code).toBe(0);
+    expect(JSON.parse(out.trim().split('\n').at(-1)!)).toEqual([]);
   });
 });
 
