@@ -1,7 +1,8 @@
 import { runStorm, type StormReport } from '@tokenwarden/testkit';
 import { createTestDatabase } from '@tokenwarden/testkit/postgres';
-import { byTrace, type RecordedSpan } from '@tokenwarden/testkit/tracing';
-import { describe, expect, it } from 'vitest';
+import { byTrace, traceThisProcess, type RecordedSpan } from '@tokenwarden/testkit/tracing';
+import { afterEach, describe, expect, it } from 'vitest';
+import { scenario, type Scenario } from './helpers.ts';
 
 /** Any token the test provider issues (`opaque('at_')`, `opaque('rt_')`), imported or refreshed. */
 const ISSUED_TOKEN = /\b(?:at|rt)_[A-Za-z0-9_-]{32}/;
@@ -81,6 +82,36 @@ describe('traces of a refresh storm', () => {
       );
     } finally {
       await database.drop();
+    }
+  });
+});
+
+describe('traces of callers in one process', () => {
+  let s: Scenario | undefined;
+  afterEach(async () => {
+    await s?.cleanup();
+  });
+
+  it('3 callers share one flight: one trace each, the joiners linked to the hand-out that refreshed', async () => {
+    const recorder = traceThisProcess();
+    s = await scenario();
+    const { id } = await s.importGrant({ expiresIn: 0 });
+    await Promise.all([1, 2, 3].map(() => s!.broker.getAccessToken(id)));
+
+    const traces = byTrace(recorder.spans());
+    expect(traces).toHaveLength(3);
+    const leader = traces.find((t) => t.some((x) => x.name === 'tokenwarden.provider_request'))!;
+    const leaderHandOut = roots(leader)[0]!;
+    expect(leaderHandOut.attributes['tokenwarden.outcome']).toBe('refreshed');
+    for (const joiner of traces.filter((t) => t !== leader)) {
+      expect(roots(joiner)[0]!.attributes).toMatchObject({
+        'tokenwarden.outcome': 'single_flight',
+        'tokenwarden.version': 2,
+      });
+      const flight = joiner.find((x) => x.name === 'tokenwarden.single_flight')!;
+      expect(flight.links).toEqual([
+        { traceId: leaderHandOut.traceId, spanId: leaderHandOut.spanId },
+      ]);
     }
   });
 });
