@@ -65,7 +65,8 @@ function roots(spans: RecordedSpan[]): RecordedSpan[] {
   return spans.filter((s) => s.parentSpanId === undefined || !ids.has(s.parentSpanId));
 }
 
-describe('traces of a refresh storm', () => {
+// Both storms at once: most of each is starting its 3 processes, which the two share the cores for.
+describe.concurrent('traces of a refresh storm', () => {
   // The provider's latency keeps the leader's lease held while the other processes arrive.
   const storm = { processes: 3, callersPerProcess: 1, latencyMs: 300, traced: true };
 
