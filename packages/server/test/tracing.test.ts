@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTracing, type Tracing } from '../src/tracing/sdk.ts';
 import { tracingConfigured } from '../src/tracing/sdk.ts';
 import { startTestServer, type TestServer } from './helpers.ts';
+import { startProxySetup } from './proxy-helpers.ts';
 
 const memory = memorySpans();
 const logLines: string[] = [];
@@ -122,6 +123,33 @@ describe('tracing on', () => {
     expect(text).toMatch(/^tokenwarden_circuit_breaker_open\{provider="test"\} 0$/m);
     expect(text).toContain('# TYPE tokenwarden_lease_wait_seconds histogram');
     expect(text).toContain('# TYPE tokenwarden_scheduler_lag_seconds histogram');
+  });
+
+  it('a proxied call: the upstream span, under the request, without path or query', async () => {
+    const p = await startProxySetup({ server: { tracing: true } });
+    try {
+      memory.reset();
+      const answer = await p.call(`/v1/proxy/${p.connection.id}/bytes/10?q=private-words`);
+      expect(answer.status).toBe(200);
+      const spans = memory.spans();
+      const upstream = spans.find((s) => s.name === 'tokenwarden.proxy.upstream')!;
+      expect(upstream.attributes).toMatchObject({
+        'server.address': new URL(p.resource.url).origin,
+        'http.request.method': 'GET',
+        'http.response.status_code': 200,
+      });
+      expect(
+        descendsFrom(
+          spans,
+          upstream,
+          spans.find((s) => s.name === 'request')!,
+        ),
+      ).toBe(true);
+      expect(JSON.stringify(spans)).not.toContain('private-words');
+      expect(JSON.stringify(spans)).not.toContain(p.connection.accessToken);
+    } finally {
+      await p.close();
+    }
   });
 
   it('keeps the query string out of the request span', async () => {
