@@ -7,8 +7,8 @@ import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { trace } from '@opentelemetry/api';
 import { TokenwardenClient } from '@tokenwarden/client';
-import { spawnTs } from '@tokenwarden/testkit';
-import { descendsFrom, memorySpans } from '@tokenwarden/testkit/tracing';
+import { spawnTs, WebhookReceiver } from '@tokenwarden/testkit';
+import { descendsFrom, memorySpans, type RecordedSpan } from '@tokenwarden/testkit/tracing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTracing, type Tracing } from '../src/tracing/sdk.ts';
 import { tracingConfigured } from '../src/tracing/sdk.ts';
@@ -149,6 +149,43 @@ describe('tracing on', () => {
       expect(JSON.stringify(spans)).not.toContain(p.connection.accessToken);
     } finally {
       await p.close();
+    }
+  });
+
+  it('a webhook delivery is a span of its own, without the signing secret', async () => {
+    const receiver = await WebhookReceiver.start();
+    const s = await startTestServer({
+      server: { tracing: true, webhooks: { allowPrivate: true, pollIntervalMs: 20 } },
+    });
+    try {
+      await s.putProvider();
+      await s.app.ready(); // starts the delivery worker
+      const created = await s.admin('POST', '/v1/webhooks', {
+        url: receiver.url,
+        events: ['connection.needs_reauth'],
+      });
+      const { secret } = created.json<{ secret: string }>();
+      const grant = await s.importGrant({ expiresIn: 0 });
+      s.provider.revoke(grant.refreshToken);
+      memory.reset();
+      await s.admin('POST', `/v1/connections/${grant.id}/token`);
+      await receiver.until((got) => got.length >= 1);
+      let delivery: RecordedSpan | undefined;
+      while (!(delivery = memory.spans().find((x) => x.name === 'tokenwarden.webhook.deliver'))) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect(delivery.parentSpanId).toBeUndefined();
+      expect(delivery.attributes).toMatchObject({
+        'tokenwarden.outcome': 'delivered',
+        'http.response.status_code': 200,
+        'tokenwarden.webhook.attempt': 1,
+      });
+      const commit = memory.spans().find((x) => x.name === 'tokenwarden.commit')!;
+      expect(commit.attributes['tokenwarden.commit.kind']).toBe('needs_reauth');
+      expect(JSON.stringify(memory.spans())).not.toContain(secret.slice(6));
+    } finally {
+      await s.close();
+      await receiver.close();
     }
   });
 
