@@ -1,4 +1,5 @@
-import { runStorm, type StormReport } from '@tokenwarden/testkit';
+import type { ProtocolMeasure } from '@tokenwarden/core';
+import { openBroker, runStorm, type StormReport } from '@tokenwarden/testkit';
 import { createTestDatabase } from '@tokenwarden/testkit/postgres';
 import { byTrace, traceThisProcess, type RecordedSpan } from '@tokenwarden/testkit/tracing';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -114,5 +115,40 @@ describe('traces of callers in one process', () => {
         { traceId: leaderHandOut.traceId, spanId: leaderHandOut.spanId },
       ]);
     }
+  });
+});
+
+describe('measures for metrics (onMeasure)', () => {
+  let s: Scenario | undefined;
+  afterEach(async () => {
+    await s?.cleanup();
+  });
+
+  it("two brokers on one expired credential: one expiry-to-refresh, the other's lease wait; a scheduler's lag", async () => {
+    const measures: ProtocolMeasure[] = [];
+    const onMeasure = (m: ProtocolMeasure) => measures.push(m);
+    s = await scenario({ provider: { latencyMs: 200 }, broker: { onMeasure } });
+    const other = await openBroker(s.fixture, { onMeasure });
+    try {
+      const { id } = await s.importGrant({ expiresIn: 0 });
+      const tokens = await Promise.all([s.broker, other.broker].map((b) => b.getAccessToken(id)));
+      expect(new Set(tokens.map((t) => t.version))).toEqual(new Set([2]));
+    } finally {
+      await other.close();
+    }
+    const byKind = (kind: ProtocolMeasure['kind']) => measures.filter((m) => m.kind === kind);
+    expect(byKind('expiry_to_refresh')).toEqual([
+      { kind: 'expiry_to_refresh', provider: 'test', ms: expect.any(Number) },
+    ]);
+    expect(byKind('expiry_to_refresh')[0]!.ms).toBeGreaterThanOrEqual(0); // it had expired
+    expect(byKind('lease_wait').length).toBeGreaterThanOrEqual(1);
+    expect(byKind('lease_wait').every((m) => m.provider === 'test' && m.ms >= 0)).toBe(true);
+
+    // A credential due at once, claimed by a scheduler's tick: its lag is measured.
+    await s.importGrant({ expiresIn: 0 });
+    expect(await s.broker.scheduler().tick()).toBe(1);
+    expect(byKind('scheduler_lag')).toEqual([
+      { kind: 'scheduler_lag', provider: 'test', ms: expect.any(Number) },
+    ]);
   });
 });
