@@ -1,7 +1,12 @@
 import type { ProtocolMeasure } from '@tokenwarden/core';
 import { openBroker, runStorm, type StormReport } from '@tokenwarden/testkit';
 import { createTestDatabase } from '@tokenwarden/testkit/postgres';
-import { byTrace, traceThisProcess, type RecordedSpan } from '@tokenwarden/testkit/tracing';
+import {
+  byTrace,
+  traceThisProcess,
+  type MemorySpans,
+  type RecordedSpan,
+} from '@tokenwarden/testkit/tracing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { scenario, type Scenario } from './helpers.ts';
 
@@ -61,6 +66,14 @@ function expectOneRefreshLinkedFromEveryWaiter(storm: StormReport, callers: numb
   expect(exported).not.toContain(CLIENT_SECRET);
 }
 
+/** This test process's spans, in memory (a tracer provider registers once per process). */
+let recorder: MemorySpans | undefined;
+function recording(): MemorySpans {
+  recorder ??= traceThisProcess();
+  recorder.reset();
+  return recorder;
+}
+
 function roots(spans: RecordedSpan[]): RecordedSpan[] {
   const ids = new Set(spans.map((s) => s.spanId));
   return spans.filter((s) => s.parentSpanId === undefined || !ids.has(s.parentSpanId));
@@ -95,7 +108,7 @@ describe('traces of callers in one process', () => {
   });
 
   it('3 callers share one flight: one trace each, the joiners linked to the hand-out that refreshed', async () => {
-    const recorder = traceThisProcess();
+    const recorder = recording();
     s = await scenario();
     const { id } = await s.importGrant({ expiresIn: 0 });
     await Promise.all([1, 2, 3].map(() => s!.broker.getAccessToken(id)));
@@ -144,11 +157,22 @@ describe('measures for metrics (onMeasure)', () => {
     expect(byKind('lease_wait').length).toBeGreaterThanOrEqual(1);
     expect(byKind('lease_wait').every((m) => m.provider === 'test' && m.ms >= 0)).toBe(true);
 
-    // A credential due at once, claimed by a scheduler's tick: its lag is measured.
+    // A credential due at once, claimed by a scheduler's tick: its lag is measured; the claim
+    // that found it is a span, the tick after, which finds nothing, is none.
     await s.importGrant({ expiresIn: 0 });
-    expect(await s.broker.scheduler().tick()).toBe(1);
+    const spans = recording();
+    const scheduler = s.broker.scheduler();
+    expect(await scheduler.tick()).toBe(1);
+    expect(await scheduler.tick()).toBe(0);
     expect(byKind('scheduler_lag')).toEqual([
       { kind: 'scheduler_lag', provider: 'test', ms: expect.any(Number) },
     ]);
+    const claims = spans.spans().filter((x) => x.name === 'tokenwarden.scheduler.claim');
+    expect(claims.map((x) => x.attributes['tokenwarden.count'])).toEqual([1]);
+    const refresh = spans.spans().find((x) => x.name === 'tokenwarden.scheduler.refresh')!;
+    expect(refresh.parentSpanId).toBeUndefined();
+    expect(spans.spans().find((x) => x.name === 'tokenwarden.commit')!.parentSpanId).toBe(
+      refresh.spanId,
+    );
   });
 });

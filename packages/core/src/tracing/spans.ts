@@ -78,9 +78,12 @@ export function startSpan(name: string, attributes: Attributes, links?: Link[]):
   return tracer().startSpan(name, { attributes, links });
 }
 
-/** A span that records only that something was seen (a lease held by someone else). */
-export function markSpan(name: string, attributes: Attributes): void {
-  tracer().startSpan(name, { attributes }).end();
+/**
+ * A span ended as soon as it is made: something seen (a lease held by someone else), or a step
+ * recorded afterwards from `startTime` (epoch ms) once it proved worth a span.
+ */
+export function markSpan(name: string, attributes: Attributes, startTime?: number): void {
+  tracer().startSpan(name, { attributes, startTime }).end();
 }
 
 /** Marks `span` failed with the error's stable code (never its message), and ends nothing. */
