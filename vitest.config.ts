@@ -2,8 +2,12 @@ import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
 // Load the workspace packages from their TypeScript sources, as the child processes do.
-// Not 'module': packages such as the AWS SDK point it at builds only a bundler can load.
-const conditions = ['tokenwarden-source', ...defaultServerConditions.filter((c) => c !== 'module')];
+// Without "module": Node loads the packages left to it, and @opentelemetry/api's "module" build has
+// extensionless imports that only a bundler resolves.
+const conditions = [
+  'tokenwarden-source',
+  ...defaultServerConditions.filter((condition) => condition !== 'module'),
+];
 
 export default defineConfig({
   resolve: { conditions },

@@ -2,7 +2,7 @@
 // route returning the same body, under autocannon, in one run.
 //
 //   npm run build && npm run bench:http -- [--duration 10] [--connections 50] [--warmup 2]
-//       [--runs 1] [--store sqlite|postgres] [--key-sources] [--cpu-prof <dir>]
+//       [--runs 1] [--store sqlite|postgres] [--key-sources] [--tracing] [--cpu-prof <dir>]
 //
 // Servers, each a child process of its own (autocannon runs here), measured one after the other:
 // - bare: a Fastify route answering POST with a constant JSON body of the same shape, no logging.
@@ -14,11 +14,16 @@
 // - with --key-sources: serve (KMS), the shipped configuration with the AWS KMS key source (data
 //   keys wrapped by KMS: the real @aws-sdk/client-kms against moto on loopback, the key
 //   heartbeat on); the KMS requests made while measuring are counted (expected: none).
+// - with --tracing: serve (tracing), the shipped configuration with OpenTelemetry tracing on
+//   (OTEL_TRACES_EXPORTER=otlp, every span sampled and exported over OTLP/HTTP to a sink here that
+//   answers 200 and keeps nothing): the cost of making and shipping the spans.
 // Server CPU per request is the server process's (and on Postgres its database sessions') user +
 // system time over the measured seconds, divided by the requests answered.
 // Targets (issue 21): serve ≥ 0.5 of bare's throughput and p99 ≤ 1.5 × bare's p99 + 1 ms on
 // SQLite; ≥ 0.25 of bare and p99 ≤ 10 ms on Postgres.
 import { spawn } from 'node:child_process';
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +42,7 @@ const { values } = parseArgs({
     store: { type: 'string', default: 'sqlite' },
     'cpu-prof': { type: 'string' },
     'key-sources': { type: 'boolean', default: false },
+    tracing: { type: 'boolean', default: false },
     serve: { type: 'string' },
   },
 });
@@ -80,6 +86,20 @@ async function main(): Promise<void> {
       start: async () => startServe(provider, database, [], await motoEnv(moto), profileArgs),
     });
   }
+  const sink = values.tracing ? await startOtlpSink() : undefined;
+  if (sink) {
+    variants.push({
+      name: 'serve (tracing)',
+      start: () =>
+        startServe(
+          provider,
+          database,
+          [],
+          { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: sink.url },
+          profileArgs,
+        ),
+    });
+  }
   let failed = false;
   try {
     for (let run = 1; run <= Number(values.runs); run++) {
@@ -108,6 +128,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await moto?.close();
+    sink?.server.close();
     await database?.close();
     await provider.close();
   }
@@ -234,4 +255,15 @@ function profileArgs(name: string): string[] {
 
 function total(counts: Record<string, number>): number {
   return Object.values(counts).reduce((sum, count) => sum + count, 0);
+}
+
+/** An OTLP/HTTP trace endpoint that accepts every export and keeps nothing. */
+async function startOtlpSink(): Promise<{ url: string; server: HttpServer }> {
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => response.writeHead(200).end());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/v1/traces`, server };
 }

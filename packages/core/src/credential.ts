@@ -43,6 +43,7 @@ export type CredentialState = Pick<
   | 'leaseUntil'
   | 'nextAttemptAt'
   | 'lastError'
+  | 'commitTrace'
   | 'readMark'
 >;
 

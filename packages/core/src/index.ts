@@ -41,6 +41,7 @@ export { systemClock, type Clock } from './clock.ts';
 export type {
   BrokerEvent,
   ConnectionEvent,
+  ProtocolMeasure,
   ProtocolStep,
   RecoveredEvent,
 } from './engine/events.ts';

@@ -39,7 +39,7 @@ export async function scenario(
     events?: unknown[];
     backend?: 'sqlite' | 'postgres';
     /** A test clock, and the crash-point seam. */
-    broker?: Pick<CredentialBrokerOptions, 'clock' | 'onStep'>;
+    broker?: Pick<CredentialBrokerOptions, 'clock' | 'onStep' | 'onMeasure'>;
   } = {},
 ): Promise<Scenario> {
   const dir = mkdtempSync(join(tmpdir(), 'tw-core-'));

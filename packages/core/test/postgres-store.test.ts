@@ -314,6 +314,7 @@ describe('Postgres store', () => {
               leaseUntil: null,
               nextAttemptAt: 7,
               lastError: 'x',
+              commitTrace: null,
             },
           },
         },
@@ -327,6 +328,7 @@ describe('Postgres store', () => {
         { ...state, scope: 3 },
         { ...state, lease_until: 'soon' },
         { ...state, provider: undefined },
+        { ...state, commit_trace: 5 },
       ]) {
         expect(parsePayload(`c1 7 L ${JSON.stringify(odd)}`)).toEqual({
           id: 'c1',
@@ -363,6 +365,7 @@ describe('Postgres store', () => {
           leaseUntil: null,
           nextAttemptAt: null,
           lastError: null,
+          commitTrace: null,
           readMark: { session: expect.any(Number), heard: expect.any(Number) },
         },
       });
@@ -600,6 +603,8 @@ describe('Postgres store', () => {
       '0007_data_keys',
       '0008_webhooks',
       '0009_console_indexes',
+      '0010_commit_trace',
+      '0010_notify_commit_trace',
     ]);
     await handles[0]!.insertCredential(newCredential('c1'));
     expect((await handles[3]!.getCredential('c1'))?.record.version).toBe(1);

@@ -36,6 +36,7 @@ import { registerDocs } from './http/openapi.ts';
 import { OwnerCache } from './http/owner-cache.ts';
 import { frameworkErrorOptions, registerJsonParser } from './http/request-guards.ts';
 import { lazyChildLoggerFactory } from './http/request-logger.ts';
+import { registerRequestSpans, traceIdsMixin } from './tracing/http.ts';
 import { ServerMetrics } from './metrics.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { clientRoutes } from './routes/clients.ts';
@@ -90,6 +91,11 @@ export interface BuildServerOptions {
   proxy?: ProxyOptions;
   /** Webhook endpoints and delivery: private addresses allowed, timeouts, retries, ... */
   webhooks?: ServerWebhookOptions;
+  /**
+   * A span per request (`@fastify/otel`) and trace ids in log lines, once an OpenTelemetry SDK
+   * is registered (`startTracing`). Default false: nothing of it is loaded.
+   */
+  tracing?: boolean;
 }
 
 /** What `app.close()` could not finish, for the operator (see `shutdownReport`). */
@@ -143,7 +149,7 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     );
   }
   const app = Fastify({
-    ...loggerOptions(options.logger),
+    ...loggerOptions(options.logger, options.tracing),
     bodyLimit: options.bodyLimit ?? 64 * 1024,
     // onResponse below writes one line per request instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
@@ -172,6 +178,7 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
   });
   registerJsonParser(app);
   documentErrorResponses(app);
+  if (options.tracing) await registerRequestSpans(app);
 
   const handOuts = new HandOutScopes();
   // Guarded like the broker's own store: a database outage reaches every route and the
@@ -187,17 +194,21 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
       );
     },
   });
-  const metrics =
+  const metrics: ServerMetrics | undefined =
     options.metrics === false
       ? undefined
-      : new ServerMetrics({ auditPending: () => audit.pending });
+      : new ServerMetrics({
+          auditPending: () => audit.pending,
+          breakerStates: () => broker.breakerStates(),
+          exemplars: options.tracing,
+        });
   const userOnEvent = options.broker?.onEvent;
   const userOnContention = options.broker?.onContention;
   const userFetch = options.broker?.fetch;
   // Looked up at call time, so a fetch installed later (a test's, a proxy agent's) is used.
   const baseFetch: typeof fetch = userFetch ?? ((input, init) => globalThis.fetch(input, init));
   const providerFetch = metrics ? metrics.instrumentFetch(baseFetch) : baseFetch;
-  const broker = new CredentialBroker({
+  const broker: CredentialBroker = new CredentialBroker({
     ...options.broker,
     store: options.store,
     keyRing: options.keyRing,
@@ -211,6 +222,10 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     onContention: (kind, connectionId) => {
       metrics?.onContention(kind);
       userOnContention?.(kind, connectionId);
+    },
+    onMeasure: (measure) => {
+      metrics?.onMeasure(measure);
+      options.broker?.onMeasure?.(measure);
     },
   });
   const ctx: ServerContext = {
@@ -426,6 +441,7 @@ export function redirectOrigins(
 
 function loggerOptions(
   logger: BuildServerOptions['logger'],
+  tracing: boolean | undefined,
 ): Pick<FastifyServerOptions, 'logger' | 'loggerInstance'> {
   if (logger === false) return { logger: false };
   if (logger && typeof (logger as Logger).child === 'function') {
@@ -435,6 +451,7 @@ function loggerOptions(
     logger: {
       level: 'info',
       ...(logger as LoggerOptions | undefined),
+      ...(tracing && { mixin: traceIdsMixin }),
       // Nothing should put these in a log line; if something ever does, they are masked.
       redact: {
         paths: [

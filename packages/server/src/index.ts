@@ -34,6 +34,7 @@ export {
   type ErrorBody,
 } from './errors.ts';
 export type { ProxyOptions } from './routes/proxy.ts';
+export { startTracing, tracingConfigured, type Tracing } from './tracing/sdk.ts';
 export {
   InvalidInputError,
   NeedsReauthError,

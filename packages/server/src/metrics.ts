@@ -1,13 +1,28 @@
-import type { BrokerEvent } from '@tokenwarden/core';
+import type { BreakerReport, BrokerEvent, ProtocolMeasure } from '@tokenwarden/core';
 import { performance } from 'node:perf_hooks';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import {
+  collectDefaultMetrics,
+  Counter,
+  Gauge,
+  Histogram,
+  Registry,
+  type OpenMetricsContentType,
+  type PrometheusContentType,
+} from 'prom-client';
+import { traceIdsMixin } from './tracing/http.ts';
 
 /**
  * Prometheus metrics, on a registry of this server's own (two servers in one process, as in
  * tests, do not share counters). Labels are codes and names, never a token, key or owner.
  */
 export class ServerMetrics {
-  readonly registry = new Registry();
+  /**
+   * Prometheus text; OpenMetrics when tracing, whose exemplars (`trace_id`, `span_id`) point
+   * from the protocol's histograms at the trace of an observation.
+   */
+  readonly registry = new Registry<PrometheusContentType | OpenMetricsContentType>();
+  readonly #exemplars: boolean;
+  readonly #protocol: Record<ProtocolMeasure['kind'], Histogram<'provider'>>;
 
   /**
    * Hand-outs counted in plain numbers (`countHandout`) and copied into `handouts` when metrics
@@ -100,7 +115,53 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
-  constructor(options: { auditPending: () => number; processMetrics?: boolean }) {
+  constructor(options: {
+    auditPending: () => number;
+    processMetrics?: boolean;
+    /** Each provider's circuit breaker (`CredentialBroker.breakerStates`). */
+    breakerStates?: () => BreakerReport[];
+    /** Tracing is on: OpenMetrics with exemplars. */
+    exemplars?: boolean;
+  }) {
+    this.#exemplars = options.exemplars ?? false;
+    if (this.#exemplars) this.registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+    const histogram = (name: string, help: string, buckets: number[]) =>
+      new Histogram({
+        name,
+        help,
+        labelNames: ['provider'] as const,
+        buckets,
+        enableExemplars: this.#exemplars,
+        registers: [this.registry],
+      });
+    this.#protocol = {
+      lease_wait: histogram(
+        'tokenwarden_lease_wait_seconds',
+        "How long a caller waited behind another's refresh lease (another caller's or replica's), by provider.",
+        [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20],
+      ),
+      expiry_to_refresh: histogram(
+        'tokenwarden_expiry_to_refresh_seconds',
+        'From an access token expiring to the commit of its successor, by provider: negative when refreshed before it expired (proactively), positive when callers met an expired token.',
+        [-3600, -600, -60, -10, 0, 1, 5, 30, 60, 300, 3600],
+      ),
+      scheduler_lag: histogram(
+        'tokenwarden_scheduler_lag_seconds',
+        "From a credential's planned refresh time to a scheduler claiming it, by provider.",
+        [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      ),
+    };
+    const breakers = options.breakerStates;
+    new Gauge({
+      name: 'tokenwarden_circuit_breaker_open',
+      help: "1 while a provider's circuit breaker in this process refuses requests (after failures or a Retry-After), else 0.",
+      labelNames: ['provider'] as const,
+      registers: [this.registry],
+      collect() {
+        for (const { provider, state } of breakers?.() ?? [])
+          this.set({ provider }, state === 'open' ? 1 : 0);
+      },
+    });
     new Gauge({
       name: 'tokenwarden_audit_pending',
       help: 'Audit events buffered and not yet written.',
@@ -171,6 +232,15 @@ export class ServerMetrics {
     if (bytes.downstream > 0) {
       this.proxyBytes.inc({ provider, direction: 'downstream' }, bytes.downstream);
     }
+  }
+
+  /** The broker's `onMeasure`: the protocol's durations, with the trace they belong to. */
+  onMeasure({ kind, provider, ms }: ProtocolMeasure): void {
+    const histogram = this.#protocol[kind];
+    const exemplar = this.#exemplars ? traceIdsMixin() : undefined;
+    if (exemplar?.trace_id) {
+      histogram.observe({ labels: { provider }, value: ms / 1000, exemplarLabels: exemplar });
+    } else histogram.observe({ provider }, ms / 1000);
   }
 
   /** The broker's `onContention`. */

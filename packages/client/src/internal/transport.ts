@@ -4,6 +4,7 @@ import { NetworkError, TokenwardenError } from '../errors.ts';
 import type { FetchLike, RetryEvent } from '../types.ts';
 import { backoffMs, parseRetryAfter } from './backoff.ts';
 import { errorFromResponse } from './errors-from-response.ts';
+import { traceHeaders } from './trace-context.ts';
 
 export interface TransportOptions {
   baseUrl: string;
@@ -77,12 +78,13 @@ export class Transport {
     attempt: number,
   ): Promise<{ value: unknown } | Failure> {
     const { timeoutMs } = this.#options;
+    const trace = await traceHeaders();
     let response: Response;
     let text: string;
     try {
       response = await this.#options.fetch(this.#options.baseUrl + path, {
         method,
-        headers: this.#headers,
+        headers: trace ? { ...this.#headers, ...trace } : this.#headers,
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(timeoutMs),
         ...(this.#options.dispatcher !== undefined && { dispatcher: this.#options.dispatcher }),

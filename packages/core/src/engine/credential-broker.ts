@@ -23,11 +23,13 @@ import {
 } from './circuit-breaker.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import { checkId, ConnectionLifecycle, type ReauthorizeInput } from './connection-lifecycle.ts';
-import type { BrokerEvent, ConnectionEvent, ProtocolStep } from './events.ts';
+import type { BrokerEvent, ConnectionEvent, ProtocolMeasure, ProtocolStep } from './events.ts';
 import type { ImportConnectionInput, MachineConnectionInput } from './import-input.ts';
 import { ProviderRegistry } from '../provider/registry.ts';
 import { RefreshScheduler, type RefreshSchedulerOptions } from './refresh-scheduler.ts';
 import { SingleFlight } from './single-flight.ts';
+import { handOut } from '../tracing/protocol-spans.ts';
+import { recordProviderStatus } from '../tracing/spans.ts';
 
 export interface CredentialBrokerOptions {
   store: Store;
@@ -82,6 +84,8 @@ export interface CredentialBrokerOptions {
    * Must not throw.
    */
   onContention?: (kind: 'waited' | 'lease_conflict', connectionId: string) => void;
+  /** For metrics: lease waits, expiry-to-refresh and scheduler lag (`ProtocolMeasure`). Must not throw. */
+  onMeasure?: (measure: ProtocolMeasure) => void;
 }
 
 export interface GetAccessTokenOptions {
@@ -140,11 +144,14 @@ export class CredentialBroker {
       keyRing: options.keyRing,
       // Every request to a provider ends when the broker closes; the global fetch is looked up
       // at call time, so one installed later is used.
-      fetch: (input, init) =>
-        (providerFetch ?? globalThis.fetch)(input, {
+      fetch: async (input, init) => {
+        const response = await (providerFetch ?? globalThis.fetch)(input, {
           ...init,
           signal: init?.signal ? AbortSignal.any([init.signal, closing]) : closing,
-        }),
+        });
+        recordProviderStatus(response.status);
+        return response;
+      },
       clock,
       leaseMs: options.leaseMs ?? 30_000,
       backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
@@ -155,6 +162,13 @@ export class CredentialBroker {
       },
       refreshFailingAfterMs: options.refreshFailingAfterMs ?? 15 * 60_000,
       emit: (event) => this.#emit(event),
+      measure: (measure) => {
+        try {
+          options.onMeasure?.(measure);
+        } catch {
+          // Metrics must not change what a caller gets.
+        }
+      },
       breaker: (provider) => this.#breakers.for(provider),
       step: async (step, id) => {
         await onStep?.(step, id);
@@ -287,8 +301,10 @@ export class CredentialBroker {
       throw new InvalidInputError('min_ttl', 'must be between 0 and 86400 seconds');
     }
     const minTtlMs = Math.max(this.#expirySkewMs, minTtlSeconds * 1000);
-    return this.#flights.run(`${checkId(id)}|${minTtlMs}`, () =>
-      this.#whileOpen(id, () => this.#loop.obtain(id, minTtlMs)),
+    return handOut(id, undefined, () =>
+      this.#flights.run(`${checkId(id)}|${minTtlMs}`, () =>
+        this.#whileOpen(id, () => this.#loop.obtain(id, minTtlMs)),
+      ),
     );
   }
 
@@ -301,8 +317,10 @@ export class CredentialBroker {
     if (!Number.isSafeInteger(version) || version < 1) {
       throw new InvalidInputError('version', 'must be a positive integer');
     }
-    return this.#flights.run(`${checkId(id)}|rejected:${version}`, () =>
-      this.#whileOpen(id, () => this.#loop.obtain(id, this.#expirySkewMs, version)),
+    return handOut(id, version, () =>
+      this.#flights.run(`${checkId(id)}|rejected:${version}`, () =>
+        this.#whileOpen(id, () => this.#loop.obtain(id, this.#expirySkewMs, version)),
+      ),
     );
   }
 

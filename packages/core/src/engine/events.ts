@@ -1,6 +1,20 @@
 import type { ReauthReason } from '../errors.ts';
 
 /** What the broker reports about refreshes. Never carries a token. */
+/**
+ * A duration an operator alerts on (`CredentialBrokerOptions.onMeasure`), in milliseconds:
+ * - `lease_wait`: a caller waited behind another's lease, until the next state was seen;
+ * - `expiry_to_refresh`: from the access token's expiry to the commit of its successor (negative:
+ *   refreshed before it expired, as the scheduler means to);
+ * - `scheduler_lag`: from a credential's `refresh_at` to its claim by a scheduler.
+ * Reported in the span of the work it measures, when tracing (for exemplars).
+ */
+export interface ProtocolMeasure {
+  kind: 'lease_wait' | 'expiry_to_refresh' | 'scheduler_lag';
+  provider: string;
+  ms: number;
+}
+
 export type BrokerEvent =
   | {
       type: 'refreshed';

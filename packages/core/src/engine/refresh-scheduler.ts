@@ -3,6 +3,7 @@ import type { CredentialSnapshot } from '../credential.ts';
 import type { ResolvedProvider } from '../provider/settings.ts';
 import { lead } from '../protocol/leader.ts';
 import type { LeaderKit } from '../protocol/leader-kit.ts';
+import { scheduledRefresh, schedulerClaim } from '../tracing/protocol-spans.ts';
 
 export interface RefreshSchedulerOptions {
   /** Credentials claimed per round trip. Default 100. */
@@ -131,12 +132,14 @@ export class RefreshScheduler {
   }
 
   async #claim(limit: number, saturated: string[]): Promise<CredentialSnapshot[]> {
-    return this.#host.kit.store.claimDue({
-      limit,
-      leaseId: randomUUID(),
-      leaseMs: this.#host.kit.leaseMs,
-      excludeProviders: [...new Set([...saturated, ...this.#host.unavailableProviders()])],
-    });
+    return schedulerClaim(() =>
+      this.#host.kit.store.claimDue({
+        limit,
+        leaseId: randomUUID(),
+        leaseMs: this.#host.kit.leaseMs,
+        excludeProviders: [...new Set([...saturated, ...this.#host.unavailableProviders()])],
+      }),
+    );
   }
 
   async #refresh(snapshot: CredentialSnapshot): Promise<void> {
@@ -148,7 +151,12 @@ export class RefreshScheduler {
     if (!(await this.#acquireSlot(name))) return this.#handBack(snapshot);
     try {
       if (this.#stopping.signal.aborted) return await this.#handBack(snapshot);
-      await lead(this.#host.kit, provider, { snapshot, takenAt: claimedAt });
+      await scheduledRefresh(snapshot, () => {
+        const { refreshAt } = snapshot.record;
+        const ms = refreshAt === null ? 0 : snapshot.now - refreshAt;
+        this.#host.kit.measure({ kind: 'scheduler_lag', provider: name, ms });
+        return lead(this.#host.kit, provider, { snapshot, takenAt: claimedAt });
+      });
     } catch {
       // The leader has recorded the failure and released the lease.
     } finally {

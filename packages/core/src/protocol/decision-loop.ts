@@ -11,6 +11,13 @@ import { lead } from './leader.ts';
 import { REPLAY_DEFERRED, type LeaderKit } from './leader-kit.ts';
 import { ForcedRefreshes } from './forced-refreshes.ts';
 import { OpenedAccessTokens } from './opened-tokens.ts';
+import {
+  handedOut,
+  leaseAttempt,
+  waitBehindLease,
+  wokenBy,
+  type HandOutOutcome,
+} from '../tracing/protocol-spans.ts';
 
 /** What the loop needs beside the leader kit. */
 export interface DecisionLoopOptions {
@@ -54,12 +61,22 @@ export class DecisionLoop {
     let startVersion: number | undefined;
     /** A newer state the store learned while we waited, without reading (see waitForChange). */
     let heard: CredentialSnapshot<CredentialState> | undefined;
+    /** Traced: the wait behind another's lease, ended by the state seen next. */
+    let waiting:
+      { span: ReturnType<typeof waitBehindLease>; version: number; since: number } | undefined;
     for (;;) {
       const snapshot = heard ?? (await store.getCredential(id));
       heard = undefined;
       if (!snapshot) throw new NotFoundError(id);
       const { record, now } = snapshot;
       startVersion ??= record.version;
+      if (waiting) {
+        wokenBy(waiting.span, record, waiting.version);
+        const ms = clock.monotonic() - waiting.since;
+        this.#kit.measure({ kind: 'lease_wait', provider: record.provider, ms });
+        waiting = undefined;
+      }
+      const served: HandOutOutcome = record.version === startVersion ? 'current' : 'woken';
       if (record.status !== 'active') {
         throw new NeedsReauthError(id, (record.statusReason ?? 'invalid_grant') as ReauthReason);
       }
@@ -70,7 +87,7 @@ export class DecisionLoop {
       // Invariant 5: once a refresh has happened since we started, its token is the answer.
       const wanted = record.version === startVersion ? this.#forced.wanted(id, minTtlMs) : 0;
       const tokenLeft = record.accessExpiresAt - now;
-      if (!rejected && tokenLeft > wanted) return this.#handOut(record);
+      if (!rejected && tokenLeft > wanted) return this.#handOut(record, served);
       // Good enough for a caller without a min_ttl: only this caller's wish asks for a refresh.
       const forced = !rejected && tokenLeft > this.#forced.wanted(id, this.#options.expirySkewMs);
 
@@ -79,7 +96,7 @@ export class DecisionLoop {
       const deferredReplayDue = !stillValid && record.lastError === REPLAY_DEFERRED;
       if (record.nextAttemptAt !== null && record.nextAttemptAt > now && !deferredReplayDue) {
         // Backing off after a failure: the current token stays in service while it is valid.
-        if (stillValid) return this.#handOut(record);
+        if (stillValid) return this.#handOut(record, served);
         const wait = record.nextAttemptAt - now;
         if (wait > waitLeft) {
           // The provider's own Retry-After is held by the breaker, not by the row.
@@ -99,6 +116,11 @@ export class DecisionLoop {
           throw new RefreshUnavailableError(id, record.leaseUntil - now, 'refresh_in_progress');
         }
         this.#options.onContention?.('waited', id);
+        waiting = {
+          span: waitBehindLease(record),
+          version: record.version,
+          since: clock.monotonic(),
+        };
         // The record itself as what was seen: a store may know how it was read (KyselyStore).
         heard = await store.waitForChange(
           id,
@@ -113,7 +135,7 @@ export class DecisionLoop {
       const admission = breaker.admit();
       if (!admission.admitted) {
         // The provider is failing for everyone: do not add to it.
-        if (stillValid) return this.#handOut(record);
+        if (stillValid) return this.#handOut(record, served);
         if (admission.retryAfterMs > waitLeft) {
           throw new RefreshUnavailableError(
             id,
@@ -127,13 +149,15 @@ export class DecisionLoop {
 
       if (forced && !this.#forced.tryForce(id)) {
         breaker.release();
-        return this.#handOut(record);
+        return this.#handOut(record, served);
       }
-      const leased = await store.acquireLease(id, {
-        expectedVersion: record.version,
-        leaseId: randomUUID(),
-        leaseMs: this.#kit.leaseMs,
-      });
+      const leased = await leaseAttempt(id, () =>
+        store.acquireLease(id, {
+          expectedVersion: record.version,
+          leaseId: randomUUID(),
+          leaseMs: this.#kit.leaseMs,
+        }),
+      );
       if (!leased) {
         this.#options.onContention?.('lease_conflict', id);
         breaker.release();
@@ -147,12 +171,13 @@ export class DecisionLoop {
       const after = committed?.record;
       if (after?.status === 'active' && after.version !== record.version) {
         this.#forced.issued(id, after.accessExpiresAt - committed!.now);
-        return this.#handOut(after);
+        return this.#handOut(after, 'refreshed');
       }
     }
   }
 
-  #handOut(record: CredentialState): AccessToken {
+  #handOut(record: CredentialState, outcome: HandOutOutcome): AccessToken {
+    handedOut(record, outcome);
     return {
       connectionId: record.id,
       accessToken: this.#opened.open(record),

@@ -7,7 +7,8 @@ import type { Store } from '../store/store.ts';
 import { backoffDelay, nextRefreshIn, type BackoffPolicy } from '../engine/backoff.ts';
 import type { CircuitBreaker } from '../engine/circuit-breaker.ts';
 import type { Clock } from '../clock.ts';
-import type { BrokerEvent, ProtocolStep } from '../engine/events.ts';
+import type { BrokerEvent, ProtocolMeasure, ProtocolStep } from '../engine/events.ts';
+import { fencedCommit } from '../tracing/protocol-spans.ts';
 
 /**
  * The steps every leader shares, whichever grant it runs (`refresh-leader.ts`,
@@ -27,6 +28,8 @@ export interface LeaderKit {
   /** Refreshes failing without a verdict this long make `connection.refresh_failing`. */
   refreshFailingAfterMs: number;
   emit(event: BrokerEvent): void;
+  /** `CredentialBrokerOptions.onMeasure`. */
+  measure(measure: ProtocolMeasure): void;
   breaker(provider: string): CircuitBreaker;
   /** The crash-point seam (`CredentialBrokerOptions.onStep`). */
   step(step: ProtocolStep, connectionId: string): Promise<void>;
@@ -112,14 +115,16 @@ export async function commitFailed(
   const providerDown = kit.breaker(record.provider).isOpen;
   const retryAfterMs = backoffDelay(kit.backoff, providerDown ? 1 : record.failures + 1, undefined);
   const failingForMs = now - (record.failingSince ?? now);
-  const committed = await kit.store.commitFailure(record.id, record.leaseId!, {
-    lastError: failure.error,
-    retryAfterMs,
-    keepIntent: failure.inDoubt,
-    providerFailed: true,
-    // Once per run of failures: cleared by the next tokens written.
-    reportFailing: record.failingReportedAt === null && failingForMs >= kit.refreshFailingAfterMs,
-  });
+  const committed = await fencedCommit(record.id, 'failure', () =>
+    kit.store.commitFailure(record.id, record.leaseId!, {
+      lastError: failure.error,
+      retryAfterMs,
+      keepIntent: failure.inDoubt,
+      providerFailed: true,
+      // Once per run of failures: cleared by the next tokens written.
+      reportFailing: record.failingReportedAt === null && failingForMs >= kit.refreshFailingAfterMs,
+    }),
+  );
   return announce(kit, committed, () => ({
     type: 'refresh_failed',
     connectionId: record.id,
@@ -164,7 +169,9 @@ export async function commitNeedsReauth(
   error: string,
 ): Promise<CredentialSnapshot | undefined> {
   const { id, leaseId, provider } = snapshot.record;
-  const committed = await kit.store.commitNeedsReauth(id, leaseId!, { reason, lastError: error });
+  const committed = await fencedCommit(id, 'needs_reauth', () =>
+    kit.store.commitNeedsReauth(id, leaseId!, { reason, lastError: error }),
+  );
   return announce(kit, committed, (version) => ({
     type: 'needs_reauth',
     connectionId: id,
@@ -198,19 +205,26 @@ export async function commitTokens(
   const seal = (plaintext: string, field: 'access_token' | 'refresh_token') =>
     sealField(kit.keyRing, plaintext, { credentialId: record.id, field });
   const accessTtlMs = (tokens.expiresIn ?? provider.defaultAccessTtlSeconds) * 1000;
-  const committed = await untilStored(kit.clock, lease.takenAt + 2 * kit.leaseMs, () =>
-    kit.store.commitRefresh(record.id, record.leaseId!, {
-      keyId: kit.keyRing.activeKeyId,
-      accessToken: seal(tokens.accessToken, 'access_token'),
-      refreshToken: next.refreshToken === null ? null : seal(next.refreshToken, 'refresh_token'),
-      tokenType: tokens.tokenType,
-      scope: tokens.scope ?? record.scope,
-      accessTtlMs,
-      refreshTtlMs: next.refreshTtlMs,
-      refreshInMs: nextRefreshIn(accessTtlMs, idleMs(provider), kit.proactive),
-      reportRecovered: record.failingReportedAt !== null,
-    }),
+  const committed = await fencedCommit(record.id, 'tokens', (commitTrace) =>
+    untilStored(kit.clock, lease.takenAt + 2 * kit.leaseMs, () =>
+      kit.store.commitRefresh(record.id, record.leaseId!, {
+        keyId: kit.keyRing.activeKeyId,
+        accessToken: seal(tokens.accessToken, 'access_token'),
+        refreshToken: next.refreshToken === null ? null : seal(next.refreshToken, 'refresh_token'),
+        tokenType: tokens.tokenType,
+        scope: tokens.scope ?? record.scope,
+        accessTtlMs,
+        refreshTtlMs: next.refreshTtlMs,
+        refreshInMs: nextRefreshIn(accessTtlMs, idleMs(provider), kit.proactive),
+        reportRecovered: record.failingReportedAt !== null,
+        commitTrace,
+      }),
+    ),
   );
+  if (committed) {
+    const ms = committed.now - record.accessExpiresAt;
+    kit.measure({ kind: 'expiry_to_refresh', provider: record.provider, ms });
+  }
   return announce(kit, committed, (version) => ({
     type: 'refreshed',
     connectionId: record.id,

@@ -1,5 +1,6 @@
 import type { CredentialSnapshot } from '../credential.ts';
 import { clientCredentialsGrant } from '../oauth/client-credentials-grant.ts';
+import { providerRequest } from '../tracing/spans.ts';
 import type { ResolvedProvider } from '../provider/settings.ts';
 import {
   commitFailed,
@@ -28,11 +29,13 @@ export async function fetchAsLeader(
   const timeoutMs = deadlineInsideLease(kit, provider, lease);
   if (timeoutMs === undefined) return handBack(kit, lease, false);
 
-  const outcome = await clientCredentialsGrant(provider, {
-    fetch: kit.fetch,
-    signal: AbortSignal.timeout(timeoutMs),
-    scope: record.scope ?? undefined,
-  });
+  const outcome = await providerRequest(provider.name, record.id, () =>
+    clientCredentialsGrant(provider, {
+      fetch: kit.fetch,
+      signal: AbortSignal.timeout(timeoutMs),
+      scope: record.scope ?? undefined,
+    }),
+  );
   await received(kit, lease, outcome);
   if (outcome.kind === 'failed') {
     // Nothing was at stake: an answer lost on the way is no reason to keep an intent.

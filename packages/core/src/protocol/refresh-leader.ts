@@ -4,6 +4,8 @@ import { openField } from '../crypto/index.ts';
 import { replayIsSafe } from '../provider/resolve.ts';
 import type { ResolvedProvider } from '../provider/settings.ts';
 import { refreshTokenGrant } from '../oauth/refresh-token-grant.ts';
+import { intent } from '../tracing/protocol-spans.ts';
+import { providerRequest } from '../tracing/spans.ts';
 import {
   commitFailed,
   commitNeedsReauth,
@@ -51,15 +53,19 @@ export async function refreshAsLeader(
   if (recovery === 'defer') return deferReplay(kit, lease);
   const timeoutMs = deadlineInsideLease(kit, provider, lease);
   if (timeoutMs === undefined) return handBack(kit, lease, true);
-  if (!(await kit.store.recordIntent(id, record.leaseId!, intentHash(refreshToken)))) {
+  if (
+    !(await intent(id, () => kit.store.recordIntent(id, record.leaseId!, intentHash(refreshToken))))
+  ) {
     return undefined;
   }
   await kit.step('intent_recorded', id);
 
-  const outcome = await refreshTokenGrant(provider, refreshToken, {
-    fetch: kit.fetch,
-    signal: AbortSignal.timeout(timeoutMs),
-  });
+  const outcome = await providerRequest(provider.name, id, () =>
+    refreshTokenGrant(provider, refreshToken, {
+      fetch: kit.fetch,
+      signal: AbortSignal.timeout(timeoutMs),
+    }),
+  );
   await received(kit, lease, outcome);
   switch (outcome.kind) {
     case 'tokens':

@@ -113,6 +113,7 @@ export function newTokens(
     failingReportedAt: null,
     // Null (never) stays null: null plus a number is null in SQL.
     refreshAt: sql<number | null>`${now} + ${t.refreshInMs}`,
+    commitTrace: t.commitTrace,
     updatedAt: now,
   };
 }
@@ -145,6 +146,7 @@ export function tokenValues(t: Omit<RefreshedTokens, 'reportRecovered'>) {
     refreshTtlMs: integer(t.refreshTtlMs),
     keepRefreshExpiry: integer(t.refreshTtlMs === undefined ? 1 : 0),
     refreshInMs: integer(t.refreshInMs),
+    commitTrace: sql<string | null>`${t.commitTrace ?? null}`,
   };
 }
 

@@ -270,4 +270,11 @@ export const MIGRATIONS: readonly Migration[] = [
         .execute();
     },
   },
+  {
+    // Tracing: the span that committed a refresh, for the waiters it woke to link to.
+    name: '0010_commit_trace',
+    async up(db) {
+      await db.schema.alterTable('credentials').addColumn('commit_trace', 'text').execute();
+    },
+  },
 ];

@@ -68,6 +68,11 @@ export interface CredentialsTable {
   metadata: string;
   createdAt: number;
   updatedAt: number;
+  /**
+   * The W3C `traceparent` of the span that committed the current tokens, when tracing: a
+   * waiter in another process links its wake-up to it (docs/protocol.md, "Traces"). Never secret.
+   */
+  commitTrace: Generated<string | null>;
 }
 
 export interface MigrationsTable {

@@ -183,4 +183,6 @@ export interface RefreshedTokens extends SealedSecrets {
   refreshInMs: number | null;
   /** Write `connection.refresh_recovered`: `connection.refresh_failing` was written before. */
   reportRecovered?: boolean;
+  /** The committing span's `traceparent` (`CredentialsTable.commitTrace`), if tracing. */
+  commitTrace?: string | null;
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { openWebhookSecret, type KeyRing } from '../crypto/index.ts';
 import type { AttemptOutcome, ClaimedDelivery, WebhookStore } from '../store/webhook-store.ts';
 import { WebhookSender } from './sender.ts';
+import { webhookDelivery } from '../tracing/protocol-spans.ts';
 import { signatureHeader } from './signature.ts';
 
 export interface WebhookDeliveryOptions {
@@ -183,7 +184,7 @@ export class WebhookDelivery {
   }
 
   async #attempt(delivery: ClaimedDelivery): Promise<void> {
-    const outcome = await this.#send(delivery);
+    const outcome = await webhookDelivery(delivery, () => this.#send(delivery));
     await this.#options.store.finishAttempt(delivery.seq, delivery.leaseId, outcome);
     this.#options.onAttempt?.({
       endpointId: delivery.endpointId,

@@ -18,6 +18,7 @@ import { redactUrl } from './redact-url.ts';
 import { keepKeysCurrent } from './key-reload.ts';
 import { openWhenKeysReachable } from './not-ready.ts';
 import { readTls, reloadOnSighup, type TlsSettings } from './tls.ts';
+import { startTracing, tracingConfigured, type Tracing } from '../tracing/sdk.ts';
 
 const HELP = `Usage: tokenwarden serve [--db <path|url>] [--port 8080] [--host 127.0.0.1] [--public-url <url>]
                          [--redirect-origins <origins>] [--shutdown-grace <s>] [--log-level <level>]
@@ -90,6 +91,11 @@ name=value[,...]). They are reloaded on SIGHUP, every 10 s, and when a ciphertex
 not loaded yet. While the KMS cannot be reached at start, /readyz answers 503 with the reason.
   --opened-token-cache <n>  access tokens kept opened for fast hand-outs (env
                    TOKENWARDEN_OPENED_TOKEN_CACHE, default 1000; 0 keeps none)
+
+Traces (OpenTelemetry): off unless the standard variables ask for them:
+OTEL_TRACES_EXPORTER=otlp (with OTEL_EXPORTER_OTLP_ENDPOINT, default http://localhost:4318)
+or console; OTEL_SERVICE_NAME (default tokenwarden), OTEL_TRACES_SAMPLER, ... A caller's W3C
+traceparent header is the parent of its request's spans; log lines carry trace_id/span_id.
 
 SIGINT or SIGTERM stop accepting requests and the scheduler's claims, let requests in
 flight finish for up to the grace period, then abort their provider requests (their
@@ -195,6 +201,7 @@ export const serveCommand: Command = {
     const { opened: database, port: listenPort } = reachable;
     const { store } = database;
     let stopKeys: (() => Promise<void>) | undefined;
+    let tracing: Tracing | undefined;
     let app: Awaited<ReturnType<typeof buildServer>> | undefined;
     // On a loopback host without --public-url the connect flow calls back to this server
     // itself, once the port is known (--port 0).
@@ -202,6 +209,7 @@ export const serveCommand: Command = {
     const publicBase = publicUrl ?? (loopback ? () => listeningOn : undefined);
     try {
       if (configuredHash === undefined) await ensureStoredAdminKey(store, database);
+      tracing = tracingConfigured() ? await startTracing() : undefined;
       const adminKeyHash = configuredHash ?? 'stored';
       app = await buildServer({
         store,
@@ -213,6 +221,7 @@ export const serveCommand: Command = {
         https: tls?.options,
         proxy,
         webhooks: { allowPrivate: allowPrivateWebhooks },
+        tracing: tracing !== undefined,
         connect:
           publicBase === undefined
             ? undefined
@@ -230,6 +239,7 @@ export const serveCommand: Command = {
       await stopKeys?.().catch(() => {});
       await app?.close().catch(() => {});
       await store.close().catch(() => {});
+      await tracing?.shutdown().catch(() => {});
       throw listenError(error, host, port);
     }
     const address = app.server.address() as AddressInfo;
@@ -250,6 +260,8 @@ export const serveCommand: Command = {
     await stopKeys?.();
     await app.close();
     await store.close();
+    // The last spans (the shutdown's own refreshes) are exported before the process exits.
+    await tracing?.shutdown().catch(() => {});
     reportShutdown(shutdownReport(app));
     // Nothing should be left to run; if something is (a stuck driver call), do not hang on it.
     setTimeout(() => process.exit(), 5_000).unref();

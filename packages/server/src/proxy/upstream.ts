@@ -3,6 +3,7 @@
 import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import { UpstreamTimeoutError, UpstreamUnreachableError } from '../errors.ts';
+import { upstreamSpan } from '../tracing/http.ts';
 
 export interface UpstreamTimeouts {
   /** Until the TCP (and TLS) connection is up. Default 10 s. */
@@ -49,14 +50,16 @@ export class Upstream {
    */
   async send(request: UpstreamRequest): Promise<UpstreamAnswer> {
     try {
-      return await this.#agent.request({
-        origin: request.origin,
-        path: request.path,
-        method: request.method as Dispatcher.HttpMethod,
-        headers: request.headers,
-        body: request.body,
-        signal: request.signal,
-      });
+      return await upstreamSpan(request, () =>
+        this.#agent.request({
+          origin: request.origin,
+          path: request.path,
+          method: request.method as Dispatcher.HttpMethod,
+          headers: request.headers,
+          body: request.body,
+          signal: request.signal,
+        }),
+      );
     } catch (error) {
       throw this.typed(error);
     }

@@ -12,6 +12,7 @@ import { runWorkers } from '../harness/run-workers.ts';
 import { TestProvider } from '../provider/provider.ts';
 import type { ProviderStats } from '../provider/types.ts';
 import type { StormResult } from './storm-worker.ts';
+import type { RecordedSpan } from '../tracing/index.ts';
 
 export interface StormOptions {
   processes: number;
@@ -29,6 +30,8 @@ export interface StormOptions {
    * the report. Default false.
    */
   warm?: boolean;
+  /** Record every process's spans in memory (the OpenTelemetry SDK), into `StormReport.spans`. */
+  traced?: boolean;
 }
 
 /**
@@ -51,6 +54,8 @@ export interface StormReport {
   /** Per process, its slowest caller. */
   maxLatencyByProcessMs: number[];
   provider: ProviderStats;
+  /** With `traced`: every span of every process. */
+  spans: RecordedSpan[];
 }
 
 /**
@@ -78,7 +83,7 @@ export async function runStorm(options: StormOptions): Promise<StormReport> {
       args: [connectionId!, String(options.callersPerProcess)],
       perWorkerArgs:
         warmUpIds.length > 0 ? (i) => [warmUpIds[i]!, String(WARM_UP_RACES)] : undefined,
-      env: fixtureEnv(fixture),
+      env: { ...fixtureEnv(fixture), ...(options.traced ? { TW_TRACE: '1' } : {}) },
       count: options.processes,
       barrier: true,
     });
@@ -96,6 +101,7 @@ export async function runStorm(options: StormOptions): Promise<StormReport> {
       latenciesMs: all.flatMap((r) => r.latenciesMs),
       maxLatencyByProcessMs: all.map((r) => Math.max(...r.latenciesMs)),
       provider: withoutWarmUp(provider.stats(), warmUpIds.length * (1 + WARM_UP_RACES)),
+      spans: all.flatMap((r) => r.spans ?? []),
     };
   } finally {
     await provider.close();

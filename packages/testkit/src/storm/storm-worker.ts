@@ -4,18 +4,25 @@ import { performance } from 'node:perf_hooks';
 import { openBrokerFromEnv } from '../fixture/broker-fixture.ts';
 import { reportResult, waitForStart } from '../harness/worker.ts';
 import { tokenFingerprint } from '../provider/state.ts';
+import type { RecordedSpan } from '../tracing/index.ts';
 
 export interface StormResult {
   tokens: string[];
   versions: number[];
   latenciesMs: number[];
   errors: string[];
+  /** With `TW_TRACE=1`: every span this process finished. */
+  spans?: RecordedSpan[];
 }
 
 /** Long enough for every process of a storm to be done: they all finish within a few tens of ms. */
 const AFTER_STORM_PAUSE_MS = 300;
 
 const [connectionId, callers, warmUpId, warmUpRaces] = process.argv.slice(2);
+// Before the broker exists: its spans go to this recorder (the SDK is loaded only when asked).
+const traced = process.env.TW_TRACE
+  ? (await import('../tracing/index.ts')).traceThisProcess()
+  : undefined;
 const { broker, close } = await openBrokerFromEnv();
 if (warmUpId) {
   // A worker in production has been running for a while: its first refreshes (module loading,
@@ -47,6 +54,7 @@ const outcomes = await Promise.allSettled(
 // 2-core machine; separate machines would not share it).
 await new Promise((resolve) => setTimeout(resolve, AFTER_STORM_PAUSE_MS));
 const result: StormResult = { tokens: [], versions: [], latenciesMs: [], errors: [] };
+if (traced) result.spans = traced.spans();
 for (const outcome of outcomes) {
   if (outcome.status === 'rejected') {
     result.errors.push(String((outcome.reason as { code?: string }).code ?? outcome.reason));

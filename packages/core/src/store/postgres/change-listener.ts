@@ -215,7 +215,9 @@ function parseState(
     orNull(text)(s.scope) &&
     orNull(time)(s.lease_until) &&
     orNull(time)(s.next_attempt_at) &&
-    orNull(text)(s.last_error)
+    orNull(text)(s.last_error) &&
+    // Absent before migration 0010_notify_commit_trace.
+    orNull(text)(s.commit_trace ?? null)
   )) {
     return undefined;
   }
@@ -235,6 +237,7 @@ function parseState(
       leaseUntil: s.lease_until,
       nextAttemptAt: s.next_attempt_at,
       lastError: s.last_error,
+      commitTrace: (s.commit_trace as string | null | undefined) ?? null,
     },
   };
 }

@@ -90,7 +90,25 @@ export const NOTIFY_STATE_MIGRATION: Migration = {
       when (old.version is distinct from new.version
         or (old.lease_id is not null and old.lease_id is distinct from new.lease_id))
       execute function tokenwarden_notify_credential_change()`.execute(db);
-    await sql`
+    await notifyStateFunction(false).execute(db);
+  },
+};
+
+/**
+ * Postgres only: the state a notification carries also names the span that committed it
+ * (`commit_trace`, migration `0010_commit_trace`), so a waiter that decides from the
+ * notification, without reading the row, still links its wake-up to that commit.
+ */
+export const NOTIFY_COMMIT_TRACE_MIGRATION: Migration = {
+  name: '0010_notify_commit_trace',
+  async up(db) {
+    await notifyStateFunction(true).execute(db);
+  },
+};
+
+/** The trigger function of migrations 0005 and 0009: the state a waiter decides from, as JSON. */
+function notifyStateFunction(withCommitTrace: boolean): RawBuilder<unknown> {
+  return sql`
       create or replace function tokenwarden_notify_credential_change() returns trigger
       language plpgsql as $$
       declare
@@ -114,7 +132,7 @@ export const NOTIFY_STATE_MIGRATION: Migration = {
             'scope', new.scope,
             'lease_until', new.lease_until,
             'next_attempt_at', new.next_attempt_at,
-            'last_error', new.last_error)::text;
+            'last_error', new.last_error${withCommitTrace ? sql`, 'commit_trace', new.commit_trace` : sql``})::text;
           if octet_length(payload) + 1 + octet_length(state) <= ${sql.lit(MAX_PAYLOAD_BYTES)} then
             payload := payload || ' ' || state;
           end if;
@@ -122,6 +140,5 @@ export const NOTIFY_STATE_MIGRATION: Migration = {
         perform pg_notify(${sql.lit(CHANGES_CHANNEL)}, payload);
         return null;
       end
-      $$`.execute(db);
-  },
-};
+      $$`;
+}

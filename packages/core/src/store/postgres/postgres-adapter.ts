@@ -5,6 +5,7 @@ import {
   NOTIFY_MIGRATION,
   NOTIFY_PAYLOAD_MIGRATION,
   NOTIFY_STATE_MIGRATION,
+  NOTIFY_COMMIT_TRACE_MIGRATION,
 } from './notify-trigger.ts';
 
 /** Any fixed number: every Tokenwarden process in the database must use the same one. */
@@ -27,7 +28,12 @@ export function postgresAdapter(
     // statement agrees, as in SQLite (clock_timestamp() differs between two calls in a row).
     now: sql<number>`floor(extract(epoch from statement_timestamp()) * 1000)::bigint`,
     columnTypes: { epochMs: 'bigint', sequence: 'identity' },
-    migrations: [NOTIFY_MIGRATION, NOTIFY_PAYLOAD_MIGRATION, NOTIFY_STATE_MIGRATION],
+    migrations: [
+      NOTIFY_MIGRATION,
+      NOTIFY_PAYLOAD_MIGRATION,
+      NOTIFY_STATE_MIGRATION,
+      NOTIFY_COMMIT_TRACE_MIGRATION,
+    ],
     pollIntervalMs,
     changes,
     skipLockedClaims: true,
