@@ -27,6 +27,8 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '2' },
     'stream-mb': { type: 'string', default: '100' },
     serve: { type: 'string' },
+    // Writes a V8 CPU profile of the Tokenwarden child into this directory (node --cpu-prof).
+    'cpu-prof': { type: 'string' },
   },
 });
 
@@ -167,6 +169,9 @@ async function startChild<T>(
   const child = spawn(
     process.execPath,
     [
+      ...(name === 'tokenwarden' && values['cpu-prof']
+        ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`]
+        : []),
       '--conditions=tokenwarden-source',
       '--import',
       tsx,

@@ -143,9 +143,13 @@ export class ResourceServer {
         // Never answers: the proxy's headers timeout.
         return;
       case 'stall':
-        // Headers and a first piece, then nothing: the proxy's idle-body timeout.
-        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': 1000 });
-        return void res.write(Buffer.alloc(10));
+        // Headers and a first piece, then nothing: the proxy's idle-body timeout. `/stall` is 1000
+        // bytes announced, 10 sent; `/stall/<n>` n announced, half of them sent.
+        res.writeHead(200, {
+          'content-type': 'application/octet-stream',
+          'content-length': arg === '' ? 1000 : Number(arg),
+        });
+        return void res.write(Buffer.alloc(arg === '' ? 10 : Math.floor(Number(arg) / 2)));
       default:
         return void echo(req, res, url);
     }
