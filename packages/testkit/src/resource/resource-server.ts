@@ -107,6 +107,13 @@ export class ResourceServer {
       req.resume();
       // `/forbidden-when-stale`: the refusal some APIs send, a 403 with RFC 6750's invalid_token.
       if (req.url?.startsWith('/forbidden-when-stale')) return refuse(res, 403);
+      // The refusals a provider's settings name: Slack's 200 with {"ok":false,"error":...}
+      // (`?chunked=1`: sent without a length), or a bare status.
+      if (req.url?.startsWith('/ok-false-when-stale')) {
+        return okFalse(res, req.url.includes('chunked=1'));
+      }
+      const bare = /^\/status-when-stale\/(\d{3})/.exec(req.url ?? '');
+      if (bare) return json(res, Number(bare[1]), { message: 'refused' });
       if (this.#hold === 0) return refuse(res);
       this.#held.push(res);
       if (this.#held.length < this.#hold) return;
@@ -136,6 +143,8 @@ export class ResourceServer {
         return void res.end(body);
       }
       case 'forbidden-when-stale':
+      case 'ok-false-when-stale':
+      case 'status-when-stale':
         return json(res, 200, { ok: true });
       case 'status':
         return json(res, Number(arg), { status: Number(arg) });
@@ -162,6 +171,15 @@ function refuse(res: ServerResponse, status = 401): void {
     'www-authenticate': 'Bearer error="invalid_token"',
   });
   res.end('{"error":"invalid_token"}');
+}
+
+function okFalse(res: ServerResponse, chunked: boolean): void {
+  const text = '{"ok":false,"error":"invalid_auth"}';
+  res.writeHead(200, {
+    'content-type': 'application/json; charset=utf-8',
+    ...(chunked ? {} : { 'content-length': Buffer.byteLength(text) }),
+  });
+  res.end(text);
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
