@@ -63,3 +63,9 @@ function connectionNamed(value: string | string[]): Set<string> {
   const text = Array.isArray(value) ? value.join(',') : value;
   return new Set(text.split(',').map((name) => name.trim().toLowerCase()));
 }
+
+/** The headers announce a JSON body (`application/json`, `application/problem+json`...). */
+export function isJson(headers: Record<string, string | string[] | undefined>): boolean {
+  const type = headers['content-type'];
+  return typeof type === 'string' && /\bjson\b/i.test(type);
+}

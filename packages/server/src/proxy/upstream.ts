@@ -5,6 +5,7 @@
 import { Readable } from 'node:stream';
 import { Agent, errors, type Dispatcher } from 'undici';
 import { UpstreamTimeoutError, UpstreamUnreachableError } from '../errors.ts';
+import { isJson } from './headers.ts';
 
 export interface UpstreamTimeouts {
   /** Until the TCP (and TLS) connection is up. Default 10 s. */
@@ -183,8 +184,7 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
     const length = headers['content-length'];
     this.#chunked = length === undefined;
     const announced = typeof length === 'string' ? Number(length) : NaN;
-    const json =
-      this.peekJson && this.#chunked && /\bjson\b/i.test(String(headers['content-type']));
+    const json = this.peekJson && this.#chunked && isJson(headers);
     // No body whatever the headers say (RFC 9110 §6.4.1): answered now. A content-length sent
     // with a 204 would make undici fail the exchange afterwards; by then it has been answered.
     if (this.head || statusCode === 204 || statusCode === 304) return this.#answer(NO_BODY);

@@ -2,7 +2,7 @@
 // with the connection's token added, and streams the answer back. The worker never holds the
 // token; a 401 is a rejection report by version, as `/token/rejected` is (invariant 9).
 import { Readable, Transform, pipeline } from 'node:stream';
-import { UnknownProviderError, type AccessToken, type ResolvedProvider } from '@tokenwarden/core';
+import { UnknownProviderError, type AccessToken } from '@tokenwarden/core';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { actorOf, type GrantTarget } from '../auth/principal.ts';
 import { errorCodeOf, InvalidRequestError } from '../errors.ts';
@@ -10,12 +10,12 @@ import { authenticate, type ServerContext } from '../http/context.ts';
 import { closedObject, errorResponses, idString } from '../http/schemas.ts';
 import { downstreamHeaders, upstreamHeaders } from '../proxy/headers.ts';
 import { readRequestBody, type ProxyRequestBody } from '../proxy/request-body.ts';
+import { refusesToken } from '../proxy/token-refused.ts';
 import { UPSTREAM_HEADER, upstreamTarget, type UpstreamTarget } from '../proxy/target.ts';
 import {
   Upstream,
   type UpstreamAnswer,
   type UpstreamCall,
-  type UpstreamHeaders,
   type UpstreamTimeouts,
 } from '../proxy/upstream.ts';
 import { auditFailure, authorizedConnection, requireGrant } from './connection-access.ts';
@@ -224,49 +224,6 @@ function proxiedPart(url: string, id: string): { tail: string; query: string } {
     throw new InvalidRequestError(`Send proxied requests as ${PREFIX}{connection id}/{path}.`);
   }
   return { tail: path.slice(prefix.length), query: at === -1 ? '' : url.slice(at + 1) };
-}
-
-/**
- * The upstream refused the token: a 401, or any answer whose `WWW-Authenticate` says
- * `error="invalid_token"` (RFC 6750 §3.1; some APIs send it with a 403), or what the provider's
- * settings say its API answers instead: a status (`rejected_token_statuses`), or a held JSON
- * answer whose top-level `error` is one of `rejected_token_errors` (Slack answers 200 with
- * `{"ok":false,"error":"invalid_auth"}`).
- */
-function refusesToken(answer: UpstreamAnswer, provider: ResolvedProvider): boolean {
-  const status = answer.statusCode;
-  if (status === 401 || provider.rejectedTokenStatuses.includes(status)) return true;
-  const challenge = answer.headers['www-authenticate'];
-  if (
-    challenge !== undefined &&
-    /\berror\s*=\s*"?invalid_token\b/i.test(
-      Array.isArray(challenge) ? challenge.join(',') : challenge,
-    )
-  ) {
-    return true;
-  }
-  const codes = provider.rejectedTokenErrors;
-  if (codes.length === 0 || !Buffer.isBuffer(answer.body) || !isJson(answer.headers)) return false;
-  // Most answers carry no error at all: they are not parsed.
-  if (answer.body.indexOf('"error"') === -1) return false;
-  const error = jsonErrorCode(answer.body);
-  return error !== undefined && codes.includes(error);
-}
-
-function isJson(headers: UpstreamHeaders): boolean {
-  const type = headers['content-type'];
-  return typeof type === 'string' && /\bjson\b/i.test(type);
-}
-
-/** The top-level `error` of a JSON object, when it is a string. */
-function jsonErrorCode(body: Buffer): string | undefined {
-  try {
-    const value: unknown = JSON.parse(body.toString('utf8'));
-    const error = (value as { error?: unknown } | null)?.error;
-    return typeof error === 'string' ? error : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 function singleHeader(value: string | string[] | undefined): string | undefined {
