@@ -1,9 +1,10 @@
 // Proxy mode, what a provider's API says and what the audit log must hold: the "token rejected"
 // signals a provider's settings name besides 401, and a proxied answer that is given back only
-// once its audit row is stored (fail closed, as a hand-out is).
+// once its audit row is stored (fail closed, as a hand-out is), and one cut off by its caller.
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { auditRows } from './helpers.ts';
+import { request } from 'undici';
+import { auditRows, type AuditRow } from './helpers.ts';
 import { startProxySetup, type ProxySetup } from './proxy-helpers.ts';
 
 let p: ProxySetup | undefined;
@@ -12,10 +13,15 @@ afterEach(async () => {
   p = undefined;
 });
 
+async function proxyRows(setup: ProxySetup): Promise<AuditRow[]> {
+  return (await auditRows(setup.s)).filter((row) => row.action === 'proxy');
+}
+
 async function proxyOutcomes(setup: ProxySetup): Promise<{ outcome: string; retried: unknown }[]> {
-  return (await auditRows(setup.s))
-    .filter((row) => row.action === 'proxy')
-    .map((row) => ({ outcome: row.outcome, retried: row.detail?.retried }));
+  return (await proxyRows(setup)).map((row) => ({
+    outcome: row.outcome,
+    retried: row.detail?.retried,
+  }));
 }
 
 describe("proxy mode and a provider's own token-rejected signal", () => {
@@ -111,5 +117,32 @@ describe('a proxied answer whose audit row cannot be stored', () => {
     await expect
       .poll(async () => (await proxyOutcomes(p!)).map((row) => row.outcome))
       .toEqual(['ok', 'store_unavailable', 'store_unavailable', 'ok']);
+  });
+});
+
+describe('a caller that goes away in the middle of a streamed answer', () => {
+  it('stops the upstream request, and the call is audited once with the bytes that went', async () => {
+    p = await startProxySetup();
+    const { id } = p.connection;
+    const total = 256 * 1024 * 1024;
+    const answer = await request(`${p.base}/v1/proxy/${id}/bytes/${total}`, {
+      headers: { authorization: `Bearer ${p.worker.apiKey}` },
+    });
+    let received = 0;
+    for await (const chunk of answer.body as AsyncIterable<Buffer>) {
+      received += chunk.length;
+      if (received >= 1024 * 1024) break;
+    }
+    // Tokenwarden gave up its upstream request too, rather than leave it paused.
+    await expect.poll(() => p!.resource.cutOff).toBe(1);
+    // The server goes on answering; the cut-off call has its one row, short of the whole.
+    expect((await p.call(`/v1/proxy/${id}/json`)).status).toBe(200);
+    await expect
+      .poll(async () => (await proxyRows(p!)).filter((row) => row.detail?.path !== '/json'))
+      .toHaveLength(1);
+    const [row] = (await proxyRows(p)).filter((r) => r.detail?.path !== '/json');
+    expect(row!.detail).toMatchObject({ status: 200 });
+    expect(Number(row!.detail?.bytes_down)).toBeGreaterThanOrEqual(received);
+    expect(Number(row!.detail?.bytes_down)).toBeLessThan(total);
   });
 });

@@ -48,6 +48,8 @@ export class ResourceServer {
   /** The last 1,000 requests, oldest first. */
   readonly requests: SeenRequest[] = [];
   readonly stats = { requests: 0, rejected: 0 };
+  /** Answers whose connection closed before their last byte was sent (the client went away). */
+  cutOff = 0;
   /** Refusals held back until this many have gathered (`holdRejections`). */
   #hold = 0;
   #held: ServerResponse[] = [];
@@ -94,6 +96,9 @@ export class ResourceServer {
     const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
     const tokenValid = bearer !== undefined && this.#accepts(bearer);
     this.stats.requests++;
+    res.once('close', () => {
+      if (!res.writableFinished) this.cutOff++;
+    });
     this.requests.push({
       method: req.method ?? '',
       url: req.url ?? '',
