@@ -88,9 +88,11 @@ export const proxyRoutes: FastifyPluginAsync<ServerContext & { proxy?: ProxyOpti
         "Needs the proxy action on the connection. Sent to the provider's first api_base_url " +
         `(or the one, or the origin, named by the \`${UPSTREAM_HEADER}\` header) plus the path ` +
         'and query after the connection id. Answered with the upstream status, headers and ' +
-        'body as they are (redirects are not followed). A 401 from upstream is reported as a ' +
+        'body as they are (redirects are not followed). A 401 from upstream (or what the ' +
+        "provider's rejected_token_statuses and rejected_token_errors name) is reported as a " +
         'rejection of the token version used, and the request sent once more with the fresh ' +
-        'token when its body was small enough to hold. Errors of Tokenwarden itself carry a ' +
+        'token when its body was small enough to hold. The answer goes back once its audit ' +
+        'row is stored (503 store_unavailable otherwise). Errors of Tokenwarden itself carry a ' +
         `\`${ERROR_HEADER}\` header with their code.`,
       params: closedObject(
         {
