@@ -9,7 +9,7 @@ import { redactUrl } from '../src/cli/redact-url.ts';
 import { UsageError } from '../src/cli/errors.ts';
 import { formatTime } from '../src/cli/output.ts';
 import { Progress } from '../src/cli/progress.ts';
-import { presetParams } from '../src/cli/providers.ts';
+import { presetParams, providersCommand } from '../src/cli/providers.ts';
 import { connectCallbackUrl } from '../src/cli/serve.ts';
 
 const command = { name: 'demo', help: 'Usage: tokenwarden demo' };
@@ -129,6 +129,17 @@ describe('providers put --param', () => {
     });
     expect(() => params(['--param', 'domain'])).toThrow(/--param expects key=value/);
     expect(() => params(['--param', '=x'])).toThrow(UsageError);
+  });
+});
+
+describe('providers put --rejected-token-statuses', () => {
+  it('takes whole numbers only, refused before anything is sent', async () => {
+    const argv = ['put', 'acme', '--url', 'http://127.0.0.1:1', '--key', 'k', '--client-id', 'c'];
+    await expect(
+      providersCommand.run([...argv, '--rejected-token-statuses', '4o3']),
+    ).rejects.toThrow(
+      new UsageError("--rejected-token-statuses expects whole numbers, got '4o3'", 'providers put'),
+    );
   });
 });
 

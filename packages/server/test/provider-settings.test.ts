@@ -31,6 +31,9 @@ function sample(name: string, setting: Setting<unknown>): { argv: string[]; show
     case 'object':
       return { argv: [flag, 'k=v'], shown: { k: 'v' } };
     case 'array': {
+      if ((schema as { items?: { type?: string } }).items?.type === 'integer') {
+        return { argv: [flag, '403'], shown: [403] };
+      }
       const item = name === 'apiBaseUrls' ? 'https://api.acme.example/v1' : 'value';
       return { argv: [flag, item], shown: [item] };
     }

@@ -43,7 +43,13 @@ export interface Answer {
 }
 
 export async function startProxySetup(
-  options: { backend?: Backend; expiresIn?: number; server?: TestServerOptions['server'] } = {},
+  options: {
+    backend?: Backend;
+    expiresIn?: number;
+    server?: TestServerOptions['server'];
+    /** More settings of provider `test` (`rejected_token_errors`...). */
+    provider?: Record<string, unknown>;
+  } = {},
 ): Promise<ProxySetup> {
   const s = await startTestServer({ backend: options.backend, server: options.server });
   const tokensSeen = new Set<string>();
@@ -53,7 +59,7 @@ export async function startProxySetup(
       return s.provider.isAccessTokenValid(token);
     },
   });
-  await putProvider(s, [resource.url]);
+  await putProvider(s, [resource.url], 'test', options.provider);
   const worker = await s.createClient([{ owner: '*', provider: 'test', actions: ['proxy'] }]);
   const connection = await s.importGrant({ expiresIn: options.expiresIn ?? 3600 });
   await s.app.listen({ port: 0, host: '127.0.0.1' });
@@ -87,12 +93,18 @@ export async function startProxySetup(
 }
 
 /** Provider `test` (the test provider's endpoints) with these API base URLs. */
-export async function putProvider(s: TestServer, apiBaseUrls: string[], name = 'test') {
+export async function putProvider(
+  s: TestServer,
+  apiBaseUrls: string[],
+  name = 'test',
+  settings: Record<string, unknown> = {},
+) {
   const response = await s.admin('PUT', `/v1/providers/${name}`, {
     token_url: s.provider.tokenUrl,
     client_id: s.provider.clientId,
     client_secret: s.provider.clientSecret,
     api_base_urls: apiBaseUrls,
+    ...settings,
   });
   if (response.statusCode !== 200) throw new Error(`putProvider: ${response.body}`);
 }

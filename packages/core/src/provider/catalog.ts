@@ -32,6 +32,9 @@ const SLACK = {
   reuseDetection: true,
   deadTokenErrors: ['invalid_refresh_token', 'token_revoked', 'token_expired'],
   bearerTokenTypes: ['bot', 'user'],
+  // The Web API answers a refused token with HTTP 200 and {"ok":false,"error":"invalid_auth"}
+  // (token_expired once a rotating token's 12 hours are up; token_revoked after an uninstall).
+  rejectedTokenErrors: ['invalid_auth', 'token_expired', 'token_revoked'],
 } as const satisfies PresetEntry;
 
 /** One entry per provider. `{name}` in a URL is filled from `presetParams`. */

@@ -170,6 +170,27 @@ export function shortStrings(): SettingKind<string[]> {
   return listOf(50, SHORT, 'strings', (item, field) => checkText(item, field, SHORT.maxLength));
 }
 
+/** HTTP error statuses (400-599): at most 20, without duplicates. */
+export function statusCodes(): SettingKind<number[]> {
+  const item = { type: 'integer', minimum: 400, maximum: 599 } as const;
+  return listOf(
+    20,
+    item,
+    'HTTP statuses from 400 to 599',
+    (value, field) => {
+      if (
+        !Number.isInteger(value) ||
+        (value as number) < item.minimum ||
+        (value as number) > item.maximum
+      ) {
+        throw new InvalidInputError(field, 'must be a list of HTTP statuses from 400 to 599');
+      }
+      return value as number;
+    },
+    { unique: true },
+  );
+}
+
 const KEY = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /** Named parameters: at most 50 `{name: value}` pairs of short strings. */

@@ -11,6 +11,7 @@ import {
   oneOf,
   scopes,
   shortStrings,
+  statusCodes,
   stringMap,
   text,
   yesNo,
@@ -228,6 +229,20 @@ export const PROVIDER_SETTINGS = {
     view: 'whenSet',
     default: [],
     doc: 'Token types this provider names differently that are used as Bearer tokens (Slack bot, user).',
+  }),
+  // Proxy mode: a 401, or a WWW-Authenticate with RFC 6750's invalid_token, always is one. Each
+  // makes the proxy report the token version rejected and send the call once more.
+  rejectedTokenStatuses: setting(statusCodes())({
+    wire: 'rejected_token_statuses',
+    view: 'whenSet',
+    default: [],
+    doc: "HTTP statuses besides 401 with which the provider's API refuses an access token (proxy mode).",
+  }),
+  rejectedTokenErrors: setting(shortStrings())({
+    wire: 'rejected_token_errors',
+    view: 'whenSet',
+    default: [],
+    doc: "Values of a JSON answer's top-level `error` that mean the API refused the access token, whatever the status (Slack invalid_auth; proxy mode).",
   }),
 } as const;
 

@@ -95,7 +95,11 @@ function placeholder(setting: Setting<unknown>): string {
     case 'object':
       return '<key=value>';
     default: {
-      const item = (schema.type === 'array' ? schema.items : schema) as { format?: string };
+      const item = (schema.type === 'array' ? schema.items : schema) as {
+        format?: string;
+        type?: string;
+      };
+      if (item.type === 'integer') return '<n>';
       return item.format === 'uri' ? '<url>' : '<value>';
     }
   }
@@ -266,8 +270,18 @@ function flagValue(args: Args, setting: Setting<unknown>, flag: string, partial:
         min: schema.minimum ?? 0,
         max: schema.maximum ?? Number.MAX_SAFE_INTEGER,
       });
-    case 'array':
-      return args.list(flag).length > 0 ? args.list(flag) : undefined;
+    case 'array': {
+      const items = args.list(flag);
+      if (items.length === 0) return undefined;
+      // A list of numbers (HTTP statuses) is given as numbers; the API checks their range.
+      if ((schema as { items?: { type?: string } }).items?.type !== 'integer') return items;
+      return items.map((item) => {
+        if (!/^\d{1,9}$/.test(item)) {
+          throw new UsageError(`--${flag} expects whole numbers, got '${item}'`, 'providers put');
+        }
+        return Number(item);
+      });
+    }
     case 'object':
       return keyValues(args, flag);
     default:

@@ -30,14 +30,7 @@ export type HeaderMap = Record<string, string | string[]>;
 
 /** The caller's headers as they go upstream, with `authorization` set to the connection's token. */
 export function upstreamHeaders(incoming: IncomingHttpHeaders, authorization: string): HeaderMap {
-  const named = connectionNamed(incoming.connection);
-  const out: HeaderMap = {};
-  for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || REQUEST_ONLY.has(name) || named.has(name)) {
-      continue;
-    }
-    out[name] = value;
-  }
+  const out = passed(incoming, REQUEST_ONLY);
   out.authorization = authorization;
   return out;
 }
@@ -46,19 +39,33 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, authorization: st
 export function downstreamHeaders(
   incoming: Record<string, string | string[] | undefined>,
 ): HeaderMap {
-  const named = connectionNamed(incoming.connection);
+  return passed(incoming, RESPONSE_OWN);
+}
+
+/** What crosses: neither hop-by-hop, nor named by `connection`, nor in `own`. */
+function passed(
+  incoming: Record<string, string | string[] | undefined>,
+  own: ReadonlySet<string>,
+): HeaderMap {
+  const named =
+    incoming.connection === undefined ? undefined : connectionNamed(incoming.connection);
   const out: HeaderMap = {};
-  for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || RESPONSE_OWN.has(name) || named.has(name)) {
-      continue;
-    }
+  // On every proxied call, twice: a plain loop, no entry arrays.
+  for (const name in incoming) {
+    const value = incoming[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || own.has(name) || named?.has(name)) continue;
     out[name] = value;
   }
   return out;
 }
 
-function connectionNamed(value: string | string[] | undefined): Set<string> {
-  if (value === undefined) return new Set();
+function connectionNamed(value: string | string[]): Set<string> {
   const text = Array.isArray(value) ? value.join(',') : value;
   return new Set(text.split(',').map((name) => name.trim().toLowerCase()));
+}
+
+/** The headers announce a JSON body (`application/json`, `application/problem+json`...). */
+export function isJson(headers: Record<string, string | string[] | undefined>): boolean {
+  const type = headers['content-type'];
+  return typeof type === 'string' && /\bjson\b/i.test(type);
 }

@@ -12,6 +12,8 @@ export interface ProxyRequestBody {
   readonly sent: () => number;
 }
 
+const NO_BODY: ProxyRequestBody = { source: undefined, replayable: true, sent: () => 0 };
+
 /**
  * Reads up to `limit` bytes of `raw`: a body that ends within them is held (replayable), a
  * longer one (or one whose `content-length` says so at once) streams, the bytes read so far
@@ -22,9 +24,7 @@ export async function readRequestBody(
   limit: number,
 ): Promise<ProxyRequestBody> {
   const length = raw.headers['content-length'];
-  if (length === undefined && raw.headers['transfer-encoding'] === undefined) {
-    return { source: undefined, replayable: true, sent: () => 0 };
-  }
+  if (length === undefined && raw.headers['transfer-encoding'] === undefined) return NO_BODY;
   const chunks: Buffer[] = [];
   let held = 0;
   const iterator = raw[Symbol.asyncIterator]() as AsyncIterator<Buffer>;

@@ -95,13 +95,27 @@ function chooseBase(
   );
 }
 
+/** A base URL's origin and path prefix, parsed once: a provider has few, each call checks one. */
+const parsedBases = new Map<string, { origin: string; path: string }>();
+
+function parsedBase(base: string): { origin: string; path: string } {
+  let parsed = parsedBases.get(base);
+  if (parsed === undefined) {
+    const url = new URL(base);
+    parsed = { origin: url.origin, path: url.pathname.replace(/\/+$/, '') };
+    // Bounded: base URLs change only when an operator edits a provider.
+    if (parsedBases.size >= 1000) parsedBases.clear();
+    parsedBases.set(base, parsed);
+  }
+  return parsed;
+}
+
 function originOf(base: string): string {
-  return new URL(base).origin;
+  return parsedBase(base).origin;
 }
 
 function isUnder(url: URL, prefix: string): boolean {
-  const base = new URL(prefix);
-  if (url.origin !== base.origin) return false;
-  const path = base.pathname.replace(/\/+$/, '');
+  const { origin, path } = parsedBase(prefix);
+  if (url.origin !== origin) return false;
   return path === '' || url.pathname === path || url.pathname.startsWith(`${path}/`);
 }

@@ -108,7 +108,11 @@ function viewSchema(setting: Setting<unknown>): JsonSchema {
     return { type: 'boolean', description: `Whether a ${setting.wire} is stored.` };
   const type = setting.schema.type as string;
   const description = setting.doc;
-  if (type === 'array') return { type, items: { type: 'string' }, description };
+  if (type === 'array') {
+    // The item's type only: the view shows what is stored, its bounds were checked on the way in.
+    const item = (setting.schema.items as { type?: string } | undefined)?.type ?? 'string';
+    return { type, items: { type: item }, description };
+  }
   if (type === 'object') return { type, additionalProperties: { type: 'string' }, description };
   const nullable = setting.view === 'always' && setting.default === undefined;
   return { type: nullable ? [type, 'null'] : type, description };

@@ -34,31 +34,28 @@ export function traceIdsMixin(): Record<string, string> {
  * The proxied call to the provider's API: its origin and method, and the status it answered.
  * Never the path or query (they may carry what the caller sends the API), never a header.
  */
-export async function upstreamSpan<T extends { statusCode: number }>(
+export function traceUpstream<T extends { statusCode: number }>(
   request: { origin: string; method: string },
-  send: () => Promise<T>,
+  answer: Promise<T>,
 ): Promise<T> {
-  return trace.getTracer('@tokenwarden/server').startActiveSpan(
-    'tokenwarden.proxy.upstream',
-    {
-      kind: SpanKind.CLIENT,
-      attributes: { 'server.address': request.origin, 'http.request.method': request.method },
+  const span = trace.getTracer('@tokenwarden/server').startSpan('tokenwarden.proxy.upstream', {
+    kind: SpanKind.CLIENT,
+    attributes: { 'server.address': request.origin, 'http.request.method': request.method },
+  });
+  return answer.then(
+    (settled) => {
+      span.setAttribute('http.response.status_code', settled.statusCode);
+      span.end();
+      return settled;
     },
-    async (span) => {
-      try {
-        const answer = await send();
-        span.setAttribute('http.response.status_code', answer.statusCode);
-        return answer;
-      } catch (error) {
-        const code = (error as { code?: unknown } | null)?.code;
-        span.setStatus({
-          code: SpanStatusCode.ERROR,
-          message: typeof code === 'string' ? code : 'failed',
-        });
-        throw error;
-      } finally {
-        span.end();
-      }
+    (error: unknown) => {
+      const code = (error as { code?: unknown } | null)?.code;
+      span.setStatus({
+        code: SpanStatusCode.ERROR,
+        message: typeof code === 'string' ? code : 'failed',
+      });
+      span.end();
+      throw error;
     },
   );
 }

@@ -48,6 +48,8 @@ export class ResourceServer {
   /** The last 1,000 requests, oldest first. */
   readonly requests: SeenRequest[] = [];
   readonly stats = { requests: 0, rejected: 0 };
+  /** Answers whose connection closed before their last byte was sent (the client went away). */
+  cutOff = 0;
   /** Refusals held back until this many have gathered (`holdRejections`). */
   #hold = 0;
   #held: ServerResponse[] = [];
@@ -94,6 +96,9 @@ export class ResourceServer {
     const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
     const tokenValid = bearer !== undefined && this.#accepts(bearer);
     this.stats.requests++;
+    res.once('close', () => {
+      if (!res.writableFinished) this.cutOff++;
+    });
     this.requests.push({
       method: req.method ?? '',
       url: req.url ?? '',
@@ -107,6 +112,13 @@ export class ResourceServer {
       req.resume();
       // `/forbidden-when-stale`: the refusal some APIs send, a 403 with RFC 6750's invalid_token.
       if (req.url?.startsWith('/forbidden-when-stale')) return refuse(res, 403);
+      // The refusals a provider's settings name: Slack's 200 with {"ok":false,"error":...}
+      // (`?chunked=1`: sent without a length), or a bare status.
+      if (req.url?.startsWith('/ok-false-when-stale')) {
+        return okFalse(res, req.url.includes('chunked=1'));
+      }
+      const bare = /^\/status-when-stale\/(\d{3})/.exec(req.url ?? '');
+      if (bare) return json(res, Number(bare[1]), { message: 'refused' });
       if (this.#hold === 0) return refuse(res);
       this.#held.push(res);
       if (this.#held.length < this.#hold) return;
@@ -136,6 +148,8 @@ export class ResourceServer {
         return void res.end(body);
       }
       case 'forbidden-when-stale':
+      case 'ok-false-when-stale':
+      case 'status-when-stale':
         return json(res, 200, { ok: true });
       case 'status':
         return json(res, Number(arg), { status: Number(arg) });
@@ -143,9 +157,13 @@ export class ResourceServer {
         // Never answers: the proxy's headers timeout.
         return;
       case 'stall':
-        // Headers and a first piece, then nothing: the proxy's idle-body timeout.
-        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': 1000 });
-        return void res.write(Buffer.alloc(10));
+        // Headers and a first piece, then nothing: the proxy's idle-body timeout. `/stall` is 1000
+        // bytes announced, 10 sent; `/stall/<n>` n announced, half of them sent.
+        res.writeHead(200, {
+          'content-type': 'application/octet-stream',
+          'content-length': arg === '' ? 1000 : Number(arg),
+        });
+        return void res.write(Buffer.alloc(arg === '' ? 10 : Math.floor(Number(arg) / 2)));
       default:
         return void echo(req, res, url);
     }
@@ -158,6 +176,15 @@ function refuse(res: ServerResponse, status = 401): void {
     'www-authenticate': 'Bearer error="invalid_token"',
   });
   res.end('{"error":"invalid_token"}');
+}
+
+function okFalse(res: ServerResponse, chunked: boolean): void {
+  const text = '{"ok":false,"error":"invalid_auth"}';
+  res.writeHead(200, {
+    'content-type': 'application/json; charset=utf-8',
+    ...(chunked ? {} : { 'content-length': Buffer.byteLength(text) }),
+  });
+  res.end(text);
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
