@@ -67,6 +67,7 @@ export async function scenario(
   });
   const sql = new Database(fixture.dbPath);
   const pgPool = database && new pg.Pool({ connectionString: database.url, max: 2 });
+  let cleaned = false;
   return {
     ...opened,
     dir,
@@ -90,7 +91,11 @@ export async function scenario(
         await pgPool.query('update credentials set access_expires_at = 0 where id = $1', [id]);
       else sql.prepare('update credentials set access_expires_at = 0 where id = ?').run(id);
     },
+    // Idempotent: a file's afterEach cleans the last scenario after every test, also after one
+    // that did not open a new scenario.
     async cleanup() {
+      if (cleaned) return;
+      cleaned = true;
       sql.close();
       await opened.close();
       await pgPool?.end();

@@ -119,6 +119,8 @@ describe('Postgres store on a host list', () => {
     });
 
     it('with target_session_attrs=any, uses the first host as libpq would, and cannot write', async () => {
+      // The migration's commit waited for the standby to flush it, not to replay it.
+      await until(() => tableOn(pair.standby.url, 'credentials'));
       const store = open(`${standbyFirst()}?target_session_attrs=any`);
       await expect(store.insertCredential(newCredential('c2'))).rejects.toMatchObject({
         code: '25006', // read_only_sql_transaction: the standby refused the write
@@ -196,4 +198,18 @@ function closedPort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** Whether the server at `url` has `table` (a standby: has replayed its creation). */
+async function tableOn(url: string, table: string): Promise<boolean> {
+  const client = new pg.Client(url);
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ t: string | null }>('select to_regclass($1) as t', [
+      table,
+    ]);
+    return rows[0]!.t !== null;
+  } finally {
+    await client.end();
+  }
 }

@@ -26,7 +26,7 @@ export interface FailoverReport {
   callers: number;
   /** Refresh tokens the provider rotated in the storm, before the primary died. */
   rotations: number;
-  /** Commits waiting for the standby's confirmation when the primary died (synchronous). */
+  /** Credentials whose commit waited for the standby's confirmation when the primary died. */
   commitsInFlight: number;
   /** Callers whose token, at the end, is accepted by the provider's resource endpoint. */
   callersWithWorkingToken: number;
@@ -46,8 +46,6 @@ export interface FailoverReport {
 /** A caller that hears `refresh_unavailable` (the store is failing over) asks again, this often. */
 const CALLER_RETRIES = 150;
 const CALLER_RETRY_MS = 200;
-/** How the store's fenced write of new tokens (`commitRefresh`) begins. */
-const COMMIT_SQL = 'update "credentials" set "access_token"';
 
 /**
  * A primary and a streaming standby (sync or async), two brokers on the host list of both, and a
@@ -95,11 +93,11 @@ export async function runFailover(options: FailoverOptions): Promise<FailoverRep
     const rotations = provider.stats().redemptions;
     let commitsInFlight = 0;
     if (options.synchronous) {
-      // Every leader's commit is on the primary, waiting for the standby that will never answer.
-      // (Should some never show as waiting, the kill comes anyway: the report says how many did.)
+      // Every leader's commit is on the primary, waiting for the standby that will never answer
+      // (nothing else writes the credentials now: leases and intents were written before the
+      // provider was asked). Should some never show, the kill comes anyway: the report says.
       await until(
-        async () =>
-          (commitsInFlight = await pair.commitsWaitingForStandby(COMMIT_SQL)) >= ids.length,
+        async () => (commitsInFlight = await pair.rowsLockedOnPrimary('credentials')) >= ids.length,
       ).catch(() => undefined);
     } else {
       // Committed on the primary alone; the callers have their tokens.
