@@ -60,12 +60,16 @@ export const healthRoutes: FastifyPluginAsync<ServerContext> = async (app, ctx) 
       {
         schema: {
           tags: ['health'],
-          summary: 'Prometheus metrics (text exposition format)',
+          summary: 'Prometheus metrics (text exposition format, or OpenMetrics when tracing)',
           security: [],
           response: {
             200: {
-              description: 'The metrics, in the text exposition format 0.0.4.',
-              content: { 'text/plain': { schema: { type: 'string' } } },
+              description:
+                'The metrics: in the text exposition format 0.0.4, or with tracing on in OpenMetrics 1.0.0, whose exemplars carry the trace and span ids of observed requests.',
+              content: {
+                'text/plain': { schema: { type: 'string' } },
+                'application/openmetrics-text': { schema: { type: 'string' } },
+              },
             },
           },
         },

@@ -4,6 +4,7 @@ import {
   NeedsReauthError,
   RefreshUnavailableError,
   type AccessToken,
+  type ProtocolStep,
 } from '@tokenwarden/core';
 import pg from 'pg';
 import { openBroker, providerConfigFor, type OpenedBroker } from '../fixture/broker-fixture.ts';
@@ -26,7 +27,7 @@ export interface FailoverReport {
   callers: number;
   /** Refresh tokens the provider rotated in the storm, before the primary died. */
   rotations: number;
-  /** Credentials whose commit waited for the standby's confirmation when the primary died. */
+  /** Leaders that had the provider's answer and whose commit had not landed when the primary died. */
   commitsInFlight: number;
   /** Callers whose token, at the end, is accepted by the provider's resource endpoint. */
   callersWithWorkingToken: number;
@@ -78,7 +79,14 @@ export async function runFailover(options: FailoverOptions): Promise<FailoverRep
       maxWaitMs: 30_000,
       backoff: { baseMs: 50, maxMs: 500 },
     };
-    brokers.push(await openBroker(fixture), await openBroker(fixture));
+    // Leaders that have the provider's answer, and those whose commit has landed.
+    let answered = 0;
+    let committed = 0;
+    const onStep = (step: ProtocolStep) => {
+      if (step === 'response_received') answered++;
+      if (step === 'committed') committed++;
+    };
+    brokers.push(await openBroker(fixture, { onStep }), await openBroker(fixture, { onStep }));
     const ids = await importExpired(brokers[0]!, provider, options.credentials);
     await untilStandbyHas(pair.standby.url, ids.length);
 
@@ -93,12 +101,14 @@ export async function runFailover(options: FailoverOptions): Promise<FailoverRep
     const rotations = provider.stats().redemptions;
     let commitsInFlight = 0;
     if (options.synchronous) {
-      // Every leader's commit is on the primary, waiting for the standby that will never answer
-      // (nothing else writes the credentials now: leases and intents were written before the
-      // provider was asked). Should some never show, the kill comes anyway: the report says.
+      // Every leader has its answer and is committing: a commit waits on the primary for the
+      // standby that will never answer, and the others of its process queue behind it (one
+      // grouped statement at a time). Should some never get there, the kill comes anyway.
       await until(
-        async () => (commitsInFlight = await pair.rowsLockedOnPrimary('credentials')) >= ids.length,
+        async () => answered >= ids.length && (await pair.rowsLockedOnPrimary('credentials')) > 0,
+        10_000,
       ).catch(() => undefined);
+      commitsInFlight = answered - committed;
     } else {
       // Committed on the primary alone; the callers have their tokens.
       await Promise.all(callers);
