@@ -1,20 +1,32 @@
-// A Temporal activity traced with Temporal's own OpenTelemetry interceptor
-// (@temporalio/interceptors-opentelemetry), calling a real Tokenwarden server with tracing on:
-// the activity's span is the ancestor of the hand-out and of the provider request, because the
-// SDK the helpers use sends the active traceparent. Spans from the SDK's in-memory exporter.
+// A workflow on the run's Temporal server (the testkit's dev server, a namespace of its own) whose
+// activity, traced by Temporal's own OpenTelemetry interceptor
+// (@temporalio/interceptors-opentelemetry) in a worker of this process, calls a real Tokenwarden
+// server with tracing on: the activity's span is the ancestor of the hand-out and of the provider
+// request, because the SDK the helpers use sends the active traceparent. Spans from the
+// OpenTelemetry SDK's in-memory exporter.
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
 import { OpenTelemetryActivityInboundInterceptor } from '@temporalio/interceptors-opentelemetry';
-import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { TokenwardenClient } from '@tokenwarden/client';
 import { KeyRing, openSqliteStore } from '@tokenwarden/core';
 import { buildServer, generateApiKey, hashApiKey, startTracing } from '@tokenwarden/server';
 import { createActivityHelpers } from '@tokenwarden/temporal';
 import { TestProvider } from '@tokenwarden/testkit';
+import { createTemporalNamespace, testTemporalAddress } from '@tokenwarden/testkit/temporal';
 import { descendsFrom, memorySpans } from '@tokenwarden/testkit/tracing';
 import { afterAll, expect, it } from 'vitest';
+import { sourceConditionsHook } from '../../../examples/temporal/bundling.ts';
+
+// One activity, `callApi(connectionId)`, called by the workflow `reauthFixture`.
+const WORKFLOWS = fileURLToPath(new URL('./fixtures/reauth-workflow.ts', import.meta.url));
+const TASK_QUEUE = 'traced';
+// The worker's progress lines (bundling, state changes) would only interleave with the output.
+Runtime.install({ logger: new DefaultLogger('WARN') });
 
 const cleanup: (() => Promise<unknown> | void)[] = [];
 afterAll(async () => {
@@ -73,17 +85,38 @@ it("a traced activity's span is the ancestor of the hand-out and the provider re
   const helpers = createActivityHelpers(new TokenwardenClient({ baseUrl, apiKey: String(apiKey) }));
   memory.reset();
 
-  const env = new MockActivityEnvironment(
-    { activityType: 'syncCalendar' },
-    { interceptors: [(ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx) })] },
+  const address = await testTemporalAddress();
+  const namespace = await createTemporalNamespace(address);
+  const workerConnection = await NativeConnection.connect({ address });
+  cleanup.push(() => workerConnection.close());
+  const worker = await Worker.create({
+    connection: workerConnection,
+    namespace,
+    taskQueue: TASK_QUEUE,
+    workflowsPath: WORKFLOWS,
+    bundlerOptions: { webpackConfigHook: sourceConditionsHook },
+    activities: {
+      callApi: (connectionId: string) =>
+        helpers.withAccessToken(connectionId, (token) => String(token.version)),
+    },
+    interceptors: {
+      activity: [(ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx) })],
+    },
+  });
+  const clientConnection = await Connection.connect({ address });
+  cleanup.push(() => clientConnection.close());
+  const temporal = new Client({ connection: clientConnection, namespace });
+  const version = await worker.runUntil(
+    temporal.workflow.execute('reauthFixture', {
+      taskQueue: TASK_QUEUE,
+      workflowId: 'traced-activity',
+      args: [String(id)],
+    }),
   );
-  const version = await env.run(() =>
-    helpers.withAccessToken(String(id), (token) => token.version),
-  );
-  expect(version).toBe(2);
+  expect(version).toBe('2');
 
   const spans = memory.spans();
-  const activity = spans.find((s) => s.name === 'RunActivity:syncCalendar')!;
+  const activity = spans.find((s) => s.name === 'RunActivity:callApi')!;
   expect(activity).toBeDefined();
   for (const name of ['request', 'tokenwarden.hand_out', 'tokenwarden.provider_request']) {
     const span = spans.find((s) => s.name === name);
