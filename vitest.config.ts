@@ -21,6 +21,9 @@ export default defineConfig({
       'packages/testkit/src/temporal/global-setup.ts',
     ],
     pool: 'forks',
+    // Two files at once (vitest's default is one less than the cores: one, on two): most files
+    // wait on child processes, leases, servers and sockets rather than on a core.
+    maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

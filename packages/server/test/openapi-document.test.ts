@@ -109,9 +109,12 @@ describe('the OpenAPI document', () => {
     expect(names).toEqual(['code', 'error', 'error_description', 'iss', 'state']);
   });
 
-  it('documents /metrics as text, which it answers 200', async () => {
+  it('documents /metrics as text or OpenMetrics (with tracing), and answers text without', async () => {
     const [, metrics] = operations.find(([name]) => name === 'GET /metrics')!;
-    expect(Object.keys(metrics.responses['200']?.content ?? {})).toEqual(['text/plain']);
+    expect(Object.keys(metrics.responses['200']?.content ?? {})).toEqual([
+      'text/plain',
+      'application/openmetrics-text',
+    ]);
     const response = await s.call({ method: 'GET', url: '/metrics' });
     expect(response.statusCode).toBe(200);
     expect(response.headers['content-type']).toMatch(/^text\/plain/);
