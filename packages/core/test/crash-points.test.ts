@@ -35,11 +35,26 @@ const EXPECTED: Record<CrashProfileName, (point: CrashPoint) => Expected> = {
 type Expected = 'token' | 'replay_refused' | 'not_replayed';
 
 const BACKENDS = ['sqlite', 'postgres'] as const;
+type Backend = (typeof BACKENDS)[number];
 const CASES = BACKENDS.flatMap((backend) =>
   (Object.keys(CRASH_PROFILES) as CrashProfileName[]).map(
     (name) => [`${backend}, ${name}`, backend, name] as const,
   ),
 );
+
+/** A scenario of its own for one cell: the profile's provider, slow only where the crash waits on it. */
+function crashScenario(backend: Backend, name: CrashProfileName, point: CrashPoint) {
+  const profile = CRASH_PROFILES[name];
+  return scenario({
+    backend,
+    provider: {
+      ...profile.provider,
+      latencyMs: point === 'waiting_for_provider' ? WAITING_LATENCY_MS : 0,
+    },
+    config: profile.config,
+    fixture: { leaseMs: 1_500 },
+  });
+}
 
 // Concurrent cells, each with its own scenario: a round waits mostly for a dead lease to expire.
 const CELLS = CASES.flatMap(([label, backend, name]) =>
@@ -48,16 +63,7 @@ const CELLS = CASES.flatMap(([label, backend, name]) =>
 
 describe.concurrent('SIGKILL at each crash point', () => {
   it.for(CELLS)('%s', async ([, backend, name, point], { expect }) => {
-    const profile = CRASH_PROFILES[name];
-    const t = await scenario({
-      backend,
-      provider: {
-        ...profile.provider,
-        latencyMs: point === 'waiting_for_provider' ? WAITING_LATENCY_MS : 0,
-      },
-      config: profile.config,
-      fixture: { leaseMs: 1_500 },
-    });
+    const t = await crashScenario(backend, name, point);
     try {
       const round = await crashRound(t, point);
       expect(round.signal).toBe('SIGKILL');
@@ -97,16 +103,7 @@ describe.concurrent('a replay whose answer is lost (no redemption) at each in-do
     IN_DOUBT_POINTS.map((point) => [`${backend}: ${point}`, backend, point] as const),
   );
   it.for(cells)('%s: the next replay decides', async ([, backend, point], { expect }) => {
-    const profile = CRASH_PROFILES[name];
-    const t = await scenario({
-      backend,
-      provider: {
-        ...profile.provider,
-        latencyMs: point === 'waiting_for_provider' ? WAITING_LATENCY_MS : 0,
-      },
-      config: profile.config,
-      fixture: { leaseMs: 1_500 },
-    });
+    const t = await crashScenario(backend, name, point);
     try {
       const round = await crashRound(t, point, { loseNextAnswer: true });
       // The lost send, then one more that the provider answers: never given up on a lost answer.
