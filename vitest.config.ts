@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
@@ -21,9 +22,9 @@ export default defineConfig({
       'packages/testkit/src/temporal/global-setup.ts',
     ],
     pool: 'forks',
-    // Two files at once (vitest's default is one less than the cores: one, on two): most files
-    // wait on child processes, leases, servers and sockets rather than on a core.
-    maxWorkers: 2,
+    // At least two files at once (vitest's default, one less than the cores, is one on two): most
+    // files wait on child processes, leases, servers and sockets rather than on a core.
+    maxWorkers: Math.max(2, availableParallelism() - 1),
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

@@ -168,14 +168,25 @@ describe('Postgres store on a host list', () => {
 
 /** Whether a store's listener is connected to this server and listening. */
 async function listenerOn(url: string): Promise<boolean> {
+  const listening = await rowsOn(
+    url,
+    `select 1 from pg_stat_activity where application_name = 'tokenwarden-listener'
+      and state = 'idle' and query ilike 'listen %'`,
+  );
+  return listening === 1;
+}
+
+/** Whether the server at `url` has `table` (a standby: has replayed its creation). */
+async function tableOn(url: string, table: string): Promise<boolean> {
+  return (await rowsOn(url, 'select 1 where to_regclass($1) is not null', [table])) === 1;
+}
+
+/** How many rows `sql` returns on the server at `url`, on a connection of its own. */
+async function rowsOn(url: string, sql: string, params: unknown[] = []): Promise<number> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const { rowCount } = await client.query(
-      `select 1 from pg_stat_activity where application_name = 'tokenwarden-listener'
-        and state = 'idle' and query ilike 'listen %'`,
-    );
-    return rowCount === 1;
+    return (await client.query(sql, params)).rowCount ?? 0;
   } finally {
     await client.end();
   }
@@ -198,18 +209,4 @@ function closedPort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
-}
-
-/** Whether the server at `url` has `table` (a standby: has replayed its creation). */
-async function tableOn(url: string, table: string): Promise<boolean> {
-  const client = new pg.Client(url);
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ t: string | null }>('select to_regclass($1) as t', [
-      table,
-    ]);
-    return rows[0]!.t !== null;
-  } finally {
-    await client.end();
-  }
 }

@@ -105,7 +105,7 @@ export async function runFailover(options: FailoverOptions): Promise<FailoverRep
       // standby that will never answer, and the others of its process queue behind it (one
       // grouped statement at a time). Should some never get there, the kill comes anyway.
       await until(
-        async () => answered >= ids.length && (await pair.rowsLockedOnPrimary('credentials')) > 0,
+        async () => answered >= ids.length && (await pair.commitsWaitingForStandby()) > 0,
         10_000,
       ).catch(() => undefined);
       commitsInFlight = answered - committed;

@@ -44,11 +44,12 @@ export interface ReplicatedPostgres {
    */
   failover(): Promise<void>;
   /**
-   * Rows of `table` (in the primary's `postgres` database) locked by transactions still open: a
-   * commit held up by the standby keeps its rows locked until the standby confirms it, however
-   * many rows one statement wrote.
+   * Commits on the primary held up by the standby: waiting for its confirmation, or queued behind
+   * one that is (every commit that sends a NOTIFY holds the notification queue's lock until it
+   * ends, so such commits wait for the standby one at a time). A statement counts once however
+   * many rows it wrote.
    */
-  rowsLockedOnPrimary(table: string): Promise<number>;
+  commitsWaitingForStandby(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -148,20 +149,14 @@ export async function startReplicatedPostgres(
           }).catch(() => false),
         );
       },
-      rowsLockedOnPrimary: (table) =>
+      commitsWaitingForStandby: () =>
         withClient(primary.url, async (client) => {
-          const name = client.escapeIdentifier(table);
           const { rows } = await client.query<{ count: number }>(
-            `select count(*)::int as count from ${name}`,
+            `select count(*)::int as count from pg_stat_activity
+              where state = 'active'
+                and (wait_event = 'SyncRep' or (wait_event_type = 'Lock' and wait_event = 'object'))`,
           );
-          // Locking the free rows writes nothing that a rollback must wait for the standby for.
-          await client.query('begin');
-          try {
-            const free = await client.query(`select 1 from ${name} for update skip locked`);
-            return rows[0]!.count - free.rowCount!;
-          } finally {
-            await client.query('rollback');
-          }
+          return rows[0]?.count ?? 0;
         }),
       async close() {
         for (const server of servers) await server.stop();
