@@ -14,8 +14,9 @@ beforeAll(async () => {
   s = await startTestServer();
   await s.putProvider();
   await s.putProvider('other');
-  await s.importGrant({ owner: 'Alice_1' });
-  await s.importGrant({ owner: 'bob', provider: 'other' });
+  // Ids are base64url, so a search with `@` or `%` in it can only match an owner.
+  await s.importGrant({ owner: 'Alice@x_1' });
+  await s.importGrant({ owner: 'bob@xy1', provider: 'other' });
   // Expired at import and never refreshed (no scheduler here): its refresh is overdue.
   overdueId = (await s.importGrant({ owner: 'carol', expiresIn: 0 })).id;
   const signIn = await s.app.inject({
@@ -37,15 +38,15 @@ const owners = async (query: string) => {
 
 describe('the console API', () => {
   it('searches owners and ids ignoring case, LIKE characters literally; filters by end', async () => {
-    expect(await owners('search=alice')).toEqual(['Alice_1']);
-    expect(await owners('search=E_1')).toEqual(['Alice_1']);
-    // `_` and `%` are characters here, not wildcards.
+    expect(await owners('search=alice@')).toEqual(['Alice@x_1']);
+    expect(await owners('search=CE@X')).toEqual(['Alice@x_1']);
+    // `_` and `%` are characters here, not wildcards: as a wildcard `_` would match bob's `y`.
     expect(await owners('search=%25')).toEqual([]);
-    expect(await owners('search=e_')).toEqual(['Alice_1']);
+    expect(await owners('search=@x_')).toEqual(['Alice@x_1']);
     expect(await owners(`search=${overdueId.slice(5, 15)}`)).toEqual(['carol']);
     // Their refresh tokens have no known expiry: none ends, however far ahead one looks.
     expect(await owners('ends_within=999999999')).toEqual([]);
-    expect(await owners('search=o&provider=other')).toEqual(['bob']);
+    expect(await owners('search=o&provider=other')).toEqual(['bob@xy1']);
   });
 
   it('refuses bad filters with invalid_request', async () => {
@@ -64,7 +65,7 @@ describe('the console API', () => {
       { owner: 'carol', provider: '*', actions: ['token.read'] },
       { owner: '*', provider: 'test', actions: ['connections.read'] },
     ]);
-    await s.createClient([{ owner: 'bob', provider: '*', actions: ['token.read'] }]);
+    await s.createClient([{ owner: 'bob@xy1', provider: '*', actions: ['token.read'] }]);
     const revoked = await s.createClient([{ owner: '*', provider: '*', actions: ['proxy'] }]);
     await s.admin('DELETE', `/v1/clients/${revoked.id}`);
     const detail = await get(`/v1/console/connections/${overdueId}`);
