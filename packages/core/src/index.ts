@@ -83,6 +83,7 @@ export {
 export type { JsonSchema } from './provider/setting-kinds.ts';
 export { refreshTokenGrant, type RefreshOutcome } from './oauth/refresh-token-grant.ts';
 export type { GrantOptions, TokenOutcome } from './oauth/token-endpoint.ts';
+export { providerFetch } from './oauth/provider-transport.ts';
 export {
   authorizationCodeGrant,
   createAuthorizationRequest,

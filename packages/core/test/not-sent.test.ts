@@ -1,7 +1,7 @@
 // Issue 14, defect 1: a request that never left cannot have spent a refresh token. A provider
-// that cannot work is refused when it is configured, and one stored before that rule (or on a
-// port `fetch` will not use) fails its requests as `provider_misconfigured`: never in doubt, the
-// credential stays active, no intent is left behind.
+// that cannot work is refused when it is configured, and one stored before that rule fails its
+// requests as `provider_misconfigured`: never in doubt, the credential stays active, no intent is
+// left behind.
 import {
   CredentialBroker,
   InvalidInputError,
@@ -118,19 +118,5 @@ describe('a request that never left is not in doubt', () => {
       retryAfterMs: undefined,
     });
     expect(s.provider.stats().introspections).toBe(0);
-  });
-
-  it('a token URL on a port fetch refuses to use', async () => {
-    s = await scenario();
-    const events: BrokerEvent[] = [];
-    const broker = storedBroker(events);
-    // 6000 (X11) is on the WHATWG fetch standard's list of bad ports.
-    await broker.providers.put({
-      ...s.fixture.provider,
-      name: 'badport',
-      tokenUrl: 'http://127.0.0.1:6000/token',
-    });
-    const id = await importExpired(broker, 'badport');
-    await expectNotInDoubt(broker, id, events);
   });
 });

@@ -8,6 +8,7 @@ import {
   ConnectFlow,
   CredentialBroker,
   guardStore,
+  providerFetch,
   type BrokerEvent,
   type CredentialBrokerOptions,
   type KeyRing,
@@ -205,15 +206,16 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
   const userOnEvent = options.broker?.onEvent;
   const userOnContention = options.broker?.onContention;
   const userFetch = options.broker?.fetch;
-  // Looked up at call time, so a fetch installed later (a test's, a proxy agent's) is used.
-  const baseFetch: typeof fetch = userFetch ?? ((input, init) => globalThis.fetch(input, init));
-  const providerFetch = metrics ? metrics.instrumentFetch(baseFetch) : baseFetch;
+  // undici's request by default; it goes through undici's global dispatcher, so one installed
+  // later (a proxy agent) is used.
+  const baseFetch: typeof fetch = userFetch ?? providerFetch;
+  const toProvider = metrics ? metrics.instrumentFetch(baseFetch) : baseFetch;
   const broker: CredentialBroker = new CredentialBroker({
     ...options.broker,
     store: options.store,
     keyRing: options.keyRing,
     providerStore: service,
-    fetch: providerFetch,
+    fetch: toProvider,
     onEvent: (event: BrokerEvent) => {
       metrics?.onBrokerEvent(event);
       audit.record(refreshAuditEvent(event, handOuts.scopeOf(event.connectionId)));
@@ -240,8 +242,8 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     metrics,
     handOuts,
     owners: new OwnerCache(),
-    fetch: providerFetch,
-    connect: options.connect && connectSettings(options.connect, broker, options, providerFetch),
+    fetch: toProvider,
+    connect: options.connect && connectSettings(options.connect, broker, options, toProvider),
   };
 
   app.decorateRequest('principal', null as never);

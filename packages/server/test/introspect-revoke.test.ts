@@ -13,8 +13,8 @@ import {
 } from './helpers.ts';
 
 /**
- * Port 9 is on the fetch standard's list of bad ports: every request there is refused before it
- * leaves, as `provider_misconfigured` (never in doubt).
+ * Nothing listens on port 9 (discard) here: every connection is refused before a request
+ * leaves, a `network_error` that is never in doubt.
  */
 const DEAD_URL = 'http://127.0.0.1:9';
 
@@ -138,7 +138,7 @@ describe.each(BACKENDS)('introspection on %s', (backend) => {
     const down = await introspect(id, s.adminKey);
     expect(down.statusCode).toBe(503);
     expect(down.json()).toMatchObject({ error: 'refresh_unavailable', retry_after: 1 });
-    expect(down.json().message).toContain('provider_misconfigured');
+    expect(down.json().message).toContain('network_error');
     expect(down.headers['retry-after']).toBe('1');
 
     const bad = [
@@ -190,7 +190,7 @@ describe.each(BACKENDS)('revocation at deletion on %s', (backend) => {
     const [row] = (await auditRows(s)).filter((r) => r.action === 'connection.delete');
     expect(row!.detail).toEqual({
       revocation: 'failed',
-      revocation_error: 'provider_misconfigured',
+      revocation_error: 'network_error',
     });
   });
 

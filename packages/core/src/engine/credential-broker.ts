@@ -7,6 +7,7 @@ import {
   UnknownProviderError,
 } from '../errors.ts';
 import type { IntrospectionOutcome } from '../oauth/introspection.ts';
+import { providerFetch } from '../oauth/provider-transport.ts';
 import type { ProviderConfig, ResolvedProvider } from '../provider/settings.ts';
 import type { RevocationOutcome } from '../oauth/revocation.ts';
 import { DecisionLoop } from '../protocol/decision-loop.ts';
@@ -43,7 +44,7 @@ export interface CredentialBrokerOptions {
   providerStore?: ServiceStore;
   /** How soon a provider changed by another replica is seen. Default 5 s. */
   providerCacheMs?: number;
-  /** Used for every token request. Default: the global `fetch`. */
+  /** Used for every token request. Default: `providerFetch` (undici's `request`). */
   fetch?: typeof fetch;
   /**
    * The local clock for waits, backoff pauses, the circuit breakers and the deadline inside a
@@ -137,15 +138,14 @@ export class CredentialBroker {
     });
     for (const provider of options.providers ?? []) this.configureProvider(provider);
     const onStep = options.onStep;
-    const providerFetch = options.fetch;
+    const send = options.fetch ?? providerFetch;
     const closing = this.#closing.signal;
     this.#kit = {
       store: this.#held.track(guardStore(options.store)),
       keyRing: options.keyRing,
-      // Every request to a provider ends when the broker closes; the global fetch is looked up
-      // at call time, so one installed later is used.
+      // Every request to a provider ends when the broker closes.
       fetch: async (input, init) => {
-        const response = await (providerFetch ?? globalThis.fetch)(input, {
+        const response = await send(input, {
           ...init,
           signal: init?.signal ? AbortSignal.any([init.signal, closing]) : closing,
         });

@@ -1,5 +1,6 @@
 import * as oauth from 'oauth4webapi';
 import { clientAuthentication, jsonBodyFetch } from './client-auth.ts';
+import { providerFetch } from './provider-transport.ts';
 import type { ResolvedProvider } from '../provider/settings.ts';
 import { isLoopback } from '../provider/urls.ts';
 import { EXPIRES_IN_IGNORED, lifetime, normaliseTokenResponse } from './token-response.ts';
@@ -28,6 +29,7 @@ export type TokenOutcome =
   | { kind: 'failed'; error: string; inDoubt: boolean; retryAfterMs: number | undefined };
 
 export interface GrantOptions {
+  /** Default: `providerFetch`. */
   fetch?: typeof fetch;
   /** Default: the provider's `requestTimeoutMs`. */
   signal?: AbortSignal;
@@ -58,9 +60,9 @@ export interface EndpointContext {
 }
 
 /**
- * The code of a request that never left: oauth4webapi refused to build it, or `fetch` refused
- * to send it (a URL with credentials, a port it blocks). The provider saw nothing; only the
- * provider's configuration can fix it.
+ * The code of a request that never left: oauth4webapi refused to build it, or the transport
+ * refused to send it (a URL with credentials; for a `fetch` passed in, a port it blocks). The
+ * provider saw nothing; only the provider's configuration can fix it.
  */
 export const NOT_SENT = 'provider_misconfigured';
 
@@ -84,7 +86,7 @@ export async function sendRequest(
       revocation_endpoint: provider.revocationUrl,
       introspection_endpoint: provider.introspectionUrl,
     };
-    const fetchImpl = options.fetch ?? fetch;
+    const fetchImpl = options.fetch ?? providerFetch;
     const send: typeof fetch =
       provider.clientAuth === 'client_secret_json' ? jsonBodyFetch(fetchImpl) : fetchImpl;
     const insecure = [provider.tokenUrl, provider.revocationUrl, provider.introspectionUrl].some(
@@ -198,8 +200,8 @@ export function transportFailure(error: unknown): Extract<TokenOutcome, { kind: 
     return { kind: 'failed', error: 'timeout', inDoubt: true, retryAfterMs: undefined };
   }
   const cause = (error as { cause?: { code?: string; message?: string } } | undefined)?.cause;
-  // `fetch` refuses these before it opens a connection: a URL with credentials (a TypeError
-  // of its own, no cause), a port it blocks, a URL it cannot parse.
+  // Refused before a connection is opened: a URL with credentials (a TypeError of its own, no
+  // cause), a URL that cannot be parsed, and for the WHATWG `fetch` a port it blocks.
   const refused =
     error instanceof TypeError &&
     (cause === undefined || cause.message === 'bad port' || cause.code === 'ERR_INVALID_URL');
