@@ -116,6 +116,27 @@ describe.each(['sqlite', 'postgres'] as const)('proactive scheduler on %s', (bac
     expect((await instances[0]!.broker.getConnection(fresh.id)).version).toBe(1);
   });
 
+  it('a refresh queued for its slot when the circuit opens is handed back, not sent', async () => {
+    const breaker = { threshold: 1, cooldownMs: 600_000, maxCooldownMs: 600_000 };
+    const { provider, instances, ids } = await setup(6, backend, { breaker });
+    provider.injectFailures({ kind: 'server_error', times: 6 });
+    const scheduler = instances[0]!.broker.scheduler({ batchSize: 6, concurrencyPerProvider: 2 });
+    expect(await scheduler.tick()).toBe(6);
+    // The first to get a slot were sent and failed, which opened the circuit; the rest waited
+    // for a slot and were handed back when they got one.
+    const sent = provider.stats().tokenRequests;
+    expect(sent).toBeGreaterThanOrEqual(1);
+    expect(sent).toBeLessThanOrEqual(2);
+    const rows = await Promise.all(ids.map((id) => instances[0]!.broker.getConnection(id)));
+    expect(rows.every((row) => row.status === 'active' && row.version === 1)).toBe(true);
+    const errors = rows.map((row) => row.lastError);
+    expect(errors.filter((e) => e === 'server_error')).toHaveLength(sent);
+    expect(errors.filter((e) => e === 'provider_unavailable')).toHaveLength(6 - sent);
+    // Due again, but not claimed by this instance while its circuit is open.
+    expect(await scheduler.tick()).toBe(0);
+    expect(provider.stats().tokenRequests).toBe(sent);
+  });
+
   it('keep-alive: a refresh token that dies unused is refreshed within ¾ of its idle lifetime', async () => {
     const { instances, fixture } = await setup(0, backend);
     const { broker, store } = instances[0]!;

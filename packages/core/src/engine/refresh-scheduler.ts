@@ -15,6 +15,9 @@ export interface RefreshSchedulerOptions {
 }
 
 /** What the scheduler borrows from its broker. */
+/** Why a lease handed back when the scheduler stops was not used. */
+const STOPPING = { lastError: 'shutting_down', retryAfterMs: 0 };
+
 export interface SchedulerHost {
   /** The store, the clock and the lease length come with the leader kit. */
   kit: LeaderKit;
@@ -151,6 +154,16 @@ export class RefreshScheduler {
     if (!(await this.#acquireSlot(name))) return this.#handBack(snapshot);
     try {
       if (this.#stopping.signal.aborted) return await this.#handBack(snapshot);
+      // Claimed before the provider's circuit opened, and queued for a slot since: sending now
+      // would add to what the breaker holds back. Due again at once: this instance's claims
+      // leave the provider out while its circuit is open, and another instance's breaker
+      // decides for itself (it paces on its own clock, which the database's need not be).
+      if (this.#host.kit.breaker(name).isOpen) {
+        return await this.#handBack(snapshot, {
+          lastError: snapshot.record.lastError ?? 'provider_unavailable', // the provider's, if any
+          retryAfterMs: 0,
+        });
+      }
       await scheduledRefresh(snapshot, () => {
         const { refreshAt } = snapshot.record;
         const ms = refreshAt === null ? 0 : snapshot.now - refreshAt;
@@ -165,17 +178,17 @@ export class RefreshScheduler {
   }
 
   /**
-   * A lease claimed but never used, handed back when stopping: another instance may take the
-   * credential at once instead of waiting for the lease to run out. Any intent on the row is an
-   * earlier leader's and stays.
+   * A lease claimed but never used, handed back: when stopping, so that another instance may
+   * take the credential at once instead of waiting for the lease to run out; or because the
+   * provider's circuit opened while it waited for a slot. Nothing was sent: any intent on the
+   * row is an earlier leader's and stays.
    */
-  async #handBack({ record }: CredentialSnapshot): Promise<void> {
+  async #handBack(
+    { record }: CredentialSnapshot,
+    why: { lastError: string; retryAfterMs: number } = STOPPING,
+  ): Promise<void> {
     await this.#host.kit.store
-      .commitFailure(record.id, record.leaseId!, {
-        lastError: 'shutting_down',
-        retryAfterMs: 0,
-        keepIntent: true,
-      })
+      .commitFailure(record.id, record.leaseId!, { ...why, keepIntent: true })
       .catch(() => undefined); // the store is failing: then the lease runs out
   }
 

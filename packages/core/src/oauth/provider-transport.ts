@@ -1,23 +1,25 @@
 // How requests to a provider's token, revocation and introspection endpoints leave: undici's
 // `request`, behind the `fetch` signature that oauth4webapi and the tests' fakes speak. Node's
 // WHATWG `fetch` is the same undici underneath, plus a Request, a Response over a web stream and
-// a signal chain per call: a third of a scheduler instance's CPU per refresh (docs/benchmarks.md,
+// a signal chain per call: about a fifth of a scheduler instance's CPU per refresh (docs/benchmarks.md,
 // "Proactive scheduler"). Requests share undici's global connection pool, as `fetch` did.
 import { request } from 'undici';
+import { MAX_RESPONSE_BYTES } from './token-response.ts';
 
 /**
- * No provider endpoint's answer is read past this: above the limits its readers apply (a token
- * response 256 KiB, a discovery document 512 KiB), which then see that it is too large.
+ * An answer is read no further than one byte past what its readers accept (`readLimited` with
+ * `MAX_RESPONSE_BYTES`), which is how they tell that it is too large.
  */
-const MAX_BODY_BYTES = 1024 * 1024;
+const READ_AT_MOST = MAX_RESPONSE_BYTES + 1;
 
 /**
  * `fetch` for provider endpoints. What differs from the global one, on purpose: no redirect is
  * followed (oauth4webapi asks for none anyway), no `accept-encoding` is sent so no body needs
- * decompressing, the WHATWG list of "bad ports" does not apply, and a body past
- * `MAX_BODY_BYTES` is not read on. Errors keep `fetch`'s shape: a URL with user info is
- * a `TypeError` before anything is sent; a network failure is `TypeError('fetch failed')` with
- * undici's error as its `cause`; an abort rejects with the signal's reason.
+ * decompressing, the WHATWG list of "bad ports" does not apply, and the body is read at once,
+ * up to `READ_AT_MOST` (a provider's answers are small; the rest is not downloaded). Errors keep
+ * `fetch`'s shape: a URL with user info is a `TypeError` before anything is sent; a network
+ * failure is `TypeError('fetch failed')` with undici's error as its `cause`; an abort rejects
+ * with the signal's reason.
  */
 export async function providerFetch(
   input: string | URL | Request,
@@ -49,7 +51,6 @@ export async function providerFetch(
     if (init.signal?.aborted && error === init.signal.reason) throw error;
     throw new TypeError('fetch failed', { cause: error });
   }
-  const bytes = await readAtMost(answer.body, MAX_BODY_BYTES);
   const responseHeaders = new Headers();
   for (const [name, value] of Object.entries(answer.headers)) {
     for (const one of Array.isArray(value) ? value : [value ?? '']) {
@@ -57,6 +58,7 @@ export async function providerFetch(
     }
   }
   const empty = [204, 205, 304].includes(answer.statusCode);
+  const bytes = await readAtMost(answer.body, empty ? 0 : READ_AT_MOST);
   return new Response(empty ? null : new Uint8Array(bytes), {
     status: answer.statusCode,
     headers: responseHeaders,
@@ -73,10 +75,7 @@ async function readAtMost(
   for await (const chunk of body) {
     chunks.push(chunk);
     size += chunk.byteLength;
-    if (size >= limit) {
-      body.destroy();
-      break;
-    }
+    if (size >= limit) break; // leaving the loop destroys the stream
   }
   return Buffer.concat(chunks, Math.min(size, limit));
 }

@@ -80,7 +80,7 @@ export async function normaliseTokenResponse(
   return new Response(JSON.stringify(tokens), { status: response.status, headers });
 }
 
-/** A token response larger than this is not a token response. */
+/** A provider's answer (a token response, a discovery document) larger than this is not one. */
 export const MAX_RESPONSE_BYTES = 256 * 1024;
 
 /**

@@ -2,7 +2,7 @@ import * as oauth from 'oauth4webapi';
 import { InvalidInputError } from '../errors.ts';
 import type { ClientAuthMethod, ProviderConfig } from './settings.ts';
 import { isLoopback, isSecureUrl } from './urls.ts';
-import { readLimited } from '../oauth/token-response.ts';
+import { MAX_RESPONSE_BYTES, readLimited } from '../oauth/token-response.ts';
 
 export interface DiscoveryOptions {
   fetch?: typeof fetch;
@@ -45,7 +45,7 @@ export async function discoverProvider(
       [oauth.allowInsecureRequests]: insecure,
       [oauth.customFetch]: async (url, init) => {
         const answer = await fetchImpl(url, init as RequestInit);
-        const text = await readLimited(answer, 512 * 1024);
+        const text = await readLimited(answer, MAX_RESPONSE_BYTES);
         return new Response(text ?? '', {
           status: text === undefined ? 502 : answer.status,
           headers: answer.headers,
