@@ -14,10 +14,10 @@ export interface RefreshSchedulerOptions {
   idleIntervalMs?: number;
 }
 
-/** What the scheduler borrows from its broker. */
 /** Why a lease handed back when the scheduler stops was not used. */
 const STOPPING = { lastError: 'shutting_down', retryAfterMs: 0 };
 
+/** What the scheduler borrows from its broker. */
 export interface SchedulerHost {
   /** The store, the clock and the lease length come with the leader kit. */
   kit: LeaderKit;

@@ -1,8 +1,9 @@
 // How requests to a provider's token, revocation and introspection endpoints leave: undici's
 // `request`, behind the `fetch` signature that oauth4webapi and the tests' fakes speak. Node's
 // WHATWG `fetch` is the same undici underneath, plus a Request, a Response over a web stream and
-// a signal chain per call: about a fifth of a scheduler instance's CPU per refresh (docs/benchmarks.md,
-// "Proactive scheduler"). Requests share undici's global connection pool, as `fetch` did.
+// a signal chain per call: about a fifth of a scheduler instance's CPU per refresh
+// (docs/benchmarks.md, "Proactive scheduler"). Requests share undici's global connection pool,
+// as `fetch` did.
 import { request } from 'undici';
 import { MAX_RESPONSE_BYTES } from './token-response.ts';
 
