@@ -137,6 +137,23 @@ describe.each(['sqlite', 'postgres'] as const)('proactive scheduler on %s', (bac
     expect(provider.stats().tokenRequests).toBe(sent);
   });
 
+  it('half open, the scheduler sends one probe, not a batch', async () => {
+    const breaker = { threshold: 1, cooldownMs: 100, maxCooldownMs: 100 };
+    const backoff = { baseMs: 1, maxMs: 1 };
+    const { provider, instances, fixture } = await setup(6, backend, { breaker, backoff });
+    // A probe that hangs holds the one half-open slot until its deadline.
+    instances[0]!.broker.configureProvider({ ...fixture.provider, requestTimeoutMs: 300 });
+    provider.injectFailures({ kind: 'server_error', times: 1 });
+    expect(await instances[0]!.broker.scheduler({ batchSize: 1 }).tick()).toBe(1);
+    expect(provider.stats().tokenRequests).toBe(1); // failed: the circuit is open
+    await new Promise((resolve) => setTimeout(resolve, 150)); // the cooldown passes: half open
+    provider.clearFailures();
+    provider.injectFailures({ kind: 'hang', times: 100 });
+    const scheduler = instances[0]!.broker.scheduler({ batchSize: 6, concurrencyPerProvider: 6 });
+    expect(await scheduler.tick()).toBe(6);
+    expect(provider.stats().tokenRequests).toBe(2); // the probe, which hung: open again
+  });
+
   it('keep-alive: a refresh token that dies unused is refreshed within ¾ of its idle lifetime', async () => {
     const { instances, fixture } = await setup(0, backend);
     const { broker, store } = instances[0]!;

@@ -100,6 +100,11 @@ export class CircuitBreaker {
     return this.refusingForMs > 0;
   }
 
+  /** `admit` would refuse now: the circuit is open, or half open with its one probe out. */
+  get refusing(): boolean {
+    return this.isOpen || this.#probing;
+  }
+
   /** What an operator sees: refusing (open), letting one probe through (half_open), or closed. */
   get state(): BreakerState {
     if (this.isOpen) return 'open';
@@ -152,6 +157,6 @@ export class ProviderBreakers {
 
   /** Providers whose circuit is open: the scheduler does not claim their credentials now. */
   unavailable(): string[] {
-    return [...this.#breakers].filter(([, breaker]) => breaker.isOpen).map(([name]) => name);
+    return [...this.#breakers].filter(([, breaker]) => breaker.refusing).map(([name]) => name);
   }
 }

@@ -23,7 +23,7 @@ export interface SchedulerHost {
   kit: LeaderKit;
   /** May read the provider from the store: it may be slow, and it may throw. */
   provider(name: string): Promise<ResolvedProvider | undefined>;
-  /** Providers whose circuit is open: their credentials are not claimed now. */
+  /** Providers whose breaker refuses (open, or probing): their credentials are not claimed now. */
   unavailableProviders(): string[];
 }
 
@@ -154,11 +154,12 @@ export class RefreshScheduler {
     if (!(await this.#acquireSlot(name))) return this.#handBack(snapshot);
     try {
       if (this.#stopping.signal.aborted) return await this.#handBack(snapshot);
-      // Claimed before the provider's circuit opened, and queued for a slot since: sending now
-      // would add to what the breaker holds back. Due again at once: this instance's claims
-      // leave the provider out while its circuit is open, and another instance's breaker
-      // decides for itself (it paces on its own clock, which the database's need not be).
-      if (this.#host.kit.breaker(name).isOpen) {
+      // The breaker decides, as for a caller: claimed before the provider's circuit opened (or
+      // in a half-open round whose one probe is taken), the refresh is handed back unsent. Due
+      // again at once: this instance's claims leave the provider out while its breaker refuses,
+      // and another instance's breaker decides for itself (on its own clock, which the
+      // database's need not be). An admitted refresh reports to the breaker (`lead`).
+      if (!this.#host.kit.breaker(name).admit().admitted) {
         return await this.#handBack(snapshot, {
           lastError: snapshot.record.lastError ?? 'provider_unavailable', // the provider's, if any
           retryAfterMs: 0,
@@ -180,8 +181,8 @@ export class RefreshScheduler {
   /**
    * A lease claimed but never used, handed back: when stopping, so that another instance may
    * take the credential at once instead of waiting for the lease to run out; or because the
-   * provider's circuit opened while it waited for a slot. Nothing was sent: any intent on the
-   * row is an earlier leader's and stays.
+   * provider's breaker refused it. Nothing was sent: any intent on the row is an earlier
+   * leader's and stays.
    */
   async #handBack(
     { record }: CredentialSnapshot,

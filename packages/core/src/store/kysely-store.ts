@@ -355,13 +355,20 @@ export class KyselyStore implements Store {
       .limit(request.limit);
     if (this.adapter.skipLockedClaims) candidates = candidates.forUpdate().skipLocked();
     const rows = await this.db
+      // Picked once. As a plain `in (subquery)`, Postgres may run the subquery again while the
+      // update goes on, and each run, no longer seeing the rows just leased as due, would pick
+      // the next ones: a claim of n rows could lease every due row.
+      .with(
+        (cte) => cte('picked').materialized(),
+        () => candidates,
+      )
       .updateTable('credentials')
       .set({
         leaseId: request.leaseId,
         leaseUntil: later(now, request.leaseMs),
         updatedAt: now,
       })
-      .where('id', 'in', candidates)
+      .where('id', 'in', (eb) => eb.selectFrom('picked').select('picked.id'))
       .where(due) // re-checked on the locked row, in case it changed since it was selected
       .returningAll()
       .returning(now.as('dbNow'))

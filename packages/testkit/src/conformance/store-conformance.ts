@@ -186,6 +186,36 @@ export function describeStoreConformance(name: string, setup: () => Promise<Stor
       });
     });
 
+    it('claims at most the limit of due rows, each leased once, across handles', async () => {
+      for (let i = 0; i < 6; i++) {
+        await store.insertCredential(newCredential(`c${i}`, { refreshInMs: 0 }));
+      }
+      await store.insertCredential(newCredential('later', { refreshInMs: 3_600_000 }));
+      const other = await t.openAnother();
+      const claim = (on: Store, limit: number, leaseId: string) =>
+        on.claimDue({ limit, leaseId, leaseMs: 10_000, excludeProviders: [] });
+      const first = await claim(store, 2, 'lease-a');
+      expect(first).toHaveLength(2);
+      expect(first.every((s) => s.record.leaseId === 'lease-a')).toBe(true);
+      const leased = async (leaseId: string) =>
+        (await Promise.all([0, 1, 2, 3, 4, 5].map((i) => store.getCredential(`c${i}`)))).filter(
+          (s) => s!.record.leaseId === leaseId,
+        ).length;
+      expect(await leased('lease-a')).toBe(2);
+      const [second, third] = await Promise.all([
+        claim(other, 3, 'lease-b'),
+        claim(store, 3, 'lease-c'),
+      ]);
+      expect(second.length + third.length).toBe(4); // the four left; none twice, none not due
+      expect(await leased('lease-b')).toBe(second.length);
+      expect(await leased('lease-c')).toBe(third.length);
+      expect(await claim(store, 10, 'lease-d')).toEqual([]);
+      expect(await claim(store, 10, 'lease-e').then(() => store.getCredential('later'))).toEqual(
+        expect.objectContaining({ record: expect.objectContaining({ leaseId: null }) }),
+      );
+      await other.close();
+    });
+
     it('records failures with a database-clock backoff, keeping or releasing the intent', async () => {
       /** Leases `id`, records the intent `hash` under the lease, and commits a failure. */
       const failAfterIntent = async (
