@@ -2,15 +2,17 @@
 // a project-local venv (.cache/venv-moto, pinned, reused when present), started on a free port,
 // behind a counting forwarder so a test can assert how many KMS calls a process made.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const MOTO_VERSION = '5.2.1';
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const VENV = join(ROOT, '.cache', 'venv-moto');
+/** How long an install may take, and so how long another waits for it. */
+const INSTALL_WAIT_MS = 600_000;
 
 /** Fake credentials: moto accepts any, and they keep the SDK off the real credential chain. */
 export const FAKE_AWS_ENV = {
@@ -38,15 +40,52 @@ export interface Moto {
   close(): Promise<void>;
 }
 
-function ensureInstalled(): string {
+/**
+ * Installs moto once, however many test files ask at the same time: one takes the lock and
+ * installs, the others wait for its marker. (Two pip installs into one venv at once left a file
+ * spawning `moto_server` while the other was reinstalling it.)
+ */
+async function ensureInstalled(): Promise<string> {
   const bin = join(VENV, 'bin', 'moto_server');
-  if (existsSync(bin)) return bin;
-  execFileSync('python3', ['-m', 'venv', VENV], { stdio: 'pipe' });
-  execFileSync(join(VENV, 'bin', 'pip'), ['install', '-q', `moto[server]==${MOTO_VERSION}`], {
-    stdio: 'pipe',
-    timeout: 600_000,
-  });
-  return bin;
+  const installed = join(VENV, `installed-${MOTO_VERSION}`);
+  const lock = `${VENV}.lock`;
+  mkdirSync(dirname(lock), { recursive: true });
+  for (const deadline = Date.now() + INSTALL_WAIT_MS; ;) {
+    if (existsSync(installed)) return bin;
+    try {
+      mkdirSync(lock);
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'EEXIST') throw error;
+      // Another process is installing; a lock older than any install is a killed run's.
+      if (Date.now() - lockTakenAt(lock) > INSTALL_WAIT_MS)
+        rmSync(lock, { recursive: true, force: true });
+      if (Date.now() > deadline) throw new Error('moto: another install did not finish in time');
+      await new Promise((done) => setTimeout(done, 500));
+      continue;
+    }
+    try {
+      if (!existsSync(installed)) {
+        execFileSync('python3', ['-m', 'venv', VENV], { stdio: 'pipe' });
+        execFileSync(join(VENV, 'bin', 'pip'), ['install', '-q', `moto[server]==${MOTO_VERSION}`], {
+          stdio: 'pipe',
+          timeout: INSTALL_WAIT_MS,
+        });
+        writeFileSync(installed, '');
+      }
+      return bin;
+    } finally {
+      rmSync(lock, { recursive: true, force: true });
+    }
+  }
+}
+
+/** When the lock was taken (now, if it is already gone). */
+function lockTakenAt(lock: string): number {
+  try {
+    return statSync(lock).mtimeMs;
+  } catch {
+    return Date.now();
+  }
 }
 
 async function freePort(): Promise<number> {
@@ -58,7 +97,7 @@ async function freePort(): Promise<number> {
 }
 
 export async function startMoto(): Promise<Moto> {
-  const bin = ensureInstalled();
+  const bin = await ensureInstalled();
   const port = await freePort();
   const child: ChildProcess = spawn(bin, ['-H', '127.0.0.1', '-p', String(port)], {
     stdio: ['ignore', 'ignore', 'pipe'],
