@@ -214,7 +214,9 @@ describe('failures', () => {
   });
 
   it('keeps a still-valid token in service while the provider fails', async () => {
-    s = await scenario();
+    // The backoff has full jitter, a delay in [0, base]: with a short base, a loaded machine can
+    // re-read the row after its delay is over and try again. Ten minutes: never.
+    s = await scenario({ fixture: { backoff: { baseMs: 600_000, maxMs: 600_000 } } });
     const { id } = await s.importGrant({ expiresIn: 10 }); // inside the 30 s skew: refresh wanted
     s.provider.injectFailures({ kind: 'server_error', times: 1000 });
     const token = await s.broker.getAccessToken(id);
