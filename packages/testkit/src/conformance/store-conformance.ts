@@ -210,9 +210,7 @@ export function describeStoreConformance(name: string, setup: () => Promise<Stor
       expect(await leased('lease-b')).toBe(second.length);
       expect(await leased('lease-c')).toBe(third.length);
       expect(await claim(store, 10, 'lease-d')).toEqual([]);
-      expect(await claim(store, 10, 'lease-e').then(() => store.getCredential('later'))).toEqual(
-        expect.objectContaining({ record: expect.objectContaining({ leaseId: null }) }),
-      );
+      expect((await store.getCredential('later'))!.record.leaseId).toBeNull(); // not due
       await other.close();
     });
 
